@@ -1,0 +1,196 @@
+"""Ledgerline settings, read from the environment (django-environ) with demo-friendly defaults."""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="ledgerline-demo-only-secret-key-change-me-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "template_partials",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_filters",
+    "django_htmx",
+    "django_q",
+    "simple_history",
+    "integrations",
+    "exceptions_queue",
+    "mappings",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite file by default (demo and small shops); PostgreSQL in production via DATABASE_URL.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'ledgerline.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + IMMEDIATE transactions: web threads and q2 workers write concurrently without
+    # "database is locked" surprises; a file-based test database so threads share it too.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-ledgerline.sqlite3")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ledgerline@localhost")
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Ledgerline API", "VERSION": "1.0.0"}
+
+# --- django-q2 --------------------------------------------------------------------------------
+# timeout < retry so a task is never handed out twice while it still runs; finite attempts;
+# failures are acknowledged because the flows record their own outcome (link state, exceptions).
+Q_CLUSTER = {
+    "name": "ledgerline",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=4),
+    "timeout": env.int("Q_TIMEOUT", default=120),
+    "retry": env.int("Q_RETRY", default=180),
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": 0.05,
+    "queue_limit": 50,
+    "bulk": 1,
+    "catch_up": False,
+    "sync": env.bool("Q_SYNC", default=False),
+    "label": "Task queue",
+}
+
+# --- Outside systems --------------------------------------------------------------------------
+# The defaults point at the bundled sandbox (`manage.py sandbox`, started by `manage.py demo`).
+SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8100")
+SHOPIFY = {
+    "shop_url": env("SHOPIFY_SHOP_URL", default=f"{SANDBOX_URL}/shopify"),
+    "api_version": env("SHOPIFY_API_VERSION", default="2025-10"),
+    "access_token": env("SHOPIFY_ACCESS_TOKEN", default="shpat_sandbox_token"),
+    "webhook_secret": env("SHOPIFY_WEBHOOK_SECRET", default="sandbox-shopify-webhook-secret"),
+}
+COMMERCETOOLS = {
+    "api_url": env("CT_API_URL", default=f"{SANDBOX_URL}/commercetools"),
+    "auth_url": env("CT_AUTH_URL", default=f"{SANDBOX_URL}/commercetools/auth"),
+    "project_key": env("CT_PROJECT_KEY", default="ledgerline-demo"),
+    "client_id": env("CT_CLIENT_ID", default="sandbox-client"),
+    "client_secret": env("CT_CLIENT_SECRET", default="sandbox-secret"),
+    "scope": env("CT_SCOPE", default="manage_project:ledgerline-demo"),
+    # Shared secret expected in the Authorization header of Subscription message deliveries.
+    "subscription_token": env("CT_SUBSCRIPTION_TOKEN", default="sandbox-subscription-token"),
+    # Which commercetools paymentState values release an order to the ERP.
+    "post_on_payment_states": env.list("CT_POST_ON_PAYMENT_STATES", default=["Paid"]),
+}
+SHOPIFY_POST_ON_FINANCIAL_STATUSES = env.list("SHOPIFY_POST_ON_FINANCIAL_STATUSES", default=["paid", "authorized"])
+ERP = {
+    # "rest" (generic REST ERP) or "prima" (Prima Web Services, XML).
+    "kind": env("ERP_KIND", default="rest"),
+    "base_url": env("ERP_BASE_URL", default=f"{SANDBOX_URL}/erp/api/v1"),
+    "api_key": env("ERP_API_KEY", default="sandbox-erp-key"),
+    "prima_url": env("PRIMA_URL", default=f"{SANDBOX_URL}/prima"),
+    "prima_company": env("PRIMA_COMPANY", default="LEDG01"),
+    "prima_username": env("PRIMA_USERNAME", default="ledgerline"),
+    "prima_password": env("PRIMA_PASSWORD", default="sandbox-prima-password"),
+    "timeout": env.float("ERP_TIMEOUT", default=10.0),
+    "max_attempts": env.int("ERP_MAX_ATTEMPTS", default=6),
+    "backoff_base": env.float("ERP_BACKOFF_BASE", default=0.5),
+    "backoff_max": env.float("ERP_BACKOFF_MAX", default=30.0),
+}
+# Orders: default ERP item for custom line items without SKU; rounding rule at the ERP boundary.
+ORDERS = {
+    "default_custom_item": env("ORDERS_DEFAULT_CUSTOM_ITEM", default="CUSTOM"),
+    "shipping_item": env("ORDERS_SHIPPING_ITEM", default="SHIPPING"),
+    "discount_item": env("ORDERS_DISCOUNT_ITEM", default="DISCOUNT"),
+    "rounding": env("ORDERS_ROUNDING", default="ROUND_HALF_EVEN"),
+    "default_depot": env("ORDERS_DEFAULT_DEPOT", default=""),
+}
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "ledgerline": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+        "django_q": {"handlers": ["console"], "level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": False},
+    },
+}

@@ -1,0 +1,79 @@
+"""Exceptions a person must act on, and the audit trail of what people did with them."""
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .registry import Severity, Team
+
+
+class ExceptionRecord(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        RESOLVED = "resolved", "Resolved"
+        IGNORED = "ignored", "Ignored"
+
+    ACTIVE_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+
+    type_code = models.CharField(max_length=60, db_index=True)
+    team = models.CharField(max_length=20, choices=Team.CHOICES, db_index=True)
+    severity = models.CharField(max_length=20, choices=Severity.CHOICES, default=Severity.MEDIUM)
+    system = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
+    # key: what makes this exception itself (type + order + sku): a recurrence reopens the same row.
+    key = models.CharField(max_length=300, unique=True)
+    # fingerprint: the cause (type + key object, e.g. "unknown_sku:TEE-RED-M"): rows group by it.
+    fingerprint = models.CharField(max_length=300, db_index=True)
+    title = models.CharField(max_length=300)
+    message = models.TextField()
+    last_error = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)  # objects concerned: sku, order number, depot...
+    order = models.ForeignKey(
+        "integrations.OrderLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="exceptions"
+    )
+    sku = models.CharField(max_length=100, blank=True, db_index=True)
+    retry_args = models.JSONField(default=dict, blank=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    resolution_note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        indexes = [
+            models.Index(fields=["team", "status", "-last_seen"], name="exc_team_status_seen"),
+            models.Index(fields=["status", "type_code"], name="exc_status_type"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def exception_type(self):
+        from . import registry
+
+        return registry.get(self.type_code)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class ExceptionActivity(models.Model):
+    """Audit trail: raised, recurred, assigned, commented, retried, resolved, ignored, reopened."""
+
+    exception = models.ForeignKey(ExceptionRecord, on_delete=models.CASCADE, related_name="activity")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=30)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor.get_username() if self.actor else "Ledgerline"

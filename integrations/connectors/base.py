@@ -1,0 +1,205 @@
+"""What every connector shares: typed errors, a retrying requests.Session and the ERP interface.
+
+Connectors raise `TransientError` (429, 5xx, timeouts, record locks: worth retrying) or
+`PermanentError` (the request itself is wrong: retrying will not help). Flows decide what of
+those becomes an exception for a person.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import requests
+
+log = logging.getLogger("ledgerline.connectors")
+
+
+class ConnectorError(Exception):
+    def __init__(self, message: str, *, status: int | None = None, code: str = "", body=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = body
+
+
+class TransientError(ConnectorError):
+    """Worth retrying later: rate limited, server error, timeout, record locked."""
+
+
+class RateLimited(TransientError):
+    def __init__(self, message: str, *, retry_after: float, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class RecordLocked(TransientError):
+    pass
+
+
+class PermanentError(ConnectorError):
+    """The request is wrong (validation, unknown reference): a person must fix the data."""
+
+
+class NotFound(PermanentError):
+    pass
+
+
+class Conflict(PermanentError):
+    """409: duplicate external reference, or a version conflict."""
+
+
+@dataclass
+class RetryStats:
+    """Counters a benchmark or a run summary can read."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    transient_retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bump(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+def parse_retry_after(value: str | None, default: float = 1.0) -> float:
+    """Retry-After is delta-seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else default
+
+
+class RetryingClient:
+    """A requests.Session wrapper: classifies responses and retries transient failures with backoff.
+
+    Subclasses implement `classify(response)` to raise the vendor's typed errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.sleep = sleep
+        self.stats = RetryStats()
+
+    def classify(self, response: requests.Response) -> None:  # pragma: no cover - overridden
+        if response.status_code == 429:
+            raise RateLimited("rate limited", status=429, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 500:
+            raise TransientError(f"server error {response.status_code}", status=response.status_code)
+        if response.status_code >= 400:
+            raise PermanentError(f"request failed {response.status_code}: {response.text[:300]}", status=response.status_code)
+
+    def backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return delay * (0.5 + random.random() / 2)  # jitter so workers do not retry in lockstep
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.bump("requests")
+            try:
+                response = self.session.request(method, url, **kwargs)
+                self.classify(response)
+                return response
+            except requests.Timeout as exc:
+                error: TransientError = TransientError(f"timeout calling {url}: {exc}")
+            except requests.ConnectionError as exc:
+                error = TransientError(f"cannot reach {url}: {exc}")
+            except TransientError as exc:
+                error = exc
+            if attempt >= self.max_attempts:
+                raise error
+            if isinstance(error, RateLimited):
+                self.stats.bump("rate_limited")
+                delay = error.retry_after
+            else:
+                self.stats.bump("transient_retries")
+                delay = self.backoff(attempt)
+            log.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
+            self.sleep(delay)
+
+
+# --- The ERP interface: the REST ERP and Prima both implement it --------------------------------
+
+
+@dataclass(frozen=True)
+class ErpCustomer:
+    id: str
+    email: str
+    name: str = ""
+    external_reference: str = ""
+
+
+@dataclass(frozen=True)
+class ErpSalesOrderLine:
+    item_code: str
+    description: str
+    quantity: int
+    unit_price: str  # decimal string in major units, exact to the currency's minor unit ("12.34")
+    line_total: str  # decimal string, quantity * unit_price minus line discount
+    tax_code: str = ""
+    tax_amount: str = "0"
+    kind: str = "item"  # item | shipping | discount
+
+
+@dataclass(frozen=True)
+class ErpSalesOrderRequest:
+    external_reference: str
+    customer_id: str
+    currency: str
+    depot: str
+    order_date: str  # ISO date
+    lines: tuple[ErpSalesOrderLine, ...]
+    total: str
+    customer_reference: str = ""  # the storefront's order number, for people
+
+
+@dataclass(frozen=True)
+class ErpSalesOrder:
+    id: str
+    external_reference: str
+    status: str = ""
+    total: str = ""
+
+
+class ErpConnector(Protocol):
+    """The operations the flows need from an ERP; the REST ERP and Prima implement them."""
+
+    stats: RetryStats
+
+    def find_sales_order(self, external_reference: str) -> ErpSalesOrder | None: ...
+
+    def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder: ...
+
+    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]: ...
+
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer: ...
+
+    def item_exists(self, item_code: str) -> bool: ...
+
+    def list_depots(self) -> list[str]: ...
+
+    def get_stock(self, *, depot: str | None = None) -> list[dict]: ...

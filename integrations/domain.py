@@ -1,0 +1,87 @@
+"""Our own words for what the storefronts send: money, order lines and orders.
+
+Storefront connectors translate their vendor payloads into these once; flows only see these.
+Money is `Decimal` (exact), never float.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# ISO 4217 minor-unit exponents that differ from 2.
+_EXPONENTS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "CLF": 4, "UYW": 4,
+}
+
+
+def currency_exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-currency_exponent(currency))
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Exact conversion of an amount already on the currency's grid (raises if it is not)."""
+    scaled = amount.scaleb(currency_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} {currency} is not a whole number of minor units")
+    return int(scaled)
+
+
+def from_minor_units(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-currency_exponent(currency))
+
+
+def round_to_currency(amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    return amount.quantize(quantum(currency), rounding=rounding)
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """A decimal string with exactly the currency's minor digits ("12.30", "1200", "1.250")."""
+    return str(amount.quantize(quantum(currency)))
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    rate: Decimal  # 0.2 for 20 %
+    amount: Decimal  # exact, may carry more digits than the currency (high precision)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str  # blank for a custom line item without SKU
+    name: str
+    quantity: int
+    unit_price: Decimal  # exact, may be high precision
+    discount: Decimal = Decimal(0)  # total discount allocated to this line
+    tax_lines: tuple[TaxLine, ...] = ()
+    line_id: str = ""
+    tax_category: str = ""
+    kind: str = "item"  # item | custom | shipping
+
+
+@dataclass(frozen=True)
+class StorefrontOrder:
+    storefront_order_id: str
+    order_number: str
+    currency: str
+    payment_state: str  # vendor words: Shopify financial_status, commercetools paymentState
+    updated_at: datetime | None
+    created_at: datetime | None
+    customer_email: str
+    customer_name: str
+    customer_storefront_id: str
+    country: str
+    lines: tuple[OrderLine, ...]
+    shipping: tuple[OrderLine, ...] = ()
+    order_discount: Decimal = Decimal(0)  # discount not allocated to lines
+    total: Decimal | None = None
+    location: str = ""  # storefront location / supply channel the order ships from, if known
+    cancelled: bool = False
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,206 @@
+"""What Ledgerline remembers of what it moved: inbound events, order links and their timeline."""
+import json
+
+from django.db import models
+from django.utils import timezone
+
+
+def _pretty(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+class Platform(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    COMMERCETOOLS = "commercetools", "commercetools"
+
+
+class StorefrontConnection(models.Model):
+    """One storefront (a Shopify shop or a commercetools project); credentials stay in settings."""
+
+    code = models.SlugField(unique=True)
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundEvent(models.Model):
+    """A webhook delivery or poll result, stored before anything else happens (the inbox)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"
+
+    connection = models.ForeignKey(StorefrontConnection, on_delete=models.PROTECT, related_name="events")
+    topic = models.CharField(max_length=80)
+    # The vendor's own delivery id (X-Shopify-Webhook-Id, a commercetools message id, or
+    # "<order id>@<version>" for a poll result): unique, so a redelivery finds it and stops.
+    external_id = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=200, blank=True)  # X-Shopify-Event-Id
+    triggered_at = models.DateTimeField(null=True, blank=True)  # X-Shopify-Triggered-At
+    resource_id = models.CharField(max_length=200, blank=True, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    payload = models.JSONField()
+    headers = models.JSONField(default=dict, blank=True)  # non-secret headers only
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="uniq_inbound_event_per_connection"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection.code} {self.topic} {self.external_id}"
+
+    @property
+    def payload_pretty(self) -> str:
+        return _pretty(self.payload)
+
+
+class PollCursor(models.Model):
+    """Where a poller stopped: it resumes from here (lastModifiedAt + id as a tie-breaker)."""
+
+    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE)
+    resource = models.CharField(max_length=40)
+    last_modified_at = models.CharField(max_length=40, blank=True)  # vendor timestamp string, exact
+    last_id = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_run_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "resource"], name="uniq_poll_cursor")]
+
+
+class OrderLink(models.Model):
+    """One storefront order and the ERP Sales Order it became."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        WAITING_PAYMENT = "waiting_payment", "Waiting for payment"
+        POSTING = "posting", "Posting to ERP"
+        POSTED = "posted", "Posted"
+        FAILED = "failed", "Needs attention"
+        CANCELLED = "cancelled", "Cancelled before payment"
+
+    connection = models.ForeignKey(StorefrontConnection, on_delete=models.PROTECT, related_name="orders")
+    storefront_order_id = models.CharField(max_length=200)
+    order_number = models.CharField(max_length=100, blank=True, db_index=True)
+    customer_email = models.CharField(max_length=254, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    total_minor = models.BigIntegerField(null=True, blank=True)
+    payment_state = models.CharField(max_length=40, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RECEIVED, db_index=True)
+    # The storefront's own updatedAt of the newest payload applied: an older one never overwrites it.
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)  # newest storefront order payload
+    erp_order_id = models.CharField(max_length=100, blank=True, db_index=True)
+    erp_customer_id = models.CharField(max_length=100, blank=True)
+    erp_payload = models.JSONField(default=dict, blank=True)  # what we sent to the ERP
+    rounding_difference = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    posting_started_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "storefront_order_id"], name="uniq_order_link"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_number or self.storefront_order_id
+
+    @property
+    def total_display(self) -> str:
+        from .domain import format_amount, from_minor_units
+
+        if self.total_minor is None or not self.currency:
+            return "—"
+        return f"{format_amount(from_minor_units(self.total_minor, self.currency), self.currency)} {self.currency}"
+
+    @property
+    def erp_payload_pretty(self) -> str:
+        return _pretty(self.erp_payload)
+
+    @property
+    def external_reference(self) -> str:
+        """The reference the ERP Sales Order carries: unique per storefront connection."""
+        return f"{self.connection.code}:{self.storefront_order_id}"
+
+
+class OrderEvent(models.Model):
+    """The order's timeline: received, waiting for payment, posted, failed, retried."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", "Received"
+        UPDATED = "updated", "Updated"
+        STALE_IGNORED = "stale_ignored", "Older update ignored"
+        WAITING_PAYMENT = "waiting_payment", "Waiting for payment"
+        POSTING = "posting", "Posting"
+        POSTED = "posted", "Posted"
+        LINKED_EXISTING = "linked_existing", "Linked existing ERP order"
+        CUSTOMER_MATCHED = "customer_matched", "Customer matched"
+        CUSTOMER_CREATED = "customer_created", "Customer created"
+        FAILED = "failed", "Failed"
+        RETRIED = "retried", "Retried"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(OrderLink, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    event = models.ForeignKey(InboundEvent, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class ErpWrite(models.Model):
+    """An outbound write, saved before the call and updated after: a crash in between is visible."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    order = models.ForeignKey(OrderLink, on_delete=models.CASCADE, related_name="erp_writes", null=True, blank=True)
+    action = models.CharField(max_length=40)  # create_customer, create_sales_order
+    external_reference = models.CharField(max_length=200, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    response_id = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+
+class SecurityEvent(models.Model):
+    """A rejected webhook (bad or missing signature, bad token): who tried, when, why."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    source = models.CharField(max_length=40)
+    reason = models.CharField(max_length=200)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=300)
+    headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+

@@ -1,0 +1,28 @@
+"""django-q2 entry points: load by id, call the flow, record the outcome. No business logic here."""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("ledgerline.tasks")
+
+
+def process_inbound_event(event_id: int) -> str:
+    # Safe twice: the event is claimed with a conditional update; the ERP order carries the
+    # storefront order id as its external reference and is looked up before it is created.
+    from .flows.orders import inbound_event_process
+
+    return inbound_event_process(event_id=event_id)
+
+
+def post_order(order_id: int) -> str:
+    # Safe twice: the order link is claimed with a conditional update; the ERP is asked first.
+    from .flows.orders import order_post_to_erp
+
+    return order_post_to_erp(order_id=order_id)
+
+
+def poll_commercetools_orders(connection_code: str | None = None) -> int:
+    # Safe twice: the poller stores each order version once (unique inbox id) and resumes from its cursor.
+    from .flows.commercetools_poll import commercetools_orders_poll
+
+    return commercetools_orders_poll(connection_code=connection_code)

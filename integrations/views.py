@@ -1,0 +1,70 @@
+"""Order list and order detail: where each storefront order is on its way to the ERP."""
+import django_filters
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from config.roles import ADMIN, ECOMMERCE, OPS, has_role
+
+from .models import OrderLink, StorefrontConnection
+
+
+class OrderFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    state = django_filters.ChoiceFilter(choices=OrderLink.State.choices, empty_label="Any state")
+    connection = django_filters.ModelChoiceFilter(
+        queryset=StorefrontConnection.objects.all(), empty_label="Any storefront"
+    )
+
+    class Meta:
+        model = OrderLink
+        fields = ["q", "state", "connection"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(order_number__icontains=value)
+            | Q(storefront_order_id__icontains=value)
+            | Q(erp_order_id__icontains=value)
+            | Q(customer_email__icontains=value)
+        )
+
+
+@require_GET
+def order_list(request):
+    filterset = OrderFilter(request.GET, queryset=OrderLink.objects.select_related("connection"))
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filter": filterset, "page": page, "query": query.urlencode(), "nav": "orders"}
+    template = "integrations/order_list.html#order-table" if request.htmx else "integrations/order_list.html"
+    return render(request, template, context)
+
+
+@require_GET
+def order_detail(request, pk: int):
+    order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
+    context = {
+        "order": order,
+        "timeline": order.timeline.select_related("event"),
+        "events": order.connection.events.filter(resource_id=order.storefront_order_id).order_by("received_at")[:50],
+        "exceptions": order.exceptions.all(),
+        "can_retry": has_role(request.user, OPS, ECOMMERCE, ADMIN),
+        "nav": "orders",
+    }
+    return render(request, "integrations/order_detail.html", context)
+
+
+@require_POST
+def order_retry(request, pk: int):
+    if not has_role(request.user, OPS, ECOMMERCE, ADMIN):
+        raise PermissionDenied("Only ops, e-commerce or admin may retry an order.")
+    order = get_object_or_404(OrderLink, pk=pk)
+    from .flows.orders import order_retry_post
+
+    order_retry_post(order=order, actor=request.user)
+    order.refresh_from_db()
+    response = render(request, "integrations/order_detail.html#order-state", {"order": order, "can_retry": True})
+    response["HX-Trigger"] = "exceptionsChanged"
+    return response

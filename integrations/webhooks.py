@@ -1,0 +1,141 @@
+"""Webhook endpoints: verify, store in the inbox, answer in milliseconds. No processing here."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .inbox import inbound_event_store
+from .models import Platform, SecurityEvent, StorefrontConnection
+
+log = logging.getLogger("ledgerline.webhooks")
+
+SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated", "orders/cancelled"}
+# Headers worth keeping with the event (never the signature or any credential).
+KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Api-Version", "X-Shopify-Webhook-Id",
+                "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "User-Agent", "Content-Type")
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _security_event(request, source: str, reason: str) -> JsonResponse:
+    SecurityEvent.objects.create(
+        source=source,
+        reason=reason,
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        path=request.path[:300],
+        headers={h: request.headers.get(h, "") for h in KEPT_HEADERS if h in request.headers},
+    )
+    log.warning("webhook rejected source=%s reason=%s addr=%s", source, reason, request.META.get("REMOTE_ADDR"))
+    return _error(reason, 401)
+
+
+def shopify_hmac(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _read_json_body(request):
+    """(payload, None) or (None, error response): size, then JSON, then shape."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.WEBHOOK_MAX_BYTES:
+        return None, _error(f"body is {length} bytes; the limit is {settings.WEBHOOK_MAX_BYTES}", 413)
+    body = request.body
+    if len(body) > settings.WEBHOOK_MAX_BYTES:
+        return None, _error(f"body is larger than {settings.WEBHOOK_MAX_BYTES} bytes", 413)
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, _error(f"body is not valid JSON: {exc}", 400)
+    if not isinstance(payload, dict):
+        return None, _error("body must be a JSON object", 400)
+    return payload, None
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def shopify_webhook(request, connection_code: str):
+    connection = StorefrontConnection.objects.filter(code=connection_code, platform=Platform.SHOPIFY).first()
+    if connection is None:
+        return _error(f"unknown Shopify connection {connection_code!r}", 404)
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BYTES:
+        return _error(f"body is larger than {settings.WEBHOOK_MAX_BYTES} bytes", 413)
+    signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
+    if not signature:
+        return _security_event(request, "shopify", "missing X-Shopify-Hmac-Sha256 header")
+    expected = shopify_hmac(settings.SHOPIFY["webhook_secret"], request.body)
+    if not hmac.compare_digest(expected, signature):
+        return _security_event(request, "shopify", "HMAC signature does not match the body")
+    topic = request.headers.get("X-Shopify-Topic", "")
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id", "")
+    if not webhook_id:
+        return _error("missing X-Shopify-Webhook-Id header", 400)
+    if topic not in SHOPIFY_ORDER_TOPICS:
+        return _error(f"topic {topic!r} is not handled here; subscribe this endpoint to {sorted(SHOPIFY_ORDER_TOPICS)}", 422)
+    payload, error = _read_json_body(request)
+    if error:
+        return error
+    if "id" not in payload:
+        return _error("order payload has no 'id'", 400)
+    triggered = parse_datetime(request.headers.get("X-Shopify-Triggered-At", "") or "") or None
+    result = inbound_event_store(
+        connection=connection,
+        topic=topic,
+        external_id=webhook_id,
+        event_id=request.headers.get("X-Shopify-Event-Id", ""),
+        triggered_at=triggered,
+        resource_id=str(payload["id"]),
+        payload=payload,
+        headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
+    )
+    return JsonResponse({"status": "accepted" if result.created else "duplicate", "event": result.event.pk})
+
+
+def _unwrap_commercetools_message(payload: dict) -> dict | None:
+    """Subscription messages come as the message itself, or wrapped by a Pub/Sub push."""
+    if "message" in payload and isinstance(payload["message"], dict) and "data" in payload["message"]:
+        try:
+            return json.loads(base64.b64decode(payload["message"]["data"]))
+        except (ValueError, json.JSONDecodeError):
+            return None
+    return payload
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def commercetools_subscription(request, connection_code: str):
+    connection = StorefrontConnection.objects.filter(code=connection_code, platform=Platform.COMMERCETOOLS).first()
+    if connection is None:
+        return _error(f"unknown commercetools connection {connection_code!r}", 404)
+    token = settings.COMMERCETOOLS["subscription_token"]
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not supplied or not hmac.compare_digest(supplied, token):
+        return _security_event(request, "commercetools", "missing or wrong subscription token")
+    payload, error = _read_json_body(request)
+    if error:
+        return error
+    message = _unwrap_commercetools_message(payload)
+    if not isinstance(message, dict) or not message.get("id") or not isinstance(message.get("resource"), dict):
+        return _error("not a commercetools Subscription message: needs 'id' and 'resource'", 400)
+    if message["resource"].get("typeId") != "order":
+        return _error(f"resource type {message['resource'].get('typeId')!r} is not handled here", 422)
+    result = inbound_event_store(
+        connection=connection,
+        topic=f"message/{message.get('type', message.get('notificationType', 'Message'))}",
+        external_id=f"message:{message['id']}",
+        resource_id=str(message["resource"].get("id", "")),
+        payload=message,
+    )
+    return JsonResponse({"status": "accepted" if result.created else "duplicate", "event": result.event.pk})
