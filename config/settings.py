@@ -1,4 +1,5 @@
 """Ledgerline settings, read from the environment (django-environ) with demo-friendly defaults."""
+import os
 from pathlib import Path
 
 import environ
@@ -81,7 +82,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-ledgerline.sqlite3")}
+    # one test database file per pytest process, so parallel runs never share one
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-ledgerline-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
