@@ -64,6 +64,7 @@ class OrderLine:
     line_id: str = ""
     tax_category: str = ""
     kind: str = "item"  # item | custom | shipping
+    product_id: str = ""  # the storefront product the SKU belongs to (duplicate-SKU check)
 
 
 @dataclass(frozen=True)
