@@ -65,6 +65,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.navigation",
             ],
+            # {% partialdef %} everywhere without {% load partials %} (built into Django 6).
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
@@ -105,6 +107,13 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ledgerline@localhost")
+# Who is mailed when a team's exceptions pass their SLA (and who gets the team's daily digest).
+ESCALATION_CONTACTS = {
+    "ops": env("ESCALATION_OPS", default="ops-lead@example.com"),
+    "finance": env("ESCALATION_FINANCE", default="finance-lead@example.com"),
+    "ecommerce": env("ESCALATION_ECOMMERCE", default="ecommerce-lead@example.com"),
+}
+SITE_URL = env("SITE_URL", default="http://localhost:8000")  # links in mails
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -26,3 +26,10 @@ def poll_commercetools_orders(connection_code: str | None = None) -> int:
     from .flows.commercetools_poll import commercetools_orders_poll
 
     return commercetools_orders_poll(connection_code=connection_code)
+
+
+def repost_stuck_orders() -> int:
+    # Safe twice: only orders whose claim lease expired are taken, each by a conditional update.
+    from .flows.orders import orders_stuck_repost
+
+    return orders_stuck_repost()

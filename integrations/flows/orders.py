@@ -214,7 +214,7 @@ def _event_payload_order(event: InboundEvent) -> dict:
 def inbound_event_process(*, event_id: int) -> str:
     """Apply one stored event to its order link, then post the order if it is ready."""
     if not _claim_event(event_id):
-        return "taken"
+        return _post_after_replay(event_id)
     event = InboundEvent.objects.select_related("connection").get(pk=event_id)
     try:
         raw_order = _event_payload_order(event)
@@ -234,6 +234,25 @@ def inbound_event_process(*, event_id: int) -> str:
     if ready:
         return order_post_to_erp(order_id=link.pk)
     return link.state
+
+
+def _post_after_replay(event_id: int) -> str:
+    """A replayed task whose event was already applied: the worker may have died while posting."""
+    event = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.DONE).first()
+    if event is None:
+        return "taken"  # another worker is applying it right now
+    link = OrderLink.objects.filter(connection_id=event.connection_id, storefront_order_id=event.resource_id).first()
+    if link is None or link.state not in (OrderLink.State.POSTING, OrderLink.State.RECEIVED):
+        return "done"
+    return order_post_to_erp(order_id=link.pk)
+
+
+def orders_stuck_repost() -> int:
+    """Drift check: orders whose posting worker died (claim lease expired) are posted again."""
+    stale = OrderLink.objects.filter(
+        state=OrderLink.State.POSTING, posting_started_at__lt=timezone.now() - CLAIM_LEASE
+    ).values_list("pk", flat=True)
+    return sum(order_post_to_erp(order_id=pk) == "posted" for pk in list(stale[:500]))
 
 
 def _event_failed_malformed(event: InboundEvent, error: str) -> None:

@@ -7,9 +7,12 @@ ERP_ITEMS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOO
 
 
 @pytest.fixture
-def q_sync(settings):
-    """Run queued tasks inline: these tests are about the flow, not the queue."""
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+def q_sync(monkeypatch):
+    """Run queued tasks inline: these tests are about the flow, not the queue (django-q2 reads
+    its configuration once, into Conf, so the setting itself cannot be overridden per test)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 @pytest.fixture

@@ -1,0 +1,210 @@
+"""The Prima Web Services client against the sandbox Prima over real HTTP: XML in ISO-8859-1, typed errors."""
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+
+from integrations.connectors.base import (
+    ErpSalesOrderLine,
+    ErpSalesOrderRequest,
+    PermanentError,
+    TransientError,
+)
+from integrations.connectors.prima import PrimaClient
+from integrations.sandbox.server import RateLimiter
+
+
+@pytest.fixture
+def prima(sandbox):
+    for code in ("TEE-BLK-M", "MUG-001", "SHIPPING", "DISCOUNT"):
+        sandbox.prima.add_item(code)
+    sandbox.prima.add_depot("MAIN", "Main warehouse")
+    sandbox.prima.add_depot("NORTH")
+    return sandbox.prima
+
+
+@pytest.fixture
+def client(prima):
+    return PrimaClient.from_settings()
+
+
+def _order(account_code, reference="shopify:1001", currency="GBP", lines=None, total=None):
+    lines = lines or (
+        ErpSalesOrderLine("TEE-BLK-M", "T-shirt", 2, "20.00", "40.00", "T1", "8.00"),
+        ErpSalesOrderLine("DISCOUNT", "Discount", 1, "-5.00", "-5.00", "T1", "0.00", kind="discount"),
+        ErpSalesOrderLine("SHIPPING", "Shipping", 1, "4.99", "4.99", "T1", "1.00", kind="shipping"),
+    )
+    return ErpSalesOrderRequest(external_reference=reference, customer_id=account_code, currency=currency,
+                                depot="MAIN", order_date="2024-05-01", lines=tuple(lines),
+                                total=total or "39.99", customer_reference="#1001")
+
+
+def _account(client, name="Zoë Müller"):
+    return client.create_customer(email="zoe@example.com", name=name, external_reference="shopify:customer:7",
+                                  country="DE")
+
+
+def test_an_opened_account_is_found_by_email_and_by_reference(client, prima):
+    created = _account(client)
+    assert created.id.startswith("A")
+    assert [c.id for c in client.find_customers(email="Zoe@Example.com")] == [created.id]
+    [found] = client.find_customers(external_reference="shopify:customer:7")
+    assert (found.id, found.email, found.external_reference) == (created.id, "zoe@example.com", "shopify:customer:7")
+    assert client.find_customers(email="nobody@example.com") == []
+    assert [a["account_code"] for a in prima.customers] == [created.id]
+
+
+def test_non_ascii_names_travel_as_iso_8859_1_and_come_back_unchanged(client, prima):
+    created = _account(client, name="Zoë Müller-Łukasiewicz")  # Ł is outside Latin-1
+    [found] = client.find_customers(email="zoe@example.com")
+    assert created.name == found.name == "Zoë Müller-Łukasiewicz"
+    assert prima.customers[0]["name"] == "Zoë Müller-Łukasiewicz"
+    wire = prima.documents_seen[0]
+    assert wire.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert "Zoë Müller".encode("iso-8859-1") in wire and b"&#321;" in wire  # one byte per ë/ü; Ł as a reference
+
+
+def test_the_sandbox_answers_in_iso_8859_1_with_the_declaration(sandbox, client, prima):
+    _account(client)
+    document = ('<?xml version="1.0" encoding="ISO-8859-1"?><Request RequestType="FindAccount" '
+                'Username="ledgerline" Password="sandbox-prima-password"><Email>zoe@example.com</Email></Request>')
+    response = requests.post(f"{sandbox.url}/prima/LEDG01/", data=document.encode("iso-8859-1"), timeout=5,
+                             headers={"Content-Type": "text/xml; charset=ISO-8859-1"})
+    assert response.headers["Content-Type"] == "text/xml; charset=ISO-8859-1"
+    assert response.content.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert "<Name>Zoë Müller</Name>".encode("iso-8859-1") in response.content
+    assert ET.fromstring(response.content).get("Status") == "OK"
+
+
+def test_a_new_order_is_created_and_found_by_its_order_reference(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    assert created.id.startswith("S") and created.status == "Entered" and created.total == "39.99"
+    assert client.find_sales_order("shopify:1001") == created
+    assert client.find_sales_order("shopify:nope") is None
+    [stored] = prima.sales_orders
+    assert stored["customer_id"] == account.id and stored["depot"] == "MAIN"
+    assert [(l["line_type"], l["item_code"], l["quantity"], l["line_total"]) for l in stored["lines"]] == [
+        ("Stock", "TEE-BLK-M", 2, "40.00"), ("Discount", "DISCOUNT", 1, "-5.00"), ("Carriage", "SHIPPING", 1, "4.99"),
+    ]
+
+
+def test_a_duplicate_order_reference_returns_the_one_existing_order(client, prima):
+    account = _account(client)
+    first = client.create_sales_order(_order(account.id))
+    again = client.create_sales_order(_order(account.id, lines=(
+        ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00", "T1"),), total="9.00"))
+    assert again.id == first.id
+    assert len(prima.sales_orders) == 1
+    assert b"DUPLICATE_REFERENCE" not in prima.documents_seen[-1]  # the follow-up was an OrderStatus enquiry
+    assert b'RequestType="OrderStatus"' in prima.documents_seen[-1]
+
+
+def test_a_second_account_with_the_same_reference_is_a_conflict(client, prima):
+    first = _account(client)
+    with pytest.raises(PermanentError) as raised:
+        _account(client)
+    assert raised.value.status == 409 and raised.value.body[0]["AccountCode"] == first.id
+    assert len(prima.customers) == 1
+
+
+def test_busy_with_retry_after_is_waited_out_and_the_call_succeeds(client, prima):
+    prima.rate_limiter = RateLimiter(2)
+    slept = []
+    client.sleep = lambda seconds: (slept.append(seconds), time.sleep(seconds))
+    assert [client.list_depots() for _ in range(3)] == [["MAIN", "NORTH"]] * 3
+    assert client.stats.rate_limited >= 1 and prima.rate_limited_count >= 1
+    assert slept and all(s >= 1 for s in slept)
+
+
+def test_record_locks_are_retried_until_the_order_goes_through(client, prima):
+    account = _account(client)
+    prima.lock_probability = 0.5
+    prima.random.seed(3)
+    for n in range(4):
+        client.create_sales_order(_order(account.id, reference=f"shopify:{2000 + n}"))
+    assert len(prima.sales_orders) == 4
+    assert prima.locked_count >= 1 and client.stats.transient_retries == prima.locked_count
+
+
+def test_an_outage_raises_a_transient_error_after_max_attempts(client, prima):
+    prima.outage = True
+    client.max_attempts = 3
+    with pytest.raises(TransientError) as raised:
+        client.find_sales_order("shopify:1001")
+    assert raised.value.code == "BUSY" and raised.value.status == 503
+    assert client.stats.requests == 3
+
+
+def test_an_unknown_stock_code_is_a_permanent_error_naming_it(client, prima):
+    account = _account(client)
+    before = client.stats.requests
+    order = _order(account.id, lines=(ErpSalesOrderLine("TEE-RED-M", "Red tee", 1, "20.00", "20.00", "T1"),),
+                   total="20.00")
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(order)
+    assert raised.value.code == "UNKNOWN_STOCK_CODE"
+    assert "Stock code TEE-RED-M does not exist (line 1)" in str(raised.value)
+    assert client.stats.requests == before + 1
+    assert prima.sales_orders == []
+
+
+def test_unknown_account_and_depot_are_both_reported(client, prima):
+    order = ErpSalesOrderRequest(external_reference="x:1", customer_id="A99999", currency="GBP", depot="CHD",
+                                 order_date="2024-05-01", total="9.00",
+                                 lines=(ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00"),))
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(order)
+    assert "Account A99999 does not exist" in str(raised.value) and "Depot CHD does not exist" in str(raised.value)
+
+
+def test_amounts_with_more_decimals_than_the_currency_are_rejected(client, prima):
+    account = _account(client)
+    with pytest.raises(PermanentError, match="more than 2 decimals allowed for GBP") as raised:
+        client.create_sales_order(_order(account.id, lines=(
+            ErpSalesOrderLine("MUG-001", "Mug", 1, "9.005", "9.005"),), total="9.005"))
+    assert raised.value.code == "INVALID_AMOUNT"
+    with pytest.raises(PermanentError, match="more than 0 decimals allowed for JPY"):
+        client.create_sales_order(_order(account.id, currency="JPY", lines=(
+            ErpSalesOrderLine("MUG-001", "Mug", 1, "900.5", "900.5"),), total="900.5"))
+    assert prima.sales_orders == []
+
+
+def test_a_wrong_password_is_a_permanent_auth_error(prima):
+    client = PrimaClient.from_settings(password="wrong")
+    with pytest.raises(PermanentError) as raised:
+        client.list_depots()
+    assert raised.value.code == "auth" and client.stats.requests == 1
+    assert prima.auth_failures == 1
+
+
+def test_stock_items_and_stock_per_depot(client, prima, monkeypatch):
+    monkeypatch.setattr("integrations.connectors.prima.PAGE_SIZE", 2)
+    prima.add_item("OLD-1", active=False)
+    prima.set_stock("TEE-BLK-M", "MAIN", on_hand=10, allocated=2, reserved=1, in_transit=4,
+                    returned_awaiting_inspection=2)
+    prima.set_stock("MUG-001", "MAIN", on_hand=3)
+    prima.set_stock("MUG-001", "NORTH", on_hand=7)
+    assert client.item_exists("MUG-001") and not client.item_exists("OLD-1") and not client.item_exists("NOPE")
+    main = {r["item_code"]: r for r in client.get_stock(depot="MAIN")}
+    assert (main["TEE-BLK-M"]["on_hand"], main["TEE-BLK-M"]["allocated"], main["TEE-BLK-M"]["reserved"]) == (10, 2, 1)
+    assert main["TEE-BLK-M"]["states"] == {"in_transit": 4, "quality_inspection": 0, "damaged": 0,
+                                           "returned_awaiting_inspection": 2}
+    assert sorted((r["item_code"], r["depot"]) for r in client.get_stock()) == [
+        ("MUG-001", "MAIN"), ("MUG-001", "NORTH"), ("TEE-BLK-M", "MAIN")]
+    with pytest.raises(PermanentError, match="Depot CHD does not exist"):
+        client.get_stock(depot="CHD")
+
+
+def test_admin_endpoints_seed_configure_and_count(sandbox, prima):
+    base = f"{sandbox.url}/prima/_sandbox"
+    seeded = requests.post(f"{base}/seed-demo", timeout=5).json()
+    assert "HOODIE-GRY-L" in seeded["stock_items"] and seeded["depots"] == ["MAIN", "NORTH"]
+    assert requests.post(f"{base}/config", json={"outage": True}, timeout=5).json()["outage"] is True
+    assert requests.post(f"{sandbox.url}/prima/LEDG01/", data=b"<Request/>", timeout=5).status_code == 503
+    requests.post(f"{base}/config", json={"outage": False}, timeout=5)
+    stats = requests.get(f"{base}/stats", timeout=5).json()
+    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 9
+    requests.post(f"{base}/reset", timeout=5)
+    assert prima.stock_items == {}
