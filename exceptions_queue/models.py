@@ -1,9 +1,13 @@
 """Exceptions a person must act on, and the audit trail of what people did with them."""
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from .registry import Severity, Team
+
+
+ACTIVE = ["open", "in_progress"]
 
 
 class ExceptionRecord(models.Model):
@@ -40,12 +44,20 @@ class ExceptionRecord(models.Model):
     resolution_note = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)  # overdue mail sent (reset on reopen)
 
     class Meta:
         ordering = ["-last_seen", "-id"]
         indexes = [
             models.Index(fields=["team", "status", "-last_seen"], name="exc_team_status_seen"),
             models.Index(fields=["status", "type_code"], name="exc_status_type"),
+            # The inbox and the badge read only active rows (a few % of a million): partial
+            # indexes in the inbox's own order let both be answered from a short index range.
+            models.Index(fields=["team", "-last_seen", "-id"], condition=Q(status__in=ACTIVE), name="exc_active_team_seen"),
+            models.Index(fields=["-last_seen", "-id"], condition=Q(status__in=ACTIVE), name="exc_active_seen"),
+            models.Index(fields=["type_code", "-last_seen", "-id"], condition=Q(status__in=ACTIVE), name="exc_active_type_seen"),
+            models.Index(fields=["team", "type_code"], condition=Q(status__in=ACTIVE), name="exc_active_team_type"),
+            models.Index(fields=["fingerprint", "status"], name="exc_fingerprint_status"),
         ]
 
     def __str__(self) -> str:
@@ -55,11 +67,20 @@ class ExceptionRecord(models.Model):
     def exception_type(self):
         from . import registry
 
-        return registry.get(self.type_code)
+        return registry.find(self.type_code)
 
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_active and self.due_at is not None and self.due_at < timezone.now()
+
+    @property
+    def can_retry(self) -> bool:
+        exc_type = self.exception_type
+        return bool(exc_type and exc_type.retry_handler)
 
 
 class ExceptionActivity(models.Model):
@@ -77,3 +98,38 @@ class ExceptionActivity(models.Model):
     @property
     def actor_name(self) -> str:
         return self.actor.get_username() if self.actor else "Ledgerline"
+
+
+class BulkJob(models.Model):
+    """A retry (or other action) over many exceptions, run by django-q2; the screen polls its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    action = models.CharField(max_length=20, default="retry")
+    label = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    exception_ids = models.JSONField(default=list)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)  # processed, in exception_ids order: a rerun resumes here
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.done}/{self.total}"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status == self.Status.DONE

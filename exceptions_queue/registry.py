@@ -70,9 +70,23 @@ def get(code: str) -> ExceptionType:
         raise UnregisteredExceptionType(f"exception type {code!r} is not registered") from None
 
 
+def find(code: str) -> ExceptionType | None:
+    """The type, or None for a code no longer registered (old rows stay readable)."""
+    return _REGISTRY.get(code)
+
+
+def unregister(code: str) -> None:
+    """For tests that register a throwaway type."""
+    _REGISTRY.pop(code, None)
+
+
 def all_types() -> list[ExceptionType]:
     return sorted(_REGISTRY.values(), key=lambda t: t.code)
 
 
 def choices() -> list[tuple[str, str]]:
     return [(t.code, t.code.replace("_", " ")) for t in all_types()]
+
+
+def systems() -> list[tuple[str, str]]:
+    return [(s, s) for s in sorted({t.system for t in _REGISTRY.values() if t.system})]

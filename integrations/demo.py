@@ -49,3 +49,43 @@ def demo_mappings_seed() -> None:
                                                  defaults={"erp_item_code": "", "note": "T-shirt + 2 mugs"})
     kit.components.update_or_create(erp_item_code="TEE-BLK-M", defaults={"quantity": 1})
     kit.components.update_or_create(erp_item_code="MUG-001", defaults={"quantity": 2})
+
+
+def demo_orders_send(sandbox) -> str:
+    """Orders from both storefronts, through the real paths: signed Shopify webhooks delivered by the
+    Shopify sandbox, and commercetools orders that the poller finds. One uses an unknown SKU."""
+    from django_q.tasks import async_task
+
+    shopify = sandbox.apps["/shopify"]
+    ct = sandbox.apps["/commercetools"]
+    sent = []
+    for fields in (
+        {"email": "alice@example.com", "line_items": [{"sku": "TEE-BLK-M", "quantity": 2}, {"sku": "MUG-001", "quantity": 1}]},
+        {"email": "bob@example.com", "line_items": [{"sku": "HOODIE-GRY-L", "quantity": 1, "discount": "5.00"}]},
+        {"email": "carol@example.com", "line_items": [{"sku": "GIFT-SET", "quantity": 1, "price": "29.00"}]},
+        {"email": "dan@example.com", "line_items": [{"sku": "TEE-RED-M", "quantity": 1, "price": "19.00"}]},
+    ):
+        order = shopify.create_order(deliver="sync", financial_status="paid", **fields)
+        sent.append(f"Shopify {order['name']} (paid)")
+    pending = shopify.create_order(deliver="sync", email="erin@example.com",
+                                   line_items=[{"sku": "TEE-WHT-M", "quantity": 1}])
+    sent.append(f"Shopify {pending['name']} (pending: waits for payment)")
+    later = shopify.create_order(deliver="sync", email="frank@example.com", line_items=[{"sku": "TEE-BLK-L", "quantity": 1}])
+    shopify.mark_paid(later["id"], deliver="sync")
+    sent.append(f"Shopify {later['name']} (created pending, then paid)")
+
+    for fields in (
+        {"customer_email": "gina@example.de", "currency": "EUR", "country": "DE", "payment_state": "Paid",
+         "high_precision": True, "line_items": [{"sku": "TEE-BLK-S", "quantity": 3, "price": "12.3456", "tax_rate": 0.19}]},
+        {"customer_email": "hugo@example.co.uk", "currency": "GBP", "country": "GB", "payment_state": "Paid",
+         "line_items": [{"sku": "MUG-001", "quantity": 2, "price": "9.50", "tax_rate": 0.2}],
+         "shipping": {"name": "Standard", "price": "3.95", "tax_rate": 0.2}},
+        {"customer_email": "ito@example.jp", "currency": "JPY", "country": "JP", "payment_state": "Paid",
+         "line_items": [{"sku": "HOODIE-GRY-L", "quantity": 1, "price": "8800", "tax_rate": 0.1}]},
+        {"customer_email": "jan@example.de", "currency": "EUR", "country": "DE", "payment_state": "Pending",
+         "line_items": [{"sku": "TEE-WHT-M", "quantity": 1, "price": "15.00", "tax_rate": 0.19}]},
+    ):
+        order = ct.create_order(**fields)
+        sent.append(f"commercetools {order['orderNumber']} ({fields['payment_state']})")
+    async_task("integrations.tasks.poll_commercetools_orders", task_name="demo-first-poll")
+    return "Demo orders sent:\n" + "\n".join(f"  - {line}" for line in sent)

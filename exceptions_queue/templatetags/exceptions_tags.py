@@ -1,10 +1,39 @@
 from django import template
 
+from ..filters import team_scope
 from ..models import ExceptionRecord
 
 register = template.Library()
 
+BADGE_CAP = 1000  # counting stops here: the nav shows "999+" rather than scan a huge backlog per page view
+
+
+@register.simple_tag(takes_context=True)
+def open_exception_count(context) -> int:
+    """Open exceptions of the signed-in user's teams (all teams for admin and readers without a team)."""
+    user = context.get("user")
+    qs = ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES)
+    teams = team_scope(user) if user is not None else []
+    if teams:
+        qs = qs.filter(team__in=teams)
+    return qs.order_by()[:BADGE_CAP].count()
+
+
+@register.filter
+def badge_display(count: int) -> str:
+    return f"{BADGE_CAP - 1}+" if count >= BADGE_CAP else str(count)
+
 
 @register.simple_tag
-def open_exception_count() -> int:
-    return ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES).count()
+def exception_type_label(code: str) -> str:
+    return code.replace("_", " ")
+
+
+@register.filter
+def get_item(mapping: dict, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def spaced(value: str) -> str:
+    return str(value).replace("_", " ")

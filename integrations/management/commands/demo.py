@@ -30,12 +30,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self._reset_database_if_default(opts["keep_data"])
-        call_command("migrate", verbosity=0)
-        from integrations.demo import demo_mappings_seed, demo_orders_send, demo_users_seed
+        call_command("demo_seed", verbosity=0)
+        from integrations.demo import demo_orders_send
 
-        users = demo_users_seed(DEMO_PASSWORDS)
-        demo_mappings_seed()
-        call_command("ledgerline_schedules", verbosity=0)
+        users = {role: (role, password) for role, password in DEMO_PASSWORDS.items()}
 
         web = f"http://127.0.0.1:{opts['port']}"
         sandbox_url = f"http://127.0.0.1:{opts['sandbox_port']}"

@@ -1,0 +1,221 @@
+"""Flash-sale benchmark: N paid Shopify orders through the real webhook endpoint into the sandbox ERP.
+
+Starts its own stack on a throw-away SQLite database (or DATABASE_URL when --database-url is
+given): the sandbox systems (ERP rate limit as configured), the web server and a django-q2 cluster.
+Each order is delivered as Shopify would (orders/create and orders/paid, signed), then the command
+waits until the ERP holds every order and prints the figures. Not a test: nothing is asserted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from integrations.sandbox.server import start_sandbox
+from integrations.webhooks import shopify_hmac
+
+SKUS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+class Command(BaseCommand):
+    help = "Benchmark a flash sale through the webhook endpoint into the sandbox ERP and print the figures."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=10000)
+        parser.add_argument("--customers", type=int, default=2000, help="distinct buyers among the orders")
+        parser.add_argument("--concurrency", type=int, default=8, help="parallel webhook senders")
+        parser.add_argument("--rate", type=float, default=0, help="orders per second to send (0 = as fast as accepted)")
+        parser.add_argument("--erp-rate-limit", type=float, default=50, help="the sandbox ERP's requests per second")
+        parser.add_argument("--workers", type=int, default=4, help="django-q2 workers")
+        parser.add_argument("--timeout", type=float, default=3600, help="give up waiting for the ERP after this")
+        parser.add_argument("--database-url", default="", help="default: a throw-away SQLite file")
+
+    def handle(self, *args, **opts):
+        tmp = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+        sandbox = start_sandbox("127.0.0.1", 0, erp_rate_limit=opts["erp_rate_limit"])
+        erp, shopify = sandbox.apps["/erp"], sandbox.apps["/shopify"]
+        erp.seed_demo()
+        shopify.seed_demo()
+        port = _free_port()
+        env = {
+            **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox.url,
+            "DATABASE_URL": opts["database_url"] or f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "Q_WORKERS": str(opts["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
+        }
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        self.stdout.write(f"Preparing a fresh database in {tmp} ...")
+        subprocess.run([sys.executable, manage, "demo_seed"], env=env, check=True, stdout=subprocess.DEVNULL)
+        logs = open(tmp / "servers.log", "wb")
+        children = [
+            subprocess.Popen([sys.executable, manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                             env=env, stdout=logs, stderr=subprocess.STDOUT),
+            subprocess.Popen([sys.executable, manage, "qcluster"], env=env, stdout=logs, stderr=subprocess.STDOUT),
+        ]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            self._wait_for(f"{base}/health/")
+            figures = self._run(base, erp, shopify, opts)
+            figures.update(self._ledgerline_counts(manage, env))
+            self._print(figures, opts)
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            sandbox.shutdown()
+            logs.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _wait_for(self, url: str) -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(url, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise SystemExit(f"no answer from {url}")
+
+    def _run(self, base: str, erp, shopify, opts) -> dict:
+        n = opts["orders"]
+        secret = settings.SHOPIFY["webhook_secret"]
+        url = f"{base}/webhooks/shopify/shopify/"
+        payloads = []
+        for i in range(n):
+            buyer = i % opts["customers"]
+            order = shopify.create_order(
+                deliver=None, financial_status="paid", email=f"buyer{buyer}@example.com",
+                customer={"id": 900000 + buyer, "email": f"buyer{buyer}@example.com"},
+                line_items=[{"sku": SKUS[i % len(SKUS)], "quantity": 1 + i % 3}],
+            )
+            payloads.append(order)
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        lock = threading.Lock()
+        local = threading.local()
+        interval = 1 / opts["rate"] if opts["rate"] else 0
+        start = time.perf_counter()
+
+        def send(index: int) -> None:
+            if interval:
+                delay = start + index * interval - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            body = json.dumps(payloads[index], separators=(",", ":")).encode()
+            for topic in ("orders/create", "orders/paid"):
+                headers = {
+                    "Content-Type": "application/json", "X-Shopify-Topic": topic,
+                    "X-Shopify-Hmac-Sha256": shopify_hmac(secret, body),
+                    "X-Shopify-Webhook-Id": f"bench-{index}-{topic}", "X-Shopify-Event-Id": f"evt-{index}",
+                    "X-Shopify-Triggered-At": payloads[index]["updated_at"],
+                    "X-Shopify-Shop-Domain": "ledgerline-demo.myshopify.com", "X-Shopify-API-Version": "2025-10",
+                }
+                t0 = time.perf_counter()
+                try:
+                    code = session.post(url, data=body, headers=headers, timeout=30).status_code
+                except requests.RequestException:
+                    code = 0
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[code] = statuses.get(code, 0) + 1
+
+        self.stdout.write(f"Sending {n} orders ({2 * n} webhooks) with {opts['concurrency']} senders ...")
+        erp_requests_before = erp.requests_count
+        with ThreadPoolExecutor(opts["concurrency"]) as pool:
+            list(pool.map(send, range(n)))
+        send_seconds = time.perf_counter() - start
+        self.stdout.write(f"  accepted in {send_seconds:.1f}s; waiting for the ERP ...")
+        deadline, last_count, last_change = time.time() + opts["timeout"], -1, time.time()
+        while time.time() < deadline:
+            count = len(erp.sales_orders)
+            if count >= n:
+                break
+            if count != last_count:
+                last_count, last_change = count, time.time()
+                self.stdout.write(f"  ERP has {count}/{n} orders", ending="\r")
+                self.stdout.flush()
+            elif time.time() - last_change > 120:
+                break  # no progress for two minutes: report what we have
+            time.sleep(0.5)
+        total_seconds = time.perf_counter() - start
+        orders = erp.sales_orders
+        references = [o["external_reference"] for o in orders]
+        erp_requests = erp.requests_count - erp_requests_before
+        served = erp_requests - erp.rate_limited_count
+        return {
+            "orders": n, "webhooks": len(latencies), "statuses": statuses,
+            "accepted_per_s": statuses.get(200, 0) / send_seconds if send_seconds else 0,
+            "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000,
+            "max_ms": max(latencies) * 1000 if latencies else 0,
+            "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0,
+            "erp_orders": len(orders), "duplicates": len(references) - len(set(references)),
+            "lost": n - len(set(references)), "seconds_total": total_seconds,
+            "orders_per_s": len(orders) / total_seconds if total_seconds else 0,
+            "erp_requests": erp_requests, "erp_served": served, "erp_429": erp.rate_limited_count,
+            "erp_served_per_s": served / total_seconds if total_seconds else 0,
+        }
+
+    def _ledgerline_counts(self, manage: str, env: dict) -> dict:
+        code = (
+            "import json; from exceptions_queue.models import ExceptionRecord as E; "
+            "from integrations.models import OrderLink as O; from django.db.models import Count; "
+            "print(json.dumps({'exceptions': {r['type_code']: r['n'] for r in E.objects.values('type_code').annotate(n=Count('id'))},"
+            " 'states': {r['state']: r['n'] for r in O.objects.values('state').annotate(n=Count('id'))}}))"
+        )
+        out = subprocess.run([sys.executable, manage, "shell", "-c", code], env=env, capture_output=True, text=True)
+        try:
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"exceptions": {"?": out.stderr[-300:]}, "states": {}}
+
+    def _print(self, f: dict, opts) -> None:
+        limit = opts["erp_rate_limit"]
+        exceptions = f.get("exceptions", {})
+        lines = [
+            "",
+            "Flash sale benchmark",
+            f"  orders sent                 {f['orders']} ({f['webhooks']} webhooks; HTTP statuses {f['statuses']})",
+            f"  webhooks accepted/s         {f['accepted_per_s']:.0f}",
+            f"  webhook latency p50 / p99   {f['p50_ms']:.1f} ms / {f['p99_ms']:.1f} ms (max {f['max_ms']:.0f} ms)",
+            f"  orders in the ERP           {f['erp_orders']} in {f['seconds_total']:.1f}s = {f['orders_per_s']:.1f} orders/s end to end",
+            f"  ERP requests served/s       {f['erp_served_per_s']:.1f} of a {limit:g}/s limit "
+            f"({100 * f['erp_served_per_s'] / limit if limit else 0:.0f}%)",
+            f"  ERP 429s seen               {f['erp_429']} (all retried after Retry-After)",
+            f"  duplicates in the ERP       {f['duplicates']}",
+            f"  lost orders                 {f['lost']}",
+            f"  exceptions raised           {sum(exceptions.values())} {exceptions or ''}",
+            f"  order links by state        {f.get('states')}",
+        ]
+        self.stdout.write("\n".join(lines))
