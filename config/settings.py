@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,6 +88,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # one test database file per pytest process, so parallel runs never share one
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-ledgerline-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Keep connections between requests (django-q2's broker closes "old" ones on every enqueue).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -104,6 +108,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True  # static files served from the app folders, no collectstatic step
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ledgerline@localhost")
@@ -140,13 +146,14 @@ Q_CLUSTER = {
     "retry": env.int("Q_RETRY", default=180),
     "max_attempts": 3,
     "ack_failures": True,
-    "save_limit": 1000,
-    "poll": 0.05,
+    "save_limit": -1,  # flows record their own outcome; failures are still kept
+    "poll": 0.2,
     "queue_limit": 50,
     "bulk": 1,
     "catch_up": False,
     "sync": env.bool("Q_SYNC", default=False),
     "label": "Task queue",
+    "log_level": env("Q_LOG_LEVEL", default="WARNING"),
 }
 
 # --- Outside systems --------------------------------------------------------------------------
@@ -181,6 +188,9 @@ ERP = {
     "prima_username": env("PRIMA_USERNAME", default="ledgerline"),
     "prima_password": env("PRIMA_PASSWORD", default="sandbox-prima-password"),
     "timeout": env.float("ERP_TIMEOUT", default=10.0),
+    # Requests/s Ledgerline allows itself against the ERP, shared by the q2 workers (0 = no pacing;
+    # a 429 with Retry-After is honoured either way). Just under the ERP's limit keeps it saturated.
+    "client_rate_limit": env.float("ERP_CLIENT_RATE_LIMIT", default=0),
     "max_attempts": env.int("ERP_MAX_ATTEMPTS", default=6),
     "backoff_base": env.float("ERP_BACKOFF_BASE", default=0.5),
     "backoff_max": env.float("ERP_BACKOFF_MAX", default=30.0),
@@ -193,6 +203,8 @@ ORDERS = {
     "rounding": env("ORDERS_ROUNDING", default="ROUND_HALF_EVEN"),
     "default_depot": env("ORDERS_DEFAULT_DEPOT", default=""),
 }
+# A posted sale queues an immediate stock push for its items (the high-priority inventory path).
+INVENTORY_PUSH_ON_ORDER = env.bool("INVENTORY_PUSH_ON_ORDER", default=True)
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
 
 LOGGING = {
@@ -205,3 +217,10 @@ LOGGING = {
         "django_q": {"handlers": ["console"], "level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": False},
     },
 }
+
+# --- Inventory (issue 5) ----------------------------------------------------------------------------
+# Hours (local time, "start-end" exclusive, comma separated) in which scheduled full syncs do not start.
+INVENTORY_QUIET_HOURS = env("INVENTORY_QUIET_HOURS", default="11-14,18-21")
+INVENTORY_FULL_SYNC_MINUTES = env.int("INVENTORY_FULL_SYNC_MINUTES", default=30)
+# Name of a django-q2 cluster (ALT_CLUSTERS) reserved for order-driven pushes; blank = the default cluster.
+INVENTORY_PRIORITY_CLUSTER = env("INVENTORY_PRIORITY_CLUSTER", default="")

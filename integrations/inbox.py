@@ -39,11 +39,22 @@ def inbound_event_store(
                 triggered_at=triggered_at,
                 headers=headers or {},
             )
-            transaction.on_commit(lambda: enqueue_event(event.pk))
+            _enqueue_with(event.pk)
     except IntegrityError:
         existing = InboundEvent.objects.get(connection=connection, external_id=external_id)
         return InboxResult(existing, False)
     return InboxResult(event, True)
+
+
+def _enqueue_with(event_id: int) -> None:
+    """With django-q2's ORM broker the task row is written in the event's own transaction: both are
+    stored or neither (one write per webhook). Other brokers, and sync mode, queue after the commit."""
+    from django_q.conf import Conf
+
+    if Conf.ORM and not Conf.SYNC:
+        enqueue_event(event_id)
+    else:
+        transaction.on_commit(lambda: enqueue_event(event_id))
 
 
 def enqueue_event(event_id: int) -> None:

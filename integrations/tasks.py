@@ -33,3 +33,24 @@ def repost_stuck_orders() -> int:
     from .flows.orders import orders_stuck_repost
 
     return orders_stuck_repost()
+
+
+def inventory_sync(run_id: int) -> str:
+    # Safe twice: the run is claimed PENDING -> RUNNING by a conditional update; writes are compare-and-set.
+    from .flows.inventory import inventory_sync_run
+
+    return inventory_sync_run(run_id=run_id).status
+
+
+def inventory_push_items(run_id: int) -> str:
+    # Safe twice: as inventory_sync; the high-priority order-driven path.
+    from .flows.inventory import inventory_sync_run
+
+    return inventory_sync_run(run_id=run_id).status
+
+
+def inventory_full_sync_all() -> list:
+    # Safe twice: a connection with a run already pending/running gets no second one.
+    from .flows.inventory import inventory_full_sync_scheduled
+
+    return inventory_full_sync_scheduled()

@@ -1,11 +1,14 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import inventory_views, views, webhooks
 
 urlpatterns = [
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("orders/<int:pk>/retry/", views.order_retry, name="order-retry"),
+    path("inventory/", inventory_views.inventory_health, name="inventory"),
+    path("inventory/sync/", inventory_views.inventory_sync, name="inventory-sync"),
+    path("inventory/runs/<int:pk>/progress/", inventory_views.inventory_run_progress, name="inventory-run-progress"),
     path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),
     path(
         "webhooks/commercetools/<slug:connection_code>/",

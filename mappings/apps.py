@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class MappingsConfig(AppConfig):
     name = "mappings"
     verbose_name = "Mappings"
+
+    def ready(self):
+        from . import health  # noqa: F401  registers the mapping health exception types

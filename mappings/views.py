@@ -1,16 +1,233 @@
-"""Mapping tables: an overview (the editing screens build on it)."""
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Mapping screens: list with search/filters, inline edit (HTMX), add, delete, history + revert,
+CSV import (dry run, then all-or-nothing apply) and export, retry of affected exceptions, health.
 
-from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+Everyone signed in may read; only admin may change (`_require_admin`, `_get_rw_row_for_user`).
+"""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Model
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.roles import has_role
+
+from . import csv_io, services
+from .health import mappings_health
+from .tables import TABLES, TableSpec, get_table
+
+PAGE_SIZE = 50
+
+
+def _can_change(request) -> bool:
+    return has_role(request.user)  # no roles named: admin only
+
+
+def _require_admin(request) -> None:
+    if not _can_change(request):
+        raise PermissionDenied("Only admins may change mappings.")
+
+
+def _get_row_for_user(request, table: str, pk: int) -> tuple[TableSpec, Model, bool]:
+    spec = get_table(table)
+    row = get_object_or_404(spec.queryset(), pk=pk)
+    return spec, row, _can_change(request)
+
+
+def _get_rw_row_for_user(request, table: str, pk: int) -> tuple[TableSpec, Model]:
+    spec, row, rw = _get_row_for_user(request, table, pk)
+    if not rw:
+        raise PermissionDenied("Only admins may change mappings.")
+    return spec, row
+
+
+def _row_context(request, spec: TableSpec, row: Model, **extra) -> dict:
+    return {"spec": spec, "row": row, "cells": spec.cells(row), "rw": _can_change(request), "nav": "mappings", **extra}
 
 
 @require_GET
 def mapping_index(request):
-    tables = [
-        ("SKUs", SkuMapping.objects.select_related("connection")[:200]),
-        ("Locations / channels", LocationMapping.objects.select_related("connection")[:200]),
-        ("Depots", DepotMapping.objects.select_related("connection")[:200]),
-        ("Tax codes", TaxCodeMapping.objects.select_related("connection")[:200]),
-    ]
-    return render(request, "mappings/index.html", {"tables": tables, "nav": "mappings"})
+    cards = [(spec, spec.model.objects.count()) for spec in TABLES.values()]
+    return render(request, "mappings/index.html", {"cards": cards, "nav": "mappings", "rw": _can_change(request)})
+
+
+@require_GET
+def mapping_list(request, table: str):
+    spec = get_table(table)
+    filterset = spec.filterset(request.GET or None, queryset=spec.queryset())
+    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else spec.queryset()
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(row, spec.cells(row)) for row in page.object_list]
+    query = request.GET.copy()
+    query.pop("page", None)
+    ctx = {
+        "spec": spec, "tables": TABLES.values(), "filter": filterset, "page": page, "rows": rows,
+        "query": query.urlencode(), "rw": _can_change(request), "nav": "mappings",
+    }
+    template = "mappings/list.html#table-section" if request.htmx and not request.htmx.boosted else "mappings/list.html"
+    return render(request, template, ctx)
+
+
+@require_GET
+def mapping_row(request, table: str, pk: int):
+    spec, row, rw = _get_row_for_user(request, table, pk)
+    if not request.htmx:
+        return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+    return render(request, "mappings/_row.html", _row_context(request, spec, row))
+
+
+@require_http_methods(["GET", "POST"])
+def mapping_edit(request, table: str, pk: int):
+    spec, row = _get_rw_row_for_user(request, table, pk)
+    if request.method == "GET":
+        form = spec.form(instance=row)
+    else:
+        form = spec.form(data=request.POST, instance=row)
+        if form.is_valid():
+            row = services.mapping_save(form=form, actor=request.user)
+            row = spec.queryset().get(pk=row.pk)
+            affected = services.affected_exceptions(row).count()
+            if request.htmx:
+                response = render(request, "mappings/_row.html", _row_context(request, spec, row, saved=True, affected=affected))
+                response["HX-Trigger"] = "mappingsChanged"
+                return response
+            messages.success(request, _saved_message(spec, row, affected))
+            return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+    template = "mappings/_row_form.html" if request.htmx else "mappings/edit.html"
+    return render(request, template, _row_context(request, spec, row, form=form))
+
+
+def _saved_message(spec: TableSpec, row: Model, affected: int) -> str:
+    text = f"Saved {spec.noun} {spec.label(row)}."
+    if affected:
+        text += f" It affects {affected} open exception{'s' if affected != 1 else ''}: retry them below."
+    return text
+
+
+@require_http_methods(["GET", "POST"])
+def mapping_add(request, table: str):
+    spec = get_table(table)
+    _require_admin(request)
+    if request.method == "POST":
+        form = spec.form(data=request.POST)
+        if form.is_valid():
+            row = services.mapping_save(form=form, actor=request.user)
+            affected = services.affected_exceptions(row).count()
+            messages.success(request, _saved_message(spec, row, affected))
+            return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+    else:
+        form = spec.form(initial=request.GET.dict() or None)
+    return render(request, "mappings/add.html", {"spec": spec, "form": form, "nav": "mappings", "rw": True})
+
+
+@require_POST
+def mapping_delete(request, table: str, pk: int):
+    spec, row = _get_rw_row_for_user(request, table, pk)
+    label = spec.label(row)
+    services.mapping_delete(row=row, actor=request.user)
+    if request.htmx:
+        response = HttpResponse("")  # the row's <tr> is swapped away
+        response["HX-Trigger"] = "mappingsChanged"
+        return response
+    messages.success(request, f"Deleted {spec.noun} {label}.")
+    return redirect("mapping-list", table=spec.slug)
+
+
+@require_GET
+def mapping_detail(request, table: str, pk: int):
+    spec, row, rw = _get_row_for_user(request, table, pk)
+    affected = services.affected_exceptions(row)
+    ctx = _row_context(
+        request, spec, row,
+        history=services.mapping_history(row),
+        affected_count=affected.count(),
+        affected_list=affected[:50],
+        identity=spec.slug == "skus",
+    )
+    return render(request, "mappings/detail.html", ctx)
+
+
+@require_POST
+def mapping_revert(request, table: str, pk: int, history_id: int):
+    spec, row = _get_rw_row_for_user(request, table, pk)
+    if not row.history.filter(history_id=history_id).exists():
+        raise PermissionDenied("That version does not belong to this row.")
+    row = services.mapping_revert(row=row, history_id=history_id, actor=request.user)
+    messages.success(request, f"Reverted {spec.noun} {spec.label(row)} to version {history_id}.")
+    return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+
+
+@require_POST
+def mapping_retry_exceptions(request, table: str, pk: int):
+    spec, row = _get_rw_row_for_user(request, table, pk)
+    outcome = services.affected_exceptions_retry(row=row, actor=request.user)
+    remaining = services.affected_exceptions(row).count()
+    if request.htmx:
+        response = render(
+            request, "mappings/_affected.html",
+            {"spec": spec, "row": row, "outcome": outcome, "affected": remaining, "rw": True},
+        )
+        response["HX-Trigger"] = "exceptionsChanged"
+        return response
+    messages.success(
+        request, f"Retried: {outcome.succeeded} succeeded, {outcome.failed} still failing; {remaining} remain open."
+    )
+    return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+
+
+@require_GET
+def mapping_export(request, table: str):
+    spec = get_table(table)
+    response = HttpResponse(csv_io.csv_export(spec), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ledgerline-mappings-{spec.slug}.csv"'
+    return response
+
+
+def _uploaded_text(request) -> tuple[str, str]:
+    upload = request.FILES.get("file")
+    if upload is not None:
+        raw = upload.read(5 * 1024 * 1024 + 1)
+        if len(raw) > 5 * 1024 * 1024:
+            return "", "The file is larger than 5 MB: split it."
+        try:
+            return raw.decode("utf-8-sig"), ""
+        except UnicodeDecodeError:
+            return "", "The file is not UTF-8 text: save it from your spreadsheet as CSV UTF-8."
+    text = request.POST.get("csv_text", "")
+    return text, "" if text.strip() else "Choose a CSV file to import."
+
+
+@require_http_methods(["GET", "POST"])
+def mapping_import(request, table: str):
+    spec = get_table(table)
+    _require_admin(request)
+    ctx = {"spec": spec, "nav": "mappings", "rw": True}
+    if request.method == "GET":
+        return render(request, "mappings/import.html", ctx)
+    text, problem = _uploaded_text(request)
+    if problem:
+        ctx["problem"] = problem
+        return render(request, "mappings/import.html", ctx, status=400)
+    if request.POST.get("action") == "apply":
+        try:
+            preview = csv_io.csv_apply(spec, text, actor=request.user)
+        except csv_io.ImportRejected as exc:
+            ctx.update(preview=exc.preview, csv_text=text, rejected_apply=True)
+            return render(request, "mappings/import.html", ctx, status=400)
+        messages.success(
+            request,
+            f"Imported {spec.title}: {len(preview.added)} added, {len(preview.changed)} changed, "
+            f"{len(preview.unchanged)} unchanged.",
+        )
+        return redirect("mapping-list", table=spec.slug)
+    ctx.update(preview=csv_io.csv_preview(spec, text), csv_text=text)
+    return render(request, "mappings/import.html", ctx)
+
+
+@require_GET
+def mapping_health_panel(request):
+    report = mappings_health()
+    return render(request, "mappings/health.html", {"report": report, "nav": "mappings", "tables": TABLES.values()})

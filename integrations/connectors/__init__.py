@@ -1,7 +1,25 @@
 """Connector factories: which client talks to which configured system."""
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
+
+from .base import Pacer
+
+_pacers: dict[tuple, Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def erp_pacer() -> Pacer | None:
+    """This process's share of the ERP's rate limit: ERP_CLIENT_RATE_LIMIT split over the q2 workers."""
+    rate = settings.ERP.get("client_rate_limit") or 0
+    if not rate:
+        return None
+    share = rate / max(1, settings.Q_CLUSTER.get("workers", 1))
+    key = (settings.ERP.get("kind"), share)
+    with _pacers_lock:
+        return _pacers.setdefault(key, Pacer(share))
 
 
 def get_erp():
@@ -10,11 +28,11 @@ def get_erp():
     if kind == "prima":
         from .prima import PrimaClient
 
-        return PrimaClient.from_settings()
+        return PrimaClient.from_settings(pacer=erp_pacer())
     if kind == "rest":
         from .erp import RestErpClient
 
-        return RestErpClient.from_settings()
+        return RestErpClient.from_settings(pacer=erp_pacer())
     raise ValueError(f"ERP_KIND {kind!r} is not one of: rest, prima")
 
 

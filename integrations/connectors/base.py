@@ -78,6 +78,26 @@ def parse_retry_after(value: str | None, default: float = 1.0) -> float:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else default
 
 
+class Pacer:
+    """Spaces requests evenly so a process stays under its share of a vendor's rate limit (shared by
+    every client of that vendor in the process); 429s still happen and are still honoured."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            sleep(slot - now)
+
+
 class RetryingClient:
     """A requests.Session wrapper: classifies responses and retries transient failures with backoff.
 
@@ -93,7 +113,9 @@ class RetryingClient:
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: Pacer | None = None,
     ):
+        self.pacer = pacer
         self.session = session or requests.Session()
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -120,6 +142,8 @@ class RetryingClient:
         while True:
             attempt += 1
             self.stats.bump("requests")
+            if self.pacer is not None:
+                self.pacer.wait(self.sleep)
             try:
                 response = self.session.request(method, url, **kwargs)
                 self.classify(response)

@@ -364,10 +364,11 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
         return "posted"
     if not _is_payment_done(link):
         return "waiting_payment"
-    if not _claim_order(order_id):
-        return "taken"
+    with transaction.atomic():
+        if not _claim_order(order_id):
+            return "taken"
+        _timeline(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
     link.refresh_from_db()
-    _timeline(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
     erp = erp or get_erp()
     try:
         order = order_from_payload(link.connection, link.payload)
@@ -380,7 +381,7 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
         request, rounding = _translate(link, order, erp)
         customer_id = _ensure_customer(link, order, erp)
         request = ErpSalesOrderRequest(**{**request.__dict__, "customer_id": customer_id})
-        erp_order_id = _create_sales_order(link, request, erp)
+        erp_order_id, write_id = _create_sales_order(link, request, erp)
     except OrderNotReady as exc:
         _order_failed(link, exc.problems, str(exc))
         return "failed"
@@ -405,12 +406,29 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
         return "failed"
     _record_posted(link, erp_order_id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
                    f"Sales Order {erp_order_id} created for {link.external_reference}"
-                   + (f"; rounding difference {rounding} {link.currency}" if rounding else ""))
+                   + (f"; rounding difference {rounding} {link.currency}" if rounding else ""), write_id=write_id)
+    _push_stock_for(link, request)
     return "posted"
 
 
-def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, message) -> None:
+def _push_stock_for(link: OrderLink, request: ErpSalesOrderRequest) -> None:
+    """A sale changes stock: queue the high-priority push for the sold items (kits included)."""
+    if not getattr(settings, "INVENTORY_PUSH_ON_ORDER", True):
+        return
+    from integrations.flows.inventory import inventory_push_for_items
+
+    items = sorted({line.item_code for line in request.lines if line.kind == "item"})
+    try:
+        inventory_push_for_items(connection=link.connection, erp_item_codes=items)
+    except Exception:  # the order is posted; the scheduled full sync catches the stock up
+        log.exception("could not queue the stock push for order %s", link.pk)
+
+
+def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, message, write_id=None) -> None:
     with transaction.atomic():
+        if write_id:
+            ErpWrite.objects.filter(pk=write_id).update(status=ErpWrite.Status.SUCCEEDED, response_id=erp_order_id,
+                                                        finished_at=timezone.now())
         OrderLink.objects.filter(pk=link.pk).update(
             state=OrderLink.State.POSTED, erp_order_id=erp_order_id, erp_customer_id=customer_id or "",
             erp_payload=erp_payload or {}, rounding_difference=rounding, posted_at=timezone.now(), last_error="",
@@ -642,7 +660,7 @@ def _ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
     return customer.id
 
 
-def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp) -> str:
+def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp) -> tuple[str, int]:
     # The attempt row is committed before the call: a crash after the ERP accepted is visible, and
     # the replay finds the order by its external reference instead of creating a second one.
     write = ErpWrite.objects.create(order=link, action="create_sales_order", external_reference=request.external_reference)
@@ -652,9 +670,7 @@ def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp) -> 
         ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
                                                     finished_at=timezone.now())
         raise
-    ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.SUCCEEDED, response_id=created.id,
-                                                finished_at=timezone.now())
-    return created.id
+    return created.id, write.pk  # the attempt is marked succeeded together with the link
 
 
 # --- retries ---------------------------------------------------------------------------------------

@@ -159,7 +159,8 @@ def test_a_worker_dying_after_the_erp_accepted_leaves_one_sales_order_after_repl
     link = OrderLink.objects.get()
     assert link.state == OrderLink.State.POSTING and link.erp_order_id == ""
     assert len(order_setup.erp.sales_orders) == 1
-    assert ErpWrite.objects.get(action="create_sales_order").status == ErpWrite.Status.SUCCEEDED
+    # The attempt row shows the crash: started, never finished.
+    assert ErpWrite.objects.get(action="create_sales_order").status == ErpWrite.Status.STARTED
 
     # django-q2 hands the task out again after its retry period (longer than the claim lease).
     monkeypatch.setattr(order_flow, "_record_posted", real_record)
@@ -293,3 +294,18 @@ def test_the_order_pages_show_the_order_its_timeline_and_raw_payload(client, ord
     assert "sandbox-shopify-webhook-secret" not in detail and "Hmac" not in detail
     fragment = client.get("/orders/?state=posted", headers={"HX-Request": "true"})
     assert b"<html" not in fragment.content and b"#1077" in fragment.content
+
+
+def test_a_posted_sale_queues_a_stock_push_for_its_items(client, order_setup, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    from integrations.models import InventorySyncRun
+
+    settings.INVENTORY_PUSH_ON_ORDER = True
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)  # queue, do not run: the push is inventory's test
+    event_id = post_shopify_webhook(client, shopify_order(lines=[{"sku": "MUG-001", "price": "9.00", "quantity": 2}])).json()["event"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert order_flow.inbound_event_process(event_id=event_id) == "posted"
+    run = InventorySyncRun.objects.get()
+    assert (run.kind, run.trigger, run.item_codes, run.status) == ("order", "order", ["MUG-001"], "pending")
+    assert any(q.task["func"] == "integrations.tasks.inventory_push_items" for q in OrmQ.objects.all())

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from integrations.sandbox.server import start_sandbox
+from integrations.servers import task_cluster, web_server
 from integrations.webhooks import shopify_hmac
 
 SKUS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L"]
@@ -73,9 +74,8 @@ class Command(BaseCommand):
         subprocess.run([sys.executable, manage, "demo_seed"], env=env, check=True, stdout=subprocess.DEVNULL)
         logs = open(tmp / "servers.log", "wb")
         children = [
-            subprocess.Popen([sys.executable, manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-                             env=env, stdout=logs, stderr=subprocess.STDOUT),
-            subprocess.Popen([sys.executable, manage, "qcluster"], env=env, stdout=logs, stderr=subprocess.STDOUT),
+            web_server(port, env, stdout=logs, stderr=subprocess.STDOUT),
+            task_cluster(env, stdout=logs, stderr=subprocess.STDOUT),
         ]
         try:
             base = f"http://127.0.0.1:{port}"

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from integrations.servers import task_cluster, web_server
+
 DEMO_PASSWORDS = {"ops": "ops-demo-pass", "finance": "finance-demo-pass", "ecommerce": "ecommerce-demo-pass",
                   "admin": "admin-demo-pass"}
 
@@ -50,12 +52,7 @@ class Command(BaseCommand):
 
         env = {**os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
                "DJANGO_SETTINGS_MODULE": "config.settings"}
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
-        children = [
-            subprocess.Popen([sys.executable, manage, "qcluster"], env=env),
-            subprocess.Popen([sys.executable, manage, "runserver", f"127.0.0.1:{opts['port']}", "--noreload",
-                              "--insecure", "--skip-checks"], env=env),
-        ]
+        children = [task_cluster(env), web_server(opts["port"], env)]
         try:
             self._wait_for(f"{web}/health/")
             if not opts["no_orders"]:

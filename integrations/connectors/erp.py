@@ -1,0 +1,196 @@
+"""The generic REST ERP client: Bearer API key, JSON, page-numbered lists, typed errors.
+
+Implements the ErpConnector protocol (integrations/connectors/base.py) for the flows.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+from urllib.parse import quote
+
+import requests
+
+from .base import (
+    Conflict,
+    ErpCustomer,
+    ErpSalesOrder,
+    ErpSalesOrderRequest,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    RecordLocked,
+    RetryingClient,
+    TransientError,
+    parse_retry_after,
+)
+
+PAGE_SIZE = 200
+
+
+def _body(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _message(body, response: requests.Response) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or response.reason)
+    return response.text[:300] or str(response.reason)
+
+
+class RestErpClient(RetryingClient):
+    def __init__(self, base_url: str, api_key: str, **retry_kwargs):
+        super().__init__(**retry_kwargs)
+        self.base_url = base_url.rstrip("/")
+        self.session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "RestErpClient":
+        from django.conf import settings
+
+        conf = settings.ERP
+        options = {
+            "base_url": conf["base_url"],
+            "api_key": conf["api_key"],
+            "timeout": conf.get("timeout", 10.0),
+            "max_attempts": conf.get("max_attempts", 6),
+            "backoff_base": conf.get("backoff_base", 0.5),
+            "backoff_max": conf.get("backoff_max", 30.0),
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def classify(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        body = _body(response)
+        message = _message(body, response)
+        if status == 429:
+            raise RateLimited(f"ERP rate limit: {message}", status=429, body=body,
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if status == 423:
+            raise RecordLocked(f"ERP record locked: {message}", status=423, code="record_locked", body=body)
+        if status >= 500:
+            raise TransientError(f"ERP server error {status}: {message}", status=status, body=body)
+        if status in (401, 403):
+            raise PermanentError(f"ERP refused the API key ({status}): {message}", status=status, code="auth", body=body)
+        if status == 404:
+            raise NotFound(f"ERP: {message}", status=404, code="not_found", body=body)
+        if status == 409:
+            code = body.get("error", "conflict") if isinstance(body, dict) else "conflict"
+            raise Conflict(f"ERP conflict: {message}", status=409, code=code, body=body)
+        if status == 422:
+            errors = body.get("errors", []) if isinstance(body, dict) else []
+            detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+            raise PermanentError(f"ERP rejected the request: {detail or message}", status=422,
+                                 code="validation_failed", body=body)
+        raise PermanentError(f"ERP request failed ({status}): {message}", status=status,
+                             code=(body or {}).get("error", "") if isinstance(body, dict) else "", body=body)
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _get(self, path: str, **params) -> dict:
+        return self.request("GET", self._url(path), params={k: v for k, v in params.items() if v is not None}).json()
+
+    def _pages(self, path: str, **params) -> Iterator[dict]:
+        page = 1
+        while page:
+            body = self._get(path, page=page, page_size=PAGE_SIZE, **params)
+            yield from body.get("data", [])
+            page = body.get("next_page")
+
+    # --- ErpConnector ------------------------------------------------------------------------
+
+    def find_sales_order(self, external_reference: str) -> ErpSalesOrder | None:
+        rows = self._get("sales-orders", external_reference=external_reference).get("data", [])
+        return self._order(rows[0]) if rows else None
+
+    def get_sales_order(self, order_id: str) -> ErpSalesOrder:
+        return self._order(self._get(f"sales-orders/{quote(order_id, safe='')}"))
+
+    def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder:
+        """Create a Sales Order; safe to call twice for the same external reference.
+
+        The external reference is sent as the Idempotency-Key, so a retried POST whose first answer
+        was lost is replayed by the ERP. If the ERP already holds an order with this external
+        reference (409 duplicate_external_reference, e.g. a second worker got there first), the
+        existing order is returned instead of raising.
+        """
+        payload = {
+            "external_reference": order.external_reference,
+            "customer_id": order.customer_id,
+            "currency": order.currency,
+            "depot": order.depot,
+            "order_date": order.order_date,
+            "customer_reference": order.customer_reference,
+            "total": order.total,
+            "lines": [
+                {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,
+                 "unit_price": line.unit_price, "line_total": line.line_total, "tax_code": line.tax_code,
+                 "tax_amount": line.tax_amount, "kind": line.kind}
+                for line in order.lines
+            ],
+        }
+        try:
+            response = self.request("POST", self._url("sales-orders"), json=payload,
+                                    headers={"Idempotency-Key": order.external_reference})
+        except Conflict as exc:
+            if exc.code != "duplicate_external_reference":
+                raise
+            existing_id = (exc.body or {}).get("existing_id") if isinstance(exc.body, dict) else None
+            if existing_id:
+                return self.get_sales_order(existing_id)
+            existing = self.find_sales_order(order.external_reference)
+            if existing is None:
+                raise
+            return existing
+        return self._order(response.json())
+
+    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]:
+        if not email and not external_reference:
+            raise ValueError("find_customers needs an email or an external_reference")
+        body = self._get("customers", email=email or None, external_reference=external_reference or None)
+        return [self._customer(c) for c in body.get("data", [])]
+
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer:
+        """Create a customer; a duplicate external reference raises Conflict (status 409, body.existing_id)."""
+        response = self.request("POST", self._url("customers"), json={
+            "email": email, "name": name, "external_reference": external_reference, "country": country,
+        })
+        return self._customer(response.json())
+
+    def item_exists(self, item_code: str) -> bool:
+        """True when the item exists and is active (an inactive item cannot be sold)."""
+        try:
+            item = self._get(f"items/{quote(item_code, safe='')}")
+        except NotFound:
+            return False
+        return bool(item.get("active", True))
+
+    def list_items(self) -> Iterator[dict]:
+        """Every item, page by page: {code, description, active, tax_code?}."""
+        yield from self._pages("items")
+
+    def list_depots(self) -> list[str]:
+        return [d["code"] for d in self._get("depots").get("data", [])]
+
+    def get_stock(self, *, depot: str | None = None) -> list[dict]:
+        """Stock rows {item_code, depot, on_hand, allocated, reserved, states: {...}} for one depot or all."""
+        return list(self._pages("stock", depot=depot))
+
+    # --- translation -------------------------------------------------------------------------
+
+    @staticmethod
+    def _order(data: dict) -> ErpSalesOrder:
+        return ErpSalesOrder(id=data["id"], external_reference=data.get("external_reference", ""),
+                             status=data.get("status", ""), total=data.get("total", ""))
+
+    @staticmethod
+    def _customer(data: dict) -> ErpCustomer:
+        return ErpCustomer(id=data["id"], email=data.get("email", ""), name=data.get("name", ""),
+                           external_reference=data.get("external_reference", ""))

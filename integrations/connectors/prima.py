@@ -1,0 +1,271 @@
+"""The Prima Web Services client: XML request documents (ISO-8859-1) POSTed to the company handler.
+
+Implements the ErpConnector protocol with Prima's words translated once, here: an Account is an
+ErpCustomer whose id is the AccountCode, a Depot code is a depot, a StockCode is an item code, and
+Prima's `<Error Code=…>` answers become the typed errors of base.py.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Iterator
+from urllib.parse import quote
+
+import requests
+
+from .base import (
+    Conflict,
+    ErpCustomer,
+    ErpSalesOrder,
+    ErpSalesOrderRequest,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    RecordLocked,
+    RetryingClient,
+    TransientError,
+    parse_retry_after,
+)
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
+LINE_TYPES = {"item": "Stock", "shipping": "Carriage", "discount": "Discount"}
+STOCK_STATES = {
+    "IN_TRANSIT": "in_transit",
+    "QUALITY_INSPECTION": "quality_inspection",
+    "DAMAGED": "damaged",
+    "RETURNED_AWAITING_INSPECTION": "returned_awaiting_inspection",
+}
+PAGE_SIZE = 500
+TRANSIENT_CODES = {"BUSY"}
+NOT_FOUND_CODES = {"ORDER_NOT_FOUND"}
+
+
+def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+def _text(element: ET.Element | None, tag: str) -> str:
+    found = element.find(tag) if element is not None else None
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _errors(root: ET.Element) -> list[dict]:
+    return [{"code": e.get("Code", ""), "message": (e.text or "").strip(), **{k: v for k, v in e.attrib.items()
+                                                                                if k != "Code"}}
+            for e in root.findall("Error")]
+
+
+class PrimaClient(RetryingClient):
+    def __init__(self, url: str, company: str, username: str, password: str, **retry_kwargs):
+        super().__init__(**retry_kwargs)
+        self.url = url.rstrip("/")
+        self.company = company
+        self.username = username
+        self.password = password
+        self.endpoint = f"{self.url}/{quote(company, safe='')}/comwsomhandler"
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "PrimaClient":
+        from django.conf import settings
+
+        conf = settings.ERP
+        options = {
+            "url": conf["prima_url"],
+            "company": conf["prima_company"],
+            "username": conf["prima_username"],
+            "password": conf["prima_password"],
+            "timeout": conf.get("timeout", 10.0),
+            "max_attempts": conf.get("max_attempts", 6),
+            "backoff_base": conf.get("backoff_base", 0.5),
+            "backoff_max": conf.get("backoff_max", 30.0),
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def document(self, request_type: str) -> ET.Element:
+        """An empty request document with the credentials; add the request's elements to it."""
+        return ET.Element("Request", RequestType=request_type, Username=self.username, Password=self.password)
+
+    @staticmethod
+    def encode(root: ET.Element) -> bytes:
+        # Characters outside Latin-1 travel as character references, which Prima reads back as themselves.
+        return XML_DECLARATION + ET.tostring(root, encoding="unicode").encode("iso-8859-1", "xmlcharrefreplace")
+
+    def classify(self, response: requests.Response) -> None:
+        status = response.status_code
+        try:
+            root = ET.fromstring(response.content)
+        except ET.ParseError:
+            root = None
+        errors = _errors(root) if root is not None and root.get("Status") == "Error" else []
+        message = "; ".join(e["message"] for e in errors) or (response.text[:300] if root is None else "")
+        codes = [e["code"] for e in errors]
+        if status == 429 or (status == 503 and response.headers.get("Retry-After")):
+            raise RateLimited(f"Prima is busy: {message or status}", status=status, code="BUSY", body=errors,
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise TransientError(f"Prima server error {status}: {message}", status=status,
+                                 code=codes[0] if codes else "", body=errors)
+        if root is None:
+            raise PermanentError(f"Prima answered {status} without an XML response: {message}", status=status)
+        if status >= 400 and not errors:
+            raise PermanentError(f"Prima request failed ({status}): {message}", status=status)
+        if not errors:
+            if root.get("Status") != "OK":
+                raise PermanentError(f"Prima answered Status={root.get('Status')!r}", status=status)
+            response.prima_root = root  # parsed once; the caller reads it
+            return
+        code = codes[0]
+        if "RECORD_LOCKED" in codes:
+            raise RecordLocked(f"Prima record locked: {message}", status=423, code="RECORD_LOCKED", body=errors)
+        if code in TRANSIENT_CODES:
+            raise TransientError(f"Prima is busy: {message}", status=503, code=code, body=errors)
+        if code == "AUTH":
+            raise PermanentError(f"Prima refused the credentials for {self.username}: {message}", status=401,
+                                 code="auth", body=errors)
+        if code == "DUPLICATE_REFERENCE":
+            raise Conflict(f"Prima: {message}", status=409, code=code, body=errors)
+        if code in NOT_FOUND_CODES:
+            raise NotFound(f"Prima: {message}", status=404, code=code, body=errors)
+        raise PermanentError(f"Prima rejected {root.get('RequestType') or 'the request'}: {message}", status=422,
+                             code=code, body=errors)
+
+    def call(self, root: ET.Element) -> ET.Element:
+        """POST one request document; the OK `<Response>` element, or a typed error."""
+        response = self.request("POST", self.endpoint, data=self.encode(root), headers={"Content-Type": CONTENT_TYPE})
+        return response.prima_root
+
+    # --- ErpConnector ------------------------------------------------------------------------
+
+    def find_sales_order(self, external_reference: str) -> ErpSalesOrder | None:
+        root = self.document("FindOrder")
+        _sub(root, "OrderReference", external_reference)
+        orders = self.call(root).findall("Orders/Order")
+        return self._order(orders[0]) if orders else None
+
+    def get_sales_order(self, order_number: str) -> ErpSalesOrder:
+        root = self.document("OrderStatus")
+        _sub(root, "OrderNumber", order_number)
+        return self._order(self.call(root).find("Order"))
+
+    def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder:
+        """Create a Prima order; safe to call twice for the same external reference.
+
+        Prima keeps OrderReference unique: when it answers DUPLICATE_REFERENCE (a retry whose first
+        answer was lost, or a second worker that got there first), the existing order is returned
+        instead of raising.
+        """
+        root = self.document("NewOrder")
+        node = _sub(root, "Order")
+        _sub(node, "OrderReference", order.external_reference)
+        _sub(node, "CustomerReference", order.customer_reference)
+        _sub(node, "AccountCode", order.customer_id)
+        _sub(node, "Depot", order.depot)
+        _sub(node, "Currency", order.currency)
+        _sub(node, "OrderDate", order.order_date)
+        _sub(node, "OrderTotal", order.total)
+        lines = _sub(node, "Lines")
+        for line in order.lines:
+            el = _sub(lines, "Line")
+            _sub(el, "StockCode", line.item_code)
+            _sub(el, "Description", line.description)
+            _sub(el, "Quantity", line.quantity)
+            _sub(el, "UnitPrice", line.unit_price)
+            _sub(el, "LineValue", line.line_total)
+            _sub(el, "TaxCode", line.tax_code)
+            _sub(el, "TaxValue", line.tax_amount)
+            _sub(el, "LineType", LINE_TYPES.get(line.kind, "Stock"))
+        try:
+            return self._order(self.call(root).find("Order"))
+        except Conflict as exc:
+            existing_number = next((e.get("OrderNumber") for e in exc.body or [] if e.get("OrderNumber")), "")
+            if existing_number:
+                return self.get_sales_order(existing_number)
+            existing = self.find_sales_order(order.external_reference)
+            if existing is None:
+                raise
+            return existing
+
+    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]:
+        if not email and not external_reference:
+            raise ValueError("find_customers needs an email or an external_reference")
+        root = self.document("FindAccount")
+        if email:
+            _sub(root, "Email", email)
+        if external_reference:
+            _sub(root, "Reference", external_reference)
+        return [self._customer(a) for a in self.call(root).findall("Accounts/Account")]
+
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer:
+        """Open an account; a duplicate Reference raises Conflict (status 409, body[0]["AccountCode"])."""
+        root = self.document("NewAccount")
+        node = _sub(root, "Account")
+        _sub(node, "Name", name)
+        _sub(node, "Email", email)
+        _sub(node, "Reference", external_reference)
+        _sub(node, "Country", country)
+        return self._customer(self.call(root).find("Account"))
+
+    def item_exists(self, item_code: str) -> bool:
+        """True when the StockCode exists and is active."""
+        root = self.document("StockItem")
+        _sub(root, "StockCode", item_code)
+        try:
+            item = self.call(root).find("StockItem")
+        except PermanentError as exc:
+            if exc.code == "UNKNOWN_STOCK_CODE":
+                return False
+            raise
+        return _text(item, "Status") != "Inactive"
+
+    def list_depots(self) -> list[str]:
+        return [_text(d, "Code") for d in self.call(self.document("DepotList")).findall("Depots/Depot")]
+
+    def get_stock(self, *, depot: str | None = None) -> list[dict]:
+        """Stock per Depot as {item_code, depot, on_hand, allocated, reserved, states: {...}}."""
+        return list(self._stock_pages(depot))
+
+    def _stock_pages(self, depot: str | None) -> Iterator[dict]:
+        page = 1
+        while True:
+            root = self.document("StockEnquiry")
+            if depot:
+                _sub(root, "Depot", depot)
+            ET.SubElement(root, "Page", Number=str(page), Size=str(PAGE_SIZE))
+            levels = self.call(root).find("StockLevels")
+            if levels is None:
+                return
+            for level in levels.findall("StockLevel"):
+                states = {name: 0 for name in STOCK_STATES.values()}
+                for state in level.findall("StockState"):
+                    name = STOCK_STATES.get(state.get("Code", ""), state.get("Code", "").lower())
+                    states[name] = int(state.text or 0)
+                yield {
+                    "item_code": _text(level, "StockCode"), "depot": _text(level, "Depot"),
+                    "on_hand": int(_text(level, "OnHand") or 0), "allocated": int(_text(level, "Allocated") or 0),
+                    "reserved": int(_text(level, "Reserved") or 0), "states": states,
+                }
+            if page >= int(levels.get("TotalPages", "1")):
+                return
+            page += 1
+
+    # --- translation -------------------------------------------------------------------------
+
+    @staticmethod
+    def _order(node: ET.Element | None) -> ErpSalesOrder:
+        if node is None:
+            raise PermanentError("Prima answered without an Order element")
+        return ErpSalesOrder(id=_text(node, "OrderNumber"), external_reference=_text(node, "OrderReference"),
+                             status=_text(node, "OrderStatus"), total=_text(node, "OrderTotal"))
+
+    @staticmethod
+    def _customer(node: ET.Element | None) -> ErpCustomer:
+        if node is None:
+            raise PermanentError("Prima answered without an Account element")
+        return ErpCustomer(id=_text(node, "AccountCode"), email=_text(node, "Email"), name=_text(node, "Name"),
+                           external_reference=_text(node, "Reference"))

@@ -1,0 +1,69 @@
+"""Inventory health: per SKU/location ERP ATS vs what the storefront shows, run history with live
+progress, a drift chart, and the manual full-sync button (ops, e-commerce or admin)."""
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from config.roles import ADMIN, ECOMMERCE, OPS, has_role
+
+from .models import InventoryDriftSample, InventoryLevel, InventorySyncRun, StorefrontConnection
+
+SYNC_ROLES = (OPS, ECOMMERCE, ADMIN)
+
+
+def _drift_chart(samples: list) -> dict:
+    """Points for an inline SVG polyline (oldest left), drawn server-side."""
+    samples = list(reversed(samples))
+    width, height = 300, 60
+    peak = max([s.levels_drifted for s in samples] + [1])
+    step = width / max(len(samples) - 1, 1)
+    points = " ".join(f"{i * step:.1f},{height - (s.levels_drifted / peak) * (height - 4):.1f}" for i, s in enumerate(samples))
+    return {"points": points, "peak": peak, "width": width, "height": height, "count": len(samples),
+            "last": samples[-1] if samples else None}
+
+
+@require_GET
+def inventory_health(request):
+    levels = InventoryLevel.objects.select_related("connection")
+    q = request.GET.get("q", "").strip()
+    if q:
+        levels = levels.filter(Q(storefront_sku__icontains=q) | Q(erp_item_code__icontains=q))
+    connection = request.GET.get("connection", "")
+    if connection:
+        levels = levels.filter(connection__code=connection)
+    if request.GET.get("show") == "drift":
+        levels = levels.filter(~Q(storefront_value=F("erp_ats")) | Q(storefront_value__isnull=True) | ~Q(last_error=""))
+    page = Paginator(levels, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page, "query": query.urlencode(), "q": q, "connection": connection, "show": request.GET.get("show", ""),
+        "connections": StorefrontConnection.objects.filter(active=True),
+        "runs": InventorySyncRun.objects.select_related("connection")[:15],
+        "chart": _drift_chart(list(InventoryDriftSample.objects.all()[:30])),
+        "can_sync": has_role(request.user, *SYNC_ROLES),
+        "nav": "inventory",
+    }
+    template = "integrations/inventory.html#level-table" if request.htmx else "integrations/inventory.html"
+    return render(request, template, context)
+
+
+@require_GET
+def inventory_run_progress(request, pk: int):
+    run = get_object_or_404(InventorySyncRun.objects.select_related("connection"), pk=pk)
+    return render(request, "integrations/inventory.html#run-row", {"run": run})
+
+
+@require_POST
+def inventory_sync(request):
+    if not has_role(request.user, *SYNC_ROLES):
+        raise PermissionDenied("Only ops, e-commerce or admin may start a full inventory sync.")
+    connection = get_object_or_404(StorefrontConnection, code=request.POST.get("connection", ""), active=True)
+    from .flows.inventory import inventory_sync_start
+
+    run = inventory_sync_start(connection=connection, trigger="manual", user=request.user)
+    if request.htmx:
+        return render(request, "integrations/inventory.html#run-row", {"run": run})
+    return redirect("inventory")

@@ -1,0 +1,494 @@
+"""A generic REST ERP stand-in: items, depots, stock, customers and Sales Orders under /erp/api/v1.
+
+Behaves like the ERPs Ledgerline meets in production: Bearer API key, a per-key rate limit answered
+with 429 and Retry-After, random record locks (423) on writes, outages (503), strict validation
+(422 with one message per field), Sales Orders unique by external reference (409 with the existing
+id) and Idempotency-Key replay. Admin endpoints for a sandbox in another process: /erp/_sandbox/….
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import random
+import time
+from decimal import Decimal, InvalidOperation
+
+from integrations.domain import currency_exponent
+
+from .server import RateLimiter, Request, Response, VendorApp
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+STOCK_STATES = ("in_transit", "quality_inspection", "damaged", "returned_awaiting_inspection")
+LINE_KINDS = ("item", "shipping", "discount")
+
+DEMO_ITEMS = {
+    "TEE-BLK-S": "T-shirt black S",
+    "TEE-BLK-M": "T-shirt black M",
+    "TEE-BLK-L": "T-shirt black L",
+    "TEE-WHT-M": "T-shirt white M",
+    "MUG-001": "Enamel mug",
+    "HOODIE-GRY-L": "Hoodie grey L",
+    "CUSTOM": "Custom line (no SKU)",
+    "SHIPPING": "Shipping charge",
+    "DISCOUNT": "Discount",
+}
+DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
+
+
+def _error(status: int, error: str, message: str, **extra) -> Response:
+    return Response.json({"error": error, "message": message, **extra}, status)
+
+
+def _validation(errors: list[dict]) -> Response:
+    return Response.json({"error": "validation_failed", "message": "; ".join(e["message"] for e in errors),
+                          "errors": errors}, 422)
+
+
+class ErpSandbox(VendorApp):
+    prefix = "/erp"
+
+    def __init__(
+        self,
+        erp_rate_limit: float = 50,
+        erp_lock_probability: float = 0.0,
+        erp_latency: float = 0.0,
+        erp_api_key: str = "sandbox-erp-key",
+        **_ignored,
+    ):
+        self.api_key = erp_api_key
+        self._defaults = {"rate_limit": erp_rate_limit, "lock_probability": erp_lock_probability,
+                          "latency": erp_latency}
+        self.random = random.Random()
+        super().__init__()
+        self.reset()
+
+    # --- state -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Empty catalogue, no orders or customers, and the configuration the sandbox started with."""
+        with self.lock:
+            self.items: dict[str, dict] = {}
+            self.depots: dict[str, dict] = {}
+            self.stock: dict[tuple[str, str], dict] = {}
+            self._customers: dict[str, dict] = {}
+            self._orders: dict[str, dict] = {}
+            self._orders_by_reference: dict[str, str] = {}
+            self._idempotent: dict[str, tuple[str, Response]] = {}
+            self._next_customer = 1
+            self._next_order = 1
+            self.rate_limiter = RateLimiter(self._defaults["rate_limit"])
+            self.lock_probability = self._defaults["lock_probability"]
+            self.latency = self._defaults["latency"]
+            self.outage = False
+            self.rate_limited_count = 0
+            self.locked_count = 0
+            self.requests_count = 0
+            self.requests_seen = []
+
+    def seed_demo(self) -> None:
+        """The demo catalogue: depots MAIN and NORTH, the demo items and some stock in both."""
+        with self.lock:
+            for code, name in DEMO_DEPOTS.items():
+                self.add_depot(code, name)
+            for code, description in DEMO_ITEMS.items():
+                self.add_item(code, description)
+            for n, code in enumerate(c for c in DEMO_ITEMS if c not in ("CUSTOM", "SHIPPING", "DISCOUNT")):
+                self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
+                self.set_stock(code, "NORTH", on_hand=12 + n, allocated=0, reserved=0, damaged=n % 2)
+
+    def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "") -> dict:
+        with self.lock:
+            item = {"code": code, "description": description or code, "active": bool(active)}
+            if tax_code:
+                item["tax_code"] = tax_code
+            self.items[code] = item
+            return dict(item)
+
+    def add_depot(self, code: str, name: str = "") -> dict:
+        with self.lock:
+            self.depots[code] = {"code": code, "name": name or code}
+            return dict(self.depots[code])
+
+    def set_stock(self, item_code: str, depot: str, on_hand: int = 0, allocated: int = 0, reserved: int = 0,
+                  **states: int) -> dict:
+        unknown = set(states) - set(STOCK_STATES)
+        if unknown:
+            raise ValueError(f"unknown stock states {sorted(unknown)}; known: {STOCK_STATES}")
+        with self.lock:
+            row = {"item_code": item_code, "depot": depot, "on_hand": int(on_hand), "allocated": int(allocated),
+                   "reserved": int(reserved), "states": {s: int(states.get(s, 0)) for s in STOCK_STATES}}
+            self.stock[(item_code, depot)] = row
+            return copy.deepcopy(row)
+
+    def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
+        """A customer created in the ERP by someone else (no uniqueness check on e-mail, like the real ones)."""
+        with self.lock:
+            customer = {"id": f"C-{self._next_customer:06d}", "email": email, "name": name or email,
+                        "external_reference": external_reference, "country": country}
+            self._next_customer += 1
+            self._customers[customer["id"]] = customer
+            return dict(customer)
+
+    add_customer = customers_add
+
+    @property
+    def customers(self) -> list[dict]:
+        with self.lock:
+            return [dict(c) for c in self._customers.values()]
+
+    @property
+    def sales_orders(self) -> list[dict]:
+        """Every Sales Order, oldest first, as the API would return it."""
+        with self.lock:
+            return [copy.deepcopy(o) for o in self._orders.values()]
+
+    def sales_order(self, order_id: str) -> dict | None:
+        with self.lock:
+            order = self._orders.get(order_id)
+            return copy.deepcopy(order) if order else None
+
+    def configure(self, *, rate_limit: float | None = None, lock_probability: float | None = None,
+                  latency: float | None = None, outage: bool | None = None) -> dict:
+        with self.lock:
+            if rate_limit is not None:
+                self.rate_limiter = RateLimiter(float(rate_limit))
+            if lock_probability is not None:
+                self.lock_probability = float(lock_probability)
+            if latency is not None:
+                self.latency = float(latency)
+            if outage is not None:
+                self.outage = bool(outage)
+            return self._config()
+
+    def _config(self) -> dict:
+        return {"rate_limit": self.rate_limiter.limit, "lock_probability": self.lock_probability,
+                "latency": self.latency, "outage": self.outage}
+
+    # --- routes ------------------------------------------------------------------------------
+
+    def register_routes(self) -> None:
+        api = "/api/v1"
+        self.route("GET", f"{api}/items", self._api(self.list_items))
+        self.route("GET", f"{api}/items/(?P<code>[^/]+)", self._api(self.get_item))
+        self.route("GET", f"{api}/depots", self._api(self.list_depots))
+        self.route("GET", f"{api}/stock", self._api(self.list_stock))
+        self.route("GET", f"{api}/customers", self._api(self.list_customers))
+        self.route("POST", f"{api}/customers", self._api(self.create_customer, write=True))
+        self.route("GET", f"{api}/customers/(?P<id>[^/]+)", self._api(self.get_customer))
+        self.route("GET", f"{api}/sales-orders", self._api(self.list_sales_orders))
+        self.route("POST", f"{api}/sales-orders", self._api(self.create_sales_order, write=True))
+        self.route("GET", f"{api}/sales-orders/(?P<id>[^/]+)", self._api(self.get_sales_order))
+        self.route("POST", "/_sandbox/reset", self.admin_reset)
+        self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
+        self.route("GET", "/_sandbox/stats", self.admin_stats)
+        self.route("POST", "/_sandbox/config", self.admin_config)
+        self.route("POST", "/_sandbox/items", self.admin_add_item)
+        self.route("POST", "/_sandbox/depots", self.admin_add_depot)
+        self.route("POST", "/_sandbox/stock", self.admin_set_stock)
+
+    def _api(self, handler, *, write: bool = False):
+        """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
+
+        def guarded(request: Request) -> Response:
+            with self.lock:
+                self.requests_count += 1
+                latency, outage = self.latency, self.outage
+            if latency:
+                time.sleep(latency)  # outside the lock, so concurrent callers overlap
+            if outage:
+                return _error(503, "service_unavailable", "The ERP is down for maintenance")
+            header = request.headers.get("authorization", "")
+            if not header.lower().startswith("bearer ") or header[7:].strip() != self.api_key:
+                return Response.json({"error": "unauthorized", "message": "Missing or invalid API key"}, 401,
+                                     {"WWW-Authenticate": 'Bearer realm="erp"'})
+            wait = self.rate_limiter.check(self.api_key)
+            if wait is not None:
+                with self.lock:
+                    self.rate_limited_count += 1
+                return Response.json({"error": "rate_limited", "message": "Too many requests"}, 429,
+                                     {"Retry-After": str(max(1, math.ceil(wait)))})
+            if write and self.lock_probability and self.random.random() < self.lock_probability:
+                with self.lock:
+                    self.locked_count += 1
+                return _error(423, "record_locked", "Record is locked by another user")
+            return handler(request)
+
+        return guarded
+
+    @staticmethod
+    def _page(request: Request, rows: list) -> Response:
+        try:
+            page = int(request.arg("page", "1"))
+            size = int(request.arg("page_size", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return _validation([{"field": "page", "message": "page and page_size must be integers"}])
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            return _validation([{"field": "page_size",
+                                 "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
+        start = (page - 1) * size
+        chunk = rows[start:start + size]
+        more = start + size < len(rows)
+        return Response.json({"data": chunk, "page": page, "page_size": size, "total": len(rows),
+                              "next_page": page + 1 if more else None})
+
+    def list_items(self, request: Request) -> Response:
+        with self.lock:
+            rows = [dict(i) for i in sorted(self.items.values(), key=lambda i: i["code"])]
+        return self._page(request, rows)
+
+    def get_item(self, request: Request) -> Response:
+        with self.lock:
+            item = self.items.get(request.params["code"])
+            if item is None:
+                return _error(404, "not_found", f"Item {request.params['code']} does not exist")
+            return Response.json(dict(item))
+
+    def list_depots(self, request: Request) -> Response:
+        with self.lock:
+            return Response.json({"data": [dict(d) for d in self.depots.values()]})
+
+    def list_stock(self, request: Request) -> Response:
+        depot = request.arg("depot")
+        item_code = request.arg("item_code")
+        with self.lock:
+            if depot and depot not in self.depots:
+                return _validation([{"field": "depot", "message": f"Depot {depot} does not exist"}])
+            rows = [copy.deepcopy(r) for (code, d), r in sorted(self.stock.items())
+                    if (not depot or d == depot) and (not item_code or code == item_code)]
+        return self._page(request, rows)
+
+    def list_customers(self, request: Request) -> Response:
+        email = (request.arg("email") or "").strip().lower()
+        reference = request.arg("external_reference") or ""
+        with self.lock:
+            rows = [dict(c) for c in self._customers.values()
+                    if (not email or c["email"].strip().lower() == email)
+                    and (not reference or c["external_reference"] == reference)]
+        return Response.json({"data": rows})
+
+    def get_customer(self, request: Request) -> Response:
+        with self.lock:
+            customer = self._customers.get(request.params["id"])
+            if customer is None:
+                return _error(404, "not_found", f"Customer {request.params['id']} does not exist")
+            return Response.json(dict(customer))
+
+    def create_customer(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "Request body must be a JSON object")
+        errors = []
+        for field in ("email", "name"):
+            if not isinstance(body.get(field), str) or not body[field].strip():
+                errors.append({"field": field, "message": f"{field} is required"})
+        if errors:
+            return _validation(errors)
+        reference = str(body.get("external_reference") or "")
+        with self.lock:
+            if reference:
+                for existing in self._customers.values():
+                    if existing["external_reference"] == reference:
+                        return _error(409, "duplicate_external_reference",
+                                      f"Customer with external reference {reference} already exists",
+                                      existing_id=existing["id"])
+            customer = self.customers_add(email=body["email"].strip(), name=body["name"].strip(),
+                                          external_reference=reference, country=str(body.get("country") or ""))
+        return Response.json(customer, 201, {"Location": f"/erp/api/v1/customers/{customer['id']}"})
+
+    def list_sales_orders(self, request: Request) -> Response:
+        reference = request.arg("external_reference")
+        with self.lock:
+            if reference is not None:
+                order_id = self._orders_by_reference.get(reference)
+                rows = [copy.deepcopy(self._orders[order_id])] if order_id else []
+            else:
+                rows = [copy.deepcopy(o) for o in self._orders.values()]
+        return self._page(request, rows) if reference is None else Response.json({"data": rows})
+
+    def get_sales_order(self, request: Request) -> Response:
+        order = self.sales_order(request.params["id"])
+        if order is None:
+            return _error(404, "not_found", f"Sales order {request.params['id']} does not exist")
+        return Response.json(order)
+
+    def _amount(self, value, field: str, exponent: int, currency: str, errors: list) -> Decimal | None:
+        if not isinstance(value, str):
+            errors.append({"field": field, "message": f"{field} must be a decimal string, got {value!r}"})
+            return None
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            errors.append({"field": field, "message": f"{field} {value!r} is not a decimal number"})
+            return None
+        if not amount.is_finite():
+            errors.append({"field": field, "message": f"{field} {value!r} is not a decimal number"})
+            return None
+        if -amount.as_tuple().exponent > exponent:
+            errors.append({"field": field, "message": f"{field} {value} has more than {exponent} decimals "
+                                                      f"allowed for {currency}"})
+            return None
+        return amount
+
+    def _validate_order(self, body: dict) -> list[dict]:
+        """Field errors for a Sales Order draft; empty when it can be booked. Call under the lock."""
+        errors: list[dict] = []
+        for field in ("external_reference", "customer_id", "currency", "depot", "total"):
+            if not isinstance(body.get(field), str) or not body[field].strip():
+                errors.append({"field": field, "message": f"{field} is required"})
+        lines = body.get("lines")
+        if not isinstance(lines, list) or not lines:
+            errors.append({"field": "lines", "message": "at least one line is required"})
+            lines = []
+        if errors:
+            return errors
+        currency = body["currency"]
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+            return [{"field": "currency", "message": f"Currency {currency} is not an ISO 4217 code"}]
+        exponent = currency_exponent(currency)
+        if body["customer_id"] not in self._customers:
+            errors.append({"field": "customer_id", "message": f"Customer {body['customer_id']} does not exist"})
+        if body["depot"] not in self.depots:
+            errors.append({"field": "depot", "message": f"Depot {body['depot']} does not exist"})
+        total = self._amount(body["total"], "total", exponent, currency, errors)
+        line_sum = Decimal(0)
+        sum_ok = True
+        for i, line in enumerate(lines):
+            where = f"lines[{i}]"
+            if not isinstance(line, dict):
+                errors.append({"field": where, "message": f"{where} must be an object"})
+                sum_ok = False
+                continue
+            code = line.get("item_code")
+            if not isinstance(code, str) or not code:
+                errors.append({"field": f"{where}.item_code", "message": f"{where}.item_code is required"})
+            elif code not in self.items:
+                errors.append({"field": f"{where}.item_code", "message": f"Item {code} does not exist"})
+            elif not self.items[code]["active"]:
+                errors.append({"field": f"{where}.item_code", "message": f"Item {code} is blocked for sales"})
+            kind = line.get("kind", "item")
+            if kind not in LINE_KINDS:
+                errors.append({"field": f"{where}.kind", "message": f"{where}.kind must be one of {', '.join(LINE_KINDS)}"})
+            quantity = line.get("quantity")
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+                errors.append({"field": f"{where}.quantity", "message": f"{where}.quantity must be a positive integer"})
+            self._amount(line.get("unit_price"), f"{where}.unit_price", exponent, currency, errors)
+            self._amount(line.get("tax_amount", "0"), f"{where}.tax_amount", exponent, currency, errors)
+            line_total = self._amount(line.get("line_total"), f"{where}.line_total", exponent, currency, errors)
+            if line_total is None:
+                sum_ok = False
+            else:
+                line_sum += line_total
+        if total is not None and sum_ok and line_sum != total:
+            errors.append({"field": "total", "message": f"total {body['total']} does not equal the sum of the "
+                                                         f"line totals {line_sum}"})
+        return errors
+
+    def create_sales_order(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "Request body must be a JSON object")
+        key = request.headers.get("idempotency-key", "")
+        fingerprint = hashlib.sha256(request.body).hexdigest()
+        with self.lock:
+            # The same key with the same body is a client retry: answer what the first call answered.
+            if key and key in self._idempotent and self._idempotent[key][0] == fingerprint:
+                original = self._idempotent[key][1]
+                return Response(original.status, original.body, {**original.headers, "Idempotent-Replayed": "true"})
+            reference = body.get("external_reference")
+            if isinstance(reference, str) and reference in self._orders_by_reference:
+                existing = self._orders_by_reference[reference]
+                return _error(409, "duplicate_external_reference",
+                              f"Sales order with external reference {reference} already exists as {existing}",
+                              existing_id=existing)
+            errors = self._validate_order(body)
+            if errors:
+                return _validation(errors)
+            order_id = f"SO-{self._next_order:06d}"
+            self._next_order += 1
+            order = {
+                "id": order_id,
+                "external_reference": reference,
+                "customer_id": body["customer_id"],
+                "currency": body["currency"],
+                "depot": body["depot"],
+                "order_date": str(body.get("order_date") or time.strftime("%Y-%m-%d")),
+                "customer_reference": str(body.get("customer_reference") or ""),
+                "total": body["total"],
+                "status": "open",
+                "lines": [
+                    {"line_number": n + 1, "item_code": line["item_code"],
+                     "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
+                     "quantity": line["quantity"], "unit_price": line["unit_price"], "line_total": line["line_total"],
+                     "tax_code": str(line.get("tax_code") or ""), "tax_amount": line.get("tax_amount", "0"),
+                     "kind": line.get("kind", "item")}
+                    for n, line in enumerate(body["lines"])
+                ],
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            self._orders[order_id] = order
+            self._orders_by_reference[reference] = order_id
+            response = Response.json(copy.deepcopy(order), 201, {"Location": f"/erp/api/v1/sales-orders/{order_id}"})
+            if key:
+                self._idempotent[key] = (fingerprint, response)
+            return response
+
+    # --- admin endpoints (a sandbox in another process) --------------------------------------
+
+    def admin_reset(self, request: Request) -> Response:
+        self.reset()
+        return Response.json({"ok": True})
+
+    def admin_seed_demo(self, request: Request) -> Response:
+        self.seed_demo()
+        with self.lock:
+            return Response.json({"items": sorted(self.items), "depots": sorted(self.depots)})
+
+    def admin_stats(self, request: Request) -> Response:
+        with self.lock:
+            return Response.json({
+                "orders": len(self._orders),
+                "customers": len(self._customers),
+                "items": len(self.items),
+                "depots": len(self.depots),
+                "rate_limited": self.rate_limited_count,
+                "record_locks": self.locked_count,
+                "requests": self.requests_count,
+                "config": self._config(),
+            })
+
+    def admin_config(self, request: Request) -> Response:
+        body = request.json() or {}
+        allowed = {"rate_limit", "lock_probability", "latency", "outage"}
+        unknown = set(body) - allowed
+        if unknown:
+            return _error(400, "invalid_config", f"unknown settings {sorted(unknown)}; allowed: {sorted(allowed)}")
+        return Response.json(self.configure(**body))
+
+    def admin_add_item(self, request: Request) -> Response:
+        body = request.json() or {}
+        if not body.get("code"):
+            return _error(400, "invalid_item", "code is required")
+        return Response.json(self.add_item(body["code"], body.get("description", ""), body.get("active", True),
+                                           body.get("tax_code", "")), 201)
+
+    def admin_add_depot(self, request: Request) -> Response:
+        body = request.json() or {}
+        if not body.get("code"):
+            return _error(400, "invalid_depot", "code is required")
+        return Response.json(self.add_depot(body["code"], body.get("name", "")), 201)
+
+    def admin_set_stock(self, request: Request) -> Response:
+        body = dict(request.json() or {})
+        try:
+            states = body.pop("states", {}) or {}
+            return Response.json(self.set_stock(body.pop("item_code"), body.pop("depot"), **body, **states))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(400, "invalid_stock", f"cannot set stock: {exc}")

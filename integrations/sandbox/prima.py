@@ -1,0 +1,542 @@
+"""A Prima (Prima Solutions ERP) Web Services stand-in: XML request documents over HTTP, per company.
+
+What is public about Prima Web Services: one generic handler per company (`comwsomhandler`, with the
+company id on the endpoint) receives XML documents declared ISO-8859-1, whose root is
+`<Request RequestType="NewOrder">…`. The rest is modelled here, not copied from a specification:
+
+    POST /prima/{company}/            (also /prima/{company}/comwsomhandler)
+    Content-Type: text/xml; charset=ISO-8859-1
+    <?xml version="1.0" encoding="ISO-8859-1"?>
+    <Request RequestType="NewOrder" Username="…" Password="…"> … </Request>
+
+Answers are `<Response RequestType="…" Status="OK">…</Response>`, or `Status="Error"` with one
+`<Error Code="…">message</Error>` per problem. Application errors come with HTTP 200 (the body says
+what went wrong); only BUSY (overloaded, rate limited or down) is HTTP 503, with Retry-After when a
+wait is known. Admin endpoints for a sandbox in another process: /prima/_sandbox/….
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+import xml.etree.ElementTree as ET
+from decimal import Decimal, InvalidOperation
+
+from integrations.domain import currency_exponent
+
+from .server import RateLimiter, Request, Response, VendorApp
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
+# Prima's names for the stock states it keeps besides on hand / allocated / reserved.
+STOCK_STATES = {
+    "in_transit": "IN_TRANSIT",
+    "quality_inspection": "QUALITY_INSPECTION",
+    "damaged": "DAMAGED",
+    "returned_awaiting_inspection": "RETURNED_AWAITING_INSPECTION",
+}
+LINE_TYPES = {"Stock": "item", "Carriage": "shipping", "Discount": "discount"}
+WRITES = {"NewOrder", "NewAccount"}
+DEFAULT_PAGE_SIZE = 500
+
+DEMO_ITEMS = {
+    "TEE-BLK-S": "T-shirt black S",
+    "TEE-BLK-M": "T-shirt black M",
+    "TEE-BLK-L": "T-shirt black L",
+    "TEE-WHT-M": "T-shirt white M",
+    "MUG-001": "Enamel mug",
+    "HOODIE-GRY-L": "Hoodie grey L",
+    "CUSTOM": "Custom line (no SKU)",
+    "SHIPPING": "Carriage",
+    "DISCOUNT": "Discount",
+}
+DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
+
+
+def xml_document(root: ET.Element) -> bytes:
+    """ISO-8859-1 bytes with the declaration; characters outside Latin-1 become character references."""
+    return XML_DECLARATION + ET.tostring(root, encoding="unicode").encode("iso-8859-1", "xmlcharrefreplace")
+
+
+def _sub(parent: ET.Element, tag: str, text=None, **attrs) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+class PrimaProblem(Exception):
+    """One or more `<Error Code=…>` answers; `http_status` 503 only for BUSY."""
+
+    def __init__(self, *errors: tuple[str, str, dict], http_status: int = 200, headers: dict | None = None):
+        super().__init__("; ".join(e[1] for e in errors))
+        self.errors = errors
+        self.http_status = http_status
+        self.headers = headers or {}
+
+
+def _problem(code: str, message: str, **attrs) -> PrimaProblem:
+    return PrimaProblem((code, message, attrs))
+
+
+class PrimaSandbox(VendorApp):
+    prefix = "/prima"
+
+    def __init__(
+        self,
+        prima_company: str = "LEDG01",
+        prima_username: str = "ledgerline",
+        prima_password: str = "sandbox-prima-password",
+        prima_rate_limit: float | None = None,
+        prima_lock_probability: float | None = None,
+        prima_latency: float = 0.0,
+        erp_rate_limit: float = 50,
+        erp_lock_probability: float = 0.0,
+        **_ignored,
+    ):
+        self.companies = {prima_company}
+        self.username = prima_username
+        self.password = prima_password
+        # Without Prima-specific settings the sandbox follows the ERP ones (`manage.py sandbox --erp-…`).
+        self._defaults = {
+            "rate_limit": erp_rate_limit if prima_rate_limit is None else prima_rate_limit,
+            "lock_probability": erp_lock_probability if prima_lock_probability is None else prima_lock_probability,
+            "latency": prima_latency,
+        }
+        self.random = random.Random()
+        super().__init__()
+        self.reset()
+
+    # --- state -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self.lock:
+            self.stock_items: dict[str, dict] = {}
+            self.depots: dict[str, dict] = {}
+            self.stock: dict[tuple[str, str], dict] = {}
+            self._accounts: dict[str, dict] = {}
+            self._orders: dict[str, dict] = {}
+            self._orders_by_reference: dict[str, str] = {}
+            self._next_account = 1
+            self._next_order = 100001
+            self.rate_limiter = RateLimiter(self._defaults["rate_limit"])
+            self.lock_probability = self._defaults["lock_probability"]
+            self.latency = self._defaults["latency"]
+            self.outage = False
+            self.rate_limited_count = 0
+            self.locked_count = 0
+            self.requests_count = 0
+            self.auth_failures = 0
+            self.requests_seen = []
+            self.documents_seen: list[bytes] = []  # raw request bodies, to assert on the wire format
+
+    def seed_demo(self) -> None:
+        with self.lock:
+            for code, name in DEMO_DEPOTS.items():
+                self.add_depot(code, name)
+            for code, description in DEMO_ITEMS.items():
+                self.add_item(code, description)
+            for n, code in enumerate(c for c in DEMO_ITEMS if c not in ("CUSTOM", "SHIPPING", "DISCOUNT")):
+                self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
+                self.set_stock(code, "NORTH", on_hand=12 + n, damaged=n % 2)
+
+    def add_item(self, code: str, description: str = "", active: bool = True) -> dict:
+        with self.lock:
+            self.stock_items[code] = {"code": code, "description": description or code, "active": bool(active)}
+            return dict(self.stock_items[code])
+
+    def add_depot(self, code: str, name: str = "") -> dict:
+        with self.lock:
+            self.depots[code] = {"code": code, "name": name or code}
+            return dict(self.depots[code])
+
+    def set_stock(self, item_code: str, depot: str, on_hand: int = 0, allocated: int = 0, reserved: int = 0,
+                  **states: int) -> dict:
+        unknown = set(states) - set(STOCK_STATES)
+        if unknown:
+            raise ValueError(f"unknown stock states {sorted(unknown)}; known: {sorted(STOCK_STATES)}")
+        with self.lock:
+            row = {"item_code": item_code, "depot": depot, "on_hand": int(on_hand), "allocated": int(allocated),
+                   "reserved": int(reserved), "states": {s: int(states.get(s, 0)) for s in STOCK_STATES}}
+            self.stock[(item_code, depot)] = row
+            return copy.deepcopy(row)
+
+    def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
+        """An account opened in Prima by someone else."""
+        with self.lock:
+            code = f"A{self._next_account:05d}"
+            self._next_account += 1
+            account = {"id": code, "account_code": code, "email": email, "name": name or email,
+                       "external_reference": external_reference, "country": country}
+            self._accounts[code] = account
+            return dict(account)
+
+    add_customer = add_account = customers_add
+
+    @property
+    def customers(self) -> list[dict]:
+        """Accounts as {id (= AccountCode), account_code, email, name, external_reference, country}."""
+        with self.lock:
+            return [dict(a) for a in self._accounts.values()]
+
+    accounts = customers
+
+    @property
+    def sales_orders(self) -> list[dict]:
+        """Orders, oldest first, in the same neutral keys as the REST ERP's (id = Prima order number)."""
+        with self.lock:
+            return [copy.deepcopy(o) for o in self._orders.values()]
+
+    def configure(self, *, rate_limit: float | None = None, lock_probability: float | None = None,
+                  latency: float | None = None, outage: bool | None = None) -> dict:
+        with self.lock:
+            if rate_limit is not None:
+                self.rate_limiter = RateLimiter(float(rate_limit))
+            if lock_probability is not None:
+                self.lock_probability = float(lock_probability)
+            if latency is not None:
+                self.latency = float(latency)
+            if outage is not None:
+                self.outage = bool(outage)
+            return self._config()
+
+    def _config(self) -> dict:
+        return {"rate_limit": self.rate_limiter.limit, "lock_probability": self.lock_probability,
+                "latency": self.latency, "outage": self.outage}
+
+    # --- routes ------------------------------------------------------------------------------
+
+    def register_routes(self) -> None:
+        self.route("POST", "/_sandbox/reset", self.admin_reset)
+        self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
+        self.route("GET", "/_sandbox/stats", self.admin_stats)
+        self.route("POST", "/_sandbox/config", self.admin_config)
+        self.route("POST", r"/(?P<company>[A-Za-z0-9]+)/?(comwsomhandler/?)?", self.handle_document)
+
+    def handle_document(self, request: Request) -> Response:
+        with self.lock:
+            self.requests_count += 1
+            self.documents_seen.append(request.body)
+            latency, outage = self.latency, self.outage
+        if latency:
+            time.sleep(latency)  # outside the lock, so concurrent callers overlap
+        request_type = ""
+        try:
+            if outage:
+                raise PrimaProblem(("BUSY", "Prima Web Services is unavailable, try again later", {}), http_status=503)
+            if request.params["company"] not in self.companies:
+                raise _problem("UNKNOWN_COMPANY", f"Company {request.params['company']} is not set up for web services")
+            try:
+                root = ET.fromstring(request.body)
+            except ET.ParseError as exc:
+                raise _problem("INVALID_XML", f"Request is not well-formed XML: {exc}")
+            if root.tag != "Request":
+                raise _problem("INVALID_XML", f"Root element must be Request, not {root.tag}")
+            request_type = root.get("RequestType", "")
+            if (root.get("Username"), root.get("Password")) != (self.username, self.password):
+                with self.lock:
+                    self.auth_failures += 1
+                raise _problem("AUTH", "Invalid username or password")
+            wait = self.rate_limiter.check(self.username)
+            if wait is not None:
+                with self.lock:
+                    self.rate_limited_count += 1
+                raise PrimaProblem(("BUSY", "Too many requests, try again later", {}), http_status=503,
+                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            handler = self.HANDLERS.get(request_type)
+            if handler is None:
+                raise _problem("UNKNOWN_REQUEST_TYPE", f"RequestType {request_type!r} is not supported")
+            if request_type in WRITES and self.lock_probability and self.random.random() < self.lock_probability:
+                with self.lock:
+                    self.locked_count += 1
+                raise _problem("RECORD_LOCKED", "Record is locked by another user")
+            response = ET.Element("Response", RequestType=request_type, Status="OK")
+            handler(self, root, response)
+            return Response(200, xml_document(response), {"Content-Type": CONTENT_TYPE})
+        except PrimaProblem as problem:
+            response = ET.Element("Response", RequestType=request_type, Status="Error")
+            for code, message, attrs in problem.errors:
+                _sub(response, "Error", message, Code=code, **attrs)
+            return Response(problem.http_status, xml_document(response), {"Content-Type": CONTENT_TYPE, **problem.headers})
+
+    # --- request types -----------------------------------------------------------------------
+
+    @staticmethod
+    def _text(element: ET.Element | None, tag: str) -> str:
+        found = element.find(tag) if element is not None else None
+        return (found.text or "").strip() if found is not None else ""
+
+    def _order_element(self, parent: ET.Element, order: dict) -> None:
+        node = _sub(parent, "Order")
+        _sub(node, "OrderNumber", order["id"])
+        _sub(node, "OrderReference", order["external_reference"])
+        _sub(node, "CustomerReference", order["customer_reference"])
+        _sub(node, "AccountCode", order["customer_id"])
+        _sub(node, "Depot", order["depot"])
+        _sub(node, "Currency", order["currency"])
+        _sub(node, "OrderDate", order["order_date"])
+        _sub(node, "OrderStatus", order["status"])
+        _sub(node, "OrderTotal", order["total"])
+        lines = _sub(node, "Lines")
+        for line in order["lines"]:
+            el = _sub(lines, "Line", Number=line["line_number"])
+            _sub(el, "StockCode", line["item_code"])
+            _sub(el, "Description", line["description"])
+            _sub(el, "Quantity", line["quantity"])
+            _sub(el, "UnitPrice", line["unit_price"])
+            _sub(el, "LineValue", line["line_total"])
+            _sub(el, "TaxCode", line["tax_code"])
+            _sub(el, "TaxValue", line["tax_amount"])
+            _sub(el, "LineType", line["line_type"])
+
+    def _account_element(self, parent: ET.Element, account: dict) -> None:
+        node = _sub(parent, "Account")
+        _sub(node, "AccountCode", account["account_code"])
+        _sub(node, "Name", account["name"])
+        _sub(node, "Email", account["email"])
+        _sub(node, "Reference", account["external_reference"])
+        _sub(node, "Country", account["country"])
+
+    def new_order(self, root: ET.Element, response: ET.Element) -> None:
+        order = root.find("Order")
+        if order is None:
+            raise _problem("MISSING_FIELD", "NewOrder needs an Order element")
+        reference = self._text(order, "OrderReference")
+        with self.lock:
+            if reference and reference in self._orders_by_reference:
+                existing = self._orders_by_reference[reference]
+                raise _problem("DUPLICATE_REFERENCE", f"Order reference {reference} already exists as order {existing}",
+                               OrderNumber=existing)
+            lines, errors = self._validate_order(order)
+            if errors:
+                raise PrimaProblem(*errors)
+            number = f"S{self._next_order}"
+            self._next_order += 1
+            stored = {
+                "id": number, "order_number": number, "external_reference": reference,
+                "customer_id": self._text(order, "AccountCode"), "currency": self._text(order, "Currency"),
+                "depot": self._text(order, "Depot"), "order_date": self._text(order, "OrderDate") or time.strftime("%Y-%m-%d"),
+                "customer_reference": self._text(order, "CustomerReference"), "total": self._text(order, "OrderTotal"),
+                "status": "Entered", "lines": lines,
+            }
+            self._orders[number] = stored
+            self._orders_by_reference[reference] = number
+            self._order_element(response, stored)
+
+    def _validate_order(self, order: ET.Element) -> tuple[list[dict], list[tuple[str, str, dict]]]:
+        """(lines in neutral keys, errors). Called under the lock."""
+        errors: list[tuple[str, str, dict]] = []
+        for tag in ("OrderReference", "AccountCode", "Depot", "Currency", "OrderTotal"):
+            if not self._text(order, tag):
+                errors.append(("MISSING_FIELD", f"{tag} is required", {"Field": tag}))
+        line_nodes = order.findall("Lines/Line")
+        if not line_nodes:
+            errors.append(("MISSING_FIELD", "An order needs at least one Line", {"Field": "Lines"}))
+        if errors:
+            return [], errors
+        currency = self._text(order, "Currency")
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+            return [], [("INVALID_CURRENCY", f"Currency {currency} is not an ISO 4217 code", {})]
+        exponent = currency_exponent(currency)
+        account = self._text(order, "AccountCode")
+        if account not in self._accounts:
+            errors.append(("UNKNOWN_ACCOUNT", f"Account {account} does not exist", {"AccountCode": account}))
+        depot = self._text(order, "Depot")
+        if depot not in self.depots:
+            errors.append(("UNKNOWN_DEPOT", f"Depot {depot} does not exist", {"Depot": depot}))
+
+        def amount(text: str, what: str) -> Decimal | None:
+            try:
+                value = Decimal(text)
+            except InvalidOperation:
+                errors.append(("INVALID_AMOUNT", f"{what} {text!r} is not a number", {}))
+                return None
+            if not value.is_finite() or -value.as_tuple().exponent > exponent:
+                errors.append(("INVALID_AMOUNT", f"{what} {text} has more than {exponent} decimals allowed for "
+                                                 f"{currency}", {}))
+                return None
+            return value
+
+        total = amount(self._text(order, "OrderTotal"), "OrderTotal")
+        lines, line_sum, sum_ok = [], Decimal(0), True
+        for n, node in enumerate(line_nodes, start=1):
+            code = self._text(node, "StockCode")
+            if code not in self.stock_items:
+                errors.append(("UNKNOWN_STOCK_CODE", f"Stock code {code} does not exist (line {n})",
+                               {"StockCode": code, "Line": n}))
+            elif not self.stock_items[code]["active"]:
+                errors.append(("STOCK_CODE_INACTIVE", f"Stock code {code} is inactive (line {n})",
+                               {"StockCode": code, "Line": n}))
+            line_type = self._text(node, "LineType") or "Stock"
+            if line_type not in LINE_TYPES:
+                errors.append(("INVALID_LINE_TYPE", f"LineType {line_type} on line {n} is not one of "
+                                                    f"{', '.join(LINE_TYPES)}", {"Line": n}))
+            quantity_text = self._text(node, "Quantity")
+            quantity = int(quantity_text) if quantity_text.isdigit() else 0
+            if quantity <= 0:
+                errors.append(("INVALID_QUANTITY", f"Quantity {quantity_text!r} on line {n} must be a positive "
+                                                   "whole number", {"Line": n}))
+            unit = amount(self._text(node, "UnitPrice") or "0", f"UnitPrice on line {n}")
+            tax = amount(self._text(node, "TaxValue") or "0", f"TaxValue on line {n}")
+            value = amount(self._text(node, "LineValue"), f"LineValue on line {n}")
+            if value is None:
+                sum_ok = False
+            else:
+                line_sum += value
+            lines.append({
+                "line_number": n, "item_code": code, "stock_code": code,
+                "description": self._text(node, "Description") or self.stock_items.get(code, {}).get("description", ""),
+                "quantity": quantity, "unit_price": str(unit) if unit is not None else "",
+                "line_total": str(value) if value is not None else "", "tax_code": self._text(node, "TaxCode"),
+                "tax_amount": str(tax) if tax is not None else "", "line_type": line_type,
+                "kind": LINE_TYPES.get(line_type, ""),
+            })
+        if total is not None and sum_ok and total != line_sum:
+            errors.append(("TOTAL_MISMATCH", f"OrderTotal {total} does not equal the sum of the line values "
+                                             f"{line_sum}", {}))
+        return lines, errors
+
+    def find_order(self, root: ET.Element, response: ET.Element) -> None:
+        reference = self._text(root, "OrderReference")
+        number = self._text(root, "OrderNumber")
+        if not reference and not number:
+            raise _problem("MISSING_FIELD", "FindOrder needs an OrderReference or an OrderNumber")
+        with self.lock:
+            order_id = number or self._orders_by_reference.get(reference)
+            order = self._orders.get(order_id or "")
+            if order and reference and order["external_reference"] != reference:
+                order = None
+            orders = _sub(response, "Orders")
+            if order:
+                self._order_element(orders, order)
+
+    def order_status(self, root: ET.Element, response: ET.Element) -> None:
+        reference = self._text(root, "OrderReference")
+        number = self._text(root, "OrderNumber")
+        with self.lock:
+            order = self._orders.get(number or self._orders_by_reference.get(reference, ""))
+            if order is None:
+                raise _problem("ORDER_NOT_FOUND", f"No order {number or reference}")
+            self._order_element(response, order)
+
+    def find_account(self, root: ET.Element, response: ET.Element) -> None:
+        email = self._text(root, "Email").lower()
+        reference = self._text(root, "Reference")
+        if not email and not reference:
+            raise _problem("MISSING_FIELD", "FindAccount needs an Email or a Reference")
+        with self.lock:
+            accounts = _sub(response, "Accounts")
+            for account in self._accounts.values():
+                if (not email or account["email"].strip().lower() == email) and (
+                        not reference or account["external_reference"] == reference):
+                    self._account_element(accounts, account)
+
+    def new_account(self, root: ET.Element, response: ET.Element) -> None:
+        node = root.find("Account")
+        name, email = self._text(node, "Name"), self._text(node, "Email")
+        reference, country = self._text(node, "Reference"), self._text(node, "Country")
+        missing = [tag for tag, value in (("Name", name), ("Email", email)) if not value]
+        if node is None or missing:
+            raise PrimaProblem(*[("MISSING_FIELD", f"{tag} is required", {"Field": tag}) for tag in missing or ["Account"]])
+        with self.lock:
+            for account in self._accounts.values():
+                if reference and account["external_reference"] == reference:
+                    raise _problem("DUPLICATE_REFERENCE", f"Account reference {reference} already exists as "
+                                                          f"{account['account_code']}", AccountCode=account["account_code"])
+            account = self.customers_add(email=email, name=name, external_reference=reference, country=country)
+            self._account_element(response, account)
+
+    def stock_enquiry(self, root: ET.Element, response: ET.Element) -> None:
+        depot = self._text(root, "Depot")
+        code = self._text(root, "StockCode")
+        page_node = root.find("Page")
+        try:
+            page = int(page_node.get("Number", "1")) if page_node is not None else 1
+            size = int(page_node.get("Size", str(DEFAULT_PAGE_SIZE))) if page_node is not None else DEFAULT_PAGE_SIZE
+        except ValueError:
+            raise _problem("INVALID_PAGE", "Page Number and Size must be whole numbers")
+        if page < 1 or not 1 <= size <= DEFAULT_PAGE_SIZE:
+            raise _problem("INVALID_PAGE", f"Page Number must be >= 1 and Size between 1 and {DEFAULT_PAGE_SIZE}")
+        with self.lock:
+            if depot and depot not in self.depots:
+                raise _problem("UNKNOWN_DEPOT", f"Depot {depot} does not exist", Depot=depot)
+            rows = [r for (c, d), r in sorted(self.stock.items()) if (not depot or d == depot) and (not code or c == code)]
+            pages = max(1, math.ceil(len(rows) / size))
+            levels = _sub(response, "StockLevels", Page=page, PageSize=size, TotalPages=pages, TotalRecords=len(rows))
+            for row in rows[(page - 1) * size: page * size]:
+                level = _sub(levels, "StockLevel")
+                _sub(level, "StockCode", row["item_code"])
+                _sub(level, "Depot", row["depot"])
+                _sub(level, "OnHand", row["on_hand"])
+                _sub(level, "Allocated", row["allocated"])
+                _sub(level, "Reserved", row["reserved"])
+                for state, prima_code in STOCK_STATES.items():
+                    _sub(level, "StockState", row["states"][state], Code=prima_code)
+
+    def depot_list(self, root: ET.Element, response: ET.Element) -> None:
+        with self.lock:
+            depots = _sub(response, "Depots")
+            for depot in self.depots.values():
+                node = _sub(depots, "Depot")
+                _sub(node, "Code", depot["code"])
+                _sub(node, "Name", depot["name"])
+
+    def stock_item(self, root: ET.Element, response: ET.Element) -> None:
+        code = self._text(root, "StockCode")
+        with self.lock:
+            item = self.stock_items.get(code)
+            if item is None:
+                raise _problem("UNKNOWN_STOCK_CODE", f"Stock code {code} does not exist", StockCode=code)
+            node = _sub(response, "StockItem")
+            _sub(node, "StockCode", item["code"])
+            _sub(node, "Description", item["description"])
+            _sub(node, "Status", "Active" if item["active"] else "Inactive")
+
+    HANDLERS = {
+        "NewOrder": new_order,
+        "FindOrder": find_order,
+        "OrderStatus": order_status,
+        "FindAccount": find_account,
+        "NewAccount": new_account,
+        "StockEnquiry": stock_enquiry,
+        "DepotList": depot_list,
+        "StockItem": stock_item,
+    }
+
+    # --- admin endpoints (a sandbox in another process) --------------------------------------
+
+    def admin_reset(self, request: Request) -> Response:
+        self.reset()
+        return Response.json({"ok": True})
+
+    def admin_seed_demo(self, request: Request) -> Response:
+        self.seed_demo()
+        with self.lock:
+            return Response.json({"stock_items": sorted(self.stock_items), "depots": sorted(self.depots)})
+
+    def admin_stats(self, request: Request) -> Response:
+        with self.lock:
+            return Response.json({
+                "orders": len(self._orders),
+                "customers": len(self._accounts),
+                "stock_items": len(self.stock_items),
+                "depots": len(self.depots),
+                "rate_limited": self.rate_limited_count,
+                "record_locks": self.locked_count,
+                "auth_failures": self.auth_failures,
+                "requests": self.requests_count,
+                "config": self._config(),
+            })
+
+    def admin_config(self, request: Request) -> Response:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return Response.json({"error": "invalid_json"}, 400)
+        allowed = {"rate_limit", "lock_probability", "latency", "outage"}
+        unknown = set(body) - allowed
+        if unknown:
+            return Response.json({"error": "invalid_config", "message": f"unknown settings {sorted(unknown)}"}, 400)
+        return Response.json(self.configure(**body))

@@ -1,0 +1,1239 @@
+"""A Shopify stand-in: the GraphQL Admin API subset we call (with its cost-based throttle),
+inventory quantities by name per item and location, a checkout simulator, and orders whose
+webhooks are signed, retried and redeliverable the way Shopify does it.
+
+Tests reach the state directly (`sandbox.shopify.level("TEE-BLK-S", 1)`); the demo drives a sandbox
+running in another process through the `/shopify/_sandbox/...` admin endpoints.
+"""
+from __future__ import annotations
+
+import copy
+import hmac
+import itertools
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import requests
+from graphql import GraphQLError, execute, parse, validate
+from graphql.error import GraphQLSyntaxError
+
+from integrations.domain import format_amount, quantum
+from integrations.webhooks import shopify_hmac
+
+from . import shopify_graphql as gql
+from .server import Request, Response, VendorApp
+
+# Quantity names (https://shopify.dev/docs/apps/build/orders-fulfillment/inventory-management-apps/manage-quantities-states).
+ON_HAND_PARTS = ("available", "committed", "reserved", "damaged", "quality_control", "safety_stock")
+QUANTITY_NAMES = (*ON_HAND_PARTS, "incoming", "on_hand")
+SETTABLE_NAMES = ("available", "on_hand")
+ADJUSTABLE_NAMES = ("available", "damaged", "incoming", "quality_control", "reserved", "safety_stock")
+REASONS = {
+    "correction", "cycle_count_available", "damaged", "movement_created", "movement_updated", "movement_received",
+    "movement_canceled", "other", "promotion", "quality_control", "received", "reservation_created",
+    "reservation_deleted", "reservation_updated", "restock", "safety_stock", "shrinkage",
+}
+MAX_QUANTITIES_PER_CALL = 250  # Shopify's maximum size of an input array
+MAX_QUANTITY = 1_000_000_000
+# Shopify retries a failed delivery 8 times over 4 hours; the sandbox keeps the count, compresses time.
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0)
+INVALID_TOKEN_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+
+
+def gid(kind: str, number) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def gid_number(value) -> int | None:
+    """`gid://shopify/Location/1`, `"1"` or `1` -> 1; anything else -> None."""
+    text = str(value).split("?", 1)[0].rsplit("/", 1)[-1]
+    return int(text) if text.isdigit() else None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Webhook:
+    """One webhook as Shopify keeps it: the original body and headers, resent unchanged on retry."""
+
+    id: str
+    topic: str
+    body: bytes
+    headers: dict
+    target: str
+    attempts: int = 0
+    last_status: int | None = None
+    delivered: bool = False
+    retrying: bool = False
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Bucket:
+    """Shopify's leaky bucket of query-cost points."""
+
+    size: float
+    restore_rate: float
+    available: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.available = min(self.size, self.available + (now - self.at) * self.restore_rate)
+        self.at = now
+
+    def status(self) -> dict:
+        return {
+            "maximumAvailable": float(self.size),
+            "currentlyAvailable": int(self.available),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+class ShopifySandbox(VendorApp):
+    prefix = "/shopify"
+    shop_name = "Ledgerline Demo Store"
+    shop_domain = "ledgerline-demo.myshopify.com"
+    currency = "GBP"
+
+    def __init__(
+        self,
+        shopify_access_token: str = "shpat_sandbox_token",
+        shopify_webhook_secret: str = "sandbox-shopify-webhook-secret",
+        shopify_webhook_target: str = "",
+        shopify_restore_rate: float = 100,
+        shopify_bucket_size: float = 1000,
+        shopify_api_version: str = "2025-10",
+        shopify_webhook_retry_delays=DEFAULT_RETRY_DELAYS,
+        **_ignored,
+    ):
+        self.access_token = shopify_access_token
+        self.webhook_secret = shopify_webhook_secret
+        self.api_version = shopify_api_version
+        self._defaults = {
+            "webhook_target": shopify_webhook_target,
+            "restore_rate": float(shopify_restore_rate),
+            "bucket_size": float(shopify_bucket_size),
+            "retry_delays": tuple(shopify_webhook_retry_delays),
+        }
+        super().__init__()
+        self.reset()
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def reset(self, *, seed: bool = True) -> None:
+        """Empty the shop (stopping pending webhook retries), restore the configuration, seed the demo."""
+        with self.lock:
+            self._generation = getattr(self, "_generation", 0) + 1
+            self.webhook_target = self._defaults["webhook_target"]
+            self.retry_delays = self._defaults["retry_delays"]
+            self.delivery_mode = "sync"  # sync | async | none
+            self.webhook_timeout = 5.0  # Shopify waits 5 seconds for an answer
+            self.bucket = Bucket(self._defaults["bucket_size"], self._defaults["restore_rate"])
+            self.bucket.available = self.bucket.size
+            self.locations: dict[int, dict] = {}
+            self.products: dict[int, dict] = {}
+            self.variants: dict[int, dict] = {}
+            self.inventory_items: dict[int, dict] = {}
+            self.levels: dict[tuple[int, int], dict[str, int]] = {}
+            self.orders: dict[int, dict] = {}
+            self.webhooks: dict[str, Webhook] = {}
+            self.deliveries: list[dict] = []
+            self.adjustments: list[dict] = []
+            self.mutation_calls: dict[str, int] = {}
+            self.graphql_requests = 0
+            self.throttled = 0
+            self._ids = {
+                "Location": itertools.count(1),
+                "Product": itertools.count(7_001_000_001),
+                "ProductVariant": itertools.count(41_001_000_001),
+                "InventoryItem": itertools.count(43_001_000_001),
+                "Order": itertools.count(5_801_000_001),
+                "LineItem": itertools.count(14_001_000_001),
+                "ShippingLine": itertools.count(4_901_000_001),
+                "Customer": itertools.count(7_301_000_001),
+                "InventoryAdjustmentGroup": itertools.count(1),
+            }
+            self._order_numbers = itertools.count(1001)
+            self._last_updated: datetime | None = None
+            if seed:
+                self.seed_demo()
+
+    def configure(self, **options) -> None:
+        """Change the throttle or webhook settings at run time (tests, the demo's config endpoint)."""
+        with self.lock:
+            if "webhook_target" in options:
+                self.webhook_target = options["webhook_target"] or ""
+            if "retry_delays" in options:
+                self.retry_delays = tuple(float(d) for d in options["retry_delays"])
+            if "delivery_mode" in options:
+                if options["delivery_mode"] not in ("sync", "async", "none"):
+                    raise ValueError("delivery_mode must be sync, async or none")
+                self.delivery_mode = options["delivery_mode"]
+            if "restore_rate" in options:
+                self.bucket.refill()
+                self.bucket.restore_rate = float(options["restore_rate"])
+            if "bucket_size" in options:
+                self.bucket.refill()
+                self.bucket.size = float(options["bucket_size"])
+                self.bucket.available = min(self.bucket.available, self.bucket.size)
+            if options.get("refill_bucket"):
+                self.bucket.available = self.bucket.size
+
+    def _next_id(self, kind: str) -> int:
+        return next(self._ids[kind])
+
+    def add_location(self, name: str, *, stock_existing_items: bool = True) -> str:
+        with self.lock:
+            number = self._next_id("Location")
+            self.locations[number] = {"number": number, "name": name, "is_active": True}
+            if stock_existing_items:
+                for item in self.inventory_items:
+                    self.levels.setdefault((item, number), self._empty_level())
+            return gid("Location", number)
+
+    @staticmethod
+    def _empty_level() -> dict[str, int]:
+        return {name: 0 for name in (*ON_HAND_PARTS, "incoming")}
+
+    def add_product(self, title: str, variants: list[dict], *, stock: dict | None = None) -> str:
+        """A product with variants ({"sku", "price", "title"?}); each gets an inventory item stocked
+        at every location. `stock` maps sku -> {location (gid or number): available}."""
+        with self.lock:
+            product = self._next_id("Product")
+            self.products[product] = {"number": product, "title": title, "variants": []}
+            for spec in variants:
+                variant = self._next_id("ProductVariant")
+                item = self._next_id("InventoryItem")
+                self.variants[variant] = {
+                    "number": variant,
+                    "sku": spec.get("sku") or "",
+                    "title": spec.get("title") or spec.get("sku") or "Default Title",
+                    "price": str(Decimal(str(spec.get("price", "0"))).quantize(quantum(self.currency))),
+                    "product": product,
+                    "inventory_item": item,
+                }
+                self.inventory_items[item] = {"number": item, "variant": variant, "tracked": True}
+                self.products[product]["variants"].append(variant)
+                for location in self.locations:
+                    self.levels[(item, location)] = self._empty_level()
+            for sku, per_location in (stock or {}).items():
+                for location, quantity in per_location.items():
+                    self.set_level(sku, location, available=quantity)
+            return gid("Product", product)
+
+    def seed_demo(self) -> None:
+        """Two locations and products whose SKUs match the ERP demo items. Safe to call twice."""
+        with self.lock:
+            if any(loc["name"] == "Main warehouse" for loc in self.locations.values()):
+                return
+            self.add_location("Main warehouse")
+            self.add_location("Northern store")
+            self.add_product(
+                "Classic tee",
+                [
+                    {"sku": "TEE-BLK-S", "title": "Black / S", "price": "19.99"},
+                    {"sku": "TEE-BLK-M", "title": "Black / M", "price": "19.99"},
+                    {"sku": "TEE-BLK-L", "title": "Black / L", "price": "19.99"},
+                    {"sku": "TEE-WHT-M", "title": "White / M", "price": "19.99"},
+                ],
+                stock={
+                    "TEE-BLK-S": {1: 40, 2: 8},
+                    "TEE-BLK-M": {1: 55, 2: 12},
+                    "TEE-BLK-L": {1: 30, 2: 6},
+                    "TEE-WHT-M": {1: 25, 2: 4},
+                },
+            )
+            self.add_product("Enamel mug", [{"sku": "MUG-001", "price": "9.50"}], stock={"MUG-001": {1: 120, 2: 20}})
+            self.add_product(
+                "Hoodie", [{"sku": "HOODIE-GRY-L", "title": "Grey / L", "price": "44.00"}],
+                stock={"HOODIE-GRY-L": {1: 15, 2: 3}},
+            )
+
+    # --- inventory helpers (tests and the checkout simulator) ---------------------------------
+
+    def variant_by_sku(self, sku: str) -> dict | None:
+        return next((v for v in self.variants.values() if v["sku"] == sku), None)
+
+    def _item_number(self, sku_or_item) -> int:
+        number = gid_number(sku_or_item) if str(sku_or_item).startswith("gid://") or str(sku_or_item).isdigit() else None
+        if number in self.inventory_items:
+            return number
+        variant = self.variant_by_sku(str(sku_or_item))
+        if variant is None:
+            raise KeyError(f"no inventory item or SKU {sku_or_item!r} in the sandbox shop")
+        return variant["inventory_item"]
+
+    def _location_number(self, location) -> int:
+        number = gid_number(location)
+        if number in self.locations:
+            return number
+        found = next((n for n, loc in self.locations.items() if loc["name"] == location), None)
+        if found is None:
+            raise KeyError(f"no location {location!r} in the sandbox shop")
+        return found
+
+    def inventory_item_id(self, sku: str) -> str:
+        return gid("InventoryItem", self._item_number(sku))
+
+    def level(self, sku_or_item, location) -> dict[str, int]:
+        """All quantities of one item at one location, on_hand included."""
+        with self.lock:
+            quantities = dict(self.levels[(self._item_number(sku_or_item), self._location_number(location))])
+        quantities["on_hand"] = sum(quantities[name] for name in ON_HAND_PARTS)
+        return quantities
+
+    def set_level(self, sku_or_item, location, **quantities: int) -> None:
+        with self.lock:
+            key = (self._item_number(sku_or_item), self._location_number(location))
+            level = self.levels.setdefault(key, self._empty_level())
+            for name, value in quantities.items():
+                if name not in level:
+                    raise ValueError(f"{name!r} is not a settable quantity name")
+                level[name] = int(value)
+
+    def _move(self, sku_or_item, location, quantity: int, source: str, target: str) -> dict[str, int]:
+        with self.lock:
+            key = (self._item_number(sku_or_item), self._location_number(location))
+            level = self.levels[key]
+            if level[source] < quantity:
+                raise ValueError(f"only {level[source]} {source} for {sku_or_item} at {location}; cannot move {quantity}")
+            level[source] -= quantity
+            level[target] += quantity
+        return self.level(sku_or_item, location)
+
+    def reserve(self, sku_or_inventory_item_id, location_id, qty: int) -> dict[str, int]:
+        """A checkout in progress holds stock: available -> reserved."""
+        return self._move(sku_or_inventory_item_id, location_id, qty, "available", "reserved")
+
+    def release(self, sku_or_inventory_item_id, location_id, qty: int) -> dict[str, int]:
+        """An abandoned checkout gives it back: reserved -> available."""
+        return self._move(sku_or_inventory_item_id, location_id, qty, "reserved", "available")
+
+    def sell(self, sku_or_inventory_item_id, location_id, qty: int) -> dict[str, int]:
+        """An order placed: available -> committed."""
+        return self._move(sku_or_inventory_item_id, location_id, qty, "available", "committed")
+
+    # --- routes ------------------------------------------------------------------------------------
+
+    def register_routes(self) -> None:
+        api = r"/admin/api/(?P<version>[0-9]{4}-[0-9]{2}|unstable)"
+        self.route("POST", api + r"/graphql\.json", self.handle_graphql)
+        self.route("GET", api + r"/orders/(?P<order_id>\d+)\.json", self.handle_rest_order)
+        self.route("GET", api + r"/orders\.json", self.handle_rest_orders)
+        self.route("POST", r"/_sandbox/reset", self.admin_reset)
+        self.route("POST", r"/_sandbox/seed-demo", self.admin_seed)
+        self.route("POST", r"/_sandbox/config", self.admin_config)
+        self.route("POST", r"/_sandbox/orders", self.admin_create_order)
+        self.route("POST", r"/_sandbox/orders/(?P<order_id>\d+)/paid", self.admin_mark_paid)
+        self.route("POST", r"/_sandbox/orders/(?P<order_id>\d+)/cancel", self.admin_cancel)
+        self.route("POST", r"/_sandbox/webhooks/(?P<webhook_id>[^/]+)/redeliver", self.admin_redeliver)
+        self.route("POST", r"/_sandbox/inventory/(?P<action>reserve|release|sell)", self.admin_inventory_move)
+        self.route("GET", r"/_sandbox/inventory", self.admin_inventory)
+        self.route("GET", r"/_sandbox/stats", self.admin_stats)
+
+    def _authorised(self, request: Request) -> bool:
+        supplied = request.headers.get("x-shopify-access-token", "")
+        return bool(supplied) and hmac.compare_digest(supplied, self.access_token)
+
+    # --- GraphQL -------------------------------------------------------------------------------------
+
+    def handle_graphql(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return Response.json(INVALID_TOKEN_BODY, 401)
+        try:
+            if request.headers.get("content-type", "").startswith("application/graphql"):
+                body = {"query": request.body.decode()}
+            else:
+                body = request.json() or {}
+        except (ValueError, UnicodeDecodeError):
+            return Response.json({"errors": [{"message": "Invalid JSON in request body"}]}, 400)
+        query = body.get("query") or ""
+        variables = body.get("variables") or {}
+        operation_name = body.get("operationName")
+        try:
+            document = parse(query)
+        except GraphQLSyntaxError as exc:
+            return Response.json({"errors": [exc.formatted]})
+        problems = validate(gql.SCHEMA, document)
+        if problems:
+            return Response.json({"errors": [p.formatted for p in problems]})
+        requested = gql.requested_cost(document, operation_name, variables)
+        with self.lock:
+            self.graphql_requests += 1
+            self.bucket.refill()
+            if requested > self.bucket.size:
+                return Response.json({
+                    "errors": [{
+                        "message": f"Query cost is {requested}, which exceeds the single query max cost limit ({int(self.bucket.size)}).",
+                        "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": int(self.bucket.size)},
+                    }],
+                    "extensions": {"cost": self._cost(requested, None)},
+                })
+            if requested > self.bucket.available:
+                self.throttled += 1
+                return Response.json({
+                    "errors": [{
+                        "message": "Throttled",
+                        "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
+                    }],
+                    "extensions": {"cost": self._cost(requested, None)},
+                })
+            self.bucket.available -= requested
+            result = execute(
+                gql.SCHEMA, document, root_value=_Root(self), context_value={"sandbox": self},
+                variable_values=variables, operation_name=operation_name,
+            )
+            operation = next(d for d in document.definitions if getattr(d, "operation", None) is not None)
+            is_mutation = operation.operation.value == "mutation"
+            actual = min(requested, gql.actual_cost(result.data, is_mutation, len(operation.selection_set.selections)))
+            self.bucket.available = min(self.bucket.size, self.bucket.available + requested - actual)
+            answer: dict = {"data": result.data}
+            if result.errors:
+                answer["errors"] = [error.formatted for error in result.errors]
+            answer["extensions"] = {"cost": self._cost(requested, actual)}
+        return Response.json(answer)
+
+    def _cost(self, requested: int, actual: int | None) -> dict:
+        return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
+
+    # GraphQL nodes: plain dicts, nested objects as callables (graphql-core calls them with info, **args).
+
+    def _location_node(self, number: int) -> dict:
+        location = self.locations[number]
+        return {
+            "id": gid("Location", number), "legacyResourceId": str(number),
+            "name": location["name"], "isActive": location["is_active"],
+        }
+
+    def _product_node(self, number: int) -> dict:
+        product = self.products[number]
+        return {
+            "id": gid("Product", number), "legacyResourceId": str(number), "title": product["title"],
+            "status": "ACTIVE",
+            "variants": lambda info, first=None, after=None: gql.connection(
+                product["variants"], first=first, after=after, key=lambda v: v, node=self._variant_node),
+        }
+
+    def _variant_node(self, number: int) -> dict:
+        variant = self.variants[number]
+        return {
+            "id": gid("ProductVariant", number), "legacyResourceId": str(number), "sku": variant["sku"],
+            "title": variant["title"], "price": variant["price"],
+            "product": lambda info: self._product_node(variant["product"]),
+            "inventoryItem": lambda info: self._item_node(variant["inventory_item"]),
+        }
+
+    def _item_node(self, number: int) -> dict:
+        item = self.inventory_items[number]
+
+        def levels(info, first=None, after=None):
+            keys = sorted(loc for (it, loc) in self.levels if it == number)
+            return gql.connection(keys, first=first, after=after, key=lambda loc: loc,
+                                  node=lambda loc: self._level_node(number, loc))
+
+        def one_level(info, locationId):
+            location = gid_number(locationId)
+            return self._level_node(number, location) if (number, location) in self.levels else None
+
+        return {
+            "id": gid("InventoryItem", number), "legacyResourceId": str(number),
+            "sku": self.variants[item["variant"]]["sku"], "tracked": item["tracked"],
+            "variant": lambda info: self._variant_node(item["variant"]),
+            "inventoryLevels": levels, "inventoryLevel": one_level,
+        }
+
+    def _level_node(self, item: int, location: int) -> dict:
+        def quantities(info, names):
+            unknown = [n for n in names if n not in QUANTITY_NAMES]
+            if unknown:
+                raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}. Valid names are {', '.join(QUANTITY_NAMES)}.")
+            current = self.level(item, location)
+            return [{"id": f"{gid('InventoryQuantity', item)}?location_id={location}&name={n}", "name": n,
+                     "quantity": current[n], "updatedAt": None} for n in names]
+
+        return {
+            "id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}",
+            "location": lambda info: self._location_node(location),
+            "item": lambda info: self._item_node(item),
+            "updatedAt": None,
+            "quantities": quantities,
+        }
+
+    def _order_node(self, order: dict) -> dict:
+        currency = order["currency"]
+
+        def money(amount):
+            return {"shopMoney": {"amount": amount, "currencyCode": currency},
+                    "presentmentMoney": {"amount": amount, "currencyCode": currency}}
+
+        def line_items(info, first=None, after=None):
+            return gql.connection(order["line_items"], first=first, after=after, key=lambda li: li["id"], node=lambda li: {
+                "id": gid("LineItem", li["id"]), "sku": li["sku"], "title": li["title"], "quantity": li["quantity"],
+                "variant": (lambda info: self._variant_node(li["variant_id"])) if li["variant_id"] in self.variants else None,
+                "originalUnitPriceSet": money(li["price"]),
+            })
+
+        return {
+            "id": order["admin_graphql_api_id"], "legacyResourceId": str(order["id"]), "name": order["name"],
+            "email": order["email"], "createdAt": order["created_at"], "updatedAt": order["updated_at"],
+            "processedAt": order["processed_at"], "cancelledAt": order["cancelled_at"],
+            "displayFinancialStatus": (order["financial_status"] or "pending").upper(),
+            "currencyCode": currency, "totalPriceSet": money(order["total_price"]),
+            "currentTotalPriceSet": money(order["current_total_price"]), "lineItems": line_items,
+        }
+
+    def _orders_matching(self, query: str | None) -> list[dict]:
+        groups = gql.search_terms(query)
+        if not groups:
+            return list(self.orders.values())
+
+        def term_matches(order, term) -> bool:
+            name, op, value = term
+            if name in ("updated_at", "created_at", "processed_at"):
+                wanted = _parse_time(value)
+                return wanted is not None and gql.compare(_parse_time(order[name]), op, wanted)
+            if name == "financial_status":
+                return (order["financial_status"] or "") == value.lower()
+            if name == "name":
+                return order["name"].lstrip("#") == value.lstrip("#")
+            if name == "id":
+                return gql.compare(order["id"], op, int(value)) if value.isdigit() else False
+            if name == "status":
+                return value == "any" or (value == "cancelled") == bool(order["cancelled_at"])
+            if name == "email":
+                return (order["email"] or "").lower() == value.lower()
+            return False
+
+        return [o for o in self.orders.values() if any(all(term_matches(o, t) for t in group) for group in groups)]
+
+    def _variants_matching(self, query: str | None) -> list[int]:
+        groups = gql.search_terms(query)
+        numbers = sorted(self.variants)
+        if not groups:
+            return numbers
+
+        def term_matches(variant, term) -> bool:
+            name, _op, value = term
+            if name == "sku":
+                return variant["sku"] == value
+            if name == "product_id":
+                return str(variant["product"]) == str(gid_number(value))
+            if name == "title":
+                return value.lower() in variant["title"].lower()
+            return False
+
+        return [n for n in numbers if any(all(term_matches(self.variants[n], t) for t in group) for group in groups)]
+
+    # --- mutations ---------------------------------------------------------------------------------
+
+    def _count_call(self, name: str) -> None:
+        self.mutation_calls[name] = self.mutation_calls.get(name, 0) + 1
+
+    def _check_target(self, errors: list, path: list[str], item_id, location_id) -> tuple[int, int] | None:
+        item, location = gid_number(item_id), gid_number(location_id)
+        if item not in self.inventory_items:
+            errors.append(_user_error("INVALID_INVENTORY_ITEM", [*path, "inventoryItemId"],
+                                      "The specified inventory item could not be found."))
+            return None
+        if location not in self.locations:
+            errors.append(_user_error("INVALID_LOCATION", [*path, "locationId"], "The specified location could not be found."))
+            return None
+        if (item, location) not in self.levels:
+            errors.append(_user_error("ITEM_NOT_STOCKED_AT_LOCATION", [*path, "locationId"],
+                                      "The specified inventory item is not stocked at the location."))
+            return None
+        return item, location
+
+    def _check_common(self, data: dict, list_name: str, allowed_names, errors: list, name_code: str) -> None:
+        if data["name"] not in allowed_names:
+            errors.append(_user_error(name_code, ["input", "name"],
+                                      f"The quantity name must be one of: {', '.join(allowed_names)}."))
+        if data["reason"] not in REASONS:
+            errors.append(_user_error("INVALID_REASON", ["input", "reason"], "The specified reason is invalid."))
+        reference = data.get("referenceDocumentUri")
+        if reference is not None and "://" not in reference and not reference.startswith("gid:"):
+            errors.append(_user_error("INVALID_REFERENCE_DOCUMENT", ["input", "referenceDocumentUri"],
+                                      "The specified reference document is invalid."))
+        if len(data[list_name]) > MAX_QUANTITIES_PER_CALL:
+            errors.append(_user_error(None, ["input", list_name],
+                                      f"The input array size of {len(data[list_name])} is greater than the maximum "
+                                      f"allowed of {MAX_QUANTITIES_PER_CALL}."))
+
+    def _adjustment_group(self, data: dict, changes: list[dict]) -> dict:
+        number = self._next_id("InventoryAdjustmentGroup")
+        record = {
+            "id": gid("InventoryAdjustmentGroup", number), "createdAt": _iso(_now()), "reason": data["reason"],
+            "referenceDocumentUri": data.get("referenceDocumentUri"), "changes": changes,
+        }
+        self.adjustments.append(record)
+
+        def change_nodes(info, inventoryItemIds=None, locationIds=None, quantityNames=None):
+            return [{
+                "name": c["name"], "delta": c["delta"], "quantityAfterChange": c["quantityAfterChange"],
+                "ledgerDocumentUri": c.get("ledgerDocumentUri"),
+                "item": lambda info, c=c: self._item_node(c["item"]),
+                "location": lambda info, c=c: self._location_node(c["location"]),
+            } for c in changes
+                if (not inventoryItemIds or gid("InventoryItem", c["item"]) in inventoryItemIds)
+                and (not locationIds or gid("Location", c["location"]) in locationIds)
+                and (not quantityNames or c["name"] in quantityNames)]
+
+        return {**record, "changes": change_nodes}
+
+    def inventory_set_quantities(self, data: dict) -> dict:
+        """Absolute set with compare-and-swap: all or nothing, like Shopify."""
+        self._count_call("inventorySetQuantities")
+        errors: list[dict] = []
+        self._check_common(data, "quantities", SETTABLE_NAMES, errors, "INVALID_NAME")
+        ignore_compare = bool(data.get("ignoreCompareQuantity"))
+        seen: set = set()
+        planned = []
+        for index, entry in enumerate(data["quantities"][:MAX_QUANTITIES_PER_CALL]):
+            path = ["input", "quantities", str(index)]
+            target = self._check_target(errors, path, entry["inventoryItemId"], entry["locationId"])
+            if target is None:
+                continue
+            if target in seen:
+                errors.append(_user_error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", path,
+                                          "The combination of inventoryItemId and locationId must be unique."))
+                continue
+            seen.add(target)
+            if entry["quantity"] < 0:
+                errors.append(_user_error("INVALID_QUANTITY_NEGATIVE", [*path, "quantity"], "The quantity can't be negative."))
+                continue
+            if entry["quantity"] > MAX_QUANTITY:
+                errors.append(_user_error("INVALID_QUANTITY_TOO_HIGH", [*path, "quantity"],
+                                          "The total quantity can't be higher than 1,000,000,000."))
+                continue
+            current = self.level(*target).get(data["name"], 0)
+            if "changeFromQuantity" in entry:
+                if entry["changeFromQuantity"] is not None and entry["changeFromQuantity"] != current:
+                    errors.append(_user_error("CHANGE_FROM_QUANTITY_STALE", [*path, "changeFromQuantity"],
+                                              "The changeFromQuantity argument no longer matches the persisted quantity."))
+                    continue
+            elif entry.get("compareQuantity") is not None and not ignore_compare:
+                if entry["compareQuantity"] != current:
+                    errors.append(_user_error("COMPARE_QUANTITY_STALE", [*path, "compareQuantity"],
+                                              "The compareQuantity value does not match persisted value."))
+                    continue
+            elif not ignore_compare:
+                errors.append(_user_error("COMPARE_QUANTITY_REQUIRED", [*path, "changeFromQuantity"],
+                                          "changeFromQuantity must be given for each quantity (null to skip the check)."))
+                continue
+            planned.append((target, entry["quantity"] - current))
+        if errors:
+            return {"inventoryAdjustmentGroup": None, "userErrors": errors}
+        changes = []
+        for (item, location), delta in planned:
+            self.levels[(item, location)]["available"] += delta
+            after = self.level(item, location)
+            for name in ("available", "on_hand"):
+                changes.append({"name": name, "delta": delta, "quantityAfterChange": after[name],
+                                "item": item, "location": location})
+        return {"inventoryAdjustmentGroup": self._adjustment_group(data, changes), "userErrors": []}
+
+    def inventory_adjust_quantities(self, data: dict) -> dict:
+        """Relative change by delta: whatever checkouts reserved in the meantime stays reserved."""
+        self._count_call("inventoryAdjustQuantities")
+        errors: list[dict] = []
+        self._check_common(data, "changes", ADJUSTABLE_NAMES, errors, "INVALID_QUANTITY_NAME")
+        planned = []
+        for index, entry in enumerate(data["changes"][:MAX_QUANTITIES_PER_CALL]):
+            path = ["input", "changes", str(index)]
+            ledger = entry.get("ledgerDocumentUri")
+            if data["name"] == "available" and ledger:
+                errors.append(_user_error("INVALID_AVAILABLE_DOCUMENT", [*path, "ledgerDocumentUri"],
+                                          "A ledger document URI is not allowed when adjusting available."))
+                continue
+            if data["name"] != "available" and not ledger:
+                errors.append(_user_error("INVALID_QUANTITY_DOCUMENT", [*path, "ledgerDocumentUri"],
+                                          "A ledger document URI is required except when adjusting available."))
+                continue
+            target = self._check_target(errors, path, entry["inventoryItemId"], entry["locationId"])
+            if target is None:
+                continue
+            if entry.get("changeFromQuantity") is not None:
+                if entry["changeFromQuantity"] != self.level(*target).get(data["name"], 0):
+                    errors.append(_user_error("CHANGE_FROM_QUANTITY_STALE", [*path, "changeFromQuantity"],
+                                              "The changeFromQuantity argument no longer matches the persisted quantity."))
+                    continue
+            planned.append((target, entry["delta"], ledger))
+        if errors:
+            return {"inventoryAdjustmentGroup": None, "userErrors": errors}
+        changes = []
+        for (item, location), delta, ledger in planned:
+            self.levels[(item, location)][data["name"]] += delta
+            after = self.level(item, location)
+            changes.append({"name": data["name"], "delta": delta, "quantityAfterChange": after[data["name"]],
+                            "ledgerDocumentUri": ledger, "item": item, "location": location})
+            if data["name"] != "incoming":
+                changes.append({"name": "on_hand", "delta": delta, "quantityAfterChange": after["on_hand"],
+                                "item": item, "location": location})
+        return {"inventoryAdjustmentGroup": self._adjustment_group(data, changes), "userErrors": []}
+
+    # --- orders ------------------------------------------------------------------------------------
+
+    def _money(self, amount: Decimal, currency: str) -> str:
+        return format_amount(amount, currency)
+
+    def _money_set(self, amount: str, currency: str) -> dict:
+        return {"shop_money": {"amount": amount, "currency_code": currency},
+                "presentment_money": {"amount": amount, "currency_code": currency}}
+
+    def _tax(self, net: Decimal, rate: Decimal, currency: str, included: bool) -> Decimal:
+        raw = net * rate / (1 + rate) if included else net * rate
+        return raw.quantize(quantum(currency), rounding=ROUND_HALF_EVEN)
+
+    def _stamp(self) -> datetime:
+        """updated_at that always moves forward, even within one second."""
+        moment = _now()
+        if self._last_updated and moment <= self._last_updated:
+            moment = self._last_updated + timedelta(seconds=1)
+        self._last_updated = moment
+        return moment
+
+    def create_order(self, *, deliver: str | None = None, **fields) -> dict:
+        """Place an order the way a checkout would, emit orders/create (and orders/paid when created
+        paid), and return the REST-format payload the webhooks carry.
+
+        fields: line_items=[{"sku", "quantity", "price"?, "title"?, "tax_rate"?, "discount"?}],
+        shipping_lines=[{"title", "price", "tax_rate"?, "discount"?}] (default one standard line),
+        email, customer={...}, shipping_address={...}, financial_status ("pending"), currency,
+        tax_rate (0.2), taxes_included (False), location_id, discount_code; anything else is copied
+        onto the payload as given.
+        """
+        with self.lock:
+            order = self._build_order(fields)
+            self.orders[order["id"]] = order
+            payload = copy.deepcopy(order)
+        self._emit("orders/create", payload, deliver)
+        if payload["financial_status"] == "paid":
+            self._emit("orders/paid", payload, deliver)
+        return payload
+
+    def _build_order(self, fields: dict) -> dict:
+        fields = dict(fields)
+        currency = fields.pop("currency", self.currency)
+        included = bool(fields.pop("taxes_included", False))
+        default_rate = Decimal(str(fields.pop("tax_rate", "0.2")))
+        location = fields.pop("location_id", None)
+        location = self._location_number(location) if location is not None else min(self.locations, default=None)
+        discount_code = fields.pop("discount_code", "")
+        number = self._next_id("Order")
+        order_number = next(self._order_numbers)
+        created = self._stamp()
+        customer_fields = fields.pop("customer", None) or {}
+        email = fields.pop("email", None) or customer_fields.get("email") or f"buyer{order_number}@example.com"
+        first_name = customer_fields.get("first_name", "Sam")
+        last_name = customer_fields.get("last_name", f"Buyer {order_number}")
+        address = {
+            "first_name": first_name, "last_name": last_name, "name": f"{first_name} {last_name}",
+            "address1": "1 High Street", "address2": None, "city": "Leeds", "zip": "LS1 1AA", "province": None,
+            "province_code": None, "country": "United Kingdom", "country_code": "GB", "phone": None, "company": None,
+            **(fields.pop("shipping_address", None) or {}),
+        }
+        customer_number = customer_fields.get("id") or self._next_id("Customer")
+        customer = {
+            "id": customer_number, "admin_graphql_api_id": gid("Customer", customer_number), "email": email,
+            "first_name": first_name, "last_name": last_name, "phone": None, "state": "enabled",
+            "currency": currency, "created_at": _iso(created), "updated_at": _iso(created),
+            "default_address": {**address, "default": True},
+        }
+        tax_totals: dict[tuple[str, Decimal], Decimal] = {}
+        allocations_total = Decimal(0)
+
+        def tax_lines(net: Decimal, rate: Decimal) -> list[dict]:
+            if not rate:
+                return []
+            amount = self._tax(net, rate, currency, included)
+            title = "VAT" if currency == "GBP" else "Tax"
+            tax_totals[(title, rate)] = tax_totals.get((title, rate), Decimal(0)) + amount
+            price = self._money(amount, currency)
+            return [{"title": title, "rate": float(rate), "price": price, "price_set": self._money_set(price, currency),
+                     "channel_liable": False}]
+
+        def allocations(discount: Decimal) -> list[dict]:
+            nonlocal allocations_total
+            if not discount:
+                return []
+            allocations_total += discount
+            amount = self._money(discount, currency)
+            return [{"amount": amount, "amount_set": self._money_set(amount, currency), "discount_application_index": 0}]
+
+        line_items = []
+        subtotal = Decimal(0)
+        for index, spec in enumerate(fields.pop("line_items", None) or []):
+            spec = dict(spec)
+            sku = spec.get("sku") or None
+            variant = self.variant_by_sku(sku) if sku else None
+            price = Decimal(str(spec.get("price", variant["price"] if variant else "0")))
+            quantity = int(spec.get("quantity", 1))
+            discount = Decimal(str(spec.get("discount", "0")))
+            rate = Decimal(str(spec.get("tax_rate", default_rate)))
+            gross = price * quantity
+            subtotal += gross
+            line_id = self._next_id("LineItem")
+            product = self.products[variant["product"]] if variant else None
+            title = spec.get("title") or (product["title"] if product else f"Custom item {index + 1}")
+            price_text = self._money(price, currency)
+            line_items.append({
+                "id": line_id, "admin_graphql_api_id": gid("LineItem", line_id),
+                "variant_id": variant["number"] if variant else None,
+                "product_id": variant["product"] if variant else None,
+                "sku": sku, "title": title,
+                "variant_title": variant["title"] if variant else None,
+                "name": f"{title} - {variant['title']}" if variant else title,
+                "vendor": "Ledgerline Demo" if variant else None,
+                "quantity": quantity, "current_quantity": quantity, "fulfillable_quantity": quantity,
+                "price": price_text, "price_set": self._money_set(price_text, currency),
+                "total_discount": "0.00", "total_discount_set": self._money_set(self._money(Decimal(0), currency), currency),
+                "discount_allocations": allocations(discount),
+                "tax_lines": tax_lines(gross - discount, rate),
+                "taxable": bool(rate), "requires_shipping": True, "gift_card": False, "grams": 200,
+                "fulfillment_service": "manual", "fulfillment_status": None, "product_exists": bool(variant),
+                "properties": [],
+            })
+            if variant and location is not None and (variant["inventory_item"], location) in self.levels:
+                self.levels[(variant["inventory_item"], location)]["available"] -= quantity
+                self.levels[(variant["inventory_item"], location)]["committed"] += quantity
+
+        shipping_specs = fields.pop("shipping_lines", None)
+        if shipping_specs is None:
+            shipping_specs = [{"title": "Standard shipping", "price": "4.95", "code": "STANDARD"}]
+        shipping_lines = []
+        shipping_total = Decimal(0)
+        for spec in shipping_specs:
+            price = Decimal(str(spec.get("price", "0")))
+            discount = Decimal(str(spec.get("discount", "0")))
+            rate = Decimal(str(spec.get("tax_rate", default_rate)))
+            shipping_total += price
+            line_id = self._next_id("ShippingLine")
+            price_text = self._money(price, currency)
+            discounted = self._money(price - discount, currency)
+            shipping_lines.append({
+                "id": line_id, "title": spec.get("title", "Shipping"), "code": spec.get("code", "SHIPPING"),
+                "source": "shopify", "price": price_text, "price_set": self._money_set(price_text, currency),
+                "discounted_price": discounted, "discounted_price_set": self._money_set(discounted, currency),
+                "discount_allocations": allocations(discount), "tax_lines": tax_lines(price - discount, rate),
+                "carrier_identifier": None, "phone": None,
+            })
+
+        total_tax = sum(tax_totals.values(), Decimal(0))
+        discounts = allocations_total
+        subtotal_after = subtotal - sum(
+            (Decimal(a["amount"]) for li in line_items for a in li["discount_allocations"]), Decimal(0))
+        total = subtotal - discounts + shipping_total + (Decimal(0) if included else total_tax)
+        text = lambda amount: self._money(amount, currency)  # noqa: E731
+        order = {
+            "id": number,
+            "admin_graphql_api_id": gid("Order", number),
+            "name": f"#{order_number}",
+            "order_number": order_number,
+            "number": order_number - 1000,
+            "token": uuid.uuid4().hex,
+            "email": email,
+            "contact_email": email,
+            "financial_status": fields.pop("financial_status", "pending"),
+            "fulfillment_status": None,
+            "confirmed": True,
+            "test": False,
+            "currency": currency,
+            "presentment_currency": currency,
+            "taxes_included": included,
+            "total_line_items_price": text(subtotal),
+            "subtotal_price": text(subtotal_after),
+            "total_discounts": text(discounts),
+            "total_tax": text(total_tax),
+            "total_price": text(total),
+            "current_subtotal_price": text(subtotal_after),
+            "current_total_discounts": text(discounts),
+            "current_total_tax": text(total_tax),
+            "current_total_price": text(total),
+            "total_price_set": self._money_set(text(total), currency),
+            "total_tax_set": self._money_set(text(total_tax), currency),
+            "total_discounts_set": self._money_set(text(discounts), currency),
+            "total_shipping_price_set": self._money_set(text(shipping_total), currency),
+            "created_at": _iso(created),
+            "updated_at": _iso(created),
+            "processed_at": _iso(created),
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "closed_at": None,
+            "source_name": "web",
+            "tags": "",
+            "note": None,
+            "location_id": location,
+            "customer": customer,
+            "billing_address": dict(address),
+            "shipping_address": address,
+            "line_items": line_items,
+            "shipping_lines": shipping_lines,
+            "tax_lines": [
+                {"title": title, "rate": float(rate), "price": text(amount),
+                 "price_set": self._money_set(text(amount), currency), "channel_liable": False}
+                for (title, rate), amount in tax_totals.items()
+            ],
+            "discount_applications": [{
+                "type": "discount_code", "value": text(discounts), "value_type": "fixed_amount",
+                "allocation_method": "across", "target_selection": "entitled", "target_type": "line_item",
+                "code": discount_code or "SANDBOX",
+            }] if discounts else [],
+            "discount_codes": [{"code": discount_code or "SANDBOX", "amount": text(discounts), "type": "fixed_amount"}]
+            if discounts else [],
+            "refunds": [],
+            "fulfillments": [],
+        }
+        order.update(fields)  # anything else given is copied as is (note, tags, a deliberate bad value...)
+        return order
+
+    def _order(self, order_id) -> dict:
+        number = gid_number(order_id)
+        if number not in self.orders:
+            raise KeyError(f"no order {order_id!r} in the sandbox shop")
+        return self.orders[number]
+
+    def mark_paid(self, order_id, *, deliver: str | None = None) -> dict:
+        """Payment captured: financial_status paid, orders/paid then orders/updated."""
+        with self.lock:
+            order = self._order(order_id)
+            order["financial_status"] = "paid"
+            order["updated_at"] = _iso(self._stamp())
+            payload = copy.deepcopy(order)
+        self._emit("orders/paid", payload, deliver)
+        self._emit("orders/updated", payload, deliver)
+        return payload
+
+    def update_order(self, order_id, *, deliver: str | None = None, **changes) -> dict:
+        with self.lock:
+            order = self._order(order_id)
+            order.update(changes)
+            order["updated_at"] = _iso(self._stamp())
+            payload = copy.deepcopy(order)
+        self._emit("orders/updated", payload, deliver)
+        return payload
+
+    def cancel_order(self, order_id, *, reason: str = "customer", deliver: str | None = None) -> dict:
+        """Cancelled: committed stock goes back to available, orders/cancelled then orders/updated."""
+        with self.lock:
+            order = self._order(order_id)
+            moment = self._stamp()
+            order.update(cancelled_at=_iso(moment), cancel_reason=reason, updated_at=_iso(moment))
+            for line in order["line_items"]:
+                variant = self.variants.get(line["variant_id"])
+                key = (variant["inventory_item"], order["location_id"]) if variant else None
+                if key in self.levels:
+                    self.levels[key]["committed"] -= line["quantity"]
+                    self.levels[key]["available"] += line["quantity"]
+            payload = copy.deepcopy(order)
+        self._emit("orders/cancelled", payload, deliver)
+        self._emit("orders/updated", payload, deliver)
+        return payload
+
+    # --- webhooks ----------------------------------------------------------------------------------
+
+    def send_webhook(self, topic: str, payload: dict, *, deliver: str | None = "sync", target: str | None = None) -> int | None:
+        """Sign and send one webhook; returns the HTTP status of the first attempt (None: no answer).
+        A failed delivery is retried in the background with the same body and webhook id."""
+        hook = self._record(topic, payload, target)
+        return self._deliver(hook, deliver)
+
+    def _emit(self, topic: str, payload: dict, deliver: str | None) -> Webhook:
+        hook = self._record(topic, payload, None)
+        self._deliver(hook, deliver)
+        return hook
+
+    def _record(self, topic: str, payload: dict, target: str | None) -> Webhook:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        webhook_id = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Shopify-Captain-Hook",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": shopify_hmac(self.webhook_secret, body),
+            "X-Shopify-Shop-Domain": self.shop_domain,
+            "X-Shopify-API-Version": self.api_version,
+            "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        }
+        if "id" in payload:
+            headers["X-Shopify-Order-Id"] = str(payload["id"])
+        # Like Shopify, a retry goes to the address configured when the webhook was triggered.
+        hook = Webhook(webhook_id, topic, body, headers, target if target is not None else self.webhook_target)
+        with self.lock:
+            self.webhooks[webhook_id] = hook
+        return hook
+
+    @staticmethod
+    def _ok(status: int | None) -> bool:
+        return status is not None and 200 <= status < 300
+
+    def _attempt(self, hook: Webhook) -> int | None:
+        with self.lock:
+            hook.attempts += 1
+            attempt = hook.attempts
+        started = time.perf_counter()
+        status, error = None, ""
+        try:
+            answer = requests.post(hook.target, data=hook.body, headers=hook.headers, timeout=self.webhook_timeout)
+            status = answer.status_code
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            hook.last_status = status
+            hook.delivered = hook.delivered or self._ok(status)
+            self.deliveries.append({
+                "webhook_id": hook.id, "topic": hook.topic, "status": status, "attempt": attempt, "error": error,
+                "target": hook.target, "at": _iso(datetime.now(timezone.utc)),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            })
+        return status
+
+    def _deliver(self, hook: Webhook, deliver: str | None) -> int | None:
+        mode = deliver or self.delivery_mode
+        if mode == "none" or not hook.target:
+            return None
+        generation = self._generation
+        if mode == "async":
+            threading.Thread(target=self._deliver_with_retries, args=(hook, generation), daemon=True).start()
+            return None
+        status = self._attempt(hook)
+        if not self._ok(status):
+            self._start_retries(hook, generation)
+        return status
+
+    def _deliver_with_retries(self, hook: Webhook, generation: int) -> None:
+        if not self._ok(self._attempt(hook)):
+            self._retry_loop(hook, generation)
+
+    def _start_retries(self, hook: Webhook, generation: int) -> None:
+        threading.Thread(target=self._retry_loop, args=(hook, generation), daemon=True, name=f"webhook-retry-{hook.id}").start()
+
+    def _retry_loop(self, hook: Webhook, generation: int) -> None:
+        hook.retrying = True
+        try:
+            for delay in self.retry_delays:
+                time.sleep(delay)
+                if self._generation != generation or hook.delivered:
+                    return
+                if self._ok(self._attempt(hook)):
+                    return
+        finally:
+            hook.retrying = False
+
+    def redeliver(self, webhook_id: str) -> int | None:
+        """Send one webhook again now, unchanged (same body, same X-Shopify-Webhook-Id)."""
+        hook = self.webhooks.get(webhook_id)
+        if hook is None:
+            raise KeyError(f"no webhook {webhook_id!r}")
+        if not hook.target:
+            return None
+        return self._attempt(hook)
+
+    # --- REST (legacy) order reads -------------------------------------------------------------------
+
+    def handle_rest_order(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return Response.json(INVALID_TOKEN_BODY, 401)
+        with self.lock:
+            order = self.orders.get(int(request.params["order_id"]))
+            if order is None:
+                return Response.json({"errors": "Not Found"}, 404)
+            return Response.json({"order": copy.deepcopy(order)})
+
+    def handle_rest_orders(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return Response.json(INVALID_TOKEN_BODY, 401)
+        since = _parse_time(request.arg("updated_at_min"))
+        limit = min(int(request.arg("limit", "50")), 250)
+        since_id = int(request.arg("since_id", "0"))
+        with self.lock:
+            orders = [copy.deepcopy(o) for o in sorted(self.orders.values(), key=lambda o: o["id"])
+                      if o["id"] > since_id and (since is None or _parse_time(o["updated_at"]) >= since)]
+        return Response.json({"orders": orders[:limit]})
+
+    # --- admin endpoints (the demo drives a sandbox in another process) ------------------------
+
+    def admin_reset(self, request: Request) -> Response:
+        body = request.json() or {}
+        self.reset(seed=bool(body.get("seed", True)))
+        return Response.json({"status": "reset"})
+
+    def admin_seed(self, request: Request) -> Response:
+        self.seed_demo()
+        return Response.json({"status": "seeded", "locations": len(self.locations), "variants": len(self.variants)})
+
+    def admin_config(self, request: Request) -> Response:
+        body = request.json() or {}
+        try:
+            self.configure(**body)
+        except (TypeError, ValueError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        return Response.json(self.stats())
+
+    def _webhooks_since(self, count: int) -> list[dict]:
+        hooks = list(self.webhooks.values())[count:]
+        return [{"id": h.id, "topic": h.topic, "status": h.last_status, "attempts": h.attempts} for h in hooks]
+
+    def admin_create_order(self, request: Request) -> Response:
+        fields = request.json() or {}
+        paid = bool(fields.pop("paid", False))
+        deliver = fields.pop("deliver", None)
+        before = len(self.webhooks)
+        try:
+            payload = self.create_order(deliver=deliver, **fields)
+            if paid:
+                payload = self.mark_paid(payload["id"], deliver=deliver)
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            return Response.json({"error": f"cannot create order: {exc}"}, 400)
+        return Response.json({"order": payload, "webhooks": self._webhooks_since(before)}, 201)
+
+    def admin_mark_paid(self, request: Request) -> Response:
+        before = len(self.webhooks)
+        try:
+            payload = self.mark_paid(request.params["order_id"], deliver=(request.json() or {}).get("deliver"))
+        except KeyError as exc:
+            return Response.json({"error": str(exc)}, 404)
+        return Response.json({"order": payload, "webhooks": self._webhooks_since(before)})
+
+    def admin_cancel(self, request: Request) -> Response:
+        before = len(self.webhooks)
+        try:
+            payload = self.cancel_order(request.params["order_id"], reason=(request.json() or {}).get("reason", "customer"))
+        except KeyError as exc:
+            return Response.json({"error": str(exc)}, 404)
+        return Response.json({"order": payload, "webhooks": self._webhooks_since(before)})
+
+    def admin_redeliver(self, request: Request) -> Response:
+        try:
+            status = self.redeliver(request.params["webhook_id"])
+        except KeyError as exc:
+            return Response.json({"error": str(exc)}, 404)
+        return Response.json({"webhook_id": request.params["webhook_id"], "status": status})
+
+    def admin_inventory_move(self, request: Request) -> Response:
+        body = request.json() or {}
+        action = getattr(self, request.params["action"])
+        try:
+            level = action(body["sku"], body.get("location_id", 1), int(body.get("quantity", 1)))
+        except (KeyError, ValueError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        return Response.json({"sku": body["sku"], "level": level})
+
+    def admin_inventory(self, request: Request) -> Response:
+        with self.lock:
+            rows = [{
+                "sku": self.variants[self.inventory_items[item]["variant"]]["sku"],
+                "inventory_item_id": gid("InventoryItem", item), "location_id": gid("Location", location),
+                "location": self.locations[location]["name"], **self.level(item, location),
+            } for (item, location) in sorted(self.levels)]
+        return Response.json({"levels": rows})
+
+    def stats(self) -> dict:
+        with self.lock:
+            self.bucket.refill()
+            ok = sum(1 for d in self.deliveries if self._ok(d["status"]))
+            return {
+                "orders": len(self.orders), "webhooks": len(self.webhooks),
+                "deliveries": len(self.deliveries), "deliveries_ok": ok, "deliveries_failed": len(self.deliveries) - ok,
+                "webhooks_undelivered": sum(1 for h in self.webhooks.values() if h.target and not h.delivered),
+                "graphql_requests": self.graphql_requests, "throttled": self.throttled,
+                "mutation_calls": dict(self.mutation_calls), "throttle_status": self.bucket.status(),
+                "webhook_target": self.webhook_target, "retry_delays": list(self.retry_delays),
+                "delivery_mode": self.delivery_mode,
+            }
+
+    def admin_stats(self, request: Request) -> Response:
+        return Response.json(self.stats())
+
+
+def _user_error(code: str | None, path: list[str], message: str) -> dict:
+    return {"code": code, "field": path, "message": message}
+
+
+class _Root:
+    """The GraphQL root value: each Query/Mutation field is a method (called with info and args)."""
+
+    def __init__(self, sandbox: ShopifySandbox):
+        self.sb = sandbox
+
+    def shop(self, info):
+        sb = self.sb
+        return {"id": "gid://shopify/Shop/1", "name": sb.shop_name, "currencyCode": sb.currency,
+                "myshopifyDomain": sb.shop_domain}
+
+    def orders(self, info, first=None, after=None, last=None, before=None, query=None, sortKey=None, reverse=False):
+        sort = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "PROCESSED_AT": "processed_at",
+                "ORDER_NUMBER": "order_number", "TOTAL_PRICE": "total_price"}.get(sortKey or "ID")
+        orders = self.sb._orders_matching(query)
+        orders.sort(key=lambda o: ((Decimal(o[sort]) if sort == "total_price" else o[sort]) if sort else 0, o["id"]),
+                    reverse=bool(reverse))
+        return gql.connection(orders, first=first, after=after, last=last, before=before,
+                              key=lambda o: o["id"], node=self.sb._order_node)
+
+    def order(self, info, id):
+        order = self.sb.orders.get(gid_number(id))
+        return self.sb._order_node(order) if order else None
+
+    def locations(self, info, first=None, after=None, includeInactive=False):
+        numbers = [n for n in sorted(self.sb.locations) if includeInactive or self.sb.locations[n]["is_active"]]
+        return gql.connection(numbers, first=first, after=after, key=lambda n: n, node=self.sb._location_node)
+
+    def location(self, info, id=None):
+        number = gid_number(id) if id else min(self.sb.locations, default=None)
+        return self.sb._location_node(number) if number in self.sb.locations else None
+
+    def products(self, info, first=None, after=None, query=None):
+        return gql.connection(sorted(self.sb.products), first=first, after=after, key=lambda n: n,
+                              node=self.sb._product_node)
+
+    def product(self, info, id):
+        number = gid_number(id)
+        return self.sb._product_node(number) if number in self.sb.products else None
+
+    def productVariants(self, info, first=None, after=None, query=None):  # noqa: N802 - the API's name
+        return gql.connection(self.sb._variants_matching(query), first=first, after=after, key=lambda n: n,
+                              node=self.sb._variant_node)
+
+    def productVariant(self, info, id):  # noqa: N802
+        number = gid_number(id)
+        return self.sb._variant_node(number) if number in self.sb.variants else None
+
+    def inventoryItem(self, info, id):  # noqa: N802
+        number = gid_number(id)
+        return self.sb._item_node(number) if number in self.sb.inventory_items else None
+
+    def inventoryLevel(self, info, id):  # noqa: N802
+        location = gid_number(id)
+        item = gid_number(id.split("inventory_item_id=", 1)[-1]) if "inventory_item_id=" in id else None
+        return self.sb._level_node(item, location) if (item, location) in self.sb.levels else None
+
+    def inventorySetQuantities(self, info, input):  # noqa: N802
+        return self.sb.inventory_set_quantities(input)
+
+    def inventoryAdjustQuantities(self, info, input):  # noqa: N802
+        return self.sb.inventory_adjust_quantities(input)

@@ -1,0 +1,341 @@
+"""The subset of Shopify's GraphQL Admin API the sandbox serves: its schema, resolvers and cost model.
+
+Resolvers read the sandbox instance from `info.context["sandbox"]`; the schema is built once.
+Nested objects are dict values that are callables (graphql-core's default resolver calls them
+with `info` and the field arguments), so every node is a plain dict.
+"""
+from __future__ import annotations
+
+import base64
+import re
+
+from graphql import GraphQLError, build_schema
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
+from graphql.utilities import value_from_ast_untyped
+
+SDL = """
+scalar DateTime
+scalar Decimal
+scalar URL
+
+type Query {
+  shop: Shop!
+  orders(first: Int, after: String, last: Int, before: String, query: String, sortKey: OrderSortKeys, reverse: Boolean): OrderConnection!
+  order(id: ID!): Order
+  locations(first: Int, after: String, includeInactive: Boolean): LocationConnection!
+  location(id: ID): Location
+  products(first: Int, after: String, query: String): ProductConnection!
+  product(id: ID!): Product
+  productVariants(first: Int, after: String, query: String): ProductVariantConnection!
+  productVariant(id: ID!): ProductVariant
+  inventoryItem(id: ID!): InventoryItem
+  inventoryLevel(id: ID!): InventoryLevel
+}
+
+type Mutation {
+  inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
+  inventoryAdjustQuantities(input: InventoryAdjustQuantitiesInput!): InventoryAdjustQuantitiesPayload
+}
+
+type Shop { id: ID! name: String! currencyCode: String! myshopifyDomain: String! }
+
+type PageInfo { hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String endCursor: String }
+
+enum OrderSortKeys { CREATED_AT UPDATED_AT PROCESSED_AT ID ORDER_NUMBER TOTAL_PRICE }
+enum OrderDisplayFinancialStatus { AUTHORIZED EXPIRED PAID PARTIALLY_PAID PARTIALLY_REFUNDED PENDING REFUNDED VOIDED }
+
+type MoneyV2 { amount: Decimal! currencyCode: String! }
+type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
+
+type Order {
+  id: ID!
+  legacyResourceId: String!
+  name: String!
+  email: String
+  createdAt: DateTime!
+  updatedAt: DateTime!
+  processedAt: DateTime!
+  cancelledAt: DateTime
+  displayFinancialStatus: OrderDisplayFinancialStatus
+  currencyCode: String!
+  totalPriceSet: MoneyBag!
+  currentTotalPriceSet: MoneyBag!
+  lineItems(first: Int, after: String): LineItemConnection!
+}
+type OrderEdge { cursor: String! node: Order! }
+type OrderConnection { edges: [OrderEdge!]! nodes: [Order!]! pageInfo: PageInfo! }
+
+type LineItem { id: ID! sku: String title: String! quantity: Int! variant: ProductVariant originalUnitPriceSet: MoneyBag! }
+type LineItemEdge { cursor: String! node: LineItem! }
+type LineItemConnection { edges: [LineItemEdge!]! nodes: [LineItem!]! pageInfo: PageInfo! }
+
+type Location { id: ID! legacyResourceId: String! name: String! isActive: Boolean! }
+type LocationEdge { cursor: String! node: Location! }
+type LocationConnection { edges: [LocationEdge!]! nodes: [Location!]! pageInfo: PageInfo! }
+
+type Product {
+  id: ID!
+  legacyResourceId: String!
+  title: String!
+  status: String!
+  variants(first: Int, after: String): ProductVariantConnection!
+}
+type ProductEdge { cursor: String! node: Product! }
+type ProductConnection { edges: [ProductEdge!]! nodes: [Product!]! pageInfo: PageInfo! }
+
+type ProductVariant {
+  id: ID!
+  legacyResourceId: String!
+  sku: String
+  title: String!
+  price: Decimal!
+  product: Product!
+  inventoryItem: InventoryItem!
+}
+type ProductVariantEdge { cursor: String! node: ProductVariant! }
+type ProductVariantConnection { edges: [ProductVariantEdge!]! nodes: [ProductVariant!]! pageInfo: PageInfo! }
+
+type InventoryItem {
+  id: ID!
+  legacyResourceId: String!
+  sku: String
+  tracked: Boolean!
+  variant: ProductVariant!
+  inventoryLevels(first: Int, after: String): InventoryLevelConnection!
+  inventoryLevel(locationId: ID!): InventoryLevel
+}
+
+type InventoryLevel {
+  id: ID!
+  location: Location!
+  item: InventoryItem!
+  updatedAt: DateTime
+  quantities(names: [String!]!): [InventoryQuantity!]!
+}
+type InventoryLevelEdge { cursor: String! node: InventoryLevel! }
+type InventoryLevelConnection { edges: [InventoryLevelEdge!]! nodes: [InventoryLevel!]! pageInfo: PageInfo! }
+
+type InventoryQuantity { id: ID! name: String! quantity: Int! updatedAt: DateTime }
+
+input InventoryQuantityInput {
+  inventoryItemId: ID!
+  locationId: ID!
+  quantity: Int!
+  changeFromQuantity: Int
+  compareQuantity: Int
+}
+input InventorySetQuantitiesInput {
+  name: String!
+  reason: String!
+  referenceDocumentUri: String
+  ignoreCompareQuantity: Boolean
+  quantities: [InventoryQuantityInput!]!
+}
+input InventoryChangeInput {
+  delta: Int!
+  inventoryItemId: ID!
+  locationId: ID!
+  ledgerDocumentUri: String
+  changeFromQuantity: Int
+}
+input InventoryAdjustQuantitiesInput {
+  name: String!
+  reason: String!
+  referenceDocumentUri: String
+  changes: [InventoryChangeInput!]!
+}
+
+type InventoryChange {
+  name: String!
+  delta: Int!
+  quantityAfterChange: Int
+  ledgerDocumentUri: String
+  item: InventoryItem
+  location: Location
+}
+type InventoryAdjustmentGroup {
+  id: ID!
+  createdAt: DateTime!
+  reason: String!
+  referenceDocumentUri: String
+  changes(inventoryItemIds: [ID!], locationIds: [ID!], quantityNames: [String!]): [InventoryChange!]!
+}
+
+enum InventorySetQuantitiesUserErrorCode {
+  CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE INVALID_INVENTORY_ITEM
+  INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW
+  INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR
+  NON_MUTABLE_INVENTORY_ITEM
+}
+type InventorySetQuantitiesUserError { code: InventorySetQuantitiesUserErrorCode field: [String!] message: String! }
+type InventorySetQuantitiesPayload { inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventorySetQuantitiesUserError!]! }
+
+enum InventoryAdjustQuantitiesUserErrorCode {
+  ADJUST_QUANTITIES_FAILED CHANGE_FROM_QUANTITY_STALE INTERNAL_LEDGER_DOCUMENT INVALID_AVAILABLE_DOCUMENT
+  INVALID_INVENTORY_ITEM INVALID_LEDGER_DOCUMENT INVALID_LOCATION INVALID_QUANTITY_DOCUMENT INVALID_QUANTITY_NAME
+  INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT
+  ITEM_NOT_STOCKED_AT_LOCATION MAX_ONE_LEDGER_DOCUMENT NON_MUTABLE_INVENTORY_ITEM
+}
+type InventoryAdjustQuantitiesUserError { code: InventoryAdjustQuantitiesUserErrorCode field: [String!] message: String! }
+type InventoryAdjustQuantitiesPayload { inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventoryAdjustQuantitiesUserError!]! }
+"""
+
+SCHEMA = build_schema(SDL)
+
+MAX_PAGE_SIZE = 250  # Shopify's maximum for `first`/`last` on a connection
+MUTATION_COST = 10
+CONNECTION_COST = 2
+
+
+# --- pagination ---------------------------------------------------------------------------------
+
+
+def cursor_for(key) -> str:
+    return base64.b64encode(f"cursor:{key}".encode()).decode()
+
+
+def _key_from_cursor(cursor: str) -> str:
+    try:
+        return base64.b64decode(cursor.encode()).decode().removeprefix("cursor:")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}") from exc
+
+
+def connection(items: list, *, first, after, key, node, last=None, before=None) -> dict:
+    """A Relay connection over an already sorted list, cursors naming each item's key."""
+    if first is None and last is None:
+        raise GraphQLError("you must provide one of first or last")
+    size = first if first is not None else last
+    if size < 0 or size > MAX_PAGE_SIZE:
+        raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {size}")
+    keys = [str(key(item)) for item in items]
+    start = 0
+    if after:
+        wanted = _key_from_cursor(after)
+        start = keys.index(wanted) + 1 if wanted in keys else len(keys)
+    end = len(items)
+    if before:
+        wanted = _key_from_cursor(before)
+        end = keys.index(wanted) if wanted in keys else end
+    window = list(range(start, end))
+    chosen = window[:size] if first is not None else window[-size:] if size else []
+    edges = [{"cursor": cursor_for(keys[i]), "node": node(items[i])} for i in chosen]
+    return {
+        "edges": edges,
+        "nodes": [edge["node"] for edge in edges],
+        "pageInfo": {
+            "hasNextPage": bool(chosen) and chosen[-1] < end - 1,
+            "hasPreviousPage": start > 0,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+# --- search syntax (the `query:` argument) -----------------------------------------------------
+
+_TERM = re.compile(r"""(?P<field>\w+):(?P<op>>=|<=|>|<)?(?:'(?P<q1>[^']*)'|"(?P<q2>[^"]*)"|(?P<bare>[^\s()]+))""")
+
+
+def search_terms(query: str | None) -> list[list[tuple[str, str, str]]]:
+    """Shopify search syntax, the part the sandbox understands: `field:value` terms joined by
+    spaces / AND (all must match) and OR (any group). Returns OR-groups of AND-terms."""
+    if not query:
+        return []
+    groups = []
+    for part in re.split(r"\s+OR\s+", query.strip()):
+        terms = []
+        for match in _TERM.finditer(part):
+            value = next(v for v in (match["q1"], match["q2"], match["bare"]) if v is not None)
+            terms.append((match["field"].lower(), match["op"] or "=", value))
+        if terms:
+            groups.append(terms)
+    return groups
+
+
+def compare(actual, op: str, wanted) -> bool:
+    if actual is None:
+        return False
+    return {
+        "=": actual == wanted,
+        ">": actual > wanted,
+        ">=": actual >= wanted,
+        "<": actual < wanted,
+        "<=": actual <= wanted,
+    }[op]
+
+
+# --- cost --------------------------------------------------------------------------------------
+
+_TRANSPARENT = {"edges", "node", "nodes", "pageInfo"}
+_PAGE_INFO_KEYS = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
+
+
+def _arg(field: FieldNode, name: str, variables: dict):
+    for argument in field.arguments or ():
+        if argument.name.value == name:
+            return value_from_ast_untyped(argument.value, variables)
+    return None
+
+
+def _selection_cost(selection_set, variables: dict, fragments: dict) -> int:
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, InlineFragmentNode):
+            total += _selection_cost(selection.selection_set, variables, fragments)
+            continue
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            total += _selection_cost(fragment.selection_set if fragment else None, variables, fragments)
+            continue
+        if selection.selection_set is None:
+            continue  # scalars are free, as on Shopify
+        children = _selection_cost(selection.selection_set, variables, fragments)
+        size = _arg(selection, "first", variables) or _arg(selection, "last", variables)
+        if selection.name.value in _TRANSPARENT:
+            total += children
+        elif isinstance(size, int):
+            total += CONNECTION_COST + size * (1 + children)  # each node is an object
+        else:
+            total += 1 + children
+    return total
+
+
+def requested_cost(document, operation_name: str | None, variables: dict) -> int:
+    """The worst-case cost before running: 1 per object, connections sized by `first`, +10 per mutation."""
+    fragments = {d.name.value: d for d in document.definitions if not isinstance(d, OperationDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        operations = [d for d in operations if d.name and d.name.value == operation_name]
+    if not operations:
+        return 1
+    operation = operations[0]
+    cost = _selection_cost(operation.selection_set, variables, fragments)
+    if operation.operation.value == "mutation":
+        cost += MUTATION_COST * len(operation.selection_set.selections)
+    return max(cost, 1)
+
+
+def actual_cost(data, is_mutation: bool, mutation_fields: int) -> int:
+    """What the answer really held: 1 per object returned (+10 per mutation)."""
+
+    def count(value) -> int:
+        if isinstance(value, dict):
+            keys = set(value)
+            if "nodes" in keys or "edges" in keys:
+                own = CONNECTION_COST
+            elif keys <= {"cursor", "node", "pageInfo"} or keys <= _PAGE_INFO_KEYS:
+                own = 0
+            else:
+                own = 1
+            return own + sum(count(v) for v in value.values())
+        if isinstance(value, list):
+            return sum(count(v) for v in value)
+        return 0
+
+    total = sum(count(v) for v in (data or {}).values())
+    if is_mutation:
+        total += MUTATION_COST * mutation_fields
+    return max(total, 1)

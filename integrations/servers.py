@@ -1,0 +1,28 @@
+"""How the demo and the benchmarks start the web server and the task cluster as child processes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+
+def manage_py() -> str:
+    return str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def web_server(port: int, env: dict, **popen) -> subprocess.Popen:
+    """gunicorn (threaded workers, one per core) serving config.wsgi on loopback."""
+    workers = str(max(2, os.cpu_count() or 2))
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", workers, "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
+         "--graceful-timeout", "5"],
+        env=env, cwd=str(settings.BASE_DIR), **popen,
+    )
+
+
+def task_cluster(env: dict, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, manage_py(), "qcluster"], env=env, cwd=str(settings.BASE_DIR), **popen)

@@ -1,0 +1,69 @@
+"""List filters (django-filter) for the four mapping tables: a search box plus a few choices."""
+import django_filters
+from django.db.models import Q
+
+from integrations.models import StorefrontConnection
+
+from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+
+
+class _MappingFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    connection = django_filters.ModelChoiceFilter(
+        queryset=StorefrontConnection.objects.all(), to_field_name="code", label="Storefront"
+    )
+    search_fields: tuple[str, ...] = ()
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        query = Q()
+        for f in self.search_fields:
+            query |= Q(**{f"{f}__icontains": value})
+        return queryset.filter(query)
+
+
+class SkuMappingFilter(_MappingFilter):
+    search_fields = ("storefront_sku", "erp_item_code", "note", "components__erp_item_code")
+    active = django_filters.BooleanFilter()
+    kit = django_filters.BooleanFilter(method="filter_kit", label="Kit")
+
+    class Meta:
+        model = SkuMapping
+        fields = ["q", "connection", "active", "kit"]
+
+    def filter_kit(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(components__isnull=not value).distinct()
+
+    def search(self, queryset, name, value):
+        return super().search(queryset, name, value).distinct()
+
+
+class LocationMappingFilter(_MappingFilter):
+    search_fields = ("storefront_location", "erp_warehouse")
+    active = django_filters.BooleanFilter()
+
+    class Meta:
+        model = LocationMapping
+        fields = ["q", "connection", "active"]
+
+
+class DepotMappingFilter(_MappingFilter):
+    search_fields = ("country", "storefront_location", "depot_code")
+    active = django_filters.BooleanFilter()
+
+    class Meta:
+        model = DepotMapping
+        fields = ["q", "connection", "active"]
+
+
+class TaxCodeMappingFilter(_MappingFilter):
+    search_fields = ("tax_category", "country", "erp_tax_code")
+    country = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = TaxCodeMapping
+        fields = ["q", "connection", "country"]

@@ -1,0 +1,92 @@
+"""The health panel and the scheduled check that raises each finding as an owned exception."""
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django_q.models import Schedule
+
+from exceptions_queue.models import ExceptionRecord
+from mappings.tasks import mappings_health_check
+from tests.factories import DepotMappingFactory, LocationMappingFactory, SkuMappingFactory
+
+
+@pytest.fixture
+def world(sandbox, shopify_connection):
+    """ERP: items TEE-BLK-M, MUG-1, ORPHAN-1 and depot MAIN. Shopify: DUP-1 on two products,
+    NOERP-1 with no ERP item. Mappings: DUP-1 -> MUG-1, one depot and one location that are gone."""
+    sandbox.shopify.reset(seed=False)
+    for code in ("TEE-BLK-M", "MUG-1", "ORPHAN-1"):
+        sandbox.erp.add_item(code)
+    sandbox.erp.add_depot("MAIN")
+    store = sandbox.shopify.add_location("Store")
+    sandbox.shopify.add_product("Tee", [{"sku": "TEE-BLK-M"}, {"sku": "DUP-1"}])
+    sandbox.shopify.add_product("Mug", [{"sku": "DUP-1"}])
+    sandbox.shopify.add_product("Poster", [{"sku": "NOERP-1"}])
+    SkuMappingFactory(connection=shopify_connection, storefront_sku="DUP-1", erp_item_code="MUG-1")
+    gone_depot = DepotMappingFactory(connection=shopify_connection, country="GB", depot_code="GONE")
+    LocationMappingFactory(connection=shopify_connection, storefront_location=store, erp_warehouse="MAIN")
+    LocationMappingFactory(connection=shopify_connection, storefront_location="gid://shopify/Location/999", erp_warehouse="MAIN")
+    return {"sandbox": sandbox, "gone_depot": gone_depot}
+
+
+def test_health_panel_shows_every_kind_of_finding(ops_client, world):
+    html = ops_client.get(reverse("mapping-health")).content.decode()
+    assert "ERP item ORPHAN-1 is sold by no storefront variant." in html
+    assert "MUG-1 is sold" not in html and "TEE-BLK-M is sold" not in html
+    assert "SKU NOERP-1 on shopify translates identically (no mapping row) to ERP item NOERP-1" in html
+    assert "SKU DUP-1 is on 2 Shopify products" in html
+    assert "points at depot GONE, which the ERP does not list" in html
+    assert "points at gid://shopify/Location/999, which shopify does not have" in html
+    assert "gid://shopify/Location/1," not in html  # the existing location is fine
+
+
+def test_scheduled_check_raises_owned_exceptions_once_and_resolves_fixed_ones(world):
+    mappings_health_check()
+    mappings_health_check()  # a second run counts recurrences, no duplicates
+    open_types = sorted(ExceptionRecord.objects.filter(status="open").values_list("type_code", "team"))
+    assert open_types == sorted([
+        ("duplicate_sku_products", "ecommerce"),
+        ("mapping_erp_item_unsold", "ecommerce"),
+        ("mapping_stale_depot", "ops"),
+        ("mapping_stale_location", "ops"),
+        ("mapping_variant_without_erp_item", "ecommerce"),
+    ])
+    assert set(ExceptionRecord.objects.values_list("occurrences", flat=True)) == {2}
+    assert ExceptionRecord.objects.get(type_code="duplicate_sku_products").sku == "DUP-1"
+
+    depot = world["gone_depot"]
+    depot.depot_code = "MAIN"
+    depot.save()
+    mappings_health_check()
+    stale = ExceptionRecord.objects.get(type_code="mapping_stale_depot")
+    assert stale.status == "resolved"
+    assert stale.activity.last().action == "auto_resolved"
+
+
+def test_an_erp_outage_neither_breaks_the_panel_nor_resolves_erp_findings(ops_client, world):
+    mappings_health_check()
+    world["sandbox"].erp.outage = True
+    html = ops_client.get(reverse("mapping-health")).content.decode()
+    assert "The ERP could not be asked" in html
+    mappings_health_check()
+    assert ExceptionRecord.objects.get(type_code="mapping_stale_depot").status == "open"
+    assert ExceptionRecord.objects.get(type_code="mapping_erp_item_unsold").status == "open"
+
+
+def test_retrying_a_health_exception_checks_again(world):
+    from exceptions_queue.services import exception_retry
+
+    mappings_health_check()
+    record = ExceptionRecord.objects.get(type_code="mapping_variant_without_erp_item")
+    assert exception_retry(record=record) is False
+    world["sandbox"].erp.add_item("NOERP-1")
+    assert exception_retry(record=record) is True
+    record.refresh_from_db()
+    assert record.status == "resolved"
+
+
+def test_schedule_command_is_idempotent(db):
+    call_command("mappings_schedule")
+    call_command("mappings_schedule", minutes=30)
+    schedule = Schedule.objects.get(name="mappings health check")
+    assert schedule.func == "mappings.tasks.mappings_health_check"
+    assert schedule.minutes == 30
