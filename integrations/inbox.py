@@ -1,10 +1,12 @@
 """The inbox: store an inbound event durably (unique on the vendor's id), then queue its task."""
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection as db_connection, transaction
 
 from .models import InboundEvent, StorefrontConnection
 
@@ -13,6 +15,15 @@ from .models import InboundEvent, StorefrontConnection
 class InboxResult:
     event: InboundEvent
     created: bool
+
+
+_sqlite_writers = threading.Lock()
+
+
+def _one_writer_per_process():
+    """SQLite lets one writer in at a time and makes the others poll with growing sleeps; threads of
+    one web process queue on a lock instead, so a burst of webhooks is answered in order, quickly."""
+    return _sqlite_writers if db_connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def inbound_event_store(
@@ -28,7 +39,7 @@ def inbound_event_store(
 ) -> InboxResult:
     """Insert the event, or find the one already stored under the same vendor id (a redelivery)."""
     try:
-        with transaction.atomic():
+        with _one_writer_per_process(), transaction.atomic():
             event = InboundEvent.objects.create(
                 connection=connection,
                 topic=topic,

@@ -20,7 +20,7 @@ def web_server(port: int, env: dict, **popen) -> subprocess.Popen:
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", workers, "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
          "--graceful-timeout", "5"],
-        env=env, cwd=str(settings.BASE_DIR), **popen,
+        env={"SQLITE_WEB_CHECKPOINT_PAGES": "20000", **env}, cwd=str(settings.BASE_DIR), **popen,
     )
 
 

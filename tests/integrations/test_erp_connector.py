@@ -1,4 +1,6 @@
 """The REST ERP client against the sandbox ERP over real HTTP: lookups, writes, retries, typed errors."""
+import time
+
 import pytest
 import requests
 
@@ -98,7 +100,7 @@ def test_the_sandbox_answers_409_with_the_existing_id_for_a_duplicate_reference(
 def test_a_429_with_retry_after_is_waited_out_and_the_call_succeeds(client, erp):
     erp.rate_limiter = RateLimiter(2)
     slept = []
-    client.sleep = lambda seconds: (slept.append(seconds), __import__("time").sleep(seconds))
+    client.sleep = lambda seconds: (slept.append(seconds), time.sleep(seconds))
     depots = [client.list_depots() for _ in range(3)]
     assert depots == [["MAIN", "NORTH"]] * 3
     assert client.stats.rate_limited >= 1 and erp.rate_limited_count >= 1

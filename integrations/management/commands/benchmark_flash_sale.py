@@ -51,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=10000)
         parser.add_argument("--customers", type=int, default=2000, help="distinct buyers among the orders")
         parser.add_argument("--concurrency", type=int, default=8, help="parallel webhook senders")
-        parser.add_argument("--rate", type=float, default=0, help="orders per second to send (0 = as fast as accepted)")
+        parser.add_argument("--rate", type=float, default=110, help="orders per second to offer, 2 webhooks each (0 = as fast as accepted)")
         parser.add_argument("--erp-rate-limit", type=float, default=50, help="the sandbox ERP's requests per second")
         parser.add_argument("--workers", type=int, default=4, help="django-q2 workers")
         parser.add_argument("--timeout", type=float, default=3600, help="give up waiting for the ERP after this")
@@ -61,13 +61,16 @@ class Command(BaseCommand):
         tmp = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
         sandbox = start_sandbox("127.0.0.1", 0, erp_rate_limit=opts["erp_rate_limit"])
         erp, shopify = sandbox.apps["/erp"], sandbox.apps["/shopify"]
-        erp.seed_demo()
-        shopify.seed_demo()
+        for app in sandbox.apps.values():
+            app.seed_demo()
         port = _free_port()
         env = {
             **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox.url,
             "DATABASE_URL": opts["database_url"] or f"sqlite:///{tmp / 'bench.sqlite3'}",
             "Q_WORKERS": str(opts["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
+            # Ledgerline paces itself just under the ERP's published limit (429s still honoured).
+            "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.96)),
+            "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
         }
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         self.stdout.write(f"Preparing a fresh database in {tmp} ...")

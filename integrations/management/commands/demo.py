@@ -50,7 +50,7 @@ class Command(BaseCommand):
             if hasattr(app, "seed_demo"):
                 app.seed_demo()
 
-        env = {**os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
+        env = {"ERP_CLIENT_RATE_LIMIT": "48", **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
                "DJANGO_SETTINGS_MODULE": "config.settings"}
         children = [task_cluster(env), web_server(opts["port"], env)]
         try:
