@@ -309,3 +309,21 @@ def test_a_posted_sale_queues_a_stock_push_for_its_items(client, order_setup, se
     run = InventorySyncRun.objects.get()
     assert (run.kind, run.trigger, run.item_codes, run.status) == ("order", "order", ["MUG-001"], "pending")
     assert any(q.task["func"] == "integrations.tasks.inventory_push_items" for q in OrmQ.objects.all())
+
+
+def test_with_prima_as_the_erp_a_paid_order_becomes_one_prima_sales_order(
+    client, order_setup, settings, django_capture_on_commit_callbacks
+):
+    settings.ERP = {**settings.ERP, "kind": "prima"}
+    payload = shopify_order(number=1100, lines=[{"sku": "TEE-BLK-M", "price": "20.00", "quantity": 1}],
+                            shipping=[{"price": "4.99"}])
+    for _ in range(2):
+        _deliver(client, payload, django_capture_on_commit_callbacks, webhook_id="wh-prima")
+    [sales_order] = order_setup.prima.sales_orders
+    assert order_setup.erp.sales_orders == []
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED and link.erp_order_id == sales_order["order_number"]
+    assert sales_order["external_reference"] == f"shopify:{payload['id']}"
+    assert [l["item_code"] for l in sales_order["lines"]] == ["TEE-BLK-M", "SHIPPING"]
+    [account] = order_setup.prima.customers
+    assert account["name"] == "Zoë Müller"  # survived the ISO-8859-1 XML round trip
