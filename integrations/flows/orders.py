@@ -56,7 +56,7 @@ MALFORMED_PAYLOAD = registry.register(ExceptionType(
     retry_handler=RETRY_EVENT, sla=timedelta(hours=4),
 ))
 UNKNOWN_SKU = registry.register(ExceptionType(
-    code="unknown_sku", team=Team.ECOMMERCE, severity=Severity.HIGH, system="erp",
+    code="unknown_sku", team=Team.OPS, severity=Severity.HIGH, system="erp",
     title="SKU {sku} has no ERP item",
     runbook=(
         "What happened: an order line's SKU does not resolve to an item that exists in the ERP, so the "

@@ -44,9 +44,9 @@ def test_ops_user_clears_an_unknown_sku_group_with_one_retry(browser, live_serve
     group = ExceptionRecord.objects.filter(type_code="unknown_sku", status="open")
     assert group.count() == 3
     fingerprint = group.first().fingerprint
-    ExceptionRecordFactory(fingerprint="unknown_sku:MUG-RED", sku="MUG-RED", title="SKU MUG-RED has no ERP item")
-    # unknown_sku belongs to the ecommerce team: this ops user also works that queue
-    olivia = UserFactory(username="olivia-ops", roles=["ops", "ecommerce"])
+    ExceptionRecordFactory(fingerprint="unknown_sku:MUG-RED", sku="MUG-RED", title="SKU MUG-RED has no ERP item",
+                           team="ops")
+    olivia = UserFactory(username="olivia-ops", roles=["ops"])  # unknown_sku is an ops exception
 
     sign_in(olivia)
     page.goto("/exceptions/")

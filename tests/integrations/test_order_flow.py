@@ -183,7 +183,7 @@ def test_an_unknown_sku_becomes_an_owned_exception_and_its_retry_posts_after_the
     assert link.state == OrderLink.State.FAILED
     assert order_setup.erp.sales_orders == []
     exc = ExceptionRecord.objects.get()
-    assert (exc.type_code, exc.team, exc.status, exc.sku, exc.order_id) == ("unknown_sku", "ecommerce", "open", "TEE-RED-M", link.pk)
+    assert (exc.type_code, exc.team, exc.status, exc.sku, exc.order_id) == ("unknown_sku", "ops", "open", "TEE-RED-M", link.pk)
     assert exc.message == "SKU TEE-RED-M on order #1043 has no ERP item: add it under Mappings → SKUs, then retry."
 
     assert exception_retry(record=exc) is False  # nothing fixed yet: still failing, still open

@@ -49,6 +49,8 @@ class Command(BaseCommand):
         for app in sandbox.apps.values():
             if hasattr(app, "seed_demo"):
                 app.seed_demo()
+        # The gift set is a kit in Ledgerline's SKU mapping (a T-shirt and two mugs in the ERP).
+        sandbox.apps["/shopify"].add_product("Gift set", variants=[{"sku": "GIFT-SET", "price": "29.00"}])
 
         env = {"ERP_CLIENT_RATE_LIMIT": "48", **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
                "DJANGO_SETTINGS_MODULE": "config.settings"}
