@@ -333,6 +333,7 @@ class CommercetoolsClient(RetryingClient):
                     tax_lines=taxes(item, where, unit * quantity - discount),
                     line_id=item.get("id", ""),
                     kind="item",
+                    product_id=str(item.get("productId") or ""),
                 ))
                 channel = item.get("supplyChannel")
                 if channel and not location:

@@ -503,6 +503,7 @@ class ShopifyClient(RetryingClient):
             tax_lines=cls._tax_lines(line, where),
             line_id=str(line.get("id") or ""),
             kind="custom" if is_custom else "item",
+            product_id=str(line.get("product_id") or ""),
         )
 
     @classmethod

@@ -327,3 +327,28 @@ def test_with_prima_as_the_erp_a_paid_order_becomes_one_prima_sales_order(
     assert [l["item_code"] for l in sales_order["lines"]] == ["TEE-BLK-M", "SHIPPING"]
     [account] = order_setup.prima.customers
     assert account["name"] == "Zoë Müller"  # survived the ISO-8859-1 XML round trip
+
+
+def test_an_erp_validation_error_becomes_an_erp_rejected_exception_with_the_erps_words(
+    client, order_setup, django_capture_on_commit_callbacks
+):
+    _deliver(client, shopify_order(number=1200), django_capture_on_commit_callbacks)  # warms the depot list
+    with order_setup.erp.lock:
+        del order_setup.erp.depots["MAIN"]  # retired in the ERP after Ledgerline last looked
+    _deliver(client, shopify_order(number=1201), django_capture_on_commit_callbacks)
+    exc = ExceptionRecord.objects.get()
+    assert (exc.type_code, exc.team) == ("erp_rejected", "ops")
+    assert exc.message.startswith("The ERP rejected order #1201:") and "MAIN" in exc.message
+    assert len(order_setup.erp.sales_orders) == 1
+
+
+def test_one_sku_on_two_storefront_products_is_a_duplicate_sku_exception(client, order_setup, django_capture_on_commit_callbacks):
+    payload = shopify_order(number=1300, lines=[
+        {"sku": "TEE-BLK-M", "price": "20.00", "quantity": 1, "product_id": 111},
+        {"sku": "TEE-BLK-M", "price": "22.00", "quantity": 1, "product_id": 222},
+    ])
+    _deliver(client, payload, django_capture_on_commit_callbacks)
+    exc = ExceptionRecord.objects.get()
+    assert (exc.type_code, exc.sku) == ("duplicate_sku", "TEE-BLK-M")
+    assert "belongs to 2 storefront products (111, 222)" in exc.message
+    assert order_setup.erp.sales_orders == []

@@ -20,7 +20,7 @@ class Command(BaseCommand):
                 name=name, defaults={"func": func, "schedule_type": kind, "minutes": minutes, "repeats": -1}
             )
         # Apps that own further schedules expose their own command; run them too.
-        for command in ("exceptions_schedules", "mappings_schedules", "inventory_schedules"):
+        for command in ("exceptions_schedules", "mappings_schedule", "inventory_schedules"):
             if command in get_commands():
                 from django.core.management import call_command
 
