@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from integrations.domain import currency_exponent
 
-from .server import RateLimiter, Request, Response, VendorApp
+from .server import FaultInjection, RateLimiter, Request, Response, VendorApp
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -46,7 +46,7 @@ def _validation(errors: list[dict]) -> Response:
                           "errors": errors}, 422)
 
 
-class ErpSandbox(VendorApp):
+class ErpSandbox(FaultInjection, VendorApp):
     prefix = "/erp"
 
     def __init__(
@@ -148,23 +148,6 @@ class ErpSandbox(VendorApp):
         with self.lock:
             order = self._orders.get(order_id)
             return copy.deepcopy(order) if order else None
-
-    def configure(self, *, rate_limit: float | None = None, lock_probability: float | None = None,
-                  latency: float | None = None, outage: bool | None = None) -> dict:
-        with self.lock:
-            if rate_limit is not None:
-                self.rate_limiter = RateLimiter(float(rate_limit))
-            if lock_probability is not None:
-                self.lock_probability = float(lock_probability)
-            if latency is not None:
-                self.latency = float(latency)
-            if outage is not None:
-                self.outage = bool(outage)
-            return self._config()
-
-    def _config(self) -> dict:
-        return {"rate_limit": self.rate_limiter.limit, "lock_probability": self.lock_probability,
-                "latency": self.latency, "outage": self.outage}
 
     # --- routes ------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from integrations.domain import currency_exponent
 
-from .server import RateLimiter, Request, Response, VendorApp
+from .server import FaultInjection, RateLimiter, Request, Response, VendorApp
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
@@ -81,7 +81,7 @@ def _problem(code: str, message: str, **attrs) -> PrimaProblem:
     return PrimaProblem((code, message, attrs))
 
 
-class PrimaSandbox(VendorApp):
+class PrimaSandbox(FaultInjection, VendorApp):
     prefix = "/prima"
 
     def __init__(
@@ -188,23 +188,6 @@ class PrimaSandbox(VendorApp):
         """Orders, oldest first, in the same neutral keys as the REST ERP's (id = Prima order number)."""
         with self.lock:
             return [copy.deepcopy(o) for o in self._orders.values()]
-
-    def configure(self, *, rate_limit: float | None = None, lock_probability: float | None = None,
-                  latency: float | None = None, outage: bool | None = None) -> dict:
-        with self.lock:
-            if rate_limit is not None:
-                self.rate_limiter = RateLimiter(float(rate_limit))
-            if lock_probability is not None:
-                self.lock_probability = float(lock_probability)
-            if latency is not None:
-                self.latency = float(latency)
-            if outage is not None:
-                self.outage = bool(outage)
-            return self._config()
-
-    def _config(self) -> dict:
-        return {"rate_limit": self.rate_limiter.limit, "lock_probability": self.lock_probability,
-                "latency": self.latency, "outage": self.outage}
 
     # --- routes ------------------------------------------------------------------------------
 

@@ -73,6 +73,27 @@ class RateLimiter:
             return None
 
 
+class FaultInjection:
+    """What an ERP sandbox can be told to do wrong: rate limit, record locks, latency, outage."""
+
+    def configure(self, *, rate_limit: float | None = None, lock_probability: float | None = None,
+                  latency: float | None = None, outage: bool | None = None) -> dict:
+        with self.lock:
+            if rate_limit is not None:
+                self.rate_limiter = RateLimiter(float(rate_limit))
+            if lock_probability is not None:
+                self.lock_probability = float(lock_probability)
+            if latency is not None:
+                self.latency = float(latency)
+            if outage is not None:
+                self.outage = bool(outage)
+            return self._config()
+
+    def _config(self) -> dict:
+        return {"rate_limit": self.rate_limiter.limit, "lock_probability": self.lock_probability,
+                "latency": self.latency, "outage": self.outage}
+
+
 class VendorApp:
     """Base class of one vendor's sandbox: routes plus in-memory state guarded by a lock."""
 
