@@ -166,6 +166,7 @@ class ErpSandbox(FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/reset", self.admin_reset)
         self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
+        self.route("GET", "/_sandbox/references", self.admin_references)
         self.route("POST", "/_sandbox/config", self.admin_config)
         self.route("POST", "/_sandbox/items", self.admin_add_item)
         self.route("POST", "/_sandbox/depots", self.admin_add_depot)
@@ -446,6 +447,11 @@ class ErpSandbox(FaultInjection, VendorApp):
                 "requests": self.requests_count,
                 "config": self._config(),
             })
+
+    def admin_references(self, request: Request) -> Response:
+        """The external reference of every sales order, in creation order (benchmarks count them)."""
+        with self.lock:
+            return Response.json({"references": [o["external_reference"] for o in self._orders.values()]})
 
     def admin_config(self, request: Request) -> Response:
         body = request.json() or {}

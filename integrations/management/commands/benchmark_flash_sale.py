@@ -1,7 +1,8 @@
 """Flash-sale benchmark: N paid Shopify orders through the real webhook endpoint into the sandbox ERP.
 
 Starts its own stack on a throw-away SQLite database (or DATABASE_URL when --database-url is
-given): the sandbox systems (ERP rate limit as configured), the web server and a django-q2 cluster.
+given): the sandbox systems in their own process (ERP rate limit as configured), the web server and
+a django-q2 cluster, each a process of its own as in the demo.
 Each order is delivered as Shopify would (orders/create and orders/paid, signed), then the command
 waits until the ERP holds every order and prints the figures. Not a test: nothing is asserted.
 """
@@ -24,7 +25,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from integrations.sandbox.server import start_sandbox
+from integrations.sandbox.shopify import ShopifySandbox
 from integrations.servers import task_cluster, web_server
 from integrations.webhooks import shopify_hmac
 
@@ -53,21 +54,21 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=8, help="parallel webhook senders")
         parser.add_argument("--rate", type=float, default=110, help="orders per second to offer, 2 webhooks each (0 = as fast as accepted)")
         parser.add_argument("--erp-rate-limit", type=float, default=50, help="the sandbox ERP's requests per second")
-        parser.add_argument("--workers", type=int, default=4, help="django-q2 workers")
+        parser.add_argument("--workers", type=int, default=0, help="django-q2 workers (default: Q_WORKERS / cores)")
         parser.add_argument("--timeout", type=float, default=3600, help="give up waiting for the ERP after this")
         parser.add_argument("--database-url", default="", help="default: a throw-away SQLite file")
 
     def handle(self, *args, **opts):
         tmp = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
-        sandbox = start_sandbox("127.0.0.1", 0, erp_rate_limit=opts["erp_rate_limit"])
-        erp, shopify = sandbox.apps["/erp"], sandbox.apps["/shopify"]
-        for app in sandbox.apps.values():
-            app.seed_demo()
-        port = _free_port()
+        # Orders are built by a Shopify sandbox object here (not served); the served sandboxes run apart.
+        shopify = ShopifySandbox()
+        shopify.seed_demo()
+        port, sandbox_port = _free_port(), _free_port()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         env = {
-            **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox.url,
+            **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
             "DATABASE_URL": opts["database_url"] or f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "Q_WORKERS": str(opts["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
+            "Q_WORKERS": str(opts["workers"] or settings.Q_CLUSTER["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
             # Ledgerline paces itself just under the ERP's published limit (429s still honoured).
             "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.96)),
             "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
@@ -77,13 +78,17 @@ class Command(BaseCommand):
         subprocess.run([sys.executable, manage, "demo_seed"], env=env, check=True, stdout=subprocess.DEVNULL)
         logs = open(tmp / "servers.log", "wb")
         children = [
+            subprocess.Popen([sys.executable, manage, "sandbox", "--port", str(sandbox_port), "--seed",
+                              "--erp-rate-limit", str(opts["erp_rate_limit"])], env=env, stdout=logs,
+                             stderr=subprocess.STDOUT),
             web_server(port, env, stdout=logs, stderr=subprocess.STDOUT),
             task_cluster(env, stdout=logs, stderr=subprocess.STDOUT),
         ]
         try:
             base = f"http://127.0.0.1:{port}"
             self._wait_for(f"{base}/health/")
-            figures = self._run(base, erp, shopify, opts)
+            self._wait_for(f"{sandbox_url}/erp/_sandbox/stats")
+            figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts)
             figures.update(self._ledgerline_counts(manage, env))
             self._print(figures, opts)
         finally:
@@ -94,7 +99,6 @@ class Command(BaseCommand):
                     child.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     child.kill()
-            sandbox.shutdown()
             logs.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -108,7 +112,7 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         raise SystemExit(f"no answer from {url}")
 
-    def _run(self, base: str, erp, shopify, opts) -> dict:
+    def _run(self, base: str, erp_admin: str, shopify, opts) -> dict:
         n = opts["orders"]
         secret = settings.SHOPIFY["webhook_secret"]
         url = f"{base}/webhooks/shopify/shopify/"
@@ -155,14 +159,14 @@ class Command(BaseCommand):
                     statuses[code] = statuses.get(code, 0) + 1
 
         self.stdout.write(f"Sending {n} orders ({2 * n} webhooks) with {opts['concurrency']} senders ...")
-        erp_requests_before = erp.requests_count
+        erp_before = requests.get(f"{erp_admin}/stats", timeout=10).json()
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
         send_seconds = time.perf_counter() - start
         self.stdout.write(f"  accepted in {send_seconds:.1f}s; waiting for the ERP ...")
         deadline, last_count, last_change = time.time() + opts["timeout"], -1, time.time()
         while time.time() < deadline:
-            count = len(erp.sales_orders)
+            count = requests.get(f"{erp_admin}/stats", timeout=10).json()["orders"]
             if count >= n:
                 break
             if count != last_count:
@@ -173,20 +177,21 @@ class Command(BaseCommand):
                 break  # no progress for two minutes: report what we have
             time.sleep(0.5)
         total_seconds = time.perf_counter() - start
-        orders = erp.sales_orders
-        references = [o["external_reference"] for o in orders]
-        erp_requests = erp.requests_count - erp_requests_before
-        served = erp_requests - erp.rate_limited_count
+        erp_after = requests.get(f"{erp_admin}/stats", timeout=10).json()
+        references = requests.get(f"{erp_admin}/references", timeout=60).json()["references"]
+        erp_requests = erp_after["requests"] - erp_before["requests"]
+        rate_limited = erp_after["rate_limited"] - erp_before["rate_limited"]
+        served = erp_requests - rate_limited
         return {
             "orders": n, "webhooks": len(latencies), "statuses": statuses,
             "accepted_per_s": statuses.get(200, 0) / send_seconds if send_seconds else 0,
             "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000,
             "max_ms": max(latencies) * 1000 if latencies else 0,
             "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0,
-            "erp_orders": len(orders), "duplicates": len(references) - len(set(references)),
+            "erp_orders": len(references), "duplicates": len(references) - len(set(references)),
             "lost": n - len(set(references)), "seconds_total": total_seconds,
-            "orders_per_s": len(orders) / total_seconds if total_seconds else 0,
-            "erp_requests": erp_requests, "erp_served": served, "erp_429": erp.rate_limited_count,
+            "orders_per_s": len(references) / total_seconds if total_seconds else 0,
+            "erp_requests": erp_requests, "erp_served": served, "erp_429": rate_limited,
             "erp_served_per_s": served / total_seconds if total_seconds else 0,
         }
 
