@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +18,39 @@ class InboxResult:
     created: bool
 
 
-_sqlite_writers = threading.Lock()
+class _SqliteWriterQueue:
+    """SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
+    100 ms a nap). Webhook writers queue instead: threads on a lock, web processes on a file lock
+    beside the database, each woken the moment the one before it is done."""
+
+    def __init__(self):
+        self._threads = threading.Lock()
+        self._file = None
+
+    def __enter__(self):
+        self._threads.acquire()
+        try:
+            if self._file is None:
+                from django.conf import settings
+
+                self._file = open(f"{settings.DATABASES['default']['NAME']}.webhook-writers.lock", "a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
-def _one_writer_per_process():
-    """SQLite lets one writer in at a time and makes the others poll with growing sleeps; threads of
-    one web process queue on a lock instead, so a burst of webhooks is answered in order, quickly."""
+_sqlite_writers = _SqliteWriterQueue()
+
+
+def _one_webhook_writer_at_a_time():
     return _sqlite_writers if db_connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
@@ -39,7 +67,7 @@ def inbound_event_store(
 ) -> InboxResult:
     """Insert the event, or find the one already stored under the same vendor id (a redelivery)."""
     try:
-        with _one_writer_per_process(), transaction.atomic():
+        with _one_webhook_writer_at_a_time(), transaction.atomic():
             event = InboundEvent.objects.create(
                 connection=connection,
                 topic=topic,

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             "DATABASE_URL": opts["database_url"] or f"sqlite:///{tmp / 'bench.sqlite3'}",
             "Q_WORKERS": str(opts["workers"] or settings.Q_CLUSTER["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
             # Ledgerline paces itself just under the ERP's published limit (429s still honoured).
-            "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.96)),
+            "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.98)),
             "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
         }
         manage = str(Path(settings.BASE_DIR) / "manage.py")
