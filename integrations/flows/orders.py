@@ -213,19 +213,29 @@ def _event_payload_order(event: InboundEvent) -> dict:
 
 def inbound_event_process(*, event_id: int) -> str:
     """Apply one stored event to its order link, then post the order if it is ready."""
-    if not _claim_event(event_id):
+    event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
+    if event is None:
+        return "missing"
+    # An event that carries its order is claimed inside the transaction that applies it (one write);
+    # one that needs the order fetched from the storefront is claimed first, outside any transaction.
+    fetch = event.topic.startswith("message/") and not isinstance(event.payload.get("order"), dict)
+    if fetch and not _claim_event(event_id):
         return _post_after_replay(event_id)
-    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
     try:
         raw_order = _event_payload_order(event)
         order = order_from_payload(event.connection, raw_order)
     except ValueError as exc:
+        if not fetch and not _claim_event(event_id):
+            return _post_after_replay(event_id)
         _event_failed_malformed(event, str(exc))
         return "malformed"
     except (TransientError, PermanentError) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc))
         raise  # the task is retried by django-q2; the event stays stored
-    link, ready = _apply_order(event, order, raw_order)
+    applied = _apply_order(event, order, raw_order, claim=not fetch)
+    if applied is None:
+        return _post_after_replay(event_id)
+    link, ready = applied
     # A malformed-payload exception about this event is cleared now that it was read.
     for record in ExceptionRecord.objects.filter(
         type_code=MALFORMED_PAYLOAD.code, retry_args__event_id=event.pk, status__in=ExceptionRecord.ACTIVE_STATUSES
@@ -274,9 +284,13 @@ def _event_failed_malformed(event: InboundEvent, error: str) -> None:
     )
 
 
-def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict) -> tuple[OrderLink, bool]:
-    """Upsert the link from this event. Returns (link, ready_to_post). An older payload never wins."""
+def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
+                 ) -> tuple[OrderLink, bool] | None:
+    """Upsert the link from this event. Returns (link, ready_to_post), or None when another worker
+    has the event. An older payload never wins."""
     with transaction.atomic():
+        if claim and not _claim_event(event.pk):
+            return None
         link, created = OrderLink.objects.select_for_update().get_or_create(
             connection=event.connection, storefront_order_id=order.storefront_order_id
         )
