@@ -352,3 +352,25 @@ def test_one_sku_on_two_storefront_products_is_a_duplicate_sku_exception(client,
     assert (exc.type_code, exc.sku) == ("duplicate_sku", "TEE-BLK-M")
     assert "belongs to 2 storefront products (111, 222)" in exc.message
     assert order_setup.erp.sales_orders == []
+
+
+def test_retry_posting_from_the_order_page(client, order_setup, shopify_connection, ops_user, outsider,
+                                           django_capture_on_commit_callbacks):
+    _deliver(client, shopify_order(number=1400, lines=[{"sku": "TEE-RED-M", "price": "20.00", "quantity": 1}]),
+             django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    url = f"/orders/{link.pk}/retry/"
+    assert client.post(url).status_code == 302  # signed out: to the login page
+    client.force_login(outsider)
+    assert client.post(url).status_code == 403
+    client.force_login(ops_user)
+    assert client.get(url).status_code == 405
+    page = client.get(f"/orders/{link.pk}/").content.decode()
+    assert "Retry posting" in page
+    SkuMapping.objects.create(connection=shopify_connection, storefront_sku="TEE-RED-M", erp_item_code="TEE-BLK-M")
+    response = client.post(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and response["HX-Trigger"] == "exceptionsChanged"
+    fragment = response.content.decode()
+    assert "<html" not in fragment and "Posted" in fragment
+    assert len(order_setup.erp.sales_orders) == 1
+    assert ExceptionRecord.objects.get().status == "resolved"
