@@ -193,7 +193,7 @@ ERP = {
     "prima_username": env("PRIMA_USERNAME", default="ledgerline"),
     "prima_password": env("PRIMA_PASSWORD", default="sandbox-prima-password"),
     "timeout": env.float("ERP_TIMEOUT", default=10.0),
-    # Requests/s Ledgerline allows itself against the ERP, shared by the q2 workers (0 = no pacing;
+    # Requests/s Ledgerline allows itself against the ERP, shared by every q2 worker on the host (0 = no pacing;
     # a 429 with Retry-After is honoured either way). Just under the ERP's limit keeps it saturated.
     "client_rate_limit": env.float("ERP_CLIENT_RATE_LIMIT", default=0),
     "max_attempts": env.int("ERP_MAX_ATTEMPTS", default=6),

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 from django.db.models import Model, Q, QuerySet
 
 from exceptions_queue.models import ExceptionRecord
@@ -128,6 +129,13 @@ def mapping_revert(*, row: Model, history_id: int, actor) -> Model:
     restored = version.instance
     _attach_actor(restored, actor, f"Reverted to version {history_id} of {version.history_date:%Y-%m-%d %H:%M}")
     restored.save()
+    if isinstance(restored, SkuMapping):
+        # A kit's components are rows of their own, saved just after the SKU row: the version's
+        # components are those that stood until the row's next version was written.
+        later = row.history.filter(history_date__gt=version.history_date).order_by("history_date").first()
+        moment = later.history_date if later else timezone.now()
+        components = [(c.erp_item_code, c.quantity) for c in KitComponent.history.as_of(moment).filter(kit_id=row.pk)]
+        sku_components_set(sku=restored, components=components, actor=actor)
     return restored
 
 

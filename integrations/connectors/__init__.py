@@ -1,25 +1,30 @@
 """Connector factories: which client talks to which configured system."""
 from __future__ import annotations
 
+import hashlib
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
-from .base import Pacer
+from .base import SharedPacer
 
-_pacers: dict[tuple, Pacer] = {}
+_pacers: dict[tuple, SharedPacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def erp_pacer() -> Pacer | None:
-    """This process's share of the ERP's rate limit: ERP_CLIENT_RATE_LIMIT split over the q2 workers."""
+def erp_pacer() -> SharedPacer | None:
+    """The host's budget against the ERP: ERP_CLIENT_RATE_LIMIT requests/s shared by every worker
+    process on this machine (one slot file per ERP endpoint)."""
     rate = settings.ERP.get("client_rate_limit") or 0
     if not rate:
         return None
-    share = rate / max(1, settings.Q_CLUSTER.get("workers", 1))
-    key = (settings.ERP.get("kind"), share)
+    kind = settings.ERP.get("kind", "rest")
+    endpoint = f"{kind}:{settings.ERP.get('prima_url' if kind == 'prima' else 'base_url')}"
+    path = Path(settings.VAR_DIR) / f"erp-pacer-{hashlib.sha1(endpoint.encode()).hexdigest()[:12]}.slot"
+    key = (str(path), rate)
     with _pacers_lock:
-        return _pacers.setdefault(key, Pacer(share))
+        return _pacers.setdefault(key, SharedPacer(rate, path))
 
 
 def get_erp():

@@ -7,7 +7,9 @@ those becomes an exception for a person.
 from __future__ import annotations
 
 import email.utils
+import fcntl
 import logging
+import os
 import random
 import threading
 import time
@@ -78,22 +80,42 @@ def parse_retry_after(value: str | None, default: float = 1.0) -> float:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else default
 
 
-class Pacer:
-    """Spaces requests evenly so a process stays under its share of a vendor's rate limit (shared by
-    every client of that vendor in the process); 429s still happen and are still honoured."""
+class SharedPacer:
+    """Strict spacing shared by every process on the host (the q2 workers): each request reserves the
+    next free slot in a small file under an exclusive lock, so a slot one worker leaves unused while
+    it writes to the database is taken by another instead of being lost."""
 
-    def __init__(self, per_second: float):
+    def __init__(self, per_second: float, path, *, clock: Callable[[], float] = time.time):
         self.interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
+        self.path = str(path)
+        self.clock = clock
         self._lock = threading.Lock()
+        self._fd: int | None = None
+
+    def _reserve(self) -> tuple[float, float]:
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(self._fd, 32, 0).strip()
+                now = self.clock()
+                try:
+                    booked = float(raw or 0)
+                except ValueError:
+                    booked = 0.0
+                if booked > now + 60:  # the clock went back: start again from now
+                    booked = 0.0
+                slot = max(now, booked)
+                os.pwrite(self._fd, f"{slot + self.interval:.6f}".ljust(32).encode(), 0)
+                return now, slot
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
         if not self.interval:
             return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
+        now, slot = self._reserve()
         if slot > now:
             sleep(slot - now)
 
@@ -113,7 +135,7 @@ class RetryingClient:
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        pacer: Pacer | None = None,
+        pacer: SharedPacer | None = None,
     ):
         self.pacer = pacer
         self.session = session or requests.Session()

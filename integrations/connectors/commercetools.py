@@ -229,6 +229,29 @@ class CommercetoolsClient(RetryingClient):
             draft["addresses"] = addresses
         return self.api("POST", "customers", json=draft)["customer"]
 
+    # --- products -----------------------------------------------------------------------------
+
+    def list_variants(self, page_size: int = 100) -> Iterator[dict]:
+        """Every variant of every published product (current projections), paged by id cursor:
+        sku, variant_id, product_id, product_title (for the mapping health panel)."""
+        last_id = ""
+        while True:
+            where = f"id > {_quote(last_id)}" if last_id else None
+            params = self._query_params(where, ["id asc"], page_size, 0, with_total=False)
+            page = self.api("GET", "product-projections", params=[("staged", "false"), *params])
+            results = page.get("results") or []
+            for product in results:
+                name = product.get("name") or {}
+                title = next(iter(name.values()), "") if isinstance(name, dict) else str(name)
+                for variant in [product.get("masterVariant") or {}, *(product.get("variants") or [])]:
+                    yield {"sku": variant.get("sku") or "", "variant_id": f"{product['id']}/{variant.get('id', '')}",
+                           "product_id": product["id"], "product_title": title}
+            if len(results) < page_size:
+                return
+            if results[-1]["id"] <= last_id:
+                raise PermanentError("commercetools product cursor did not advance")
+            last_id = results[-1]["id"]
+
     # --- channels and inventory --------------------------------------------------------------
 
     def list_channels(self, where: str | None = None) -> list[dict]:

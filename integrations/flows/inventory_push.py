@@ -371,6 +371,7 @@ def run_push(run, *, erp, storefront) -> None:
     InventoryLevel.objects.bulk_update(stale_figures, ["erp_ats", "computed_at"], batch_size=1000)
 
     units = 0
+    failed_skus: set[str] = set()
     chunk = max(pusher.per_call_max * 4, 200)
     for batch in batched(changed, chunk):
         targets = []
@@ -401,6 +402,7 @@ def run_push(run, *, erp, storefront) -> None:
                 run.levels_pushed += 1
             else:
                 lv.last_error = outcome.error[:300]
+                failed_skus.add(key[0])
                 if outcome.unknown_sku:
                     _raise(UNKNOWN_SKU, connection=connection, key=f"sku:{key[0]}", sku=key[0],
                            message=f"SKU {key[0]}: {outcome.error}; its storefront quantity was not changed.",
@@ -415,6 +417,33 @@ def run_push(run, *, erp, storefront) -> None:
         run.exceptions_raised = exceptions
         run.save()
     run.exceptions_raised = exceptions
+    _resolve_cleared(connection, computed, failed_skus=failed_skus,
+                     unmapped_keys={f"location:{location}" for location, _why in pusher.unmapped})
     if full:
         InventoryDriftSample.objects.create(connection=connection, run=run, levels_total=len(computed),
                                             levels_drifted=len(changed), units_drifted=units)
+
+
+def _resolve_cleared(connection, computed, *, failed_skus: set[str], unmapped_keys: set[str]) -> int:
+    """Exceptions a later push proved fixed resolve by themselves: a SKU whose every level was pushed
+    (or was already in line) this run, and a location the run's full check of the storefront's
+    locations no longer reports (mapped now, or gone from the storefront)."""
+    from exceptions_queue.models import ExceptionRecord
+    from exceptions_queue.services import exception_resolve
+
+    active = ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES)
+    clean_skus = {sku for sku, _location in computed} - failed_skus
+    resolved = 0
+    for record in active.filter(key__startswith=f"{UNKNOWN_SKU.code}:{connection.code}:sku:"):
+        if record.sku not in clean_skus:
+            continue
+        exception_resolve(record=record, action="auto_resolved",
+                          note=f"A later stock push reached every location for SKU {record.sku}.")
+        resolved += 1
+    prefix = f"{UNMAPPED_LOCATION.code}:{connection.code}:"
+    for record in active.filter(key__startswith=prefix):
+        if record.key[len(prefix):] not in unmapped_keys:
+            exception_resolve(record=record, action="auto_resolved",
+                              note="The storefront's locations were checked again: this one is mapped (or gone) now.")
+            resolved += 1
+    return resolved

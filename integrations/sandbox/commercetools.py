@@ -91,6 +91,7 @@ class CommercetoolsSandbox(VendorApp):
             self.customers: dict[str, dict] = {}
             self.channels: dict[str, dict] = {}
             self.inventory: dict[str, dict] = {}
+            self.products: dict[str, dict] = {}  # published ProductProjections by id
             self.reserved: dict[str, int] = {}  # inventory entry id -> quantity held by open checkouts
             self.messages: list[dict] = []  # Subscription deliveries that would have been sent
             self.order_sequence = 0
@@ -116,10 +117,15 @@ class CommercetoolsSandbox(VendorApp):
                 self.tokens[token] = 0.0
 
     def seed_demo(self) -> None:
-        """Two supply channels; orders and customers are created by the scenario that needs them."""
+        """Two supply channels and the catalogue (SKUs as the ERP demo items); orders and customers are
+        created by the scenario that needs them."""
         for key, name in (("main-warehouse", "Main warehouse"), ("north-store", "North store")):
             if not self.channel_by_key(key):
                 self.create_channel(key=key, name=name)
+        if not self.products:
+            self.add_product("Classic tee", ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M"], key="classic-tee")
+            self.add_product("Enamel mug", ["MUG-001"], key="enamel-mug")
+            self.add_product("Hoodie", ["HOODIE-GRY-L"], key="hoodie")
 
     # --- in-process helpers for tests and the demo -------------------------------------------
 
@@ -141,6 +147,24 @@ class CommercetoolsSandbox(VendorApp):
     def channel_by_key(self, key: str) -> dict | None:
         with self.lock:
             return next((c for c in self.channels.values() if c["key"] == key), None)
+
+    def add_product(self, name: str, skus: list[str], *, key: str | None = None) -> dict:
+        """A published product whose master variant has the first SKU and variants 2.. the others,
+        as the ProductProjection the API serves (`staged=false`)."""
+        with self.lock:
+            moment = self.now()
+            variants = [{"id": n, "sku": sku, "key": sku.lower(), "prices": [], "images": [], "attributes": [],
+                         "assets": []} for n, sku in enumerate(skus, start=1)]
+            product = {
+                "id": str(uuid.uuid4()), "version": 1, "key": key or name.lower().replace(" ", "-"),
+                "productType": {"typeId": "product-type", "id": "sandbox-product-type"},
+                "name": {"en": name}, "slug": {"en": (key or name).lower().replace(" ", "-")},
+                "categories": [], "masterVariant": variants[0], "variants": variants[1:],
+                "searchKeywords": {}, "hasStagedChanges": False, "published": True,
+                "createdAt": moment, "lastModifiedAt": moment,
+            }
+            self.products[product["id"]] = product
+            return copy.deepcopy(product)
 
     def create_customer(self, *, email: str, first_name: str = "", last_name: str = "", **extra) -> dict:
         with self.lock:
@@ -438,6 +462,8 @@ class CommercetoolsSandbox(VendorApp):
         self.route("POST", "/_sandbox/orders/(?P<id>[^/]+)/payment-state", self.admin_payment_state)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         project = r"/(?P<project>[^/_][^/]*)"
+        self.route("GET", f"{project}/product-projections", self._api(self.query, "product-projections"))
+        self.route("GET", f"{project}/product-projections/(?P<id>[^/]+)", self._api(self.get, "product-projections"))
         for resource in ("orders", "customers", "channels", "inventory"):
             self.route("GET", f"{project}/{resource}", self._api(self.query, resource))
             self.route("POST", f"{project}/{resource}", self._api(self.create, resource))
@@ -501,7 +527,7 @@ class CommercetoolsSandbox(VendorApp):
 
     def _store(self, resource: str) -> dict[str, dict]:
         return {"orders": self.orders, "customers": self.customers, "channels": self.channels,
-                "inventory": self.inventory}[resource]
+                "inventory": self.inventory, "product-projections": self.products}[resource]
 
     def _expand(self, resource: dict, paths: list[str]) -> dict:
         """Reference Expansion for `lineItems[*].supplyChannel`-style paths onto channels and customers."""

@@ -194,3 +194,32 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, erp):
     assert stats["orders"] == 0 and stats["requests"] == 1 and stats["items"] == 9
     requests.post(f"{base}/reset", timeout=5)
     assert erp.items == {}
+
+
+def test_worker_processes_share_one_pacing_budget(tmp_path):
+    """Each SharedPacer opens the slot file on its own, as each q2 worker process does."""
+    from integrations.connectors.base import SharedPacer
+
+    now = [100.0]
+    first, second = (SharedPacer(50, tmp_path / "erp.slot", clock=lambda: now[0]) for _ in range(2))
+    waits = []
+    for pacer in (first, second, first, second):
+        pacer.wait(waits.append)
+    assert waits == pytest.approx([0.02, 0.04, 0.06])  # the first call goes at once; then one slot each
+    now[0] = 101.0  # both workers were busy writing to the database for a second
+    waits.clear()
+    second.wait(waits.append)
+    assert waits == []  # the unused slots are gone, not saved up into a burst
+
+
+def test_paced_workers_together_stay_under_the_erp_limit(tmp_path, client, erp):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from integrations.connectors.base import SharedPacer
+
+    erp.rate_limiter = RateLimiter(10)
+    clients = [RestErpClient.from_settings(pacer=SharedPacer(9.8, tmp_path / "erp.slot")) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda c: [c.list_depots() for _ in range(8)], clients))
+    assert results == [[["MAIN", "NORTH"]] * 8] * 3
+    assert erp.rate_limited_count == 0 and sum(c.stats.rate_limited for c in clients) == 0

@@ -179,3 +179,31 @@ def test_unmapped_location_becomes_an_exception(sandbox, shop, shopify_connectio
     assert "Pop-up shop" in record.title and record.team == "ecommerce"
     assert run.status == "partial"
     assert sandbox.shopify.level("TEE-1", shop)["available"] == 7
+
+
+def test_unknown_sku_exception_resolves_itself_once_a_later_push_succeeds(sandbox, shop, shopify_connection):
+    add_sku(sandbox, "TEE-1", on_hand=7)
+    sandbox.shopify.add_product("Mystery", [{"sku": "NOT-IN-ERP", "price": "1"}])
+    sync(shopify_connection)
+    record = ExceptionRecord.objects.get(type_code="inventory_unknown_sku", sku="NOT-IN-ERP")
+    assert record.status == "open"
+    sandbox.erp.add_item("NOT-IN-ERP")  # the catalogue team creates the item and its stock
+    sandbox.erp.set_stock("NOT-IN-ERP", "MAIN", on_hand=4)
+    run = sync(shopify_connection)
+    record.refresh_from_db()
+    assert run.status == "succeeded" and record.status == "resolved"
+    assert "later stock push" in record.resolution_note
+    assert record.activity.filter(action="auto_resolved").exists()
+    assert sandbox.shopify.level("NOT-IN-ERP", shop)["available"] == 4
+
+
+def test_unmapped_location_exception_resolves_once_mapped_and_pushed(sandbox, shop, shopify_connection):
+    add_sku(sandbox, "TEE-1", on_hand=7)
+    popup = sandbox.shopify.add_location("Pop-up shop")
+    sync(shopify_connection)
+    record = ExceptionRecord.objects.get(type_code="inventory_unmapped_location")
+    LocationMappingFactory(connection=shopify_connection, storefront_location=popup, erp_warehouse="MAIN")
+    run = sync(shopify_connection)
+    record.refresh_from_db()
+    assert run.status == "succeeded" and record.status == "resolved"
+    assert sandbox.shopify.level("TEE-1", popup)["available"] == 7

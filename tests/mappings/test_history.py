@@ -40,3 +40,25 @@ def test_revert_refuses_a_version_of_another_row(admin_client, shopify_connectio
     response = admin_client.post(reverse("mapping-revert", args=["skus", row.pk, other.history.get().history_id]))
     assert response.status_code == 403
     assert SkuMapping.objects.get(pk=row.pk).storefront_sku == "A"
+
+
+def test_reverting_a_kit_puts_its_components_back(admin_client, shopify_connection, erp):
+    def save(components):
+        response = admin_client.post(reverse("mapping-edit", args=["skus", row.pk]), {
+            "connection": "shopify", "storefront_sku": "GIFT-BOX", "erp_item_code": "", "components": components,
+            "active": "on", "note": ""})
+        assert response.status_code in (200, 302)
+
+    row = SkuMappingFactory(connection=shopify_connection, storefront_sku="GIFT-BOX", erp_item_code="10042")
+    save("BOX-1 x2; LID-1")
+    kit_version = row.history.order_by("-history_date").first()
+    save("BOX-1 x5")  # the admin drops the lid and changes the box count by mistake
+    assert sorted(row.components.values_list("erp_item_code", "quantity")) == [("BOX-1", 5)]
+    admin_client.post(reverse("mapping-revert", args=["skus", row.pk, kit_version.history_id]))
+    row.refresh_from_db()
+    assert row.erp_item_code == ""
+    assert sorted(row.components.values_list("erp_item_code", "quantity")) == [("BOX-1", 2), ("LID-1", 1)]
+    # Reverting to the very first version (a plain item) removes the components again.
+    admin_client.post(reverse("mapping-revert", args=["skus", row.pk, row.history.order_by("history_date").first().history_id]))
+    row.refresh_from_db()
+    assert row.erp_item_code == "10042" and not row.components.exists()
