@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.roles import ADMIN, user_roles
+from integrations.models import OrderLink
 
 from . import registry
 from .models import ExceptionRecord
@@ -66,9 +67,11 @@ class ExceptionFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(sku__icontains=value) | Q(order__order_number__icontains=value) | Q(order__storefront_order_id=value)
-        )
+        # The order side is a subquery, not a join: the inbox keeps walking its own index in page order.
+        orders = OrderLink.objects.filter(
+            Q(order_number__icontains=value.lstrip("#")) | Q(storefront_order_id=value)
+        ).values("pk")
+        return queryset.filter(Q(sku__icontains=value) | Q(order__in=orders))
 
     def filter_team(self, queryset, name, value):
         if value == "mine":

@@ -221,6 +221,9 @@ class ErpSalesOrderRequest:
     lines: tuple[ErpSalesOrderLine, ...]
     total: str
     customer_reference: str = ""  # the storefront's order number, for people
+    # True when line totals are gross (Shopify taxes_included, commercetools tax-included prices):
+    # tax_amount is then the tax contained in the line, not added to it.
+    prices_include_tax: bool = False
 
 
 @dataclass(frozen=True)

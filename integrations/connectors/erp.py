@@ -128,6 +128,7 @@ class RestErpClient(RetryingClient):
             "depot": order.depot,
             "order_date": order.order_date,
             "customer_reference": order.customer_reference,
+            "prices_include_tax": order.prices_include_tax,
             "total": order.total,
             "lines": [
                 {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,

@@ -169,6 +169,7 @@ class PrimaClient(RetryingClient):
         _sub(node, "Currency", order.currency)
         _sub(node, "OrderDate", order.order_date)
         _sub(node, "OrderTotal", order.total)
+        _sub(node, "PricesIncludeTax", "Y" if order.prices_include_tax else "N")
         lines = _sub(node, "Lines")
         for line in order.lines:
             el = _sub(lines, "Line")

@@ -611,6 +611,7 @@ def _translate(link: OrderLink, order: StorefrontOrder, erp) -> tuple[ErpSalesOr
         external_reference=link.external_reference, customer_id="", currency=currency, depot=depot,
         order_date=(order.created_at or timezone.now()).date().isoformat(), lines=tuple(lines),
         total=format_amount(total, currency), customer_reference=order.order_number,
+        prices_include_tax=bool(order.extra.get("taxes_included")),
     )
     return request, rounding
 

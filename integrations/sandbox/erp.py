@@ -406,6 +406,7 @@ class ErpSandbox(FaultInjection, VendorApp):
                 "order_date": str(body.get("order_date") or time.strftime("%Y-%m-%d")),
                 "customer_reference": str(body.get("customer_reference") or ""),
                 "total": body["total"],
+                "prices_include_tax": bool(body.get("prices_include_tax", False)),
                 "status": "open",
                 "lines": [
                     {"line_number": n + 1, "item_code": line["item_code"],

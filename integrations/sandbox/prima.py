@@ -262,6 +262,7 @@ class PrimaSandbox(FaultInjection, VendorApp):
         _sub(node, "OrderDate", order["order_date"])
         _sub(node, "OrderStatus", order["status"])
         _sub(node, "OrderTotal", order["total"])
+        _sub(node, "PricesIncludeTax", "Y" if order.get("prices_include_tax") else "N")
         lines = _sub(node, "Lines")
         for line in order["lines"]:
             el = _sub(lines, "Line", Number=line["line_number"])
@@ -302,6 +303,7 @@ class PrimaSandbox(FaultInjection, VendorApp):
                 "customer_id": self._text(order, "AccountCode"), "currency": self._text(order, "Currency"),
                 "depot": self._text(order, "Depot"), "order_date": self._text(order, "OrderDate") or time.strftime("%Y-%m-%d"),
                 "customer_reference": self._text(order, "CustomerReference"), "total": self._text(order, "OrderTotal"),
+                "prices_include_tax": self._text(order, "PricesIncludeTax").upper() == "Y",
                 "status": "Entered", "lines": lines,
             }
             self._orders[number] = stored

@@ -354,3 +354,19 @@ def test_admin_endpoints_create_orders_and_mark_them_paid(sandbox, client, ct):
     requests.post(f"{admin}/seed-demo", timeout=5)
     assert requests.get(f"{admin}/stats", timeout=5).json()["orders"] == 0
     assert sorted(c["key"] for c in ct.channels.values()) == ["main-warehouse", "north-store"]
+
+
+def test_every_product_variant_is_listed_page_by_page(client, ct):
+    ct.reset()
+    tee = ct.add_product("Tee", ["TEE-S", "TEE-M", "TEE-L"])
+    mug = ct.add_product("Mug", ["MUG-1"])
+    poster = ct.add_product("Poster", ["POSTER-A2", "POSTER-A3"])
+    variants = list(client.list_variants(page_size=2))
+    assert sorted((v["sku"], v["product_title"]) for v in variants) == [
+        ("MUG-1", "Mug"), ("POSTER-A2", "Poster"), ("POSTER-A3", "Poster"),
+        ("TEE-L", "Tee"), ("TEE-M", "Tee"), ("TEE-S", "Tee")]
+    assert {v["product_id"] for v in variants} == {tee["id"], mug["id"], poster["id"]}
+    pages = [q for path, q in ct.queries_seen if path.endswith("/product-projections")]
+    assert len(pages) == 2  # 2 full pages of 2 products, then a short one ends it
+    assert all(q["staged"] == ["false"] and q["sort"] == ["id asc"] for q in pages)
+    assert "where" not in pages[0] and pages[1]["where"][0].startswith("id > ")

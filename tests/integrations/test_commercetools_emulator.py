@@ -175,6 +175,16 @@ def test_an_inventory_entry_is_looked_up_per_channel(client, warehouse):
     assert client.get_inventory_entry("TEE", warehouse["id"]) is None
 
 
+def test_published_product_variants_are_listed(client):
+    # One page only: the emulator ignores `where`, so the id cursor cannot be exercised here
+    # (test_commercetools_connector.py pages through our sandbox).
+    tee = create_product(client, "TEE-RED-M")
+    mug = create_product(client, "MUG-001")
+    variants = list(client.list_variants())
+    assert sorted((v["sku"], v["product_id"]) for v in variants) == sorted([("TEE-RED-M", tee), ("MUG-001", mug)])
+    assert {v["product_title"] for v in variants} == {"Tee-Red-M", "Mug-001"}
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, *args):
         pass

@@ -374,3 +374,18 @@ def test_retry_posting_from_the_order_page(client, order_setup, shopify_connecti
     assert "<html" not in fragment and "Posted" in fragment
     assert len(order_setup.erp.sales_orders) == 1
     assert ExceptionRecord.objects.get().status == "resolved"
+
+
+@pytest.mark.parametrize("erp_kind", ["rest", "prima"])
+def test_tax_inclusive_prices_reach_the_erp_marked_as_gross(
+    client, order_setup, settings, erp_kind, django_capture_on_commit_callbacks
+):
+    settings.ERP = {**settings.ERP, "kind": erp_kind}
+    payload = shopify_order(number=1200, lines=[{"sku": "TEE-BLK-M", "price": "24.00", "quantity": 1, "tax_price": "4.00"}])
+    payload["taxes_included"] = True  # a UK shop: 24.00 is the price the buyer saw, 4.00 VAT inside it
+    _deliver(client, payload, django_capture_on_commit_callbacks)
+    [sales_order] = (order_setup.erp if erp_kind == "rest" else order_setup.prima).sales_orders
+    assert sales_order["prices_include_tax"] is True
+    item = next(line for line in sales_order["lines"] if line["item_code"] == "TEE-BLK-M")
+    assert (item["line_total"], item["tax_amount"]) == ("24.00", "4.00")
+    assert sales_order["total"] == "24.00"  # not 28.00: the tax is not added on top

@@ -90,3 +90,15 @@ def test_schedule_command_is_idempotent(db):
     schedule = Schedule.objects.get(name="mappings health check")
     assert schedule.func == "mappings.tasks.mappings_health_check"
     assert schedule.minutes == 30
+
+
+def test_commercetools_variants_are_checked_against_the_erp(ops_client, world, ct_connection):
+    ct = world["sandbox"].commercetools
+    ct.reset()
+    ct.create_channel(key="main-warehouse")
+    ct.add_product("Tee", ["TEE-BLK-M", "CT-ONLY-1"])
+    ct.add_product("Orphan", ["ORPHAN-1"])  # now sold on commercetools
+    report_html = ops_client.get(reverse("mapping-health")).content.decode()
+    assert "SKU CT-ONLY-1 on commercetools translates identically (no mapping row) to ERP item CT-ONLY-1" in report_html
+    assert "ERP item ORPHAN-1 is sold by no storefront variant." not in report_html
+    assert "cannot list variants" not in report_html

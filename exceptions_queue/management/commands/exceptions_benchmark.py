@@ -143,6 +143,8 @@ class Command(BaseCommand):
             ("inbox, filtered: type+severity", admin, inbox, {"type": "bench_ops_2", "severity": "high"}),
             ("inbox, filtered: overdue, HTMX fragment", ops, inbox, {"overdue": "true"}),
             ("inbox, filtered: resolved, all teams", admin, inbox, {"status": "resolved", "team": ""}),
+            ("inbox, free text: a SKU", ops, inbox, {"q": "SKU-1234"}),
+            ("inbox, free text: nothing matches", ops, inbox, {"q": "NO-SUCH-SKU"}),
             ("badge count, ops", ops, reverse("exceptions-badge"), {}),
             ("badge count, admin", admin, reverse("exceptions-badge"), {}),
         ]
