@@ -88,6 +88,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             f"PRAGMA wal_autocheckpoint={env.int('SQLITE_WEB_CHECKPOINT_PAGES', default=1000)};",
         }
     )
+    # Writers queue for the database instead of polling for it (see config/sqlite_queue).
+    DATABASES["default"]["ENGINE"] = "config.sqlite_queue"
     # one test database file per pytest process, so parallel runs never share one
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-ledgerline-{os.getpid()}.sqlite3")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False

@@ -1,13 +1,10 @@
 """The inbox: store an inbound event durably (unique on the vendor's id), then queue its task."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection as db_connection, transaction
+from django.db import IntegrityError, transaction
 
 from .models import InboundEvent, StorefrontConnection
 
@@ -16,42 +13,6 @@ from .models import InboundEvent, StorefrontConnection
 class InboxResult:
     event: InboundEvent
     created: bool
-
-
-class _SqliteWriterQueue:
-    """SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
-    100 ms a nap). Webhook writers queue instead: threads on a lock, web processes on a file lock
-    beside the database, each woken the moment the one before it is done."""
-
-    def __init__(self):
-        self._threads = threading.Lock()
-        self._file = None
-
-    def __enter__(self):
-        self._threads.acquire()
-        try:
-            if self._file is None:
-                from django.conf import settings
-
-                self._file = open(f"{settings.DATABASES['default']['NAME']}.webhook-writers.lock", "a")
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-        except BaseException:
-            self._threads.release()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-        finally:
-            self._threads.release()
-
-
-_sqlite_writers = _SqliteWriterQueue()
-
-
-def _one_webhook_writer_at_a_time():
-    return _sqlite_writers if db_connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def inbound_event_store(
@@ -67,7 +28,7 @@ def inbound_event_store(
 ) -> InboxResult:
     """Insert the event, or find the one already stored under the same vendor id (a redelivery)."""
     try:
-        with _one_webhook_writer_at_a_time(), transaction.atomic():
+        with transaction.atomic():  # on SQLite, queued behind other writers (config/sqlite_queue)
             event = InboundEvent.objects.create(
                 connection=connection,
                 topic=topic,

@@ -82,7 +82,7 @@ class Command(BaseCommand):
     def _reset_database_if_default(self, keep: bool) -> None:
         """The sandbox systems start empty on every run, so the demo database does too (unless --keep-data)."""
         db = settings.DATABASES["default"]
-        if keep or db["ENGINE"] != "django.db.backends.sqlite3" or "DATABASE_URL" in os.environ:
+        if keep or db["ENGINE"] != "config.sqlite_queue" or "DATABASE_URL" in os.environ:
             return
         path = Path(db["NAME"])
         for suffix in ("", "-wal", "-shm"):
