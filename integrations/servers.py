@@ -15,10 +15,11 @@ def manage_py() -> str:
 
 def web_server(port: int, env: dict, **popen) -> subprocess.Popen:
     """gunicorn (threaded workers, one per core) serving config.wsgi on loopback."""
-    workers = str(max(2, os.cpu_count() or 2))
+    workers = str(int(os.environ.get("WEB_WORKERS") or max(2, os.cpu_count() or 2)))
+    threads = os.environ.get("WEB_THREADS") or "8"
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", workers, "--worker-class", "gthread", "--threads", "8", "--log-level", "warning",
+         "--workers", workers, "--worker-class", "gthread", "--threads", threads, "--log-level", "warning",
          "--graceful-timeout", "5"],
         env={"SQLITE_WEB_CHECKPOINT_PAGES": "20000", **env}, cwd=str(settings.BASE_DIR), **popen,
     )

@@ -163,7 +163,10 @@ class Command(BaseCommand):
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
         send_seconds = time.perf_counter() - start
-        self.stdout.write(f"  accepted in {send_seconds:.1f}s; waiting for the ERP ...")
+        self.stdout.write(
+            f"  accepted in {send_seconds:.1f}s ({statuses.get(200, 0) / send_seconds:.0f}/s; latency p50 "
+            f"{_percentile(latencies, 50) * 1000:.1f} ms, p99 {_percentile(latencies, 99) * 1000:.1f} ms); "
+            "waiting for the ERP ...")
         deadline, last_count, last_change = time.time() + opts["timeout"], -1, time.time()
         while time.time() < deadline:
             count = requests.get(f"{erp_admin}/stats", timeout=10).json()["orders"]
