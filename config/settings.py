@@ -146,9 +146,10 @@ SPECTACULAR_SETTINGS = {"TITLE": "Ledgerline API", "VERSION": "1.0.0"}
 Q_CLUSTER = {
     "name": "ledgerline",
     "orm": "default",
-    # One worker per core by default: the queue only has to keep up with the ERP's rate limit, and
-    # more workers than cores slow the webhook answers (they share SQLite's single writer).
-    "workers": env.int("Q_WORKERS", default=max(2, os.cpu_count() or 2)),
+    # Two workers per core by default: they spend most of their time waiting for the ERP (paced by
+    # its rate limit), so one busy writing to the database leaves its ERP slot to another. The
+    # cluster runs below the web server's CPU priority (integrations/servers.py).
+    "workers": env.int("Q_WORKERS", default=max(4, 2 * (os.cpu_count() or 2))),
     "timeout": env.int("Q_TIMEOUT", default=120),
     "retry": env.int("Q_RETRY", default=180),
     "max_attempts": 3,
