@@ -16,11 +16,10 @@ from decimal import Decimal, InvalidOperation
 
 from integrations.domain import currency_exponent
 
-from .server import FaultInjection, RateLimiter, Request, Response, VendorApp
+from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-STOCK_STATES = ("in_transit", "quality_inspection", "damaged", "returned_awaiting_inspection")
 LINE_KINDS = ("item", "shipping", "discount")
 
 DEMO_ITEMS = {
@@ -46,7 +45,7 @@ def _validation(errors: list[dict]) -> Response:
                           "errors": errors}, 422)
 
 
-class ErpSandbox(FaultInjection, VendorApp):
+class ErpSandbox(DepotStock, FaultInjection, VendorApp):
     prefix = "/erp"
 
     def __init__(
@@ -105,22 +104,6 @@ class ErpSandbox(FaultInjection, VendorApp):
                 item["tax_code"] = tax_code
             self.items[code] = item
             return dict(item)
-
-    def add_depot(self, code: str, name: str = "") -> dict:
-        with self.lock:
-            self.depots[code] = {"code": code, "name": name or code}
-            return dict(self.depots[code])
-
-    def set_stock(self, item_code: str, depot: str, on_hand: int = 0, allocated: int = 0, reserved: int = 0,
-                  **states: int) -> dict:
-        unknown = set(states) - set(STOCK_STATES)
-        if unknown:
-            raise ValueError(f"unknown stock states {sorted(unknown)}; known: {STOCK_STATES}")
-        with self.lock:
-            row = {"item_code": item_code, "depot": depot, "on_hand": int(on_hand), "allocated": int(allocated),
-                   "reserved": int(reserved), "states": {s: int(states.get(s, 0)) for s in STOCK_STATES}}
-            self.stock[(item_code, depot)] = row
-            return copy.deepcopy(row)
 
     def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
         """A customer created in the ERP by someone else (no uniqueness check on e-mail, like the real ones)."""

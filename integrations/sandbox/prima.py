@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from integrations.domain import currency_exponent
 
-from .server import FaultInjection, RateLimiter, Request, Response, VendorApp
+from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
@@ -81,7 +81,7 @@ def _problem(code: str, message: str, **attrs) -> PrimaProblem:
     return PrimaProblem((code, message, attrs))
 
 
-class PrimaSandbox(FaultInjection, VendorApp):
+class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
     prefix = "/prima"
 
     def __init__(
@@ -146,22 +146,6 @@ class PrimaSandbox(FaultInjection, VendorApp):
         with self.lock:
             self.stock_items[code] = {"code": code, "description": description or code, "active": bool(active)}
             return dict(self.stock_items[code])
-
-    def add_depot(self, code: str, name: str = "") -> dict:
-        with self.lock:
-            self.depots[code] = {"code": code, "name": name or code}
-            return dict(self.depots[code])
-
-    def set_stock(self, item_code: str, depot: str, on_hand: int = 0, allocated: int = 0, reserved: int = 0,
-                  **states: int) -> dict:
-        unknown = set(states) - set(STOCK_STATES)
-        if unknown:
-            raise ValueError(f"unknown stock states {sorted(unknown)}; known: {sorted(STOCK_STATES)}")
-        with self.lock:
-            row = {"item_code": item_code, "depot": depot, "on_hand": int(on_hand), "allocated": int(allocated),
-                   "reserved": int(reserved), "states": {s: int(states.get(s, 0)) for s in STOCK_STATES}}
-            self.stock[(item_code, depot)] = row
-            return copy.deepcopy(row)
 
     def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
         """An account opened in Prima by someone else."""

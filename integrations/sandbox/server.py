@@ -6,6 +6,7 @@ it; the demo runs it as `manage.py sandbox`. Connectors only ever see its base U
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -71,6 +72,31 @@ class RateLimiter:
                 return (window + 1) - now
             self._windows[key] = (start, count + 1)
             return None
+
+
+# Stock states an ERP keeps besides on hand / allocated / reserved (both ERP sandboxes).
+STOCK_STATES = ("in_transit", "quality_inspection", "damaged", "returned_awaiting_inspection")
+
+
+class DepotStock:
+    """Depots and stock figures, kept alike by the REST ERP and Prima sandboxes (each answers them in
+    its own protocol). Needs `self.lock`, `self.depots` and `self.stock`."""
+
+    def add_depot(self, code: str, name: str = "") -> dict:
+        with self.lock:
+            self.depots[code] = {"code": code, "name": name or code}
+            return dict(self.depots[code])
+
+    def set_stock(self, item_code: str, depot: str, on_hand: int = 0, allocated: int = 0, reserved: int = 0,
+                  **states: int) -> dict:
+        unknown = set(states) - set(STOCK_STATES)
+        if unknown:
+            raise ValueError(f"unknown stock states {sorted(unknown)}; known: {sorted(STOCK_STATES)}")
+        with self.lock:
+            row = {"item_code": item_code, "depot": depot, "on_hand": int(on_hand), "allocated": int(allocated),
+                   "reserved": int(reserved), "states": {s: int(states.get(s, 0)) for s in STOCK_STATES}}
+            self.stock[(item_code, depot)] = row
+            return copy.deepcopy(row)
 
 
 class FaultInjection:
