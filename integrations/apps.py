@@ -8,3 +8,10 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         # Flows register their exception types on import: load them all so the registry is full.
         from integrations import flows  # noqa: F401
+        from django.db.models.signals import post_delete, post_save
+
+        from integrations.models import StorefrontConnection
+        from integrations.webhooks import connection_cache_clear
+
+        post_save.connect(connection_cache_clear, sender=StorefrontConnection, dispatch_uid="connection-cache")
+        post_delete.connect(connection_cache_clear, sender=StorefrontConnection, dispatch_uid="connection-cache-del")

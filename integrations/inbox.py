@@ -1,12 +1,22 @@
-"""The inbox: store an inbound event durably (unique on the vendor's id), then queue its task."""
+"""The inbox: store an inbound event durably (unique on the vendor's id), then queue its task.
+
+Hot path of every webhook. With django-q2's ORM broker the event row and its task row are written
+in one transaction (both stored or neither). Both INSERT statements are compiled and the task is
+signed *before* the transaction begins, so the database's write lock (on SQLite one writer at a
+time, see config/sqlite_queue) is held for two statements and a commit, not for the ORM's work.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import sql
 
 from .models import InboundEvent, StorefrontConnection
+
+PROCESS_TASK = "integrations.tasks.process_inbound_event"
+PROCESS_STORED_TASK = "integrations.tasks.process_stored_event"
 
 
 @dataclass(frozen=True)
@@ -27,38 +37,82 @@ def inbound_event_store(
     headers: dict | None = None,
 ) -> InboxResult:
     """Insert the event, or find the one already stored under the same vendor id (a redelivery)."""
+    event = InboundEvent(
+        connection=connection, topic=topic, external_id=external_id, payload=payload, resource_id=resource_id,
+        event_id=event_id, triggered_at=triggered_at, headers=headers or {},
+    )
+    using = router.db_for_write(InboundEvent)
+    insert_event = _prepared_insert(event, using)
+    # The task names the event by its unique key, so it is signed before the event has an id.
+    insert_task = _prepared_task(connection.pk, external_id)
     try:
-        with transaction.atomic():  # on SQLite, queued behind other writers (config/sqlite_queue)
-            event = InboundEvent.objects.create(
-                connection=connection,
-                topic=topic,
-                external_id=external_id,
-                payload=payload,
-                resource_id=resource_id,
-                event_id=event_id,
-                triggered_at=triggered_at,
-                headers=headers or {},
-            )
-            _enqueue_with(event.pk)
+        with transaction.atomic(using=using):  # on SQLite, queued behind other writers
+            with connections[using].cursor() as cursor:
+                event.pk = _execute_insert(cursor, using, *insert_event)
+                if insert_task is not None:
+                    cursor.execute(*insert_task)
+            if insert_task is None:
+                transaction.on_commit(lambda: enqueue_event(event.pk), using=using)
     except IntegrityError:
-        existing = InboundEvent.objects.get(connection=connection, external_id=external_id)
+        existing = InboundEvent.objects.filter(connection=connection, external_id=external_id).first()
+        if existing is None:
+            raise  # not a redelivery (e.g. the connection itself is gone): the caller answers
         return InboxResult(existing, False)
+    event._state.adding, event._state.db = False, using
     return InboxResult(event, True)
 
 
-def _enqueue_with(event_id: int) -> None:
-    """With django-q2's ORM broker the task row is written in the event's own transaction: both are
-    stored or neither (one write per webhook). Other brokers, and sync mode, queue after the commit."""
-    from django_q.conf import Conf
-
-    if Conf.ORM and not Conf.SYNC:
-        enqueue_event(event_id)
-    else:
-        transaction.on_commit(lambda: enqueue_event(event_id))
-
-
 def enqueue_event(event_id: int) -> None:
+    """Queue (again) the processing of a stored event: retries, replays, non-ORM brokers."""
     from django_q.tasks import async_task
 
     # group by nothing: any worker may take it; the task itself is idempotent.
-    async_task("integrations.tasks.process_inbound_event", event_id, task_name=f"event-{event_id}")
+    async_task(PROCESS_TASK, event_id, task_name=f"event-{event_id}")
+
+
+def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
+    """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it."""
+    opts = obj._meta
+    fields = [f for f in opts.local_concrete_fields if f is not opts.auto_field]
+    query = sql.InsertQuery(type(obj))
+    query.insert_values(fields, [obj])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = [opts.pk]
+    [(statement, params)] = compiler.as_sql()
+    return statement, tuple(params)
+
+
+def _execute_insert(cursor, using: str, statement: str, params: tuple) -> int:
+    cursor.execute(statement, params)
+    db = connections[using]
+    if db.features.can_return_columns_from_insert:
+        return cursor.fetchone()[0]
+    return db.ops.last_insert_id(cursor, InboundEvent._meta.db_table, InboundEvent._meta.pk.column)
+
+
+class _CapturingBroker:
+    """Keeps django-q2's signed package instead of storing it, so the row can be written in the
+    event's transaction (django-q2 builds and signs the task exactly as for any async_task)."""
+
+    def __init__(self, list_key: str):
+        self.list_key = list_key
+        self.package = None
+
+    def enqueue(self, package):
+        self.package = package
+
+
+def _prepared_task(connection_id: int, external_id: str) -> tuple[str, tuple] | None:
+    """The django-q2 task row for this event, ready to insert; None unless the broker is the ORM
+    (other brokers, and synchronous tasks, are queued after the commit instead)."""
+    from django.utils import timezone
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    if not Conf.ORM or Conf.SYNC or Conf.BROKER_CLASS:
+        return None
+    capture = _CapturingBroker(Conf.CLUSTER_NAME)
+    async_task(PROCESS_STORED_TASK, connection_id, external_id, broker=capture,
+               task_name=f"event-{external_id}"[:100])
+    return _prepared_insert(OrmQ(key=capture.list_key, payload=capture.package, lock=timezone.now()), Conf.ORM)

@@ -14,6 +14,17 @@ def process_inbound_event(event_id: int) -> str:
     return inbound_event_process(event_id=event_id)
 
 
+def process_stored_event(connection_id: int, external_id: str) -> str:
+    # As process_inbound_event, for the task the inbox writes with the event (it names the event by
+    # its unique key because the task is signed before the event row has an id).
+    from .flows.orders import inbound_event_process
+    from .models import InboundEvent
+
+    event_id = InboundEvent.objects.filter(connection_id=connection_id, external_id=external_id).values_list(
+        "pk", flat=True).first()
+    return "missing" if event_id is None else inbound_event_process(event_id=event_id)
+
+
 def post_order(order_id: int) -> str:
     # Safe twice: the order link is claimed with a conditional update; the ERP is asked first.
     from .flows.orders import order_post_to_erp

@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError
 from django.http import JsonResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
@@ -23,6 +26,40 @@ SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated", "order
 # Headers worth keeping with the event (never the signature or any credential).
 KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Api-Version", "X-Shopify-Webhook-Id",
                 "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "User-Agent", "Content-Type")
+
+
+# Connections by (code, platform), kept a few seconds per process: every webhook needs one and they
+# almost never change. Saving or deleting one clears this process's copy (apps.py); other processes
+# see a change within CONNECTION_CACHE_SECONDS (connections with events cannot be deleted).
+CONNECTION_CACHE_SECONDS = 5.0
+_connections: dict[tuple[str, str], tuple[float, StorefrontConnection]] = {}
+_connections_lock = threading.Lock()
+
+
+def connection_cache_clear(**_signal) -> None:
+    with _connections_lock:
+        _connections.clear()
+
+
+def _connection(code: str, platform: str) -> StorefrontConnection | None:
+    now = time.monotonic()
+    hit = _connections.get((code, platform))
+    if hit is not None and now - hit[0] < CONNECTION_CACHE_SECONDS:
+        return hit[1]
+    connection = StorefrontConnection.objects.filter(code=code, platform=platform).first()
+    if connection is not None:  # an unknown code is asked again next time
+        with _connections_lock:
+            _connections[(code, platform)] = (now, connection)
+    return connection
+
+
+def _store(connection: StorefrontConnection, **event) -> JsonResponse:
+    try:
+        result = inbound_event_store(connection=connection, **event)
+    except IntegrityError:  # the connection went away after it was looked up
+        connection_cache_clear()
+        return _error(f"unknown connection {connection.code!r}", 404)
+    return JsonResponse({"status": "accepted" if result.created else "duplicate", "event": result.event.pk})
 
 
 def _error(message: str, status: int) -> JsonResponse:
@@ -66,7 +103,7 @@ def _read_json_body(request):
 @login_not_required
 @require_POST
 def shopify_webhook(request, connection_code: str):
-    connection = StorefrontConnection.objects.filter(code=connection_code, platform=Platform.SHOPIFY).first()
+    connection = _connection(connection_code, Platform.SHOPIFY)
     if connection is None:
         return _error(f"unknown Shopify connection {connection_code!r}", 404)
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BYTES:
@@ -89,8 +126,8 @@ def shopify_webhook(request, connection_code: str):
     if "id" not in payload:
         return _error("order payload has no 'id'", 400)
     triggered = parse_datetime(request.headers.get("X-Shopify-Triggered-At", "") or "") or None
-    result = inbound_event_store(
-        connection=connection,
+    return _store(
+        connection,
         topic=topic,
         external_id=webhook_id,
         event_id=request.headers.get("X-Shopify-Event-Id", ""),
@@ -99,7 +136,6 @@ def shopify_webhook(request, connection_code: str):
         payload=payload,
         headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
     )
-    return JsonResponse({"status": "accepted" if result.created else "duplicate", "event": result.event.pk})
 
 
 def _unwrap_commercetools_message(payload: dict) -> dict | None:
@@ -116,7 +152,7 @@ def _unwrap_commercetools_message(payload: dict) -> dict | None:
 @login_not_required
 @require_POST
 def commercetools_subscription(request, connection_code: str):
-    connection = StorefrontConnection.objects.filter(code=connection_code, platform=Platform.COMMERCETOOLS).first()
+    connection = _connection(connection_code, Platform.COMMERCETOOLS)
     if connection is None:
         return _error(f"unknown commercetools connection {connection_code!r}", 404)
     token = settings.COMMERCETOOLS["subscription_token"]
@@ -131,11 +167,10 @@ def commercetools_subscription(request, connection_code: str):
         return _error("not a commercetools Subscription message: needs 'id' and 'resource'", 400)
     if message["resource"].get("typeId") != "order":
         return _error(f"resource type {message['resource'].get('typeId')!r} is not handled here", 422)
-    result = inbound_event_store(
-        connection=connection,
+    return _store(
+        connection,
         topic=f"message/{message.get('type', message.get('notificationType', 'Message'))}",
         external_id=f"message:{message['id']}",
         resource_id=str(message["resource"].get("id", "")),
         payload=message,
     )
-    return JsonResponse({"status": "accepted" if result.created else "duplicate", "event": result.event.pk})

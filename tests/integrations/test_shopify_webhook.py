@@ -22,7 +22,14 @@ def test_it_accepts_a_signed_order_webhook_and_stores_it(client, shopify_connect
     assert "X-Shopify-Hmac-Sha256" not in event.headers and event.headers["X-Shopify-Webhook-Id"] == "wh-1"
     # Processing is queued (in the same transaction as the event), not done in the request.
     [queued] = OrmQ.objects.all()
-    assert queued.task["func"] == "integrations.tasks.process_inbound_event" and queued.task["args"] == (event.pk,)
+    assert queued.task["func"] == "integrations.tasks.process_stored_event"
+    assert queued.task["args"] == (shopify_connection.pk, "wh-1")
+    # ...and that task, run as a worker runs it, applies this event: the order waits for payment.
+    from django.utils.module_loading import import_string
+
+    assert import_string(queued.task["func"])(*queued.task["args"]) == "waiting_payment"
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.DONE
 
 
 def test_a_redelivery_is_found_by_webhook_id_and_stored_once(client, shopify_connection):
@@ -109,3 +116,17 @@ def test_the_webhook_needs_no_login_but_pages_do(client, shopify_connection):
 def test_health_endpoint_is_public(client, db):
     response = client.get("/health/")
     assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when the event commits
+def test_a_webhook_for_a_connection_removed_since_the_last_one_gets_a_404(client, shopify_connection):
+    # The endpoint keeps connections a few seconds per process; a removed one must not be a 500.
+    assert post_shopify_webhook(client, shopify_order(), webhook_id="wh-a").status_code == 200
+    InboundEvent.objects.all().delete()
+    from integrations.models import StorefrontConnection
+
+    # Removed by another process: this one's copy is not cleared (no signal here).
+    StorefrontConnection.objects.filter(pk=shopify_connection.pk)._raw_delete("default")
+    response = post_shopify_webhook(client, shopify_order(), webhook_id="wh-b")
+    assert response.status_code == 404 and "connection 'shopify'" in response.json()["error"]
+    assert InboundEvent.objects.count() == 0
