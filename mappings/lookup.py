@@ -28,18 +28,28 @@ def resolve_sku(connection, storefront_sku: str) -> ResolvedSku | None:
 
 def resolve_tax_code(connection, *, rate: Decimal, country: str, category: str = "") -> str | None:
     """Most specific match wins: category+country, then country, then category, then any."""
-    rows = TaxCodeMapping.objects.filter(connection=connection, rate=rate)
-    for cat, ctry in ((category, country), ("", country), (category, ""), ("", "")):
-        row = rows.filter(tax_category=cat, country=ctry).first()
-        if row:
-            return row.erp_tax_code
-    return None
+    # One query for the candidates (at most four: the table is unique on them); preference applied here.
+    found = {
+        (cat, ctry): code
+        for cat, ctry, code in TaxCodeMapping.objects.filter(
+            connection=connection, rate=rate, tax_category__in={category, ""}, country__in={country, ""}
+        ).order_by().values_list("tax_category", "country", "erp_tax_code")
+    }
+    return _first_match(found, (category, country), ("", country), (category, ""), ("", ""))
 
 
 def resolve_depot(connection, *, country: str, location: str = "") -> str | None:
-    rows = DepotMapping.objects.filter(connection=connection, active=True)
-    for loc, ctry in ((location, country), ("", country), (location, ""), ("", "")):
-        row = rows.filter(storefront_location=loc, country=ctry).first()
-        if row:
-            return row.depot_code
+    found = {
+        (loc, ctry): code
+        for loc, ctry, code in DepotMapping.objects.filter(
+            connection=connection, active=True, storefront_location__in={location, ""}, country__in={country, ""}
+        ).order_by().values_list("storefront_location", "country", "depot_code")
+    }
+    return _first_match(found, (location, country), ("", country), (location, ""), ("", ""))
+
+
+def _first_match(found: dict, *preference):
+    for key in preference:
+        if key in found:
+            return found[key]
     return None
