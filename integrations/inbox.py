@@ -44,7 +44,7 @@ def inbound_event_store(
     using = router.db_for_write(InboundEvent)
     insert_event = _prepared_insert(event, using)
     # The task names the event by its unique key, so it is signed before the event has an id.
-    insert_task = _prepared_task(connection.pk, external_id)
+    insert_task = _prepared_task(connection.pk, external_id, using)
     try:
         with transaction.atomic(using=using):  # on SQLite, queued behind other writers
             with connections[using].cursor() as cursor:
@@ -102,15 +102,15 @@ class _CapturingBroker:
         self.package = package
 
 
-def _prepared_task(connection_id: int, external_id: str) -> tuple[str, tuple] | None:
-    """The django-q2 task row for this event, ready to insert; None unless the broker is the ORM
-    (other brokers, and synchronous tasks, are queued after the commit instead)."""
+def _prepared_task(connection_id: int, external_id: str, using: str) -> tuple[str, tuple] | None:
+    """The django-q2 task row for this event, ready to insert; None unless the broker is the ORM on
+    the event's own database (other brokers, and synchronous tasks, are queued after the commit)."""
     from django.utils import timezone
     from django_q.conf import Conf
     from django_q.models import OrmQ
     from django_q.tasks import async_task
 
-    if not Conf.ORM or Conf.SYNC or Conf.BROKER_CLASS:
+    if Conf.ORM != using or Conf.SYNC or Conf.BROKER_CLASS:
         return None
     capture = _CapturingBroker(Conf.CLUSTER_NAME)
     async_task(PROCESS_STORED_TASK, connection_id, external_id, broker=capture,
