@@ -28,28 +28,26 @@ def resolve_sku(connection, storefront_sku: str) -> ResolvedSku | None:
 
 def resolve_tax_code(connection, *, rate: Decimal, country: str, category: str = "") -> str | None:
     """Most specific match wins: category+country, then country, then category, then any."""
-    # One query for the candidates (at most four: the table is unique on them); preference applied here.
-    found = {
-        (cat, ctry): code
-        for cat, ctry, code in TaxCodeMapping.objects.filter(
-            connection=connection, rate=rate, tax_category__in={category, ""}, country__in={country, ""}
-        ).order_by().values_list("tax_category", "country", "erp_tax_code")
-    }
-    return _first_match(found, (category, country), ("", country), (category, ""), ("", ""))
+    return _most_specific(TaxCodeMapping.objects.filter(connection=connection, rate=rate),
+                          ("tax_category", "country"), (category, country), "erp_tax_code")
 
 
 def resolve_depot(connection, *, country: str, location: str = "") -> str | None:
+    """Most specific match wins: location+country, then country, then location, then any."""
+    return _most_specific(DepotMapping.objects.filter(connection=connection, active=True),
+                          ("storefront_location", "country"), (location, country), "depot_code")
+
+
+def _most_specific(rows, fields: tuple[str, str], wanted: tuple[str, str], value: str) -> str | None:
+    """One query for the candidate rows (at most four: the tables are unique on these fields; blank
+    means any), then the preference: both fields, the second alone, the first alone, neither."""
+    (first, second), (a, b) = fields, wanted
     found = {
-        (loc, ctry): code
-        for loc, ctry, code in DepotMapping.objects.filter(
-            connection=connection, active=True, storefront_location__in={location, ""}, country__in={country, ""}
-        ).order_by().values_list("storefront_location", "country", "depot_code")
+        (x, y): v
+        for x, y, v in rows.filter(**{f"{first}__in": {a, ""}, f"{second}__in": {b, ""}})
+        .order_by().values_list(first, second, value)
     }
-    return _first_match(found, (location, country), ("", country), (location, ""), ("", ""))
-
-
-def _first_match(found: dict, *preference):
-    for key in preference:
+    for key in ((a, b), ("", b), (a, ""), ("", "")):
         if key in found:
             return found[key]
     return None
