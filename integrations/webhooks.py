@@ -6,8 +6,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
-import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -19,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from .inbox import inbound_event_store
 from .models import Platform, SecurityEvent, StorefrontConnection
+from .ttl_cache import TtlCache
 
 log = logging.getLogger("ledgerline.webhooks")
 
@@ -32,24 +31,19 @@ KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Api-Versi
 # almost never change. Saving or deleting one clears this process's copy (apps.py); other processes
 # see a change within CONNECTION_CACHE_SECONDS (connections with events cannot be deleted).
 CONNECTION_CACHE_SECONDS = 5.0
-_connections: dict[tuple[str, str], tuple[float, StorefrontConnection]] = {}
-_connections_lock = threading.Lock()
+_connections = TtlCache(ttl=CONNECTION_CACHE_SECONDS)
 
 
 def connection_cache_clear(**_signal) -> None:
-    with _connections_lock:
-        _connections.clear()
+    _connections.clear()
 
 
 def _connection(code: str, platform: str) -> StorefrontConnection | None:
-    now = time.monotonic()
-    hit = _connections.get((code, platform))
-    if hit is not None and now - hit[0] < CONNECTION_CACHE_SECONDS:
-        return hit[1]
-    connection = StorefrontConnection.objects.filter(code=code, platform=platform).first()
-    if connection is not None:  # an unknown code is asked again next time
-        with _connections_lock:
-            _connections[(code, platform)] = (now, connection)
+    connection = _connections.get((code, platform))
+    if connection is None:  # an unknown code is asked again next time
+        connection = StorefrontConnection.objects.filter(code=code, platform=platform).first()
+        if connection is not None:
+            _connections.put((code, platform), connection)
     return connection
 
 

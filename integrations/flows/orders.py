@@ -8,8 +8,6 @@ external reference, after asking the ERP whether that reference already exists.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -32,6 +30,7 @@ from integrations.connectors.base import (
 )
 from integrations.domain import StorefrontOrder, currency_exponent, format_amount, to_minor_units
 from integrations.models import ErpWrite, InboundEvent, OrderEvent, OrderLink, Platform
+from integrations.ttl_cache import TtlCache
 from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
 
 log = logging.getLogger("ledgerline.orders")
@@ -142,30 +141,8 @@ ERP_UNAVAILABLE = registry.register(ExceptionType(
 
 # --- small caches of ERP facts that rarely change (positive answers only) ------------------------
 
-class _TtlCache:
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._data: dict = {}
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            hit = self._data.get(key)
-            if hit and hit[0] > time.monotonic():
-                return hit[1]
-            return None
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._data[key] = (time.monotonic() + self.ttl, value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-_known_items = _TtlCache(ttl=300)
-_depots = _TtlCache(ttl=60)
+_known_items = TtlCache(ttl=300)
+_depots = TtlCache(ttl=60)
 
 
 def erp_caches_clear() -> None:
