@@ -210,6 +210,16 @@ ORDERS = {
     "discount_item": env("ORDERS_DISCOUNT_ITEM", default="DISCOUNT"),
     "rounding": env("ORDERS_ROUNDING", default="ROUND_HALF_EVEN"),
     "default_depot": env("ORDERS_DEFAULT_DEPOT", default=""),
+    # ERP items for duties, tips and gift cards sold (a liability until redeemed, never revenue).
+    "duty_item": env("ORDERS_DUTY_ITEM", default="DUTIES"),
+    "tip_item": env("ORDERS_TIP_ITEM", default="TIPS"),
+    "gift_card_item": env("ORDERS_GIFT_CARD_ITEM", default="GIFT-CARD-LIABILITY"),
+    # Defaults of the per-connection settings (StorefrontConnection.settings overrides them).
+    "post_test_orders": env.bool("ORDERS_POST_TEST_ORDERS", default=False),
+    "guest_policy": env("ORDERS_GUEST_POLICY", default="guest_account"),
+    "guest_accounts": env.dict("ORDERS_GUEST_ACCOUNTS", default={}),
+    "post_currency": env("ORDERS_POST_CURRENCY", default="shop"),
+    "cancel_in_erp": env.bool("ORDERS_CANCEL_IN_ERP", default=True),
 }
 # A posted sale queues an immediate stock push for its items (the high-priority inventory path).
 INVENTORY_PUSH_ON_ORDER = env.bool("INVENTORY_PUSH_ON_ORDER", default=True)

@@ -46,11 +46,19 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return str(amount.quantize(quantum(currency)))
 
 
+def format_percent(rate: Decimal) -> str:
+    """A tax rate as people write it: 0.1 -> "10", 0.075 -> "7.5", 0.2 -> "20" (never "1E+1")."""
+    pct = (Decimal(rate) * 100).normalize()
+    text = format(pct, "f")
+    return text
+
+
 @dataclass(frozen=True)
 class TaxLine:
     rate: Decimal  # 0.2 for 20 %
     amount: Decimal  # exact, may carry more digits than the currency (high precision)
     title: str = ""
+    country: str = ""  # the tax's own country (commercetools taxRate.country); blank = the order's
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,13 @@ class OrderLine:
     tax_lines: tuple[TaxLine, ...] = ()
     line_id: str = ""
     tax_category: str = ""
-    kind: str = "item"  # item | custom | shipping
+    # item | custom | shipping | duty | tip | gift_card (a gift card sold: a liability, not revenue)
+    kind: str = "item"
     product_id: str = ""  # the storefront product the SKU belongs to (duplicate-SKU check)
+    variant_id: str = ""  # the storefront variant (blank for a custom line)
+    # The storefront's own line amount after line discounts (commercetools totalPrice, which is
+    # authoritative under External tax modes and for high-precision prices); None = unit × qty − discount.
+    total: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,32 @@ class StorefrontOrder:
     lines: tuple[OrderLine, ...]
     shipping: tuple[OrderLine, ...] = ()
     order_discount: Decimal = Decimal(0)  # discount not allocated to lines
-    total: Decimal | None = None
+    total: Decimal | None = None  # the storefront's own order total (authoritative; tax included)
     location: str = ""  # storefront location / supply channel the order ships from, if known
     cancelled: bool = False
     extra: dict = field(default_factory=dict)
+    # Duties, tips and other charges of the order (OrderLine with kind duty / tip / fee).
+    charges: tuple[OrderLine, ...] = ()
+    # True when line, shipping and charge amounts include their tax (Shopify taxes_included,
+    # commercetools taxRate.includedInPrice): tax is then contained, not added.
+    taxes_included: bool = False
+    # The storefront's own tax per rate for the whole order (Shopify order tax_lines, commercetools
+    # taxedPrice.taxPortions), and its total tax; None when the storefront states none.
+    tax_summary: tuple[TaxLine, ...] | None = None
+    total_tax: Decimal | None = None
+    # Tax removed together with `order_discount` (commercetools discountOnTotalPrice gross − net).
+    order_discount_tax: tuple[TaxLine, ...] = ()
+    # Python decimal rounding mode the storefront rounds with (commercetools priceRoundingMode /
+    # taxRoundingMode); blank = the configured default.
+    price_rounding: str = ""
+    tax_rounding: str = ""
+    is_test: bool = False  # Shopify test: true
+    customer_phone: str = ""
+    presentment_currency: str = ""
+    presentment_total: Decimal | None = None
+    # The storefront's version of the order (commercetools version); orders edits are told apart by it.
+    version: int | None = None
+
+    @property
+    def all_lines(self) -> tuple[OrderLine, ...]:
+        return (*self.lines, *self.shipping, *self.charges)

@@ -21,6 +21,9 @@ class StorefrontConnection(models.Model):
     platform = models.CharField(max_length=20, choices=Platform.choices)
     name = models.CharField(max_length=100)
     active = models.BooleanField(default=True)
+    # Per-connection order settings (see integrations.flows.orders.connection_settings for the
+    # keys and their defaults): payment states that release an order, guest policy, test orders…
+    settings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -93,7 +96,8 @@ class OrderLink(models.Model):
         POSTING = "posting", "Posting to ERP"
         POSTED = "posted", "Posted"
         FAILED = "failed", "Needs attention"
-        CANCELLED = "cancelled", "Cancelled before payment"
+        CANCELLED = "cancelled", "Cancelled"
+        TEST = "test_order", "Test order, not posted"
 
     connection = models.ForeignKey(StorefrontConnection, on_delete=models.PROTECT, related_name="orders")
     storefront_order_id = models.CharField(max_length=200)
@@ -110,6 +114,14 @@ class OrderLink(models.Model):
     erp_customer_id = models.CharField(max_length=100, blank=True)
     erp_payload = models.JSONField(default=dict, blank=True)  # what we sent to the ERP
     rounding_difference = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    # The gross total of the document we sent, and the gross total the ERP reported back (minor units).
+    posted_total_minor = models.BigIntegerField(null=True, blank=True)
+    erp_total_minor = models.BigIntegerField(null=True, blank=True)
+    # What the posted sale consisted of (lines, quantities, amounts): a later edit is told by it.
+    posted_fingerprint = models.CharField(max_length=64, blank=True)
+    # Automatic re-posts after a transient failure (ERP outage): how many, and when the next is due.
+    auto_retries = models.PositiveIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
     posting_started_at = models.DateTimeField(null=True, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -159,6 +171,12 @@ class OrderEvent(models.Model):
         FAILED = "failed", "Failed"
         RETRIED = "retried", "Retried"
         CANCELLED = "cancelled", "Cancelled"
+        CANCELLED_IN_ERP = "cancelled_in_erp", "Cancelled in the ERP"
+        EDITED = "edited", "Edited after posting"
+        REFUNDED = "refunded", "Refund in the storefront"
+        TEST_ORDER = "test_order", "Test order, not posted"
+        TOTAL_MISMATCH = "total_mismatch", "Totals do not add up"
+        RETRY_SCHEDULED = "retry_scheduled", "Automatic retry scheduled"
 
     order = models.ForeignKey(OrderLink, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)
@@ -170,6 +188,22 @@ class OrderEvent(models.Model):
         ordering = ["at", "id"]
 
 
+class CustomerLink(models.Model):
+    """A storefront customer (by id, e-mail or phone) and the ERP account it is posted under, so a
+    repeat customer is not searched for again."""
+
+    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE, related_name="customer_links")
+    key = models.CharField(max_length=300)  # "id:<storefront customer id>", "email:<address>", "phone:<number>"
+    erp_customer_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "key"], name="uniq_customer_link")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.erp_customer_id}"
+
+
 class ErpWrite(models.Model):
     """An outbound write, saved before the call and updated after: a crash in between is visible."""
 
@@ -179,7 +213,7 @@ class ErpWrite(models.Model):
         FAILED = "failed", "Failed"
 
     order = models.ForeignKey(OrderLink, on_delete=models.CASCADE, related_name="erp_writes", null=True, blank=True)
-    action = models.CharField(max_length=40)  # create_customer, create_sales_order
+    action = models.CharField(max_length=40)  # create_customer, create_sales_order, cancel_sales_order
     external_reference = models.CharField(max_length=200, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     response_id = models.CharField(max_length=100, blank=True)

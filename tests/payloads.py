@@ -5,6 +5,7 @@ import itertools
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from integrations.webhooks import shopify_hmac
 
@@ -25,8 +26,14 @@ def shopify_order(
     country: str = "GB",
     updated_at: datetime | None = None,
     cancelled: bool = False,
+    taxes_included: bool = False,
+    total_price: str | None = None,
+    **extra,
 ) -> dict:
-    """A Shopify order as the orders/* webhooks deliver it (REST JSON, money as strings)."""
+    """A Shopify order as the orders/* webhooks deliver it (REST JSON, money as strings).
+
+    The order's totals (total_price, total_tax, total_discounts, order-level tax_lines) are what
+    Shopify computes from its lines; `total_price` overrides it (an inconsistent order)."""
     order_id = order_id or next(_ids)
     lines = lines if lines is not None else [{"sku": "TEE-BLK-M", "price": "20.00", "quantity": 1}]
     line_items = []
@@ -70,7 +77,10 @@ def shopify_order(
             "discount_allocations": [{"amount": d} for d in spec.get("discounts", [])],
         })
     updated = updated_at or BASE_TIME
-    return {
+    totals = _totals(line_items, shipping_lines, taxes_included)
+    if total_price is not None:
+        totals["total_price"] = total_price
+    order = {
         "id": order_id,
         "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
         "name": f"#{number}",
@@ -85,17 +95,54 @@ def shopify_order(
         "updated_at": updated.isoformat(),
         "processed_at": BASE_TIME.isoformat(),
         "cancelled_at": (updated.isoformat() if cancelled else None),
-        "total_price": "0.00",
-        "subtotal_price": "0.00",
-        "total_discounts": "0.00",
-        "taxes_included": False,
+        "taxes_included": taxes_included,
+        "test": False,
         "customer": {"id": customer_id, "email": email, "first_name": "Zoë", "last_name": "Müller"},
         "shipping_address": {"first_name": "Zoë", "last_name": "Müller", "country_code": country, "country": country},
         "billing_address": {"country_code": country},
         "line_items": line_items,
         "shipping_lines": shipping_lines,
-        "tax_lines": [],
         "discount_applications": [],
+    }
+    for key in ("total_price", "subtotal_price", "total_discounts", "total_tax"):
+        order[key] = totals[key]
+        order[f"{key}_set"] = {"shop_money": {"amount": totals[key], "currency_code": currency},
+                               "presentment_money": {"amount": totals[key], "currency_code": currency}}
+    order["current_total_price"] = order["total_price"]
+    order["current_total_price_set"] = order["total_price_set"]
+    order["tax_lines"] = totals["tax_lines"]
+    order.update(extra)
+    return order
+
+
+def _money(value) -> Decimal:
+    return Decimal(str(value or "0"))
+
+
+def _totals(line_items: list[dict], shipping_lines: list[dict], taxes_included: bool) -> dict:
+    """What Shopify computes for an order from its lines (all amounts exact decimal strings)."""
+    subtotal = discounts = tax = shipping = Decimal(0)
+    by_rate: dict[tuple, Decimal] = {}
+    for line in line_items:
+        line_discount = sum((_money(d["amount"]) for d in line["discount_allocations"]), Decimal(0))
+        subtotal += _money(line["price"]) * line["quantity"] - line_discount
+        discounts += line_discount
+    for line in shipping_lines:
+        ship_discount = sum((_money(d["amount"]) for d in line["discount_allocations"]), Decimal(0))
+        shipping += _money(line["price"]) - ship_discount
+        discounts += ship_discount
+    for line in (*line_items, *shipping_lines):
+        for t in line["tax_lines"]:
+            tax += _money(t["price"])
+            key = (t["title"], str(t["rate"]))
+            by_rate[key] = by_rate.get(key, Decimal(0)) + _money(t["price"])
+    total = subtotal + shipping + (Decimal(0) if taxes_included else tax)
+    return {
+        "total_price": str(total), "subtotal_price": str(subtotal), "total_discounts": str(discounts),
+        "total_tax": str(tax),
+        "tax_lines": [{"title": title, "rate": float(rate), "price": str(amount),
+                       "price_set": {"shop_money": {"amount": str(amount)}}}
+                      for (title, rate), amount in by_rate.items()],
     }
 
 

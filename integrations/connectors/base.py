@@ -197,6 +197,7 @@ class ErpCustomer:
     email: str
     name: str = ""
     external_reference: str = ""
+    phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ class ErpSalesOrderLine:
     line_total: str  # decimal string, quantity * unit_price minus line discount
     tax_code: str = ""
     tax_amount: str = "0"
-    kind: str = "item"  # item | shipping | discount
+    kind: str = "item"  # item | shipping | discount | duty | tip | gift_card | rounding
+    tax_rate: str = ""  # the storefront's rate as a decimal fraction ("0.2"), for people and checks
 
 
 @dataclass(frozen=True)
@@ -219,19 +221,23 @@ class ErpSalesOrderRequest:
     depot: str
     order_date: str  # ISO date
     lines: tuple[ErpSalesOrderLine, ...]
-    total: str
+    total: str  # the sum of the line totals (net, or gross when prices_include_tax)
     customer_reference: str = ""  # the storefront's order number, for people
     # True when line totals are gross (Shopify taxes_included, commercetools tax-included prices):
     # tax_amount is then the tax contained in the line, not added to it.
     prices_include_tax: bool = False
+    tax_total: str = "0"  # the sum of the lines' tax amounts
+    gross_total: str = ""  # what the customer pays: total + tax_total (or total when tax is included)
 
 
 @dataclass(frozen=True)
 class ErpSalesOrder:
     id: str
     external_reference: str
-    status: str = ""
-    total: str = ""
+    status: str = ""  # the ERP's words: open, cancelled, dispatched, …
+    total: str = ""  # line totals as the ERP booked them
+    tax_total: str = ""  # tax as the ERP booked it
+    gross_total: str = ""  # the ERP's own gross total of the order (compared with the storefront's)
 
 
 class ErpConnector(Protocol):
@@ -245,7 +251,15 @@ class ErpConnector(Protocol):
 
     def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]: ...
 
-    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer: ...
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
+                        phone: str = "") -> ErpCustomer: ...
+
+    def get_customer(self, customer_id: str) -> ErpCustomer | None: ...
+
+    def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
+        """Cancel an order nothing was dispatched from. Raises Conflict (code "already_dispatched")
+        when the ERP refuses because it was (partly) dispatched."""
+        ...
 
     def item_exists(self, item_code: str) -> bool: ...
 
