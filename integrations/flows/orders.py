@@ -39,105 +39,11 @@ log = logging.getLogger("ledgerline.orders")
 # again only after Q_CLUSTER["retry"] seconds, which is longer than its timeout.
 CLAIM_LEASE = timedelta(seconds=settings.Q_CLUSTER.get("timeout", 120))
 
-RETRY = "integrations.flows.orders.retry_order_exception"
-RETRY_EVENT = "integrations.flows.orders.retry_event_exception"
-
-MALFORMED_PAYLOAD = registry.register(ExceptionType(
-    code="malformed_payload", team=Team.ECOMMERCE, severity=Severity.HIGH, system="storefront",
-    title="Order payload from {storefront} cannot be read",
-    runbook=(
-        "What happened: the storefront sent an order we cannot translate (a field is missing or has "
-        "the wrong type). The raw event is stored and nothing was sent to the ERP.\n"
-        "Check: the error names the field; compare it with the raw payload on the exception.\n"
-        "Fix: correct the order in the storefront (or the app's webhook API version), then retry.\n"
-        "Escalate: e-commerce platform owner if the storefront keeps sending this shape."
-    ),
-    retry_handler=RETRY_EVENT, sla=timedelta(hours=4),
-))
-UNKNOWN_SKU = registry.register(ExceptionType(
-    code="unknown_sku", team=Team.OPS, severity=Severity.HIGH, system="erp",
-    title="SKU {sku} has no ERP item",
-    runbook=(
-        "What happened: an order line's SKU does not resolve to an item that exists in the ERP, so the "
-        "order was not posted.\n"
-        "Check: is the SKU a typo on the storefront, a new product, or mapped to a retired item?\n"
-        "Fix: add or correct the row under Mappings → SKUs (or create the item in the ERP), then retry; "
-        "retrying the group posts every order waiting on this SKU.\n"
-        "Escalate: merchandising if the item must be created in the ERP."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=4),
-))
-DUPLICATE_SKU = registry.register(ExceptionType(
-    code="duplicate_sku", team=Team.ECOMMERCE, severity=Severity.HIGH, system="storefront",
-    title="SKU {sku} is on more than one storefront product",
-    runbook=(
-        "What happened: the same SKU is used by two different storefront products on one order, so we "
-        "cannot tell which ERP item was sold.\n"
-        "Check: the products listed in the exception context.\n"
-        "Fix: give each product variant its own SKU in the storefront (or map them explicitly), then retry.\n"
-        "Escalate: e-commerce catalogue owner."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=8),
-))
-MISSING_TAX_MAPPING = registry.register(ExceptionType(
-    code="missing_tax_mapping", team=Team.FINANCE, severity=Severity.HIGH, system="erp",
-    title="No ERP tax code for {rate_percent}% in {country}",
-    runbook=(
-        "What happened: an order carries a tax rate that has no ERP tax code mapped, so it was not posted.\n"
-        "Check: is the rate right for the country (a new rate, a storefront tax misconfiguration)?\n"
-        "Fix: add the row under Mappings → Tax codes, then retry.\n"
-        "Escalate: the finance tax lead."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=8),
-))
-INVALID_DEPOT = registry.register(ExceptionType(
-    code="invalid_depot", team=Team.OPS, severity=Severity.HIGH, system="erp",
-    title="No valid ERP depot for order {order_number}",
-    runbook=(
-        "What happened: the order's depot/warehouse could not be determined, or the mapped depot does "
-        "not exist in the ERP.\n"
-        "Check: Mappings → Depots for the storefront and the shipping country; the ERP's depot list.\n"
-        "Fix: add or correct the depot mapping, then retry.\n"
-        "Escalate: warehouse operations lead."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=4),
-))
-CUSTOMER_CONFLICT = registry.register(ExceptionType(
-    code="customer_conflict", team=Team.OPS, severity=Severity.MEDIUM, system="erp",
-    title="Customer {email} matches more than one ERP account",
-    runbook=(
-        "What happened: the order's customer could not be matched to exactly one ERP customer "
-        "(several share the e-mail, or the e-mail belongs to another storefront customer).\n"
-        "Check: the ERP accounts listed in the context.\n"
-        "Fix: merge or correct the ERP accounts (or the storefront customer's e-mail), then retry.\n"
-        "Escalate: customer service lead."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=8),
-))
-ERP_REJECTED = registry.register(ExceptionType(
-    code="erp_rejected", team=Team.OPS, severity=Severity.HIGH, system="erp",
-    title="ERP rejected order {order_number}",
-    runbook=(
-        "What happened: the ERP answered that the Sales Order (or its customer) is invalid.\n"
-        "Check: the ERP's message in the last error; the data sent, on the order page.\n"
-        "Fix: correct the data (mapping, ERP master data), then retry.\n"
-        "Escalate: ERP administrator."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=4),
-))
-ERP_UNAVAILABLE = registry.register(ExceptionType(
-    code="erp_unavailable", team=Team.OPS, severity=Severity.CRITICAL, system="erp",
-    title="ERP unavailable while posting order {order_number}",
-    runbook=(
-        "What happened: the ERP kept failing (timeouts, 5xx, record locks or rate limits) after every "
-        "retry with backoff.\n"
-        "Check: the ERP's status; the last error.\n"
-        "Fix: once the ERP answers again, retry (retrying the group re-posts every waiting order).\n"
-        "Escalate: ERP administrator / hosting provider."
-    ),
-    retry_handler=RETRY, sla=timedelta(hours=1),
-))
-
+from .order_exception_types import (  # noqa: F401 - registered here, raised below
+    CANCEL_NOT_POSSIBLE, CUSTOMER_CONFLICT, DUPLICATE_SKU, EDITED_AFTER_POSTING, ERP_REJECTED, ERP_TOTAL_MISMATCH,
+    ERP_UNAVAILABLE, EVENT_STUCK, INVALID_DEPOT, MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, REFUND_PENDING,
+    TOTAL_MISMATCH, UNKNOWN_SKU,
+)
 
 # --- small caches of ERP facts that rarely change (positive answers only) ------------------------
 
