@@ -290,9 +290,10 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
         _order_failed(link, [Problem(
             ERP_UNAVAILABLE, f"order:{link.pk}", "erp",
             f"The ERP did not accept order {link} after {getattr(erp, 'max_attempts', 'several')} attempts "
-            f"({exc}). It will post when you retry once the ERP answers again.",
+            f"({exc}). Ledgerline re-posts it automatically once the ERP answers again "
+            "(or retry it yourself).",
             {"order_number": str(link)},
-        )], str(exc))
+        )], str(exc), transient=True)
         return "failed"
     except PermanentError as exc:
         _order_failed(link, [Problem(
@@ -329,16 +330,38 @@ def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind,
         OrderLink.objects.filter(pk=link.pk).update(
             state=OrderLink.State.POSTED, erp_order_id=erp_order_id, erp_customer_id=customer_id or "",
             erp_payload=erp_payload or {}, rounding_difference=rounding, posted_at=timezone.now(), last_error="",
+            next_retry_at=None, auto_retries=0,
         )
         _timeline(link, kind, message)
     exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
 
 
-def _order_failed(link: OrderLink, problems: list[Problem], error: str) -> None:
+# Automatic re-posts after a transient failure: 1, 2, 4 … minutes apart, at most an hour.
+AUTO_RETRY_BASE = timedelta(minutes=1)
+AUTO_RETRY_MAX = timedelta(hours=1)
+
+
+def auto_retry_delay(attempt: int) -> timedelta:
+    return min(AUTO_RETRY_BASE * (2 ** max(attempt, 0)), AUTO_RETRY_MAX)
+
+
+def _order_failed(link: OrderLink, problems: list[Problem], error: str, *, transient: bool = False) -> None:
+    """The order needs a person (transient=False) or an automatic re-post later (transient=True:
+    the sweep re-posts it at next_retry_at, with backoff)."""
     keys = set()
     with transaction.atomic():
-        OrderLink.objects.filter(pk=link.pk).update(state=OrderLink.State.FAILED, last_error=error[:2000])
-        _timeline(link, OrderEvent.Kind.FAILED, error[:2000])
+        if transient:
+            current = OrderLink.objects.filter(pk=link.pk).values_list("auto_retries", flat=True).first() or 0
+            next_at = timezone.now() + auto_retry_delay(current)
+            OrderLink.objects.filter(pk=link.pk).update(
+                state=OrderLink.State.FAILED, last_error=error[:2000], next_retry_at=next_at,
+                auto_retries=F("auto_retries") + 1)
+            _timeline(link, OrderEvent.Kind.FAILED, error[:2000])
+            _timeline(link, OrderEvent.Kind.RETRY_SCHEDULED, f"Re-posting automatically from {next_at:%H:%M:%S}")
+        else:
+            OrderLink.objects.filter(pk=link.pk).update(state=OrderLink.State.FAILED, last_error=error[:2000],
+                                                        next_retry_at=None)
+            _timeline(link, OrderEvent.Kind.FAILED, error[:2000])
     for p in problems:
         context = {"order_number": str(link), "storefront": link.connection.name, **p.context}
         record = exception_raise(
