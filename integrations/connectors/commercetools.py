@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterator
 
 import requests
 
-from integrations.domain import OrderLine, StorefrontOrder, TaxLine
+from integrations.domain import OrderLine, StorefrontOrder, TaxLine, currency_exponent, round_to_currency
 
 from .base import (
     Conflict,
@@ -291,155 +291,404 @@ class CommercetoolsClient(RetryingClient):
 
     @staticmethod
     def order_from_payload(order: dict) -> StorefrontOrder:
-        """An Order (HTTP API JSON) in our words, with every amount exact (high precision kept)."""
-        if not isinstance(order, dict) or not order.get("id"):
+        """An Order (HTTP API JSON) in our words, with the storefront's own figures, every amount exact.
+
+        Raises ValueError naming the field path of anything malformed."""
+        return _OrderReader(order).translate()
+
+
+_MISSING = object()
+
+# commercetools RoundingMode -> the Python decimal rounding it means.
+ROUNDING_MODES = {"HalfEven": ROUND_HALF_EVEN, "HalfUp": ROUND_HALF_UP, "HalfDown": ROUND_HALF_DOWN}
+
+
+class _OrderReader:
+    """One Order read into a StorefrontOrder. Line totals, line taxes, the order total and the tax per
+    rate are commercetools' own (totalPrice, taxedPrice, taxPortions); nothing is recomputed from rates
+    unless commercetools states no tax amount at all."""
+
+    def __init__(self, order):
+        if not isinstance(order, dict):
+            raise ValueError("commercetools order is not a JSON object")
+        order_id = order.get("id")
+        if not isinstance(order_id, str) or not order_id:
             raise ValueError("commercetools order without an id")
-        order_id = order["id"]
+        self.order = order
+        self.order_id = order_id
+        total_price = order.get("totalPrice")
+        currency = total_price.get("currencyCode") if isinstance(total_price, dict) else None
+        if not isinstance(currency, str) or not currency:
+            raise ValueError(f"commercetools order {order_id} has no totalPrice.currencyCode")
+        self.currency = currency
+        self.where = "order"  # the part being read, for errors nobody anticipated
+        self.includes_tax: list[bool] = []  # taxRate.includedInPrice of every taxed line
+        self.tax_rounding = self.price_rounding = ""
+
+    # --- reading typed values --------------------------------------------------------------
+
+    def error(self, path: str, problem: str) -> ValueError:
+        return ValueError(f"commercetools order {self.order_id}: {path} {problem}")
+
+    def obj(self, value, path: str) -> dict:
+        if value is _MISSING:
+            raise self.error(path, "is missing")
+        if not isinstance(value, dict):
+            raise self.error(path, f"is not an object: {value!r}")
+        return value
+
+    def array(self, node: dict, key: str, path: str, *, required: bool = False) -> list:
+        value = node.get(key, _MISSING)
+        if value is _MISSING and not required:
+            return []
+        if value is _MISSING:
+            raise self.error(path, "is missing")
+        if not isinstance(value, list):
+            raise self.error(path, f"is not a list: {value!r}")
+        return value
+
+    def text(self, value, path: str) -> str:
+        if value is _MISSING or value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.error(path, f"is not a string: {value!r}")
+        return str(value)  # an int id stays exact however large
+
+    def localized(self, value, path: str) -> str:
+        if isinstance(value, dict):
+            text = value.get("en") or next((v for v in value.values() if v), "")
+            return self.text(text, path)
+        return self.text(value, path)
+
+    def whole(self, value, path: str) -> int:
+        if value is _MISSING or value is None:
+            raise self.error(path, "is missing")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        # JSON parsed into floats (or Decimals): whole values only, and only where a float is still exact.
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        raise self.error(path, f"is not a whole number: {value!r}")
+
+    def money(self, value, path: str) -> Decimal:
+        """TypedMoney in major units, exact: centAmount, or preciseAmount for highPrecision."""
+        if value is _MISSING or value is None:
+            raise self.error(path, "is missing (not a Money object)")
+        if not isinstance(value, dict):
+            raise self.error(path, f"is not a Money object: {value!r}")
+        if value.get("currencyCode") != self.currency:
+            raise self.error(path, f"is in {value.get('currencyCode')!r}, the order in {self.currency}")
+        kind = value.get("type", "centPrecision")
+        if kind == "highPrecision":
+            units = self.whole(value.get("preciseAmount", _MISSING), f"{path}.preciseAmount")
+            digits = self.whole(value.get("fractionDigits", _MISSING), f"{path}.fractionDigits")
+        elif kind == "centPrecision":
+            units = self.whole(value.get("centAmount", _MISSING), f"{path}.centAmount")
+            digits = currency_exponent(self.currency)
+            if value.get("fractionDigits") is not None:
+                digits = self.whole(value["fractionDigits"], f"{path}.fractionDigits")
+        else:
+            raise self.error(path, f"has an unknown Money type {kind!r}")
+        if not 0 <= digits <= 20:
+            raise self.error(f"{path}.fractionDigits", f"is out of range: {digits}")
+        return Decimal(f"{units}E-{digits}")  # built from text: exact whatever the context precision
+
+    def optional_money(self, node: dict, key: str, path: str) -> Decimal | None:
+        value = node.get(key)
+        return None if value is None else self.money(value, path)
+
+    def rate(self, value, path: str) -> Decimal:
+        """A tax rate as written (0.075 stays 0.075: through str, never float arithmetic)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise self.error(path, f"is not a number: {value!r}")
         try:
-            currency = order["totalPrice"]["currencyCode"]
-        except (KeyError, TypeError):
-            raise ValueError(f"commercetools order {order_id} has no totalPrice.currencyCode") from None
+            rate = Decimal(str(value))
+        except InvalidOperation:
+            raise self.error(path, f"is not a number: {value!r}") from None
+        if not rate.is_finite() or not 0 <= rate <= 1:
+            raise self.error(path, f"is not a rate between 0 and 1: {value!r}")
+        return rate
 
-        def amount(m, where: str) -> Decimal:
-            if not isinstance(m, dict):
-                raise ValueError(f"commercetools order {order_id}: {where} is not a Money object")
-            if m.get("currencyCode") != currency:
-                raise ValueError(f"commercetools order {order_id}: {where} is in {m.get('currencyCode')}, "
-                                 f"the order in {currency}")
-            try:
-                if m.get("type") == "highPrecision":
-                    return Decimal(int(m["preciseAmount"])).scaleb(-int(m["fractionDigits"]))
-                return Decimal(int(m["centAmount"])).scaleb(-int(m["fractionDigits"]))
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f"commercetools order {order_id}: {where} is malformed: {m!r}") from None
+    def rounding(self, key: str) -> str:
+        mode = self.order.get(key)
+        if mode is None:
+            return ""
+        if not isinstance(mode, str) or mode not in ROUNDING_MODES:
+            raise self.error(key, f"is not a RoundingMode: {mode!r}")
+        return ROUNDING_MODES[mode]
 
-        def name_of(localized) -> str:
-            if isinstance(localized, dict):
-                return localized.get("en") or next(iter(localized.values()), "")
-            return str(localized or "")
+    def when(self, key: str) -> datetime | None:
+        value = self.order.get(key)
+        if not value:
+            return None
+        if not isinstance(value, str):
+            raise self.error(key, f"is not a timestamp: {value!r}")
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.error(key, f"is a bad timestamp {value!r}") from None
 
-        def taxes(item: dict, where: str, net_fallback: Decimal) -> tuple[TaxLine, ...]:
-            rate = item.get("taxRate")
-            if not rate:
-                return ()
-            taxed = item.get("taxedPrice")
-            if taxed and taxed.get("totalTax"):
-                tax = amount(taxed["totalTax"], f"{where}.taxedPrice.totalTax")
-            elif taxed:
-                tax = amount(taxed["totalGross"], f"{where}.taxedPrice.totalGross") - amount(
-                    taxed["totalNet"], f"{where}.taxedPrice.totalNet")
+    # --- lines -----------------------------------------------------------------------------
+
+    def line_discount(self, item: dict, unit: Decimal, path: str) -> Decimal:
+        """(price − discountedPrice) × quantity over the discounted quantities: exact, not rounded."""
+        total = Decimal(0)
+        for i, part in enumerate(self.array(item, "discountedPricePerQuantity", f"{path}.discountedPricePerQuantity")):
+            where = f"{path}.discountedPricePerQuantity[{i}]"
+            part = self.obj(part, where)
+            discounted = self.obj(part.get("discountedPrice", _MISSING), f"{where}.discountedPrice")
+            value = self.money(discounted.get("value", _MISSING), f"{where}.discountedPrice.value")
+            total += (unit - value) * self.whole(part.get("quantity", _MISSING), f"{where}.quantity")
+        return total
+
+    def taxes(self, item: dict, path: str, total: Decimal) -> tuple[TaxLine, ...]:
+        """The line's own tax (taxedPrice) at its combined rate (sub-rates summed), one TaxLine per line."""
+        rate_obj, taxed = item.get("taxRate"), item.get("taxedPrice")
+        if rate_obj is None and taxed is None:
+            return ()
+        name = country = ""
+        included = False
+        if rate_obj is not None:
+            rate_obj = self.obj(rate_obj, f"{path}.taxRate")
+            rate = self.rate(rate_obj.get("amount"), f"{path}.taxRate.amount")
+            name = self.text(rate_obj.get("name"), f"{path}.taxRate.name")
+            country = self.text(rate_obj.get("country"), f"{path}.taxRate.country")
+            included = rate_obj.get("includedInPrice") is True
+            self.includes_tax.append(included)
+        if taxed is not None:
+            taxed = self.obj(taxed, f"{path}.taxedPrice")
+            if rate_obj is None:  # an external tax amount without its rate: the portions carry it
+                portions = self.array(taxed, "taxPortions", f"{path}.taxedPrice.taxPortions")
+                rate = sum((self.portion(p, f"{path}.taxedPrice.taxPortions[{i}]").rate
+                            for i, p in enumerate(portions)), Decimal(0))
+            if taxed.get("totalTax") is not None:
+                tax = self.money(taxed["totalTax"], f"{path}.taxedPrice.totalTax")
             else:
-                tax = net_fallback * Decimal(str(rate["amount"]))
-            return (TaxLine(rate=Decimal(str(rate["amount"])), amount=tax, title=rate.get("name", "")),)
+                tax = (self.money(taxed.get("totalGross", _MISSING), f"{path}.taxedPrice.totalGross")
+                       - self.money(taxed.get("totalNet", _MISSING), f"{path}.taxedPrice.totalNet"))
+        else:
+            # commercetools states no taxedPrice for this line (taxes not calculated yet), so the rate is
+            # all there is: the one place tax is derived, rounded once with the order's tax rounding mode.
+            tax = total - total / (1 + rate) if included else total * rate
+            tax = round_to_currency(tax, self.currency, self.tax_rounding or ROUND_HALF_EVEN)
+        return (TaxLine(rate=rate, amount=tax, title=name, country=country),)
 
-        def line_discount(item: dict, unit: Decimal, where: str) -> Decimal:
-            total = Decimal(0)
-            for i, part in enumerate(item.get("discountedPricePerQuantity") or []):
-                discounted = amount(part["discountedPrice"]["value"], f"{where}.discountedPricePerQuantity[{i}]")
-                total += (unit - discounted) * int(part["quantity"])
-            return total
+    def portion(self, value, path: str) -> TaxLine:
+        portion = self.obj(value, path)
+        return TaxLine(rate=self.rate(portion.get("rate"), f"{path}.rate"),
+                       amount=self.money(portion.get("amount", _MISSING), f"{path}.amount"),
+                       title=self.text(portion.get("name"), f"{path}.name"))
 
+    def line_item(self, item, path: str) -> OrderLine:
+        item = self.obj(item, path)
+        price = self.obj(item.get("price", _MISSING), f"{path}.price")
+        unit = self.money(price.get("value", _MISSING), f"{path}.price.value")
+        # totalPrice is the line after its discounts, as commercetools rounded it (priceRoundingMode) or
+        # as it was set (ExternalTotal price mode, External tax modes): authoritative, never unit × qty.
+        total = self.money(item.get("totalPrice", _MISSING), f"{path}.totalPrice")
+        variant = item.get("variant")
+        variant = self.obj(variant, f"{path}.variant") if variant is not None else {}
+        return OrderLine(
+            sku=self.text(variant.get("sku"), f"{path}.variant.sku"),
+            name=self.localized(item.get("name"), f"{path}.name"),
+            quantity=self.whole(item.get("quantity", _MISSING), f"{path}.quantity"),
+            unit_price=unit,
+            discount=self.line_discount(item, unit, path),
+            tax_lines=self.taxes(item, path, total),
+            line_id=self.text(item.get("id"), f"{path}.id"),
+            kind="item",
+            product_id=self.text(item.get("productId"), f"{path}.productId"),
+            variant_id=self.text(variant.get("id"), f"{path}.variant.id"),
+            total=total,
+        )
+
+    def custom_line_item(self, item, path: str) -> OrderLine:
+        item = self.obj(item, path)
+        unit = self.money(item.get("money", _MISSING), f"{path}.money")
+        total = self.money(item.get("totalPrice", _MISSING), f"{path}.totalPrice")
+        category = item.get("taxCategory")
+        category = self.obj(category, f"{path}.taxCategory") if category is not None else {}
+        return OrderLine(
+            sku="",
+            name=self.localized(item.get("name"), f"{path}.name") or self.text(item.get("slug"), f"{path}.slug"),
+            quantity=self.whole(item.get("quantity", _MISSING), f"{path}.quantity"),
+            unit_price=unit,
+            discount=self.line_discount(item, unit, path),
+            tax_lines=self.taxes(item, path, total),
+            line_id=self.text(item.get("id"), f"{path}.id"),
+            tax_category=self.text(category.get("id"), f"{path}.taxCategory.id"),
+            kind="custom",
+            total=total,
+        )
+
+    def shipping_line(self, info, path: str, key: str = "") -> OrderLine:
+        info = self.obj(info, path)
+        price = self.money(info.get("price", _MISSING), f"{path}.price")
+        total = price
+        discounted = info.get("discountedPrice")
+        if discounted is not None:
+            discounted = self.obj(discounted, f"{path}.discountedPrice")
+            total = self.money(discounted.get("value", _MISSING), f"{path}.discountedPrice.value")
+        method = info.get("shippingMethod")
+        method = self.obj(method, f"{path}.shippingMethod") if method is not None else {}
+        return OrderLine(
+            sku="",
+            name=self.text(info.get("shippingMethodName"), f"{path}.shippingMethodName") or key or "Shipping",
+            quantity=1,
+            unit_price=price,
+            discount=price - total,
+            tax_lines=self.taxes(info, path, total),
+            # In Multiple mode two shippings may use one method: the shippingKey is what is unique.
+            line_id=key or self.text(method.get("id"), f"{path}.shippingMethod.id") or "shipping",
+            kind="shipping",
+            total=total,
+        )
+
+    def shipping_lines(self) -> tuple[OrderLine, ...]:
+        if self.order.get("shippingMode") == "Multiple":
+            lines = []
+            for i, entry in enumerate(self.array(self.order, "shipping", "shipping", required=True)):
+                self.where = path = f"shipping[{i}]"
+                entry = self.obj(entry, path)
+                key = self.text(entry.get("shippingKey"), f"{path}.shippingKey")
+                lines.append(self.shipping_line(entry.get("shippingInfo", _MISSING), f"{path}.shippingInfo", key))
+            return tuple(lines)
+        if self.order.get("shippingInfo") is None:
+            return ()
+        self.where = "shippingInfo"
+        return (self.shipping_line(self.order["shippingInfo"], "shippingInfo"),)
+
+    # --- the order -------------------------------------------------------------------------
+
+    def discount_tax(self, lines: tuple[OrderLine, ...], summary: tuple[TaxLine, ...] | None,
+                     stated: Decimal | None) -> tuple[TaxLine, ...]:
+        """The tax removed with discountOnTotalPrice, per rate.
+
+        commercetools keeps each line's taxedPrice undiscounted and puts the discounted tax in the
+        order's taxPortions, so per rate: the lines' tax − the portion is exactly what the discount took
+        (and what makes the ERP's tax per rate equal the summary). Only when the rates do not line up
+        (sub-rates) is the stated discountedGrossAmount − discountedNetAmount used, on one rate."""
+        if summary is None:
+            return ()
+        by_rate: dict[Decimal, Decimal] = {}
+        for line in lines:
+            for tax in line.tax_lines:
+                by_rate[tax.rate] = by_rate.get(tax.rate, Decimal(0)) + tax.amount
+        portions: dict[Decimal, Decimal] = {}
+        titles: dict[Decimal, str] = {}
+        for portion in summary:
+            portions[portion.rate] = portions.get(portion.rate, Decimal(0)) + portion.amount
+            titles.setdefault(portion.rate, portion.title)
+        if set(portions) <= set(by_rate):
+            return tuple(TaxLine(rate=rate, amount=amount - portions.get(rate, Decimal(0)), title=titles.get(rate, ""))
+                         for rate, amount in by_rate.items() if amount != portions.get(rate, Decimal(0)))
+        if not stated:
+            return ()
+        # No exact split: the whole stated amount on the rate carrying the most tax, said so in its title.
+        rate = max(by_rate or portions, key=lambda r: (by_rate or portions)[r])
+        return (TaxLine(rate=rate, amount=stated, title="discountOnTotalPrice"),)
+
+    def translate(self) -> StorefrontOrder:
+        try:
+            return self._translate()
+        except ValueError as exc:
+            if str(exc).startswith("commercetools order"):
+                raise
+            raise ValueError(f"commercetools order {self.order_id}: {self.where} is malformed: {exc}") from None
+        except (KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            raise ValueError(f"commercetools order {self.order_id}: {self.where} is malformed: {exc!r}") from None
+
+    def _translate(self) -> StorefrontOrder:
+        order = self.order
+        self.tax_rounding = self.rounding("taxRoundingMode")
+        self.price_rounding = self.rounding("priceRoundingMode")
         lines = []
         location = ""
-        try:
-            for i, item in enumerate(order.get("lineItems") or []):
-                where = f"lineItems[{i}]"
-                unit = amount(item["price"]["value"], f"{where}.price.value")
-                quantity = int(item["quantity"])
-                discount = line_discount(item, unit, where)
-                lines.append(OrderLine(
-                    sku=(item.get("variant") or {}).get("sku") or "",
-                    name=name_of(item.get("name")),
-                    quantity=quantity,
-                    unit_price=unit,
-                    discount=discount,
-                    tax_lines=taxes(item, where, unit * quantity - discount),
-                    line_id=item.get("id", ""),
-                    kind="item",
-                    product_id=str(item.get("productId") or ""),
-                ))
-                channel = item.get("supplyChannel")
-                if channel and not location:
-                    location = (channel.get("obj") or {}).get("key") or channel.get("id", "")
-            for i, item in enumerate(order.get("customLineItems") or []):
-                where = f"customLineItems[{i}]"
-                unit = amount(item["money"], f"{where}.money")
-                quantity = int(item["quantity"])
-                discount = line_discount(item, unit, where)
-                lines.append(OrderLine(
-                    sku="",
-                    name=name_of(item.get("name")) or item.get("slug", ""),
-                    quantity=quantity,
-                    unit_price=unit,
-                    discount=discount,
-                    tax_lines=taxes(item, where, unit * quantity - discount),
-                    line_id=item.get("id", ""),
-                    tax_category=(item.get("taxCategory") or {}).get("id", ""),
-                    kind="custom",
-                ))
-            shipping = ()
-            info = order.get("shippingInfo")
-            if info:
-                price = amount(info["price"], "shippingInfo.price")
-                discount = Decimal(0)
-                if info.get("discountedPrice"):
-                    discount = price - amount(info["discountedPrice"]["value"], "shippingInfo.discountedPrice.value")
-                shipping = (OrderLine(
-                    sku="",
-                    name=info.get("shippingMethodName", "Shipping"),
-                    quantity=1,
-                    unit_price=price,
-                    discount=discount,
-                    tax_lines=taxes(info, "shippingInfo", price - discount),
-                    line_id=(info.get("shippingMethod") or {}).get("id", "shipping"),
-                    kind="shipping",
-                ),)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ValueError) and str(exc).startswith("commercetools order"):
-                raise
-            raise ValueError(f"commercetools order {order_id} is malformed: {exc!r}") from None
+        for i, item in enumerate(self.array(order, "lineItems", "lineItems", required=True)):
+            self.where = f"lineItems[{i}]"
+            lines.append(self.line_item(item, self.where))
+            channel = item.get("supplyChannel")
+            if isinstance(channel, dict) and not location:
+                location = self.text((channel.get("obj") or {}).get("key") or channel.get("id"),
+                                     f"{self.where}.supplyChannel")
+        for i, item in enumerate(self.array(order, "customLineItems", "customLineItems")):
+            self.where = f"customLineItems[{i}]"
+            lines.append(self.custom_line_item(item, self.where))
+        shipping = self.shipping_lines()
 
-        def when(value: str | None) -> datetime | None:
-            if not value:
-                return None
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(f"commercetools order {order_id}: bad timestamp {value!r}") from None
-
-        address = order.get("shippingAddress") or order.get("billingAddress") or {}
+        self.where = "order"
+        net_total = self.money(order["totalPrice"], "totalPrice")
         taxed = order.get("taxedPrice")
-        net_total = amount(order["totalPrice"], "totalPrice")
-        total = amount(taxed["totalGross"], "taxedPrice.totalGross") if taxed else net_total
-        order_discount = Decimal(0)
-        if order.get("discountOnTotalPrice"):
-            order_discount = amount(order["discountOnTotalPrice"]["discountedAmount"],
-                                    "discountOnTotalPrice.discountedAmount")
-        taxes_included = any(
-            (line_item.get("taxRate") or {}).get("includedInPrice")
-            for line_item in (order.get("lineItems") or []) + (order.get("customLineItems") or [])
-        )
+        total, total_tax, summary = net_total, None, None
+        if taxed is not None:
+            taxed = self.obj(taxed, "taxedPrice")
+            total = self.money(taxed.get("totalGross", _MISSING), "taxedPrice.totalGross")
+            total_tax = self.optional_money(taxed, "totalTax", "taxedPrice.totalTax")
+            if total_tax is None:
+                total_tax = total - self.money(taxed.get("totalNet", _MISSING), "taxedPrice.totalNet")
+            summary = tuple(self.portion(p, f"taxedPrice.taxPortions[{i}]")
+                            for i, p in enumerate(self.array(taxed, "taxPortions", "taxedPrice.taxPortions")))
+        taxes_included = any(self.includes_tax)
+
+        order_discount, discount_tax, stated = Decimal(0), (), None
+        if order.get("discountOnTotalPrice") is not None:
+            self.where = "discountOnTotalPrice"
+            dotp = self.obj(order["discountOnTotalPrice"], "discountOnTotalPrice")
+            order_discount = self.money(dotp.get("discountedAmount", _MISSING), "discountOnTotalPrice.discountedAmount")
+            # discountedAmount is in the cart's own terms; net and gross are stated when taxedPrice exists.
+            net = self.optional_money(dotp, "discountedNetAmount", "discountOnTotalPrice.discountedNetAmount")
+            gross = self.optional_money(dotp, "discountedGrossAmount", "discountOnTotalPrice.discountedGrossAmount")
+            if taxes_included and gross is not None:
+                order_discount = gross
+            elif not taxes_included and net is not None:
+                order_discount = net
+            stated = gross - net if net is not None and gross is not None else None
+            discount_tax = self.discount_tax((*lines, *shipping), summary, stated)
+
+        self.where = "order"
+        addresses = [self.obj(order[k], k) for k in ("shippingAddress", "billingAddress") if order.get(k) is not None]
+        address = addresses[0] if addresses else {}
+        phone = next((self.text(a.get(k), k) for a in addresses for k in ("phone", "mobile") if a.get(k)), "")
+        version = order.get("version")
+        if version is not None:
+            version = self.whole(version, "version")
+        customer_email = self.text(order.get("customerEmail"), "customerEmail")
         return StorefrontOrder(
-            storefront_order_id=order_id,
-            order_number=order.get("orderNumber") or order_id,
-            currency=currency,
-            payment_state=order.get("paymentState") or "",
-            updated_at=when(order.get("lastModifiedAt")),
-            created_at=when(order.get("createdAt")),
-            customer_email=order.get("customerEmail") or "",
-            customer_name=" ".join(p for p in (address.get("firstName"), address.get("lastName")) if p),
-            customer_storefront_id=order.get("customerId") or "",
-            country=address.get("country") or "",
+            storefront_order_id=self.order_id,
+            order_number=self.text(order.get("orderNumber"), "orderNumber") or self.order_id,
+            currency=self.currency,
+            payment_state=self.text(order.get("paymentState"), "paymentState"),
+            updated_at=self.when("lastModifiedAt"),
+            created_at=self.when("createdAt"),
+            customer_email=customer_email,
+            customer_name=" ".join(self.text(address.get(k), k) for k in ("firstName", "lastName") if address.get(k)),
+            customer_storefront_id=self.text(order.get("customerId"), "customerId"),
+            country=self.text(address.get("country") or order.get("country"), "shippingAddress.country"),
             lines=tuple(lines),
             shipping=shipping,
             order_discount=order_discount,
             total=total,
             location=location,
             cancelled=order.get("orderState") == "Cancelled",
+            taxes_included=taxes_included,
+            tax_summary=summary,
+            total_tax=total_tax,
+            order_discount_tax=discount_tax,
+            price_rounding=self.price_rounding,
+            tax_rounding=self.tax_rounding,
+            customer_phone=phone,
+            version=version,
             extra={
-                "version": order.get("version"),
-                "order_state": order.get("orderState", ""),
-                "total_net": str(net_total),
+                "version": version,
+                "order_state": self.text(order.get("orderState"), "orderState"),
+                "total_net": str(net_total),  # totalPrice: net, or gross when prices include tax
                 "taxes_included": taxes_included,
+                "tax_mode": self.text(order.get("taxMode"), "taxMode"),
+                "tax_calculation_mode": self.text(order.get("taxCalculationMode"), "taxCalculationMode"),
+                "shipping_mode": self.text(order.get("shippingMode"), "shippingMode"),
+                # discountedGrossAmount − discountedNetAmount as commercetools states it (for the record).
+                "discount_on_total_price_tax": str(stated) if stated is not None else "",
             },
         )
