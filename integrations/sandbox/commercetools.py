@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import parse_qs
 
-from integrations.domain import currency_exponent
+from integrations.domain import currency_exponent, format_percent
 
 from .ct_predicates import PredicateError, parse_predicates, sort_resources
 from .server import RateLimiter, Request, Response, VendorApp
@@ -299,12 +299,14 @@ class CommercetoolsSandbox(VendorApp):
             if rate is None:
                 return None, None
             rate = Decimal(str(rate))
-            name = f"Standard {country} {rate * 100:.0f}%" if rate else f"Zero {country}"
+            name = f"Standard {country} {format_percent(rate)}%" if rate else f"Zero {country}"
             tax = _round(net * rate, currency)
             portions[(name, rate)] = portions.get((name, rate), Decimal(0)) + tax
             tax_rate = {"id": f"rate-{country}-{rate}", "name": name, "amount": float(rate), "includedInPrice": False,
                         "country": country, "subRates": []}
-            return tax_rate, {"totalNet": cent(net), "totalGross": cent(net + tax), "totalTax": cent(tax)}
+            # A TaxedItemPrice, as the platform states it for every taxed line (taxPortions included).
+            return tax_rate, {"totalNet": cent(net), "totalGross": cent(net + tax), "totalTax": cent(tax),
+                              "taxPortions": [{"name": name, "rate": float(rate), "amount": cent(tax)}]}
 
         def discounts(unit: Decimal, discounted, quantity: int) -> tuple[list, Decimal]:
             if discounted is None:
@@ -376,11 +378,13 @@ class CommercetoolsSandbox(VendorApp):
                 item["taxRate"], item["taxedPrice"] = tax_rate, taxed_price
             custom_line_items.append(item)
 
-        shipping_info = None
+        shipping_info = shipping_taxed = None
         if f.get("shipping"):
             spec = f["shipping"]
             ship_price = Decimal(str(spec.get("price", "4.95")))
+            ship_price = _round(ship_price, currency)  # ShippingInfo.price is cent precision
             effective = Decimal(str(spec["discounted_price"])) if spec.get("discounted_price") is not None else ship_price
+            effective = _round(effective, currency)
             total_net += effective
             tax_rate, taxed_price = taxed(effective, spec.get("tax_rate", "0.19"))
             shipping_info = {
@@ -399,6 +403,7 @@ class CommercetoolsSandbox(VendorApp):
                 }
             if tax_rate:
                 shipping_info["taxRate"], shipping_info["taxedPrice"] = tax_rate, taxed_price
+            shipping_taxed = taxed_price
 
         total_tax = sum(portions.values(), Decimal(0))
         self.order_sequence += 1
@@ -428,6 +433,7 @@ class CommercetoolsSandbox(VendorApp):
             "billingAddress": dict(address),
             "orderState": f.get("order_state", "Open"),
             "taxMode": "Platform",
+            "priceRoundingMode": "HalfEven",
             "taxRoundingMode": "HalfEven",
             "taxCalculationMode": "LineItemLevel",
             "inventoryMode": "None",
@@ -445,6 +451,8 @@ class CommercetoolsSandbox(VendorApp):
             order["paymentState"] = f["payment_state"]
         if shipping_info:
             order["shippingInfo"] = shipping_info
+        if shipping_taxed:
+            order["taxedShippingPrice"] = copy.deepcopy(shipping_taxed)
         return order
 
     def dispatch(self, request: Request) -> Response:
