@@ -118,7 +118,7 @@ class OrderLink(models.Model):
     posted_total_minor = models.BigIntegerField(null=True, blank=True)
     erp_total_minor = models.BigIntegerField(null=True, blank=True)
     # What the posted sale consisted of (lines, quantities, amounts): a later edit is told by it.
-    posted_fingerprint = models.CharField(max_length=64, blank=True)
+    posted_summary = models.JSONField(default=list, blank=True)
     # Automatic re-posts after a transient failure (ERP outage): how many, and when the next is due.
     auto_retries = models.PositiveIntegerField(default=0)
     next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -59,6 +59,9 @@ def order_from_payload(connection, payload: dict):
     if connection.platform == "shopify":
         from .shopify import ShopifyClient
 
+        basis = (connection.settings or {}).get("post_currency") or settings.ORDERS.get("post_currency", "shop")
+        if basis == "presentment":
+            return ShopifyClient.order_from_payload(payload, currency_basis="presentment")
         return ShopifyClient.order_from_payload(payload)
     from .commercetools import CommercetoolsClient
 

@@ -1,37 +1,40 @@
 """Order to cash: a paid/authorised storefront order becomes exactly one ERP Sales Order.
 
 Path of one order: an inbound event (webhook or poll) is processed into an `OrderLink`; once the
-payment is captured or authorised the link is claimed and posted: mappings are checked, the
-customer is matched or created, and the Sales Order is created with the storefront order id as its
-external reference, after asking the ERP whether that reference already exists.
+payment is captured or authorised the link is claimed and posted: the Sales Order document is
+built from the storefront's own figures (integrations.flows.sales_order_document) and checked to
+total what the customer paid, the customer is matched or created, and the Sales Order is created
+with the storefront order id as its external reference. After posting, a cancellation cancels the
+ERP order, and an edit or a refund becomes an owned exception: nothing that arrives later is dropped.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from exceptions_queue import registry
 from exceptions_queue.models import ExceptionRecord
-from exceptions_queue.registry import ExceptionType, Severity, Team
 from exceptions_queue.services import exception_raise, exception_resolve, exceptions_resolve_for_order
 from integrations.connectors import get_erp, get_storefront, order_from_payload
-from integrations.connectors.base import (
-    ErpSalesOrderLine,
-    ErpSalesOrderRequest,
-    PermanentError,
-    TransientError,
-)
-from integrations.domain import StorefrontOrder, currency_exponent, format_amount, to_minor_units
-from integrations.models import ErpWrite, InboundEvent, OrderEvent, OrderLink, Platform
+from integrations.connectors.base import Conflict, ErpSalesOrderRequest, PermanentError, TransientError
+from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
+from integrations.models import CustomerLink, ErpWrite, InboundEvent, OrderEvent, OrderLink
 from integrations.ttl_cache import TtlCache
 from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
+
+from .order_exception_types import (  # noqa: F401 - registered here, raised below
+    CANCEL_NOT_POSSIBLE, CUSTOMER_CONFLICT, DUPLICATE_SKU, EDITED_AFTER_POSTING, ERP_REJECTED, ERP_TOTAL_MISMATCH,
+    ERP_UNAVAILABLE, EVENT_STUCK, INVALID_DEPOT, MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, REFUND_PENDING,
+    TOTAL_MISMATCH, UNKNOWN_SKU,
+)
+from .order_settings import GUEST_ACCOUNT, STOREFRONT_CUSTOMER, OrderSettings, connection_settings
+from .sales_order_document import Problem, build_sales_order
 
 log = logging.getLogger("ledgerline.orders")
 
@@ -39,11 +42,29 @@ log = logging.getLogger("ledgerline.orders")
 # again only after Q_CLUSTER["retry"] seconds, which is longer than its timeout.
 CLAIM_LEASE = timedelta(seconds=settings.Q_CLUSTER.get("timeout", 120))
 
-from .order_exception_types import (  # noqa: F401 - registered here, raised below
-    CANCEL_NOT_POSSIBLE, CUSTOMER_CONFLICT, DUPLICATE_SKU, EDITED_AFTER_POSTING, ERP_REJECTED, ERP_TOTAL_MISMATCH,
-    ERP_UNAVAILABLE, EVENT_STUCK, INVALID_DEPOT, MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, REFUND_PENDING,
-    TOTAL_MISMATCH, UNKNOWN_SKU,
-)
+# Bad shapes a payload can have beyond what the translation names itself: each becomes a
+# malformed_payload exception, never a task that dies.
+PAYLOAD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError, InvalidOperation)
+# The largest amount in minor units the database stores (a signed 64-bit integer).
+MAX_MINOR = 2**63 - 1
+
+# --- the order's state machine: the only transitions anything may make ----------------------------
+
+S = OrderLink.State
+TRANSITIONS: dict[str, set[str]] = {
+    S.RECEIVED: {S.WAITING_PAYMENT, S.POSTING, S.CANCELLED, S.TEST, S.FAILED},
+    S.WAITING_PAYMENT: {S.POSTING, S.CANCELLED, S.TEST, S.FAILED},
+    S.POSTING: {S.POSTED, S.FAILED, S.WAITING_PAYMENT},
+    S.FAILED: {S.POSTING, S.CANCELLED, S.TEST},
+    S.POSTED: {S.CANCELLED},
+    S.TEST: {S.CANCELLED},
+    S.CANCELLED: set(),
+}
+
+
+def can_transition(current: str, new: str) -> bool:
+    return current == new or new in TRANSITIONS.get(current, set())
+
 
 # --- small caches of ERP facts that rarely change (positive answers only) ------------------------
 
@@ -56,21 +77,25 @@ def erp_caches_clear() -> None:
     _depots.clear()
 
 
-# --- processing an inbound event ----------------------------------------------------------------
-
-def _post_states(connection) -> set[str]:
-    if connection.platform == Platform.SHOPIFY:
-        return {s.lower() for s in settings.SHOPIFY_POST_ON_FINANCIAL_STATUSES}
-    return {s.lower() for s in settings.COMMERCETOOLS["post_on_payment_states"]}
-
-
-def _is_payment_done(link: OrderLink) -> bool:
-    return link.payment_state.lower() in _post_states(link.connection)
-
-
 def _timeline(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None) -> None:
     OrderEvent.objects.create(order=order, kind=kind, message=message, event=event)
 
+
+def _is_payment_done(link: OrderLink) -> bool:
+    return connection_settings(link.connection).releases(link.payment_state)
+
+
+def _translate_payload(connection, payload) -> StorefrontOrder:
+    """The storefront payload in our words; any bad shape is a ValueError naming what is wrong."""
+    try:
+        return order_from_payload(connection, payload)
+    except ValueError:
+        raise
+    except PAYLOAD_ERRORS as exc:
+        raise ValueError(f"the order payload has an unexpected shape ({type(exc).__name__}: {exc})") from exc
+
+
+# --- processing an inbound event ----------------------------------------------------------------
 
 def _claim_event(event_id: int) -> bool:
     now = timezone.now()
@@ -95,7 +120,7 @@ def _event_payload_order(event: InboundEvent) -> dict:
 
 
 def inbound_event_process(*, event_id: int) -> str:
-    """Apply one stored event to its order link, then post the order if it is ready."""
+    """Apply one stored event to its order link, then post (or cancel) the order if it is ready."""
     event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
     if event is None:
         return "missing"
@@ -106,27 +131,40 @@ def inbound_event_process(*, event_id: int) -> str:
         return _post_after_replay(event_id)
     try:
         raw_order = _event_payload_order(event)
-        order = order_from_payload(event.connection, raw_order)
-    except ValueError as exc:
+        order = _translate_payload(event.connection, raw_order)
+        applied = _apply_order(event, order, raw_order, claim=not fetch)
+    except (TransientError, PermanentError) as exc:
+        InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc)[:2000])
+        raise  # the task is retried by django-q2 and the sweep; the event stays stored
+    except (*PAYLOAD_ERRORS, DatabaseError) as exc:
+        # A shape the translation let through that the database refuses (a number too large…) is
+        # malformed too: the apply's transaction rolled back, the event is kept and owned.
+        if isinstance(exc, IntegrityError) or (isinstance(exc, DatabaseError) and not _is_data_error(exc)):
+            raise
         if not fetch and not _claim_event(event_id):
             return _post_after_replay(event_id)
-        _event_failed_malformed(event, str(exc))
+        _event_failed_malformed(event, str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
         return "malformed"
-    except (TransientError, PermanentError) as exc:
-        InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc))
-        raise  # the task is retried by django-q2; the event stays stored
-    applied = _apply_order(event, order, raw_order, claim=not fetch)
     if applied is None:
         return _post_after_replay(event_id)
-    link, ready = applied
+    link, action = applied
     # A malformed-payload exception about this event is cleared now that it was read.
     for record in ExceptionRecord.objects.filter(
-        type_code=MALFORMED_PAYLOAD.code, retry_args__event_id=event.pk, status__in=ExceptionRecord.ACTIVE_STATUSES
+        type_code__in=[MALFORMED_PAYLOAD.code, EVENT_STUCK.code], retry_args__event_id=event.pk,
+        status__in=ExceptionRecord.ACTIVE_STATUSES,
     ):
         exception_resolve(record=record, note="The event was read successfully.", action="auto_resolved")
-    if ready:
+    if action == "post":
         return order_post_to_erp(order_id=link.pk)
+    if action == "cancel":
+        return order_cancel_in_erp(order_id=link.pk)
     return link.state
+
+
+def _is_data_error(exc: Exception) -> bool:
+    from django.db import DataError
+
+    return isinstance(exc, DataError)
 
 
 def _post_after_replay(event_id: int) -> str:
@@ -141,16 +179,22 @@ def _post_after_replay(event_id: int) -> str:
 
 
 def orders_stuck_repost() -> int:
-    """Drift check: orders whose posting worker died (claim lease expired) are posted again."""
+    """Orders whose posting worker died (claim lease expired) are posted again."""
     stale = OrderLink.objects.filter(
         state=OrderLink.State.POSTING, posting_started_at__lt=timezone.now() - CLAIM_LEASE
     ).values_list("pk", flat=True)
-    return sum(order_post_to_erp(order_id=pk) == "posted" for pk in list(stale[:500]))
+    posted = 0
+    for pk in list(stale[:500]):
+        try:
+            posted += order_post_to_erp(order_id=pk) == "posted"
+        except Exception:  # one order never stops the others
+            log.exception("re-posting stuck order %s failed", pk)
+    return posted
 
 
 def _event_failed_malformed(event: InboundEvent, error: str) -> None:
     InboundEvent.objects.filter(pk=event.pk).update(
-        status=InboundEvent.Status.FAILED, last_error=error, processed_at=timezone.now()
+        status=InboundEvent.Status.FAILED, last_error=error[:2000], processed_at=timezone.now()
     )
     exception_raise(
         exc_type=MALFORMED_PAYLOAD,
@@ -163,14 +207,29 @@ def _event_failed_malformed(event: InboundEvent, error: str) -> None:
         context={"storefront": event.connection.name, "event_id": event.pk, "topic": event.topic,
                  "resource_id": event.resource_id, "payload": event.payload},
         retry_args={"event_id": event.pk},
-        last_error=error,
+        last_error=error[:2000],
     )
 
 
+def _total_minor(order: StorefrontOrder) -> int | None:
+    if order.total is None:
+        return None
+    try:
+        minor = to_minor_units(order.total, order.currency)
+    except ValueError:
+        return None
+    if abs(minor) > MAX_MINOR:
+        raise ValueError(f"order total {order.total} {order.currency} is too large to be a real order")
+    return minor
+
+
 def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
-                 ) -> tuple[OrderLink, bool] | None:
-    """Upsert the link from this event. Returns (link, ready_to_post), or None when another worker
-    has the event. An older payload never wins."""
+                 ) -> tuple[OrderLink, str] | None:
+    """Upsert the link from this event. Returns (link, next action: "post", "cancel" or ""), or
+    None when another worker has the event. An older payload never wins, and no event moves the
+    order backwards (TRANSITIONS)."""
+    cfg = connection_settings(event.connection)
+    total_minor = _total_minor(order)
     with transaction.atomic():
         if claim and not _claim_event(event.pk):
             return None
@@ -185,6 +244,8 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             and order.updated_at is not None
             and order.updated_at < link.source_updated_at
         )
+        action = ""
+        previous_payment = link.payment_state
         if stale:
             _timeline(
                 link, OrderEvent.Kind.STALE_IGNORED,
@@ -198,45 +259,58 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             link.payload = raw_order
             link.order_number = order.order_number[:100]
             link.customer_email = order.customer_email[:254]
-            link.currency = order.currency
-            link.payment_state = order.payment_state
+            link.currency = order.currency[:3]
+            link.payment_state = order.payment_state[:40]
             link.source_updated_at = order.updated_at
-            if order.total is not None:
-                try:
-                    link.total_minor = to_minor_units(order.total, order.currency)
-                except ValueError:
-                    link.total_minor = None
-        ready = False
-        if link.state in (OrderLink.State.POSTED, OrderLink.State.POSTING):
-            pass  # later updates never re-post
-        elif order.cancelled and not stale:
-            if link.state != OrderLink.State.CANCELLED:
-                link.state = OrderLink.State.CANCELLED
-                _timeline(link, OrderEvent.Kind.CANCELLED, "Cancelled in the storefront before it was posted", event)
-        elif _is_payment_done(link):
-            ready = True  # also for a FAILED order: a newer payload may fix it; posting re-checks all
-        elif link.state != OrderLink.State.WAITING_PAYMENT:
-            link.state = OrderLink.State.WAITING_PAYMENT
-            _timeline(link, OrderEvent.Kind.WAITING_PAYMENT,
-                      f"Payment is {link.payment_state or 'unknown'}; the order posts once it is captured or authorised")
+            link.total_minor = total_minor
+            action = _next_state(link, order, cfg, event)
         link.save()
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
         )
-    return link, ready
+    if not stale and link.state == OrderLink.State.POSTED and action == "":
+        _after_posting_changes(link, order, event, previous_payment)
+    return link, action
+
+
+def _next_state(link: OrderLink, order: StorefrontOrder, cfg: OrderSettings, event: InboundEvent) -> str:
+    """Move the (locked) link on from this newer payload; returns the work to do after commit."""
+    cancelled = order.cancelled or cfg.cancels(order.payment_state)
+    state = link.state
+    if state == OrderLink.State.CANCELLED:
+        return ""  # final: a late event never reopens a cancelled order
+    if state in (OrderLink.State.POSTED, OrderLink.State.POSTING):
+        if cancelled and state == OrderLink.State.POSTED:
+            return "cancel"
+        return ""  # later updates never re-post; edits and refunds are looked at after commit
+    if cancelled:
+        _set_state(link, OrderLink.State.CANCELLED, OrderEvent.Kind.CANCELLED,
+                   "Cancelled in the storefront before it was posted"
+                   + (f" (payment {order.payment_state})" if cfg.cancels(order.payment_state) else ""), event)
+        return ""
+    if order.is_test and not cfg.post_test_orders:
+        _set_state(link, OrderLink.State.TEST, OrderEvent.Kind.TEST_ORDER,
+                   "Test order: not posted (this connection does not post test orders)", event)
+        return ""
+    if state == OrderLink.State.TEST:
+        return ""
+    if cfg.releases(order.payment_state):
+        return "post"  # also for a FAILED order: a newer payload may fix it; posting re-checks all
+    if state in (OrderLink.State.RECEIVED,):
+        _set_state(link, OrderLink.State.WAITING_PAYMENT, OrderEvent.Kind.WAITING_PAYMENT,
+                   f"Payment is {link.payment_state or 'unknown'}; the order posts once it is captured or authorised",
+                   event)
+    return ""
+
+
+def _set_state(link: OrderLink, new: str, kind: str, message: str, event: InboundEvent | None = None) -> None:
+    if link.state == new or not can_transition(link.state, new):
+        return
+    link.state = new
+    _timeline(link, kind, message, event)
 
 
 # --- posting an order to the ERP ----------------------------------------------------------------
-
-@dataclass
-class Problem:
-    exc_type: ExceptionType
-    key: str
-    fingerprint: str
-    message: str
-    context: dict
-    sku: str = ""
-
 
 class OrderNotReady(Exception):
     def __init__(self, problems: list[Problem]):
@@ -254,11 +328,53 @@ def _claim_order(order_id: int) -> bool:
     )
 
 
+class ErpResolver:
+    """The mapping tables and the ERP's items and depots, as the document builder asks for them."""
+
+    def __init__(self, connection, erp):
+        self.connection, self.erp = connection, erp
+
+    def sku(self, storefront_sku):
+        return resolve_sku(self.connection, storefront_sku)
+
+    def item_exists(self, code: str) -> bool:
+        if _known_items.get(code):
+            return True
+        exists = self.erp.item_exists(code)
+        if exists:
+            _known_items.put(code, True)
+        return exists
+
+    def tax_code(self, *, rate, country, category):
+        return resolve_tax_code(self.connection, rate=rate, country=country, category=category)
+
+    def depot(self, *, country, location):
+        return resolve_depot(self.connection, country=country, location=location) or settings.ORDERS["default_depot"]
+
+    def erp_depots(self) -> set[str]:
+        depots = _depots.get("all")
+        if depots is None:
+            depots = set(self.erp.list_depots())
+            _depots.put("all", depots)
+        return depots
+
+
+def sales_order_for(link: OrderLink, order: StorefrontOrder, erp):
+    """The checked ERP document for this order (see sales_order_document.build_sales_order)."""
+    return build_sales_order(
+        order=order, settings=connection_settings(link.connection), resolver=ErpResolver(link.connection, erp),
+        external_reference=link.external_reference, number=str(link), key_prefix=f"order:{link.pk}",
+        storefront_name=link.connection.name,
+    )
+
+
 def order_post_to_erp(*, order_id: int, erp=None) -> str:
     """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first."""
     link = OrderLink.objects.select_related("connection").get(pk=order_id)
     if link.state == OrderLink.State.POSTED:
         return "posted"
+    if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
+        return link.state
     if not _is_payment_done(link):
         return "waiting_payment"
     with transaction.atomic():
@@ -268,23 +384,28 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
     link.refresh_from_db()
     erp = erp or get_erp()
     try:
-        order = order_from_payload(link.connection, link.payload)
+        order = _translate_payload(link.connection, link.payload)
         existing = erp.find_sales_order(link.external_reference)
         if existing is not None:
             _record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
                            OrderEvent.Kind.LINKED_EXISTING,
-                           f"The ERP already had Sales Order {existing.id} for {link.external_reference}")
+                           f"The ERP already had Sales Order {existing.id} for {link.external_reference}",
+                           summary=sale_summary(order))
             return "posted"
-        request, rounding = _translate(link, order, erp)
+        document = sales_order_for(link, order, erp)
+        if document.problems:
+            raise OrderNotReady(document.problems)
         customer_id = _ensure_customer(link, order, erp)
-        request = ErpSalesOrderRequest(**{**request.__dict__, "customer_id": customer_id})
-        erp_order_id, write_id = _create_sales_order(link, request, erp)
+        request = ErpSalesOrderRequest(**{**document.request.__dict__, "customer_id": customer_id,
+                                          "order_date": document.request.order_date or timezone.now().date().isoformat()})
+        created, write_id = _create_sales_order(link, request, erp)
     except OrderNotReady as exc:
         _order_failed(link, exc.problems, str(exc))
         return "failed"
-    except ValueError as exc:
+    except PAYLOAD_ERRORS as exc:
         _order_failed(link, [Problem(MALFORMED_PAYLOAD, f"order:{link.pk}", f"{link.connection.code}:order",
-                                     f"Order {link} cannot be read: {exc}", {"storefront": link.connection.name})], str(exc))
+                                     f"Order {link} cannot be read: {exc}", {"storefront": link.connection.name})],
+                      str(exc))
         return "failed"
     except TransientError as exc:
         _order_failed(link, [Problem(
@@ -302,11 +423,46 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
             {"order_number": str(link), "status": getattr(exc, "status", None)},
         )], str(exc))
         return "failed"
-    _record_posted(link, erp_order_id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
-                   f"Sales Order {erp_order_id} created for {link.external_reference}"
-                   + (f"; rounding difference {rounding} {link.currency}" if rounding else ""), write_id=write_id)
+    rounding = document.rounding
+    _record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
+                   f"Sales Order {created.id} created for {link.external_reference}, total "
+                   f"{request.gross_total} {link.currency}"
+                   + (f"; rounding difference {rounding} {link.currency}" if rounding else ""),
+                   write_id=write_id, summary=sale_summary(order), posted_total=request.gross_total,
+                   erp_total=created.gross_total)
+    _compare_erp_total(link, request, created, document.breakdown)
     _push_stock_for(link, request)
     return "posted"
+
+
+def _minor(amount: str, currency: str) -> int | None:
+    try:
+        return to_minor_units(Decimal(amount), currency) if amount not in ("", None) else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _compare_erp_total(link: OrderLink, request: ErpSalesOrderRequest, created, breakdown: dict) -> None:
+    """After posting: the gross total the ERP booked must be the storefront's; else finance is told."""
+    reported = _minor(created.gross_total, link.currency)
+    if reported is None or reported == link.total_minor:
+        return
+    erp_total = format_amount(from_minor_units(reported, link.currency), link.currency)
+    storefront_total = link.total_display
+    exception_raise(
+        exc_type=ERP_TOTAL_MISMATCH, key=f"order:{link.pk}:erp-total", fingerprint="erp-total",
+        message=(f"Order {link} was posted as {link.erp_order_id} with the storefront's total "
+                 f"{request.gross_total} {link.currency}, but the ERP reports {erp_total} {link.currency} "
+                 f"(tax {created.tax_total or '?'}). Correct the ERP order so it matches."),
+        context={"order_number": str(link), "erp_total": f"{erp_total} {link.currency}",
+                 "storefront_total": storefront_total, "erp_order_id": created.id,
+                 "erp_reported": {"total": created.total, "tax_total": created.tax_total,
+                                  "gross_total": created.gross_total},
+                 "breakdown": breakdown},
+        order=link,
+    )
+    _timeline(link, OrderEvent.Kind.TOTAL_MISMATCH,
+              f"The ERP reports {erp_total} {link.currency} for {created.id}; the storefront says {storefront_total}")
 
 
 def _push_stock_for(link: OrderLink, request: ErpSalesOrderRequest) -> None:
@@ -322,7 +478,8 @@ def _push_stock_for(link: OrderLink, request: ErpSalesOrderRequest) -> None:
         log.exception("could not queue the stock push for order %s", link.pk)
 
 
-def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, message, write_id=None) -> None:
+def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, message, write_id=None,
+                   summary=None, posted_total: str = "", erp_total: str = "") -> None:
     with transaction.atomic():
         if write_id:
             ErpWrite.objects.filter(pk=write_id).update(status=ErpWrite.Status.SUCCEEDED, response_id=erp_order_id,
@@ -330,9 +487,11 @@ def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind,
         OrderLink.objects.filter(pk=link.pk).update(
             state=OrderLink.State.POSTED, erp_order_id=erp_order_id, erp_customer_id=customer_id or "",
             erp_payload=erp_payload or {}, rounding_difference=rounding, posted_at=timezone.now(), last_error="",
-            next_retry_at=None, auto_retries=0,
+            next_retry_at=None, auto_retries=0, posted_summary=summary or [],
+            posted_total_minor=_minor(posted_total, link.currency), erp_total_minor=_minor(erp_total, link.currency),
         )
         _timeline(link, kind, message)
+    link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, erp_order_id, summary or []
     exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
 
 
@@ -342,7 +501,7 @@ AUTO_RETRY_MAX = timedelta(hours=1)
 
 
 def auto_retry_delay(attempt: int) -> timedelta:
-    return min(AUTO_RETRY_BASE * (2 ** max(attempt, 0)), AUTO_RETRY_MAX)
+    return min(AUTO_RETRY_BASE * (2 ** min(max(attempt, 0), 16)), AUTO_RETRY_MAX)
 
 
 def _order_failed(link: OrderLink, problems: list[Problem], error: str, *, transient: bool = False) -> None:
@@ -362,6 +521,9 @@ def _order_failed(link: OrderLink, problems: list[Problem], error: str, *, trans
             OrderLink.objects.filter(pk=link.pk).update(state=OrderLink.State.FAILED, last_error=error[:2000],
                                                         next_retry_at=None)
             _timeline(link, OrderEvent.Kind.FAILED, error[:2000])
+        if any(p.exc_type is TOTAL_MISMATCH for p in problems):
+            _timeline(link, OrderEvent.Kind.TOTAL_MISMATCH, "Not posted: the ERP document would not total what "
+                      "the storefront says (see the total_mismatch exception)")
     for p in problems:
         context = {"order_number": str(link), "storefront": link.connection.name, **p.context}
         record = exception_raise(
@@ -370,8 +532,15 @@ def _order_failed(link: OrderLink, problems: list[Problem], error: str, *, trans
         )
         keys.add(record.key)
     # Whatever this attempt no longer finds (e.g. one of two SKUs now mapped) is resolved.
-    for record in ExceptionRecord.objects.filter(order=link, status__in=ExceptionRecord.ACTIVE_STATUSES).exclude(key__in=keys):
+    for record in ExceptionRecord.objects.filter(
+        order=link, status__in=ExceptionRecord.ACTIVE_STATUSES, type_code__in=_POSTING_TYPES,
+    ).exclude(key__in=keys):
         exception_resolve(record=record, note="No longer found when the order was retried.", action="auto_resolved")
+
+
+# The exception types posting raises (and so may resolve when an attempt no longer finds them).
+_POSTING_TYPES = [t.code for t in (UNKNOWN_SKU, DUPLICATE_SKU, MISSING_TAX_MAPPING, INVALID_DEPOT, CUSTOMER_CONFLICT,
+                                   ERP_REJECTED, ERP_UNAVAILABLE, TOTAL_MISMATCH, MALFORMED_PAYLOAD)]
 
 
 def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
@@ -380,193 +549,143 @@ def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
     return data
 
 
-def _rounding_mode() -> str:
-    return settings.ORDERS.get("rounding", "ROUND_HALF_EVEN")
+def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp):
+    # The attempt row is committed before the call: a crash after the ERP accepted is visible, and
+    # the replay finds the order by its external reference instead of creating a second one.
+    write = ErpWrite.objects.create(order=link, action="create_sales_order", external_reference=request.external_reference)
+    try:
+        created = erp.create_sales_order(request)
+    except Exception as exc:
+        ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
+                                                    finished_at=timezone.now())
+        raise
+    return created, write.pk  # the attempt is marked succeeded together with the link
 
 
-def _round(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)), rounding=_rounding_mode())
+# --- customers -------------------------------------------------------------------------------------
+
+def _customer_keys(order: StorefrontOrder) -> list[str]:
+    """The storefront's ways to know a customer again, most specific first."""
+    keys = []
+    if order.customer_storefront_id:
+        keys.append(f"id:{order.customer_storefront_id}")
+    if order.customer_email.strip():
+        keys.append(f"email:{order.customer_email.strip().lower()}")
+    return keys
 
 
-def _item_exists(erp, code: str) -> bool:
-    if _known_items.get(code):
-        return True
-    exists = erp.item_exists(code)
-    if exists:
-        _known_items.put(code, True)
-    return exists
-
-
-def _erp_depots(erp) -> set[str]:
-    depots = _depots.get("all")
-    if depots is None:
-        depots = set(erp.list_depots())
-        _depots.put("all", depots)
-    return depots
-
-
-def _translate(link: OrderLink, order: StorefrontOrder, erp) -> tuple[ErpSalesOrderRequest, Decimal]:
-    """Storefront order -> ERP Sales Order request, checking every mapping. Raises OrderNotReady."""
-    connection = link.connection
-    currency = order.currency
-    problems: list[Problem] = []
-    lines: list[ErpSalesOrderLine] = []
-    rounding = Decimal(0)
-    number = str(link)
-
-    # Duplicate SKU across products: the same SKU on two different storefront products.
-    products_by_sku: dict[str, set[str]] = {}
-    for line in order.lines:
-        if line.sku and line.product_id:
-            products_by_sku.setdefault(line.sku, set()).add(line.product_id)
-    for sku, products in products_by_sku.items():
-        if len(products) > 1:
-            problems.append(Problem(DUPLICATE_SKU, f"order:{link.pk}:{sku}", sku,
-                                    f"SKU {sku} on order {number} belongs to {len(products)} storefront products "
-                                    f"({', '.join(sorted(products))}): give each its own SKU, then retry.",
-                                    {"sku": sku, "products": sorted(products)}, sku))
-
-    def tax_code_for(tax_lines, category, what) -> tuple[str, Decimal]:
-        codes, amount = [], Decimal(0)
-        for tax in tax_lines:
-            code = resolve_tax_code(connection, rate=tax.rate, country=order.country, category=tax.title or category)
-            amount += tax.amount
-            if code is None:
-                pct = (tax.rate * 100).normalize()
-                problems.append(Problem(
-                    MISSING_TAX_MAPPING, f"order:{link.pk}:tax:{tax.rate}:{order.country}",
-                    f"{tax.rate}:{order.country}",
-                    f"Tax rate {pct}% ({tax.title or 'untitled'}) in {order.country or 'no country'} on {what} of "
-                    f"order {number} has no ERP tax code: add it under Mappings → Tax codes, then retry.",
-                    {"rate": str(tax.rate), "rate_percent": str(pct), "country": order.country or "—",
-                     "tax_title": tax.title},
-                ))
-            else:
-                codes.append(code)
-        return "+".join(dict.fromkeys(codes)), amount
-
-    def add_line(item_code, description, quantity, exact_total, tax_code, tax_amount, kind):
-        nonlocal rounding
-        total = _round(exact_total, currency)
-        rounding += exact_total - total
-        unit = _round(exact_total / quantity, currency) if quantity else total
-        lines.append(ErpSalesOrderLine(
-            item_code=item_code, description=description[:200], quantity=quantity,
-            unit_price=format_amount(unit, currency), line_total=format_amount(total, currency),
-            tax_code=tax_code, tax_amount=format_amount(_round(tax_amount, currency), currency), kind=kind,
-        ))
-
-    custom_item = settings.ORDERS["default_custom_item"]
-    for index, line in enumerate(order.lines):
-        what = f"line {index + 1} ({line.sku or line.name})"
-        tax_code, tax_amount = tax_code_for(line.tax_lines, line.tax_category, what)
-        exact = line.unit_price * line.quantity
-        if not line.sku:
-            if not _item_exists(erp, custom_item):
-                problems.append(Problem(UNKNOWN_SKU, f"order:{link.pk}:{custom_item}", custom_item,
-                                        f"Custom line '{line.name}' on order {number} uses the default item "
-                                        f"{custom_item}, which the ERP does not have: create it, then retry.",
-                                        {"sku": custom_item}, custom_item))
-            add_line(custom_item, line.name, line.quantity, exact, tax_code, tax_amount, "item")
-        else:
-            resolved = resolve_sku(connection, line.sku)
-            targets = []
-            if resolved is None:
-                problems.append(Problem(UNKNOWN_SKU, f"order:{link.pk}:{line.sku}", line.sku,
-                                        f"SKU {line.sku} on order {number} is mapped as inactive: activate or "
-                                        "correct it under Mappings → SKUs, then retry.", {"sku": line.sku}, line.sku))
-            elif resolved.components:
-                targets = [(code, qty * line.quantity) for code, qty in resolved.components]
-            else:
-                targets = [(resolved.erp_item_code, line.quantity)]
-            missing = [code for code, _ in targets if not _item_exists(erp, code)]
-            if missing:
-                detail = "has no ERP item" if missing == [line.sku] else f"maps to {', '.join(missing)}, which the ERP does not have"
-                problems.append(Problem(UNKNOWN_SKU, f"order:{link.pk}:{line.sku}", line.sku,
-                                        f"SKU {line.sku} on order {number} {detail}: add it under Mappings → SKUs, "
-                                        "then retry.", {"sku": line.sku, "missing_items": missing}, line.sku))
-            if targets:
-                _add_kit_or_item_lines(add_line, line, targets, exact, tax_code, tax_amount)
-        if line.discount:
-            add_line(settings.ORDERS["discount_item"], f"Discount on {line.sku or line.name}", 1,
-                     -line.discount, tax_code, Decimal(0), "discount")
-    for ship in order.shipping:
-        tax_code, tax_amount = tax_code_for(ship.tax_lines, ship.tax_category, f"shipping '{ship.name}'")
-        add_line(settings.ORDERS["shipping_item"], ship.name or "Shipping", 1, ship.unit_price * ship.quantity,
-                 tax_code, tax_amount, "shipping")
-        if ship.discount:
-            add_line(settings.ORDERS["discount_item"], f"Shipping discount ({ship.name})", 1, -ship.discount,
-                     tax_code, Decimal(0), "discount")
-    if order.order_discount:
-        add_line(settings.ORDERS["discount_item"], "Order discount", 1, -order.order_discount, "", Decimal(0), "discount")
-
-    depot = resolve_depot(connection, country=order.country, location=order.location) or settings.ORDERS["default_depot"]
-    if not depot:
-        problems.append(Problem(INVALID_DEPOT, f"order:{link.pk}:depot", f"none:{order.country}",
-                                f"No depot is mapped for {link.connection.name} orders shipping to "
-                                f"{order.country or 'an unknown country'} (order {number}): add one under "
-                                "Mappings → Depots, then retry.", {"country": order.country, "order_number": number}))
-    elif depot not in _erp_depots(erp):
-        problems.append(Problem(INVALID_DEPOT, f"order:{link.pk}:depot", depot,
-                                f"Depot {depot} mapped for order {number} is not an ERP depot: correct it under "
-                                "Mappings → Depots, then retry.", {"depot": depot, "order_number": number}))
-    if problems:
-        raise OrderNotReady(problems)
-    total = sum((Decimal(line.line_total) for line in lines), Decimal(0))
-    request = ErpSalesOrderRequest(
-        external_reference=link.external_reference, customer_id="", currency=currency, depot=depot,
-        order_date=(order.created_at or timezone.now()).date().isoformat(), lines=tuple(lines),
-        total=format_amount(total, currency), customer_reference=order.order_number,
-        prices_include_tax=bool(order.extra.get("taxes_included")),
-    )
-    return request, rounding
-
-
-def _add_kit_or_item_lines(add_line, line, targets, exact, tax_code, tax_amount) -> None:
-    """One ERP line per item; a kit's price is split over its components by units, exactly."""
-    if len(targets) == 1:
-        code, qty = targets[0]
-        add_line(code, line.name, qty, exact, tax_code, tax_amount, "item")
-        return
-    units = sum(qty for _, qty in targets)
-    remaining, remaining_tax = exact, tax_amount
-    for i, (code, qty) in enumerate(targets):
-        last = i == len(targets) - 1
-        share = remaining if last else exact * qty / units
-        tax_share = remaining_tax if last else tax_amount * qty / units
-        remaining -= share
-        remaining_tax -= tax_share
-        add_line(code, f"{line.name} (kit {line.sku})", qty, share, tax_code, tax_share, "item")
-
-
-def _customer_reference(link: OrderLink, order: StorefrontOrder) -> str:
-    return f"{link.connection.code}:customer:{order.customer_storefront_id or order.customer_email.lower()}"
+def _remember_customer(link: OrderLink, keys: list[str], customer_id: str) -> None:
+    for key in keys:
+        try:
+            with transaction.atomic():
+                CustomerLink.objects.get_or_create(connection=link.connection, key=key[:300],
+                                                   defaults={"erp_customer_id": customer_id})
+        except IntegrityError:  # a concurrent worker remembered it first
+            pass
 
 
 def _ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
-    """Match by storefront id, then e-mail; create when there is none. Conflicts become exceptions."""
-    reference = _customer_reference(link, order)
+    """The ERP account this order posts under. A customer seen before (same storefront customer or
+    e-mail) is remembered and not searched for again; guests without an e-mail follow the
+    connection's guest policy; several real candidates in the ERP are a conflict for a person."""
+    keys = _customer_keys(order)
+    email = order.customer_email.strip().lower()
+    if email and keys:
+        known = dict(CustomerLink.objects.filter(connection=link.connection, key__in=keys)
+                     .values_list("key", "erp_customer_id"))
+        for key in keys:
+            if key in known:
+                _remember_customer(link, [k for k in keys if k not in known], known[key])
+                return known[key]
+    if not email:
+        return _guest_customer(link, order, erp)
+    reference = f"{link.connection.code}:customer:{order.customer_storefront_id or email}"
     by_ref = erp.find_customers(external_reference=reference)
     if len(by_ref) == 1:
-        return by_ref[0].id
-    email = order.customer_email.strip().lower()
-    by_email = erp.find_customers(email=email) if email else []
-    others = [c for c in by_email if c.external_reference and c.external_reference != reference]
-    if len(by_ref) > 1 or len(by_email) > 1 or others:
-        accounts = sorted({c.id for c in [*by_ref, *by_email]})
-        raise OrderNotReady([Problem(
-            CUSTOMER_CONFLICT, f"order:{link.pk}:customer", f"customer:{email}",
-            f"Customer {email or reference} on order {link} matches ERP accounts {', '.join(accounts)}: "
-            "merge or correct them in the ERP, then retry.",
-            {"email": email, "erp_accounts": accounts, "reference": reference},
-        )])
-    if by_email:
-        _timeline(link, OrderEvent.Kind.CUSTOMER_MATCHED, f"Matched ERP customer {by_email[0].id} by e-mail {email}")
-        return by_email[0].id
+        customer_id = by_ref[0].id
+    else:
+        candidates = by_ref if len(by_ref) > 1 else erp.find_customers(email=email)
+        if len(candidates) > 1:
+            _raise_customer_conflict(link, email, reference, candidates)
+        if candidates:
+            customer_id = candidates[0].id
+            _timeline(link, OrderEvent.Kind.CUSTOMER_MATCHED, f"Matched ERP customer {customer_id} by e-mail {email}")
+        else:
+            customer_id = _create_customer(link, erp, email=email, name=order.customer_name or email,
+                                           reference=reference, country=order.country, phone=order.customer_phone)
+    _remember_customer(link, keys, customer_id)
+    return customer_id
+
+
+def _raise_customer_conflict(link, email, reference, candidates) -> None:
+    accounts = sorted({c.id for c in candidates})
+    listed = ", ".join(f"{c.id} ({c.name or c.email or 'no name'}"
+                       f"{', ref ' + c.external_reference if c.external_reference else ''})"
+                       for c in sorted(candidates, key=lambda c: c.id))
+    raise OrderNotReady([Problem(
+        CUSTOMER_CONFLICT, f"order:{link.pk}:customer", f"customer:{email or reference}",
+        f"Customer {email or reference} on order {link} matches {len(accounts)} ERP accounts: {listed}. "
+        "Merge them (or correct the e-mail) in the ERP, then retry.",
+        {"email": email or reference, "count": len(accounts), "erp_accounts": accounts, "reference": reference},
+    )])
+
+
+def _guest_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
+    """An order without an e-mail: a customer keyed by storefront customer id or phone (policy
+    storefront_customer, when the order has one), else the connection's guest account for its
+    currency. Unrelated guests are only ever merged into that named guest account."""
+    cfg = connection_settings(link.connection)
+    code = link.connection.code
+    if cfg.guest_policy == STOREFRONT_CUSTOMER and (order.customer_storefront_id or order.customer_phone):
+        key = f"id:{order.customer_storefront_id}" if order.customer_storefront_id else f"phone:{order.customer_phone}"
+        known = CustomerLink.objects.filter(connection=link.connection, key=key).values_list(
+            "erp_customer_id", flat=True).first()
+        if known:
+            return known
+        reference = f"{code}:customer:{order.customer_storefront_id}" if order.customer_storefront_id \
+            else f"{code}:phone:{order.customer_phone}"
+        found = erp.find_customers(external_reference=reference)
+        if len(found) > 1:
+            _raise_customer_conflict(link, "", reference, found)
+        if found:
+            customer_id = found[0].id
+        elif order.customer_phone:
+            customer_id = _create_customer(link, erp, email="", phone=order.customer_phone, reference=reference,
+                                           name=order.customer_name or order.customer_phone, country=order.country)
+        else:
+            customer_id = ""
+        if customer_id:
+            _remember_customer(link, [key], customer_id)
+            return customer_id
+    return _guest_account(link, order, erp, cfg)
+
+
+def _guest_account(link: OrderLink, order: StorefrontOrder, erp, cfg: OrderSettings) -> str:
+    configured = cfg.guest_accounts.get(order.currency) or cfg.guest_accounts.get("*")
+    if configured:
+        return configured
+    key = f"guest:{order.currency}"
+    known = CustomerLink.objects.filter(connection=link.connection, key=key).values_list(
+        "erp_customer_id", flat=True).first()
+    if known:
+        return known
+    reference = f"{link.connection.code}:guest:{order.currency}"
+    found = erp.find_customers(external_reference=reference)
+    customer_id = found[0].id if found else _create_customer(
+        link, erp, email="", name=f"{link.connection.name} guest sales ({order.currency})", reference=reference,
+        country=order.country, guest=True)
+    _remember_customer(link, [key], customer_id)
+    _timeline(link, OrderEvent.Kind.CUSTOMER_MATCHED,
+              f"Guest order without an e-mail: posted under the guest account {customer_id} ({order.currency})")
+    return customer_id
+
+
+def _create_customer(link: OrderLink, erp, *, email: str, name: str, reference: str, country: str,
+                     phone: str = "", guest: bool = False) -> str:
     write = ErpWrite.objects.create(order=link, action="create_customer", external_reference=reference)
     try:
-        customer = erp.create_customer(email=email, name=order.customer_name or email, external_reference=reference,
-                                       country=order.country)
+        customer = erp.create_customer(email=email, name=name, external_reference=reference, country=country,
+                                       phone=phone, guest=guest)
     except Exception as exc:
         ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
                                                     finished_at=timezone.now())
@@ -577,21 +696,149 @@ def _ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
         raise
     ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.SUCCEEDED, response_id=customer.id,
                                                 finished_at=timezone.now())
-    _timeline(link, OrderEvent.Kind.CUSTOMER_CREATED, f"Created ERP customer {customer.id} for {email}")
+    _timeline(link, OrderEvent.Kind.CUSTOMER_CREATED,
+              f"Created ERP {'guest account' if guest else 'customer'} {customer.id} for {email or phone or name}")
     return customer.id
 
 
-def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp) -> tuple[str, int]:
-    # The attempt row is committed before the call: a crash after the ERP accepted is visible, and
-    # the replay finds the order by its external reference instead of creating a second one.
-    write = ErpWrite.objects.create(order=link, action="create_sales_order", external_reference=request.external_reference)
-    try:
-        created = erp.create_sales_order(request)
-    except Exception as exc:
-        ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
-                                                    finished_at=timezone.now())
-        raise
-    return created.id, write.pk  # the attempt is marked succeeded together with the link
+# --- after posting: cancellations, edits, refunds ------------------------------------------------
+
+def sale_summary(order: StorefrontOrder) -> list:
+    """What a sale consists of, comparable between two versions of the order."""
+    rows = [[line.kind, line.sku or line.name, line.quantity, str(line.unit_price), str(line.discount),
+             str(line.total) if line.total is not None else ""]
+            for line in order.all_lines]
+    rows.append(["total", "", 0, str(order.total), str(order.order_discount), ""])
+    return rows
+
+
+def _describe_changes(before: list, after: list) -> list[str]:
+    def index(rows):
+        return {(r[0], r[1]): r for r in rows}
+
+    old, new = index(before), index(after)
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        label = "order total" if key[0] == "total" else f"{key[0]} {key[1]}"
+        if a is None:
+            changes.append(f"{label} added (qty {b[2]} at {b[3]})")
+        elif b is None:
+            changes.append(f"{label} removed (was qty {a[2]} at {a[3]})")
+        elif key[0] == "total":
+            changes.append(f"order total {a[3]} → {b[3]}")
+        else:
+            parts = []
+            if a[2] != b[2]:
+                parts.append(f"qty {a[2]} → {b[2]}")
+            if a[3] != b[3]:
+                parts.append(f"price {a[3]} → {b[3]}")
+            if a[4] != b[4]:
+                parts.append(f"discount {a[4]} → {b[4]}")
+            if a[5] != b[5] and not parts:
+                parts.append(f"line total {a[5]} → {b[5]}")
+            changes.append(f"{label}: {', '.join(parts) or 'changed'}")
+    return changes
+
+
+REFUNDED_STATES = {"refunded", "partially_refunded", "creditowed"}
+
+
+def _raise_once(**kwargs) -> bool:
+    """Raise an exception about a change only the first time that change is seen: a later
+    update carrying the same change must not reopen what a person already resolved."""
+    key = f"{kwargs['exc_type'].code}:{kwargs['key']}"[:300]
+    if ExceptionRecord.objects.filter(key=key).exists():
+        return False
+    exception_raise(**kwargs)
+    return True
+
+
+def _after_posting_changes(link: OrderLink, order: StorefrontOrder, event: InboundEvent, previous_payment: str) -> None:
+    """A newer payload of a posted order: a refund or an edit is never dropped silently."""
+    state = (order.payment_state or "").lower()
+    refunded = str(order.extra.get("total_refunded", "") or "")
+    if state in REFUNDED_STATES and (state != (previous_payment or "").lower() or refunded):
+        if not _raise_once(
+            exc_type=REFUND_PENDING, key=f"order:{link.pk}:refund:{state}:{refunded}", fingerprint="refund",
+            message=(f"Order {link} ({link.erp_order_id}) was {state.replace('_', ' ')} in {link.connection.name}"
+                     + (f" ({refunded} {link.currency})" if refunded else "")
+                     + ". Raise the credit memo in the ERP until the refunds flow does it, then resolve this."),
+            context={"order_number": str(link), "payment_state": order.payment_state, "refunded": refunded,
+                     "erp_order_id": link.erp_order_id},
+            order=link,
+        ):
+            return
+        _timeline(link, OrderEvent.Kind.REFUNDED, f"Payment {order.payment_state}: held for a credit memo", event)
+        return
+    if not link.posted_summary:
+        return
+    changes = _describe_changes(link.posted_summary, sale_summary(order))
+    if not changes:
+        return
+    digest = hashlib.sha1("|".join(changes).encode()).hexdigest()[:16]
+    if not _raise_once(
+        exc_type=EDITED_AFTER_POSTING, key=f"order:{link.pk}:edit:{digest}",
+        fingerprint="edit",
+        message=(f"Order {link} changed in {link.connection.name} after it was posted as {link.erp_order_id}: "
+                 + "; ".join(changes) + ". Amend the ERP order by hand, then resolve this."),
+        context={"order_number": str(link), "changes": changes, "erp_order_id": link.erp_order_id},
+        order=link,
+    ):
+        return
+    _timeline(link, OrderEvent.Kind.EDITED, "; ".join(changes), event)
+
+
+def order_cancel_in_erp(*, order_id: int, erp=None) -> str:
+    """A posted order cancelled in the storefront: cancel the ERP order where the ERP allows it
+    (nothing dispatched); otherwise ops own it. Safe twice: the ERP's cancel is idempotent and the
+    link's state only moves POSTED -> CANCELLED once."""
+    link = OrderLink.objects.select_related("connection").get(pk=order_id)
+    if link.state != OrderLink.State.POSTED or not link.erp_order_id:
+        return link.state
+    cfg = connection_settings(link.connection)
+    problem = ""
+    if not cfg.cancel_in_erp:
+        problem = "cancelling in the ERP is switched off for this connection"
+    else:
+        erp = erp or get_erp()
+        write = ErpWrite.objects.create(order=link, action="cancel_sales_order",
+                                        external_reference=link.external_reference)
+        try:
+            erp.cancel_sales_order(link.erp_order_id, reason="Cancelled in the storefront")
+        except (Conflict, PermanentError, TransientError) as exc:
+            ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
+                                                        finished_at=timezone.now())
+            if isinstance(exc, TransientError):
+                problem = f"the ERP did not answer ({exc}); retry once it does"
+            elif getattr(exc, "code", "") == "already_dispatched":
+                problem = f"the ERP says {link.erp_order_id} was already dispatched"
+            else:
+                problem = f"the ERP refused: {exc}"
+        else:
+            ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.SUCCEEDED,
+                                                        response_id=link.erp_order_id, finished_at=timezone.now())
+    if problem:
+        exception_raise(
+            exc_type=CANCEL_NOT_POSSIBLE, key=f"order:{link.pk}:cancel", fingerprint="cancel",
+            message=(f"Order {link} was cancelled in {link.connection.name} after it was posted as "
+                     f"{link.erp_order_id}, but {problem}. Stop the shipment and cancel or credit the ERP "
+                     "order by hand."),
+            context={"order_number": str(link), "erp_order_id": link.erp_order_id, "reason": problem},
+            order=link, retry_args={"order_id": link.pk},
+        )
+        _timeline(link, OrderEvent.Kind.FAILED, f"Cancellation not applied in the ERP: {problem}")
+        return "cancel_failed"
+    with transaction.atomic():
+        OrderLink.objects.filter(pk=link.pk, state=OrderLink.State.POSTED).update(state=OrderLink.State.CANCELLED)
+        _timeline(link, OrderEvent.Kind.CANCELLED_IN_ERP,
+                  f"Cancelled in the storefront; ERP Sales Order {link.erp_order_id} cancelled")
+    for record in ExceptionRecord.objects.filter(order=link, type_code=CANCEL_NOT_POSSIBLE.code,
+                                                 status__in=ExceptionRecord.ACTIVE_STATUSES):
+        exception_resolve(record=record, note=f"{link.erp_order_id} cancelled in the ERP.", action="auto_resolved")
+    return "cancelled"
 
 
 # --- retries ---------------------------------------------------------------------------------------
@@ -613,6 +860,13 @@ def retry_order_exception(record) -> bool:
     if order.state == OrderLink.State.POSTED:
         return True
     return order_retry_post(order=order) == "posted"
+
+
+def retry_cancel_exception(record) -> bool:
+    order_id = record.order_id or record.retry_args.get("order_id")
+    if not order_id:
+        return False
+    return order_cancel_in_erp(order_id=order_id) in ("cancelled", OrderLink.State.CANCELLED)
 
 
 def retry_event_exception(record) -> bool:

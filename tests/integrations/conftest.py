@@ -3,7 +3,8 @@ import pytest
 from integrations.flows.orders import erp_caches_clear
 from tests.factories import DepotMappingFactory, TaxCodeMappingFactory
 
-ERP_ITEMS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L", "CUSTOM", "SHIPPING", "DISCOUNT"]
+ERP_ITEMS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L", "CUSTOM", "SHIPPING", "DISCOUNT",
+             "DUTIES", "TIPS", "GIFT-CARD-LIABILITY"]
 
 
 @pytest.fixture

@@ -381,8 +381,9 @@ def test_tax_inclusive_prices_reach_the_erp_marked_as_gross(
     client, order_setup, settings, erp_kind, django_capture_on_commit_callbacks
 ):
     settings.ERP = {**settings.ERP, "kind": erp_kind}
-    payload = shopify_order(number=1200, lines=[{"sku": "TEE-BLK-M", "price": "24.00", "quantity": 1, "tax_price": "4.00"}])
-    payload["taxes_included"] = True  # a UK shop: 24.00 is the price the buyer saw, 4.00 VAT inside it
+    # a UK shop: 24.00 is the price the buyer saw, 4.00 VAT inside it
+    payload = shopify_order(number=1200, taxes_included=True,
+                            lines=[{"sku": "TEE-BLK-M", "price": "24.00", "quantity": 1, "tax_price": "4.00"}])
     _deliver(client, payload, django_capture_on_commit_callbacks)
     [sales_order] = (order_setup.erp if erp_kind == "rest" else order_setup.prima).sales_orders
     assert sales_order["prices_include_tax"] is True
