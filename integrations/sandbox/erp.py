@@ -3,7 +3,9 @@
 Behaves like the ERPs Ledgerline meets in production: Bearer API key, a per-key rate limit answered
 with 429 and Retry-After, random record locks (423) on writes, outages (503), strict validation
 (422 with one message per field), Sales Orders unique by external reference (409 with the existing
-id) and Idempotency-Key replay. Admin endpoints for a sandbox in another process: /erp/_sandbox/….
+id, cancelled ones included), Idempotency-Key replay, totals booked from the lines (not from what the
+client claims) and cancellation refused once dispatched (409 already_dispatched). Admin endpoints for
+a sandbox in another process: /erp/_sandbox/….
 """
 from __future__ import annotations
 
@@ -14,13 +16,23 @@ import random
 import time
 from decimal import Decimal, InvalidOperation
 
-from integrations.domain import currency_exponent
-
+from .currencies import currency_exponent
+from .erp_books import (
+    ACCOUNT_TYPES,
+    CUSTOMER,
+    GUEST,
+    NON_STOCK_DEMO_ITEMS,
+    OPEN,
+    OrderBook,
+    StatusRefused,
+    missing_for_account,
+    same_phone,
+)
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-LINE_KINDS = ("item", "shipping", "discount")
+LINE_KINDS = ("item", "shipping", "discount", "duty", "tip", "gift_card", "rounding")
 
 DEMO_ITEMS = {
     "TEE-BLK-S": "T-shirt black S",
@@ -32,6 +44,9 @@ DEMO_ITEMS = {
     "CUSTOM": "Custom line (no SKU)",
     "SHIPPING": "Shipping charge",
     "DISCOUNT": "Discount",
+    "DUTIES": "Duties and import taxes",
+    "TIPS": "Tips",
+    "GIFT-CARD-LIABILITY": "Gift cards sold (liability)",
 }
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
 
@@ -40,12 +55,20 @@ def _error(status: int, error: str, message: str, **extra) -> Response:
     return Response.json({"error": error, "message": message, **extra}, status)
 
 
+def _is_fraction(value) -> bool:
+    try:
+        rate = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        return False
+    return rate is not None and rate.is_finite() and 0 <= rate <= 1
+
+
 def _validation(errors: list[dict]) -> Response:
     return Response.json({"error": "validation_failed", "message": "; ".join(e["message"] for e in errors),
                           "errors": errors}, 422)
 
 
-class ErpSandbox(DepotStock, FaultInjection, VendorApp):
+class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/erp"
 
     def __init__(
@@ -74,9 +97,10 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
             self._customers: dict[str, dict] = {}
             self._orders: dict[str, dict] = {}
             self._orders_by_reference: dict[str, str] = {}
-            self._idempotent: dict[str, tuple[str, Response]] = {}
+            self._idempotent: dict[str, tuple[str, str]] = {}  # key -> (body fingerprint, order id)
             self._next_customer = 1
             self._next_order = 1
+            self._reset_books()
             self.rate_limiter = RateLimiter(self._defaults["rate_limit"])
             self.lock_probability = self._defaults["lock_probability"]
             self.latency = self._defaults["latency"]
@@ -93,7 +117,7 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
                 self.add_depot(code, name)
             for code, description in DEMO_ITEMS.items():
                 self.add_item(code, description)
-            for n, code in enumerate(c for c in DEMO_ITEMS if c not in ("CUSTOM", "SHIPPING", "DISCOUNT")):
+            for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, allocated=0, reserved=0, damaged=n % 2)
 
@@ -105,11 +129,13 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
             self.items[code] = item
             return dict(item)
 
-    def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
+    def customers_add(self, *, email: str = "", name: str = "", external_reference: str = "", country: str = "",
+                      phone: str = "", account_type: str = CUSTOMER) -> dict:
         """A customer created in the ERP by someone else (no uniqueness check on e-mail, like the real ones)."""
         with self.lock:
-            customer = {"id": f"C-{self._next_customer:06d}", "email": email, "name": name or email,
-                        "external_reference": external_reference, "country": country}
+            customer = {"id": f"C-{self._next_customer:06d}", "email": email, "name": name or email or phone,
+                        "external_reference": external_reference, "country": country, "phone": phone,
+                        "account_type": account_type}
             self._next_customer += 1
             self._customers[customer["id"]] = customer
             return dict(customer)
@@ -146,6 +172,7 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         self.route("GET", f"{api}/sales-orders", self._api(self.list_sales_orders))
         self.route("POST", f"{api}/sales-orders", self._api(self.create_sales_order, write=True))
         self.route("GET", f"{api}/sales-orders/(?P<id>[^/]+)", self._api(self.get_sales_order))
+        self.route("POST", f"{api}/sales-orders/(?P<id>[^/]+)/cancel", self._api(self.cancel_sales_order, write=True))
         self.route("POST", "/_sandbox/reset", self.admin_reset)
         self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
@@ -154,6 +181,7 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/items", self.admin_add_item)
         self.route("POST", "/_sandbox/depots", self.admin_add_depot)
         self.route("POST", "/_sandbox/stock", self.admin_set_stock)
+        self.route("POST", "/_sandbox/sales-orders/(?P<id>[^/]+)/dispatch", self.admin_dispatch_order)
 
     def _api(self, handler, *, write: bool = False):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
@@ -229,10 +257,12 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
     def list_customers(self, request: Request) -> Response:
         email = (request.arg("email") or "").strip().lower()
         reference = request.arg("external_reference") or ""
+        phone = request.arg("phone") or ""
         with self.lock:
             rows = [dict(c) for c in self._customers.values()
                     if (not email or c["email"].strip().lower() == email)
-                    and (not reference or c["external_reference"] == reference)]
+                    and (not reference or c["external_reference"] == reference)
+                    and (not phone or same_phone(phone, c["phone"]))]
         return Response.json({"data": rows})
 
     def get_customer(self, request: Request) -> Response:
@@ -250,9 +280,22 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         if not isinstance(body, dict):
             return _error(400, "invalid_json", "Request body must be a JSON object")
         errors = []
-        for field in ("email", "name"):
-            if not isinstance(body.get(field), str) or not body[field].strip():
-                errors.append({"field": field, "message": f"{field} is required"})
+        for field in ("name", "email", "phone", "external_reference", "country"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                errors.append({"field": field, "message": f"{field} must be a string"})
+        account_type = body.get("account_type") or CUSTOMER
+        if account_type not in ACCOUNT_TYPES:
+            errors.append({"field": "account_type",
+                           "message": f"account_type must be one of {', '.join(ACCOUNT_TYPES)}"})
+        if errors:
+            return _validation(errors)
+        name, email, phone = ((body.get(f) or "").strip() for f in ("name", "email", "phone"))
+        for missing in missing_for_account(name=name, email=email, phone=phone, guest=account_type == GUEST):
+            if missing == "name":
+                errors.append({"field": "name", "message": "name is required"})
+            else:
+                errors.append({"field": "email", "message": "email or phone is required (a guest account, "
+                                                            "account_type guest, needs neither)"})
         if errors:
             return _validation(errors)
         reference = str(body.get("external_reference") or "")
@@ -263,8 +306,9 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
                         return _error(409, "duplicate_external_reference",
                                       f"Customer with external reference {reference} already exists",
                                       existing_id=existing["id"])
-            customer = self.customers_add(email=body["email"].strip(), name=body["name"].strip(),
-                                          external_reference=reference, country=str(body.get("country") or ""))
+            customer = self.customers_add(email=email, name=name, external_reference=reference,
+                                          country=str(body.get("country") or ""), phone=phone,
+                                          account_type=account_type)
         return Response.json(customer, 201, {"Location": f"/erp/api/v1/customers/{customer['id']}"})
 
     def list_sales_orders(self, request: Request) -> Response:
@@ -322,8 +366,8 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         if body["depot"] not in self.depots:
             errors.append({"field": "depot", "message": f"Depot {body['depot']} does not exist"})
         total = self._amount(body["total"], "total", exponent, currency, errors)
-        line_sum = Decimal(0)
-        sum_ok = True
+        line_sum = tax_sum = Decimal(0)
+        sum_ok = tax_ok = True
         for i, line in enumerate(lines):
             where = f"lines[{i}]"
             if not isinstance(line, dict):
@@ -344,7 +388,16 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
             if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
                 errors.append({"field": f"{where}.quantity", "message": f"{where}.quantity must be a positive integer"})
             self._amount(line.get("unit_price"), f"{where}.unit_price", exponent, currency, errors)
-            self._amount(line.get("tax_amount", "0"), f"{where}.tax_amount", exponent, currency, errors)
+            rate = line.get("tax_rate")
+            if rate not in (None, "") and not _is_fraction(rate):
+                errors.append({"field": f"{where}.tax_rate",
+                               "message": f"{where}.tax_rate {rate!r} must be a decimal fraction between 0 and 1 "
+                                          "(0.2 for 20 %)"})
+            tax = self._amount(line.get("tax_amount", "0"), f"{where}.tax_amount", exponent, currency, errors)
+            if tax is None:
+                tax_ok = False
+            else:
+                tax_sum += tax
             line_total = self._amount(line.get("line_total"), f"{where}.line_total", exponent, currency, errors)
             if line_total is None:
                 sum_ok = False
@@ -353,6 +406,22 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         if total is not None and sum_ok and line_sum != total:
             errors.append({"field": "total", "message": f"total {body['total']} does not equal the sum of the "
                                                          f"line totals {line_sum}"})
+        # Older clients send neither figure: then there is nothing more to check.
+        tax_total = gross_total = None
+        if body.get("tax_total") is not None:
+            tax_total = self._amount(body["tax_total"], "tax_total", exponent, currency, errors)
+        if body.get("gross_total") is not None:
+            gross_total = self._amount(body["gross_total"], "gross_total", exponent, currency, errors)
+        if tax_total is not None and tax_ok and tax_total != tax_sum:
+            errors.append({"field": "tax_total", "message": f"tax_total {body['tax_total']} does not equal the sum "
+                                                             f"of the line tax amounts {tax_sum}"})
+        if gross_total is not None and total is not None and tax_ok:
+            inclusive = bool(body.get("prices_include_tax", False))
+            expected = total if inclusive else total + tax_sum
+            if gross_total != expected:
+                how = "the total (prices include tax)" if inclusive else "total + tax_total"
+                errors.append({"field": "gross_total", "message": f"gross_total {body['gross_total']} does not "
+                                                                   f"equal {how} {expected}"})
         return errors
 
     def create_sales_order(self, request: Request) -> Response:
@@ -365,10 +434,12 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
         key = request.headers.get("idempotency-key", "")
         fingerprint = hashlib.sha256(request.body).hexdigest()
         with self.lock:
-            # The same key with the same body is a client retry: answer what the first call answered.
+            # The same key with the same body is a client retry: answer as the first call did, with the
+            # order as it is now (it may have been cancelled or dispatched since).
             if key and key in self._idempotent and self._idempotent[key][0] == fingerprint:
-                original = self._idempotent[key][1]
-                return Response(original.status, original.body, {**original.headers, "Idempotent-Replayed": "true"})
+                order_id = self._idempotent[key][1]
+                return Response.json(copy.deepcopy(self._orders[order_id]), 201, {
+                    "Location": f"/erp/api/v1/sales-orders/{order_id}", "Idempotent-Replayed": "true"})
             reference = body.get("external_reference")
             if isinstance(reference, str) and reference in self._orders_by_reference:
                 existing = self._orders_by_reference[reference]
@@ -380,6 +451,10 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
                 return _validation(errors)
             order_id = f"SO-{self._next_order:06d}"
             self._next_order += 1
+            inclusive = bool(body.get("prices_include_tax", False))
+            figures = self.booked_figures((Decimal(line["line_total"]) for line in body["lines"]),
+                                          (Decimal(line.get("tax_amount", "0")) for line in body["lines"]),
+                                          prices_include_tax=inclusive, currency=body["currency"])
             order = {
                 "id": order_id,
                 "external_reference": reference,
@@ -388,25 +463,44 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
                 "depot": body["depot"],
                 "order_date": str(body.get("order_date") or time.strftime("%Y-%m-%d")),
                 "customer_reference": str(body.get("customer_reference") or ""),
-                "total": body["total"],
-                "prices_include_tax": bool(body.get("prices_include_tax", False)),
-                "status": "open",
+                **figures,
+                "prices_include_tax": inclusive,
+                "status": self.STATUS_WORDS[OPEN],
                 "lines": [
                     {"line_number": n + 1, "item_code": line["item_code"],
                      "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
                      "quantity": line["quantity"], "unit_price": line["unit_price"], "line_total": line["line_total"],
                      "tax_code": str(line.get("tax_code") or ""), "tax_amount": line.get("tax_amount", "0"),
-                     "kind": line.get("kind", "item")}
+                     "tax_rate": str(line.get("tax_rate") or ""), "kind": line.get("kind", "item")}
                     for n, line in enumerate(body["lines"])
                 ],
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             self._orders[order_id] = order
             self._orders_by_reference[reference] = order_id
-            response = Response.json(copy.deepcopy(order), 201, {"Location": f"/erp/api/v1/sales-orders/{order_id}"})
             if key:
-                self._idempotent[key] = (fingerprint, response)
-            return response
+                self._idempotent[key] = (fingerprint, order_id)
+            return Response.json(copy.deepcopy(order), 201, {"Location": f"/erp/api/v1/sales-orders/{order_id}"})
+
+    def cancel_sales_order(self, request: Request) -> Response:
+        """Cancel an open order; a cancelled one is answered as it is, a dispatched one is refused."""
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "Request body must be a JSON object")
+        if not isinstance(body.get("reason", ""), str):
+            return _validation([{"field": "reason", "message": "reason must be a string"}])
+        order_id = request.params["id"]
+        try:
+            order = self.cancel_order(order_id, reason=body.get("reason", ""))
+        except KeyError:
+            return _error(404, "not_found", f"Sales order {order_id} does not exist")
+        except StatusRefused as refused:
+            return _error(409, "already_dispatched", f"Sales order {order_id} is {refused.current} and can no "
+                                                     "longer be cancelled", order_status=refused.current)
+        return Response.json(order)
 
     # --- admin endpoints (a sandbox in another process) --------------------------------------
 
@@ -439,11 +533,24 @@ class ErpSandbox(DepotStock, FaultInjection, VendorApp):
 
     def admin_config(self, request: Request) -> Response:
         body = request.json() or {}
-        allowed = {"rate_limit", "lock_probability", "latency", "outage"}
+        allowed = {"rate_limit", "lock_probability", "latency", "outage", "gross_skew"}
         unknown = set(body) - allowed
         if unknown:
             return _error(400, "invalid_config", f"unknown settings {sorted(unknown)}; allowed: {sorted(allowed)}")
-        return Response.json(self.configure(**body))
+        try:
+            return Response.json(self.configure(**body))
+        except ValueError as exc:
+            return _error(400, "invalid_config", str(exc))
+
+    def admin_dispatch_order(self, request: Request) -> Response:
+        """The warehouse ships the order: {"partly": true} for part of it."""
+        body = request.json() or {}
+        try:
+            return Response.json(self.dispatch_order(request.params["id"], partly=bool(body.get("partly"))))
+        except KeyError:
+            return _error(404, "not_found", f"Sales order {request.params['id']} does not exist")
+        except StatusRefused as refused:
+            return _error(409, "invalid_status", str(refused))
 
     def admin_add_item(self, request: Request) -> Response:
         body = request.json() or {}

@@ -12,7 +12,9 @@ company id on the endpoint) receives XML documents declared ISO-8859-1, whose ro
 Answers are `<Response RequestType="…" Status="OK">…</Response>`, or `Status="Error"` with one
 `<Error Code="…">message</Error>` per problem. Application errors come with HTTP 200 (the body says
 what went wrong); only BUSY (overloaded, rate limited or down) is HTTP 503, with Retry-After when a
-wait is known. Admin endpoints for a sandbox in another process: /prima/_sandbox/….
+wait is known. Orders are booked at Prima's own figures from the lines (OrderTotal, TaxTotal,
+GrossTotal), go Entered -> (Part) Despatched, and CancelOrder is refused with ORDER_DESPATCHED once
+anything was despatched. Admin endpoints for a sandbox in another process: /prima/_sandbox/….
 """
 from __future__ import annotations
 
@@ -24,8 +26,20 @@ import time
 import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
 
-from integrations.domain import currency_exponent
-
+from .currencies import currency_exponent
+from .erp_books import (
+    CANCELLED,
+    CUSTOMER,
+    DISPATCHED,
+    GUEST,
+    NON_STOCK_DEMO_ITEMS,
+    OPEN,
+    PARTLY_DISPATCHED,
+    OrderBook,
+    StatusRefused,
+    missing_for_account,
+    same_phone,
+)
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
@@ -37,8 +51,13 @@ STOCK_STATES = {
     "damaged": "DAMAGED",
     "returned_awaiting_inspection": "RETURNED_AWAITING_INSPECTION",
 }
-LINE_TYPES = {"Stock": "item", "Carriage": "shipping", "Discount": "discount"}
-WRITES = {"NewOrder", "NewAccount"}
+LINE_TYPES = {"Stock": "item", "Carriage": "shipping", "Discount": "discount", "Duty": "duty", "Tip": "tip",
+              "GiftCard": "gift_card", "Rounding": "rounding"}
+ORDER_STATUSES = {OPEN: "Entered", PARTLY_DISPATCHED: "Part Despatched", DISPATCHED: "Despatched",
+                  CANCELLED: "Cancelled"}
+ACCOUNT_TYPES = {"Customer": CUSTOMER, "Guest": GUEST}  # Guest: the cash-sale account guest orders share
+ACCOUNT_TYPE_WORDS = {ours: word for word, ours in ACCOUNT_TYPES.items()}
+WRITES = {"NewOrder", "NewAccount", "CancelOrder"}
 DEFAULT_PAGE_SIZE = 500
 
 DEMO_ITEMS = {
@@ -51,6 +70,9 @@ DEMO_ITEMS = {
     "CUSTOM": "Custom line (no SKU)",
     "SHIPPING": "Carriage",
     "DISCOUNT": "Discount",
+    "DUTIES": "Duties and import taxes",
+    "TIPS": "Tips",
+    "GIFT-CARD-LIABILITY": "Gift cards sold (liability)",
 }
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
 
@@ -67,6 +89,14 @@ def _sub(parent: ET.Element, tag: str, text=None, **attrs) -> ET.Element:
     return element
 
 
+def _is_fraction(text: str) -> bool:
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        return False
+    return rate.is_finite() and 0 <= rate <= 1
+
+
 class PrimaProblem(Exception):
     """One or more `<Error Code=…>` answers; `http_status` 503 only for BUSY."""
 
@@ -81,8 +111,9 @@ def _problem(code: str, message: str, **attrs) -> PrimaProblem:
     return PrimaProblem((code, message, attrs))
 
 
-class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
+class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/prima"
+    STATUS_WORDS = ORDER_STATUSES
 
     def __init__(
         self,
@@ -121,6 +152,7 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
             self._orders_by_reference: dict[str, str] = {}
             self._next_account = 1
             self._next_order = 100001
+            self._reset_books()
             self.rate_limiter = RateLimiter(self._defaults["rate_limit"])
             self.lock_probability = self._defaults["lock_probability"]
             self.latency = self._defaults["latency"]
@@ -138,7 +170,7 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
                 self.add_depot(code, name)
             for code, description in DEMO_ITEMS.items():
                 self.add_item(code, description)
-            for n, code in enumerate(c for c in DEMO_ITEMS if c not in ("CUSTOM", "SHIPPING", "DISCOUNT")):
+            for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, damaged=n % 2)
 
@@ -147,13 +179,15 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
             self.stock_items[code] = {"code": code, "description": description or code, "active": bool(active)}
             return dict(self.stock_items[code])
 
-    def customers_add(self, *, email: str, name: str = "", external_reference: str = "", country: str = "") -> dict:
-        """An account opened in Prima by someone else."""
+    def customers_add(self, *, email: str = "", name: str = "", external_reference: str = "", country: str = "",
+                      phone: str = "", account_type: str = CUSTOMER) -> dict:
+        """An account opened in Prima by someone else (account_type "customer" or "guest")."""
         with self.lock:
             code = f"A{self._next_account:05d}"
             self._next_account += 1
-            account = {"id": code, "account_code": code, "email": email, "name": name or email,
-                       "external_reference": external_reference, "country": country}
+            account = {"id": code, "account_code": code, "email": email, "name": name or email or phone,
+                       "external_reference": external_reference, "country": country, "phone": phone,
+                       "account_type": account_type}
             self._accounts[code] = account
             return dict(account)
 
@@ -161,7 +195,8 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
 
     @property
     def customers(self) -> list[dict]:
-        """Accounts as {id (= AccountCode), account_code, email, name, external_reference, country}."""
+        """Accounts as {id (= AccountCode), account_code, email, name, external_reference, country, phone,
+        account_type (customer | guest)}."""
         with self.lock:
             return [dict(a) for a in self._accounts.values()]
 
@@ -180,6 +215,7 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         self.route("POST", "/_sandbox/config", self.admin_config)
+        self.route("POST", "/_sandbox/orders/(?P<number>[^/]+)/dispatch", self.admin_dispatch_order)
         self.route("POST", r"/(?P<company>[A-Za-z0-9]+)/?(comwsomhandler/?)?", self.handle_document)
 
     def handle_document(self, request: Request) -> Response:
@@ -246,7 +282,12 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
         _sub(node, "OrderDate", order["order_date"])
         _sub(node, "OrderStatus", order["status"])
         _sub(node, "OrderTotal", order["total"])
+        _sub(node, "TaxTotal", order["tax_total"])
+        _sub(node, "NetTotal", order["net_total"])
+        _sub(node, "GrossTotal", order["gross_total"])
         _sub(node, "PricesIncludeTax", "Y" if order.get("prices_include_tax") else "N")
+        if order.get("cancel_reason"):
+            _sub(node, "CancelReason", order["cancel_reason"])
         lines = _sub(node, "Lines")
         for line in order["lines"]:
             el = _sub(lines, "Line", Number=line["line_number"])
@@ -257,6 +298,7 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
             _sub(el, "LineValue", line["line_total"])
             _sub(el, "TaxCode", line["tax_code"])
             _sub(el, "TaxValue", line["tax_amount"])
+            _sub(el, "TaxRate", line["tax_rate"])
             _sub(el, "LineType", line["line_type"])
 
     def _account_element(self, parent: ET.Element, account: dict) -> None:
@@ -266,6 +308,8 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
         _sub(node, "Email", account["email"])
         _sub(node, "Reference", account["external_reference"])
         _sub(node, "Country", account["country"])
+        _sub(node, "Phone", account["phone"])
+        _sub(node, "AccountType", ACCOUNT_TYPE_WORDS[account["account_type"]])
 
     def new_order(self, root: ET.Element, response: ET.Element) -> None:
         order = root.find("Order")
@@ -282,13 +326,17 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
                 raise PrimaProblem(*errors)
             number = f"S{self._next_order}"
             self._next_order += 1
+            inclusive = self._text(order, "PricesIncludeTax").upper() == "Y"
+            currency = self._text(order, "Currency")
+            figures = self.booked_figures((Decimal(line["line_total"]) for line in lines),
+                                          (Decimal(line["tax_amount"]) for line in lines),
+                                          prices_include_tax=inclusive, currency=currency)
             stored = {
                 "id": number, "order_number": number, "external_reference": reference,
-                "customer_id": self._text(order, "AccountCode"), "currency": self._text(order, "Currency"),
+                "customer_id": self._text(order, "AccountCode"), "currency": currency,
                 "depot": self._text(order, "Depot"), "order_date": self._text(order, "OrderDate") or time.strftime("%Y-%m-%d"),
-                "customer_reference": self._text(order, "CustomerReference"), "total": self._text(order, "OrderTotal"),
-                "prices_include_tax": self._text(order, "PricesIncludeTax").upper() == "Y",
-                "status": "Entered", "lines": lines,
+                "customer_reference": self._text(order, "CustomerReference"), **figures,
+                "prices_include_tax": inclusive, "status": self.STATUS_WORDS[OPEN], "lines": lines,
             }
             self._orders[number] = stored
             self._orders_by_reference[reference] = number
@@ -329,7 +377,7 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
             return value
 
         total = amount(self._text(order, "OrderTotal"), "OrderTotal")
-        lines, line_sum, sum_ok = [], Decimal(0), True
+        lines, line_sum, tax_sum, sum_ok, tax_ok = [], Decimal(0), Decimal(0), True, True
         for n, node in enumerate(line_nodes, start=1):
             code = self._text(node, "StockCode")
             if code not in self.stock_items:
@@ -349,6 +397,14 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
                                                    "whole number", {"Line": n}))
             unit = amount(self._text(node, "UnitPrice") or "0", f"UnitPrice on line {n}")
             tax = amount(self._text(node, "TaxValue") or "0", f"TaxValue on line {n}")
+            if tax is None:
+                tax_ok = False
+            else:
+                tax_sum += tax
+            rate = self._text(node, "TaxRate")
+            if rate and not _is_fraction(rate):
+                errors.append(("INVALID_TAX_RATE", f"TaxRate {rate!r} on line {n} must be a fraction between 0 and "
+                                                   "1 (0.2 for 20 %)", {"Field": "TaxRate", "Line": n}))
             value = amount(self._text(node, "LineValue"), f"LineValue on line {n}")
             if value is None:
                 sum_ok = False
@@ -359,12 +415,26 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
                 "description": self._text(node, "Description") or self.stock_items.get(code, {}).get("description", ""),
                 "quantity": quantity, "unit_price": str(unit) if unit is not None else "",
                 "line_total": str(value) if value is not None else "", "tax_code": self._text(node, "TaxCode"),
-                "tax_amount": str(tax) if tax is not None else "", "line_type": line_type,
+                "tax_amount": str(tax) if tax is not None else "", "tax_rate": rate, "line_type": line_type,
                 "kind": LINE_TYPES.get(line_type, ""),
             })
         if total is not None and sum_ok and total != line_sum:
             errors.append(("TOTAL_MISMATCH", f"OrderTotal {total} does not equal the sum of the line values "
                                              f"{line_sum}", {}))
+        # Older clients send neither TaxTotal nor GrossTotal: then there is nothing more to check.
+        tax_text, gross_text = self._text(order, "TaxTotal"), self._text(order, "GrossTotal")
+        tax_total = amount(tax_text, "TaxTotal") if tax_text else None
+        gross_total = amount(gross_text, "GrossTotal") if gross_text else None
+        if tax_total is not None and tax_ok and tax_total != tax_sum:
+            errors.append(("TAX_TOTAL_MISMATCH", f"TaxTotal {tax_text} does not equal the sum of the line tax "
+                                                 f"values {tax_sum}", {"Field": "TaxTotal"}))
+        if gross_total is not None and total is not None and tax_ok:
+            inclusive = self._text(order, "PricesIncludeTax").upper() == "Y"
+            expected = total if inclusive else total + tax_sum
+            if gross_total != expected:
+                how = "OrderTotal (prices include tax)" if inclusive else "OrderTotal + TaxTotal"
+                errors.append(("GROSS_TOTAL_MISMATCH", f"GrossTotal {gross_text} does not equal {how} {expected}",
+                               {"Field": "GrossTotal"}))
         return lines, errors
 
     def find_order(self, root: ET.Element, response: ET.Element) -> None:
@@ -390,31 +460,68 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
                 raise _problem("ORDER_NOT_FOUND", f"No order {number or reference}")
             self._order_element(response, order)
 
+    def cancel_order_request(self, root: ET.Element, response: ET.Element) -> None:
+        number = self._text(root, "OrderNumber")
+        if not number:
+            raise _problem("MISSING_FIELD", "CancelOrder needs an OrderNumber", Field="OrderNumber")
+        try:
+            order = self.cancel_order(number, reason=self._text(root, "Reason"))
+        except KeyError:
+            raise _problem("ORDER_NOT_FOUND", f"No order {number}", OrderNumber=number) from None
+        except StatusRefused as refused:
+            raise _problem("ORDER_DESPATCHED", f"Order {number} is {refused.current} and can no longer be cancelled",
+                           OrderNumber=number, OrderStatus=refused.current) from None
+        self._order_element(response, order)
+
     def find_account(self, root: ET.Element, response: ET.Element) -> None:
         email = self._text(root, "Email").lower()
         reference = self._text(root, "Reference")
-        if not email and not reference:
-            raise _problem("MISSING_FIELD", "FindAccount needs an Email or a Reference")
+        phone = self._text(root, "Phone")
+        if not email and not reference and not phone:
+            raise _problem("MISSING_FIELD", "FindAccount needs an Email, a Phone or a Reference")
         with self.lock:
             accounts = _sub(response, "Accounts")
             for account in self._accounts.values():
-                if (not email or account["email"].strip().lower() == email) and (
-                        not reference or account["external_reference"] == reference):
+                if ((not email or account["email"].strip().lower() == email)
+                        and (not reference or account["external_reference"] == reference)
+                        and (not phone or same_phone(phone, account["phone"]))):
                     self._account_element(accounts, account)
+
+    def account_enquiry(self, root: ET.Element, response: ET.Element) -> None:
+        code = self._text(root, "AccountCode")
+        with self.lock:
+            account = self._accounts.get(code)
+            if account is None:
+                raise _problem("ACCOUNT_NOT_FOUND", f"Account {code} does not exist", AccountCode=code)
+            self._account_element(response, account)
 
     def new_account(self, root: ET.Element, response: ET.Element) -> None:
         node = root.find("Account")
-        name, email = self._text(node, "Name"), self._text(node, "Email")
+        if node is None:
+            raise _problem("MISSING_FIELD", "NewAccount needs an Account element", Field="Account")
+        name, email, phone = self._text(node, "Name"), self._text(node, "Email"), self._text(node, "Phone")
         reference, country = self._text(node, "Reference"), self._text(node, "Country")
-        missing = [tag for tag, value in (("Name", name), ("Email", email)) if not value]
-        if node is None or missing:
-            raise PrimaProblem(*[("MISSING_FIELD", f"{tag} is required", {"Field": tag}) for tag in missing or ["Account"]])
+        account_word = self._text(node, "AccountType") or "Customer"
+        if account_word not in ACCOUNT_TYPES:
+            raise _problem("INVALID_ACCOUNT_TYPE", f"AccountType {account_word} is not one of "
+                                                   f"{', '.join(ACCOUNT_TYPES)}", Field="AccountType")
+        account_type = ACCOUNT_TYPES[account_word]
+        problems = []
+        for missing in missing_for_account(name=name, email=email, phone=phone, guest=account_type == GUEST):
+            if missing == "name":
+                problems.append(("MISSING_FIELD", "Name is required", {"Field": "Name"}))
+            else:
+                problems.append(("MISSING_FIELD", "Email or Phone is required (a Guest account needs neither)",
+                                 {"Field": "Email"}))
+        if problems:
+            raise PrimaProblem(*problems)
         with self.lock:
             for account in self._accounts.values():
                 if reference and account["external_reference"] == reference:
                     raise _problem("DUPLICATE_REFERENCE", f"Account reference {reference} already exists as "
                                                           f"{account['account_code']}", AccountCode=account["account_code"])
-            account = self.customers_add(email=email, name=name, external_reference=reference, country=country)
+            account = self.customers_add(email=email, name=name, external_reference=reference, country=country,
+                                         phone=phone, account_type=account_type)
             self._account_element(response, account)
 
     def stock_enquiry(self, root: ET.Element, response: ET.Element) -> None:
@@ -469,6 +576,8 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
         "OrderStatus": order_status,
         "FindAccount": find_account,
         "NewAccount": new_account,
+        "AccountEnquiry": account_enquiry,
+        "CancelOrder": cancel_order_request,
         "StockEnquiry": stock_enquiry,
         "DepotList": depot_list,
         "StockItem": stock_item,
@@ -504,8 +613,25 @@ class PrimaSandbox(DepotStock, FaultInjection, VendorApp):
             body = json.loads(request.body or b"{}")
         except ValueError:
             return Response.json({"error": "invalid_json"}, 400)
-        allowed = {"rate_limit", "lock_probability", "latency", "outage"}
+        allowed = {"rate_limit", "lock_probability", "latency", "outage", "gross_skew"}
         unknown = set(body) - allowed
         if unknown:
             return Response.json({"error": "invalid_config", "message": f"unknown settings {sorted(unknown)}"}, 400)
-        return Response.json(self.configure(**body))
+        try:
+            return Response.json(self.configure(**body))
+        except ValueError as exc:
+            return Response.json({"error": "invalid_config", "message": str(exc)}, 400)
+
+    def admin_dispatch_order(self, request: Request) -> Response:
+        """The warehouse despatches the order: {"partly": true} for part of it."""
+        try:
+            body = json.loads(request.body or b"{}") or {}
+        except ValueError:
+            return Response.json({"error": "invalid_json"}, 400)
+        number = request.params["number"]
+        try:
+            return Response.json(self.dispatch_order(number, partly=bool(body.get("partly"))))
+        except KeyError:
+            return Response.json({"error": "not_found", "message": f"No order {number}"}, 404)
+        except StatusRefused as refused:
+            return Response.json({"error": "invalid_status", "message": str(refused)}, 409)
