@@ -39,6 +39,17 @@ def _message(body, response: requests.Response) -> str:
     return response.text[:300] or str(response.reason)
 
 
+def _claimed_totals(order: ErpSalesOrderRequest) -> dict:
+    """The tax and gross totals for the ERP to check, when the caller filled them in: a request built
+    without them (gross_total empty, tax_total left at its "0" default) is sent as older clients sent it."""
+    claimed = {}
+    if order.tax_total and (order.gross_total or order.tax_total != "0"):
+        claimed["tax_total"] = order.tax_total
+    if order.gross_total:
+        claimed["gross_total"] = order.gross_total
+    return claimed
+
+
 class RestErpClient(RetryingClient):
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -130,10 +141,11 @@ class RestErpClient(RetryingClient):
             "customer_reference": order.customer_reference,
             "prices_include_tax": order.prices_include_tax,
             "total": order.total,
+            **_claimed_totals(order),
             "lines": [
                 {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,
                  "unit_price": line.unit_price, "line_total": line.line_total, "tax_code": line.tax_code,
-                 "tax_amount": line.tax_amount, "kind": line.kind}
+                 "tax_amount": line.tax_amount, "tax_rate": line.tax_rate, "kind": line.kind}
                 for line in order.lines
             ],
         }
@@ -152,16 +164,36 @@ class RestErpClient(RetryingClient):
             return existing
         return self._order(response.json())
 
-    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]:
-        if not email and not external_reference:
-            raise ValueError("find_customers needs an email or an external_reference")
-        body = self._get("customers", email=email or None, external_reference=external_reference or None)
+    def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
+        """Cancel an order; safe to call twice (the ERP answers a cancelled order as it is).
+
+        Raises Conflict with code "already_dispatched" when the ERP refuses because goods left the
+        depot, NotFound for an unknown order.
+        """
+        response = self.request("POST", self._url(f"sales-orders/{quote(order_id, safe='')}/cancel"),
+                                json={"reason": reason})
+        return self._order(response.json())
+
+    def find_customers(self, *, email: str = "", external_reference: str = "", phone: str = "") -> list[ErpCustomer]:
+        if not email and not external_reference and not phone:
+            raise ValueError("find_customers needs an email, a phone or an external_reference")
+        body = self._get("customers", email=email or None, external_reference=external_reference or None,
+                         phone=phone or None)
         return [self._customer(c) for c in body.get("data", [])]
 
-    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer:
-        """Create a customer; a duplicate external reference raises Conflict (status 409, body.existing_id)."""
+    def get_customer(self, customer_id: str) -> ErpCustomer | None:
+        try:
+            return self._customer(self._get(f"customers/{quote(customer_id, safe='')}"))
+        except NotFound:
+            return None
+
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
+                        phone: str = "", guest: bool = False) -> ErpCustomer:
+        """Create a customer (a guest / cash-sale account when guest=True, which needs no e-mail or phone);
+        a duplicate external reference raises Conflict (status 409, body.existing_id)."""
         response = self.request("POST", self._url("customers"), json={
             "email": email, "name": name, "external_reference": external_reference, "country": country,
+            "phone": phone, "account_type": "guest" if guest else "customer",
         })
         return self._customer(response.json())
 
@@ -189,9 +221,10 @@ class RestErpClient(RetryingClient):
     @staticmethod
     def _order(data: dict) -> ErpSalesOrder:
         return ErpSalesOrder(id=data["id"], external_reference=data.get("external_reference", ""),
-                             status=data.get("status", ""), total=data.get("total", ""))
+                             status=data.get("status", ""), total=data.get("total", ""),
+                             tax_total=data.get("tax_total", ""), gross_total=data.get("gross_total", ""))
 
     @staticmethod
     def _customer(data: dict) -> ErpCustomer:
         return ErpCustomer(id=data["id"], email=data.get("email", ""), name=data.get("name", ""),
-                           external_reference=data.get("external_reference", ""))
+                           external_reference=data.get("external_reference", ""), phone=data.get("phone", ""))

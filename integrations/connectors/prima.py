@@ -28,7 +28,9 @@ from .base import (
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
-LINE_TYPES = {"item": "Stock", "shipping": "Carriage", "discount": "Discount"}
+LINE_TYPES = {"item": "Stock", "shipping": "Carriage", "discount": "Discount", "duty": "Duty", "tip": "Tip",
+              "gift_card": "GiftCard", "rounding": "Rounding"}
+ACCOUNT_TYPES = {False: "Customer", True: "Guest"}  # Guest: the cash-sale account guest orders share
 STOCK_STATES = {
     "IN_TRANSIT": "in_transit",
     "QUALITY_INSPECTION": "quality_inspection",
@@ -37,7 +39,9 @@ STOCK_STATES = {
 }
 PAGE_SIZE = 500
 TRANSIENT_CODES = {"BUSY"}
-NOT_FOUND_CODES = {"ORDER_NOT_FOUND"}
+NOT_FOUND_CODES = {"ORDER_NOT_FOUND", "ACCOUNT_NOT_FOUND"}
+# Prima's conflict codes -> ours (base.Conflict.code); DUPLICATE_REFERENCE keeps its Prima name.
+CONFLICT_CODES = {"DUPLICATE_REFERENCE": "DUPLICATE_REFERENCE", "ORDER_DESPATCHED": "already_dispatched"}
 
 
 def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
@@ -56,6 +60,17 @@ def _errors(root: ET.Element) -> list[dict]:
     return [{"code": e.get("Code", ""), "message": (e.text or "").strip(), **{k: v for k, v in e.attrib.items()
                                                                                 if k != "Code"}}
             for e in root.findall("Error")]
+
+
+def _claimed_totals(order: ErpSalesOrderRequest) -> dict[str, str]:
+    """TaxTotal and GrossTotal for Prima to check, when the caller filled them in: a request built
+    without them (gross_total empty, tax_total left at its "0" default) is sent as older clients sent it."""
+    claimed = {}
+    if order.tax_total and (order.gross_total or order.tax_total != "0"):
+        claimed["TaxTotal"] = order.tax_total
+    if order.gross_total:
+        claimed["GrossTotal"] = order.gross_total
+    return claimed
 
 
 class PrimaClient(RetryingClient):
@@ -128,8 +143,8 @@ class PrimaClient(RetryingClient):
         if code == "AUTH":
             raise PermanentError(f"Prima refused the credentials for {self.username}: {message}", status=401,
                                  code="auth", body=errors)
-        if code == "DUPLICATE_REFERENCE":
-            raise Conflict(f"Prima: {message}", status=409, code=code, body=errors)
+        if code in CONFLICT_CODES:
+            raise Conflict(f"Prima: {message}", status=409, code=CONFLICT_CODES[code], body=errors)
         if code in NOT_FOUND_CODES:
             raise NotFound(f"Prima: {message}", status=404, code=code, body=errors)
         raise PermanentError(f"Prima rejected {root.get('RequestType') or 'the request'}: {message}", status=422,
@@ -169,6 +184,8 @@ class PrimaClient(RetryingClient):
         _sub(node, "Currency", order.currency)
         _sub(node, "OrderDate", order.order_date)
         _sub(node, "OrderTotal", order.total)
+        for tag, value in _claimed_totals(order).items():
+            _sub(node, tag, value)
         _sub(node, "PricesIncludeTax", "Y" if order.prices_include_tax else "N")
         lines = _sub(node, "Lines")
         for line in order.lines:
@@ -180,10 +197,14 @@ class PrimaClient(RetryingClient):
             _sub(el, "LineValue", line.line_total)
             _sub(el, "TaxCode", line.tax_code)
             _sub(el, "TaxValue", line.tax_amount)
+            if line.tax_rate:
+                _sub(el, "TaxRate", line.tax_rate)
             _sub(el, "LineType", LINE_TYPES.get(line.kind, "Stock"))
         try:
             return self._order(self.call(root).find("Order"))
         except Conflict as exc:
+            if exc.code != "DUPLICATE_REFERENCE":
+                raise
             existing_number = next((e.get("OrderNumber") for e in exc.body or [] if e.get("OrderNumber")), "")
             if existing_number:
                 return self.get_sales_order(existing_number)
@@ -192,24 +213,48 @@ class PrimaClient(RetryingClient):
                 raise
             return existing
 
-    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]:
-        if not email and not external_reference:
-            raise ValueError("find_customers needs an email or an external_reference")
+    def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
+        """CancelOrder; safe to call twice (Prima answers a cancelled order as it is).
+
+        Prima's ORDER_DESPATCHED becomes Conflict with code "already_dispatched"; ORDER_NOT_FOUND NotFound.
+        """
+        root = self.document("CancelOrder")
+        _sub(root, "OrderNumber", order_id)
+        _sub(root, "Reason", reason)
+        return self._order(self.call(root).find("Order"))
+
+    def find_customers(self, *, email: str = "", external_reference: str = "", phone: str = "") -> list[ErpCustomer]:
+        if not email and not external_reference and not phone:
+            raise ValueError("find_customers needs an email, a phone or an external_reference")
         root = self.document("FindAccount")
         if email:
             _sub(root, "Email", email)
+        if phone:
+            _sub(root, "Phone", phone)
         if external_reference:
             _sub(root, "Reference", external_reference)
         return [self._customer(a) for a in self.call(root).findall("Accounts/Account")]
 
-    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "") -> ErpCustomer:
-        """Open an account; a duplicate Reference raises Conflict (status 409, body[0]["AccountCode"])."""
+    def get_customer(self, customer_id: str) -> ErpCustomer | None:
+        root = self.document("AccountEnquiry")
+        _sub(root, "AccountCode", customer_id)
+        try:
+            return self._customer(self.call(root).find("Account"))
+        except NotFound:
+            return None
+
+    def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
+                        phone: str = "", guest: bool = False) -> ErpCustomer:
+        """Open an account (AccountType Guest, the cash-sale account that needs no e-mail or phone, when
+        guest=True); a duplicate Reference raises Conflict (status 409, body[0]["AccountCode"])."""
         root = self.document("NewAccount")
         node = _sub(root, "Account")
         _sub(node, "Name", name)
         _sub(node, "Email", email)
+        _sub(node, "Phone", phone)
         _sub(node, "Reference", external_reference)
         _sub(node, "Country", country)
+        _sub(node, "AccountType", ACCOUNT_TYPES[bool(guest)])
         return self._customer(self.call(root).find("Account"))
 
     def item_exists(self, item_code: str) -> bool:
@@ -262,11 +307,12 @@ class PrimaClient(RetryingClient):
         if node is None:
             raise PermanentError("Prima answered without an Order element")
         return ErpSalesOrder(id=_text(node, "OrderNumber"), external_reference=_text(node, "OrderReference"),
-                             status=_text(node, "OrderStatus"), total=_text(node, "OrderTotal"))
+                             status=_text(node, "OrderStatus"), total=_text(node, "OrderTotal"),
+                             tax_total=_text(node, "TaxTotal"), gross_total=_text(node, "GrossTotal"))
 
     @staticmethod
     def _customer(node: ET.Element | None) -> ErpCustomer:
         if node is None:
             raise PermanentError("Prima answered without an Account element")
         return ErpCustomer(id=_text(node, "AccountCode"), email=_text(node, "Email"), name=_text(node, "Name"),
-                           external_reference=_text(node, "Reference"))
+                           external_reference=_text(node, "Reference"), phone=_text(node, "Phone"))
