@@ -1,12 +1,16 @@
 """The REST ERP client against the sandbox ERP over real HTTP: lookups, writes, retries, typed errors."""
 import time
+from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 import requests
 
 from integrations.connectors.base import (
+    Conflict,
     ErpSalesOrderLine,
     ErpSalesOrderRequest,
+    NotFound,
     PermanentError,
     TransientError,
 )
@@ -191,7 +195,9 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, erp):
     assert requests.get(f"{sandbox.url}/erp/api/v1/depots", timeout=5).status_code == 503
     requests.post(f"{base}/config", json={"outage": False}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
-    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["items"] == 9
+    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["items"] == 12
+    assert {"DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM", "SHIPPING", "DISCOUNT"} <= set(seeded["items"])
+    assert not any(code == "DUTIES" for code, _ in erp.stock)  # charges, not goods: no stock kept
     requests.post(f"{base}/reset", timeout=5)
     assert erp.items == {}
 
@@ -223,3 +229,197 @@ def test_paced_workers_together_stay_under_the_erp_limit(tmp_path, client, erp):
         results = list(pool.map(lambda c: [c.list_depots() for _ in range(8)], clients))
     assert results == [[["MAIN", "NORTH"]] * 8] * 3
     assert erp.rate_limited_count == 0 and sum(c.stats.rate_limited for c in clients) == 0
+
+
+# --- totals: the ERP books its own figures ------------------------------------------------------
+
+
+def _taxed(order, **overrides):
+    """The order with the totals a current client sends: 9.00 tax on 39.99 net."""
+    return replace(order, **{"tax_total": "9.00", "gross_total": "48.99", **overrides})
+
+
+def test_the_erp_books_net_tax_and_gross_totals_and_reports_them_back(client, erp):
+    customer = _customer(client)
+    lines = tuple(replace(line, tax_rate="0.2") for line in _order(customer.id).lines)
+    created = client.create_sales_order(_taxed(_order(customer.id, lines=lines)))
+    assert (created.total, created.tax_total, created.gross_total, created.status) == ("39.99", "9.00", "48.99", "open")
+    assert client.find_sales_order("shopify:1001") == created == client.get_sales_order(created.id)
+    [stored] = erp.sales_orders
+    assert (stored["net_total"], stored["tax_total"], stored["gross_total"]) == ("39.99", "9.00", "48.99")
+    assert [line["tax_rate"] for line in stored["lines"]] == ["0.2", "0.2", "0.2"]
+
+
+def test_an_order_with_tax_included_prices_is_booked_at_its_total(client, erp):
+    customer = _customer(client)
+    mug = ErpSalesOrderLine("MUG-001", "Mug", 1, "12.00", "12.00", "T1", "2.00", tax_rate="0.2")
+    order = _order(customer.id, lines=(mug,), total="12.00")
+    created = client.create_sales_order(replace(order, prices_include_tax=True, tax_total="2.00", gross_total="12.00"))
+    assert (created.total, created.tax_total, created.gross_total) == ("12.00", "2.00", "12.00")
+    assert erp.sales_orders[0]["net_total"] == "10.00"
+
+
+def test_a_tax_total_that_is_not_the_sum_of_the_line_taxes_is_rejected_naming_the_field(client, erp):
+    customer = _customer(client)
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(_taxed(_order(customer.id), tax_total="8.00", gross_total="47.99"))
+    assert raised.value.status == 422
+    assert "tax_total: tax_total 8.00 does not equal the sum of the line tax amounts 9.00" in str(raised.value)
+    assert erp.sales_orders == []
+
+
+def test_a_gross_total_that_is_not_total_plus_tax_is_rejected_naming_the_field(client, erp):
+    customer = _customer(client)
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(_taxed(_order(customer.id), gross_total="39.99"))
+    assert "gross_total: gross_total 39.99 does not equal total + tax_total 48.99" in str(raised.value)
+    inclusive = replace(_order(customer.id), prices_include_tax=True, tax_total="9.00", gross_total="48.99")
+    with pytest.raises(PermanentError, match="gross_total 48.99 does not equal the total .prices include tax. 39.99"):
+        client.create_sales_order(inclusive)
+    assert erp.sales_orders == []
+
+
+def test_an_order_without_tax_and_gross_totals_is_still_booked_from_its_lines(sandbox, client, erp):
+    customer = _customer(client)
+    body = {"external_reference": "old:1", "customer_id": customer.id, "currency": "GBP", "depot": "MAIN",
+            "total": "9", "lines": [{"item_code": "MUG-001", "quantity": 1, "unit_price": "9",
+                                     "line_total": "9", "tax_amount": "1.80"}]}
+    response = requests.post(f"{sandbox.url}/erp/api/v1/sales-orders", json=body, timeout=5,
+                             headers={"Authorization": "Bearer sandbox-erp-key"})
+    assert response.status_code == 201
+    booked = response.json()
+    assert (booked["total"], booked["tax_total"], booked["gross_total"]) == ("9.00", "1.80", "10.80")
+
+
+def test_the_gross_skew_knob_makes_the_erp_report_a_different_gross_total(sandbox, client, erp):
+    customer = _customer(client)
+    erp.gross_skew = Decimal("0.01")
+    created = client.create_sales_order(_taxed(_order(customer.id)))
+    assert (created.total, created.gross_total) == ("39.99", "49.00")  # the client said 48.99
+    config = requests.post(f"{sandbox.url}/erp/_sandbox/config", json={"gross_skew": "-0.02"}, timeout=5).json()
+    assert config["gross_skew"] == "-0.02"
+    assert client.create_sales_order(_taxed(_order(customer.id, reference="shopify:1002"))).gross_total == "48.97"
+
+
+def test_duty_tip_gift_card_and_rounding_lines_are_booked(client, erp):
+    customer = _customer(client)
+    for code in ("DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM"):
+        erp.add_item(code)
+    lines = (
+        ErpSalesOrderLine("TEE-BLK-M", "T-shirt", 1, "20.00", "20.00", "T1", "4.00", tax_rate="0.2"),
+        ErpSalesOrderLine("DUTIES", "Import duties", 1, "3.10", "3.10", kind="duty"),
+        ErpSalesOrderLine("TIPS", "Tip", 1, "2.00", "2.00", kind="tip"),
+        ErpSalesOrderLine("GIFT-CARD-LIABILITY", "Gift card", 1, "25.00", "25.00", kind="gift_card"),
+        ErpSalesOrderLine("CUSTOM", "Cash rounding", 1, "-0.02", "-0.02", kind="rounding"),
+    )
+    created = client.create_sales_order(replace(_order(customer.id, lines=lines, total="50.08"), tax_total="4.00",
+                                                gross_total="54.08"))
+    assert created.gross_total == "54.08"
+    assert [line["kind"] for line in erp.sales_orders[0]["lines"]] == ["item", "duty", "tip", "gift_card", "rounding"]
+
+
+def test_an_unknown_line_kind_and_a_percentage_tax_rate_are_rejected(client, erp):
+    customer = _customer(client)
+    order = _order(customer.id, lines=(ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00", tax_rate="20",
+                                                         kind="fee"),), total="9.00")
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(order)
+    assert "lines[0].kind must be one of item, shipping, discount, duty, tip, gift_card, rounding" in str(raised.value)
+    assert "lines[0].tax_rate '20' must be a decimal fraction" in str(raised.value)
+
+
+# --- cancel --------------------------------------------------------------------------------------
+
+
+def test_an_open_order_is_cancelled_and_stays_listed_as_cancelled(client, erp):
+    customer = _customer(client)
+    created = client.create_sales_order(_taxed(_order(customer.id)))
+    cancelled = client.cancel_sales_order(created.id, reason="customer changed their mind")
+    assert (cancelled.id, cancelled.status, cancelled.gross_total) == (created.id, "cancelled", "48.99")
+    assert client.find_sales_order("shopify:1001").status == "cancelled"
+    [stored] = erp.sales_orders
+    assert stored["status"] == "cancelled" and stored["cancel_reason"] == "customer changed their mind"
+
+
+def test_cancelling_a_cancelled_order_again_changes_nothing(client, erp):
+    customer = _customer(client)
+    created = client.create_sales_order(_order(customer.id))
+    client.cancel_sales_order(created.id, reason="first")
+    before = erp.sales_order(created.id)
+    assert client.cancel_sales_order(created.id, reason="second").status == "cancelled"
+    assert erp.sales_order(created.id) == before  # reason and time of the first cancel kept
+
+
+def test_a_dispatched_order_cannot_be_cancelled(sandbox, client, erp):
+    customer = _customer(client)
+    shipped = client.create_sales_order(_order(customer.id))
+    erp.dispatch_order(shipped.id)
+    with pytest.raises(Conflict) as raised:
+        client.cancel_sales_order(shipped.id)
+    assert raised.value.code == "already_dispatched" and raised.value.status == 409
+    assert erp.sales_order(shipped.id)["status"] == "dispatched"
+    part = client.create_sales_order(_order(customer.id, reference="shopify:1002"))
+    response = requests.post(f"{sandbox.url}/erp/_sandbox/sales-orders/{part.id}/dispatch", json={"partly": True},
+                             timeout=5)
+    assert response.json()["status"] == "partly_dispatched"
+    with pytest.raises(Conflict, match="partly_dispatched and can no longer be cancelled"):
+        client.cancel_sales_order(part.id)
+
+
+def test_cancelling_an_unknown_order_is_not_found(client, erp):
+    with pytest.raises(NotFound):
+        client.cancel_sales_order("SO-999999")
+
+
+def test_a_cancelled_orders_external_reference_stays_taken(client, erp):
+    customer = _customer(client)
+    first = client.create_sales_order(_order(customer.id))
+    client.cancel_sales_order(first.id)
+    again = client.create_sales_order(_order(customer.id, lines=(
+        ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00", "T1"),), total="9.00"))
+    assert (again.id, again.status) == (first.id, "cancelled")
+    assert len(erp.sales_orders) == 1
+
+
+def test_a_cancel_goes_through_the_erps_record_locks(sandbox, client, erp):
+    customer = _customer(client)
+    created = client.create_sales_order(_order(customer.id))
+    erp.lock_probability = 1.0
+    response = requests.post(f"{sandbox.url}/erp/api/v1/sales-orders/{created.id}/cancel", json={}, timeout=5,
+                             headers={"Authorization": "Bearer sandbox-erp-key"})
+    assert response.status_code == 423 and erp.sales_order(created.id)["status"] == "open"
+    erp.lock_probability = 0.5
+    erp.random.seed(1)
+    assert client.cancel_sales_order(created.id).status == "cancelled"
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+def test_a_customer_without_email_or_phone_is_rejected(client, erp):
+    with pytest.raises(PermanentError) as raised:
+        client.create_customer(email="", name="Zoë Müller", external_reference="shopify:customer:8")
+    assert raised.value.status == 422 and "email: email or phone is required" in str(raised.value)
+    assert erp.customers == []
+
+
+def test_a_customer_with_only_a_phone_is_opened_and_found_by_phone(client, erp):
+    created = client.create_customer(email="", name="Zoë Müller", external_reference="shopify:customer:8",
+                                     phone="+44 20 7946 0958")
+    assert created.phone == "+44 20 7946 0958" and created.email == ""
+    assert [c.id for c in client.find_customers(phone="+44-20-7946-0958")] == [created.id]
+    assert client.find_customers(phone="+44 20 7946 0000") == [] == client.find_customers(phone="none given")
+    assert erp.customers[0]["account_type"] == "customer"
+
+
+def test_a_guest_account_needs_neither_email_nor_phone(client, erp):
+    guest = client.create_customer(email="", name="Web guest orders", external_reference="shopify:guest", guest=True)
+    assert guest.name == "Web guest orders"
+    [stored] = erp.customers
+    assert (stored["id"], stored["account_type"], stored["email"], stored["phone"]) == (guest.id, "guest", "", "")
+
+
+def test_get_customer_returns_the_account_or_none_when_unknown(client, erp):
+    created = _customer(client)
+    assert client.get_customer(created.id) == created
+    assert client.get_customer("C-999999") is None

@@ -1,13 +1,17 @@
 """The Prima Web Services client against the sandbox Prima over real HTTP: XML in ISO-8859-1, typed errors."""
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 import requests
 
 from integrations.connectors.base import (
+    Conflict,
     ErpSalesOrderLine,
     ErpSalesOrderRequest,
+    NotFound,
     PermanentError,
     TransientError,
 )
@@ -206,6 +210,190 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, prima):
     assert requests.post(f"{sandbox.url}/prima/LEDG01/", data=b"<Request/>", timeout=5).status_code == 503
     requests.post(f"{base}/config", json={"outage": False}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
-    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 9
+    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 12
+    assert {"DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM", "SHIPPING", "DISCOUNT"} <= set(seeded["stock_items"])
+    assert not any(code == "TIPS" for code, _ in prima.stock)  # charges, not goods: no stock kept
     requests.post(f"{base}/reset", timeout=5)
     assert prima.stock_items == {}
+
+
+# --- totals: Prima books its own figures ---------------------------------------------------------
+
+
+def _taxed(order, **overrides):
+    """The order with the totals a current client sends: 9.00 tax on 39.99 net."""
+    return replace(order, **{"tax_total": "9.00", "gross_total": "48.99", **overrides})
+
+
+def test_prima_books_order_tax_and_gross_totals_and_reports_them_back(client, prima):
+    account = _account(client)
+    lines = tuple(replace(line, tax_rate="0.2") for line in _order(account.id).lines)
+    created = client.create_sales_order(_taxed(_order(account.id, lines=lines)))
+    assert (created.total, created.tax_total, created.gross_total, created.status) == (
+        "39.99", "9.00", "48.99", "Entered")
+    assert client.find_sales_order("shopify:1001") == created == client.get_sales_order(created.id)
+    wire = prima.documents_seen[1]
+    assert b"<TaxTotal>9.00</TaxTotal><GrossTotal>48.99</GrossTotal>" in wire and b"<TaxRate>0.2</TaxRate>" in wire
+    [stored] = prima.sales_orders
+    assert (stored["net_total"], stored["tax_total"], stored["gross_total"]) == ("39.99", "9.00", "48.99")
+    assert [line["tax_rate"] for line in stored["lines"]] == ["0.2", "0.2", "0.2"]
+
+
+def test_an_order_built_without_the_new_totals_is_sent_and_booked_as_before(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    assert b"TaxTotal" not in prima.documents_seen[1] and b"GrossTotal" not in prima.documents_seen[1]
+    assert (created.tax_total, created.gross_total) == ("9.00", "48.99")  # Prima's own figures
+
+
+def test_an_order_with_tax_included_prices_is_booked_at_its_total(client, prima):
+    account = _account(client)
+    order = _order(account.id, lines=(ErpSalesOrderLine("MUG-001", "Mug", 1, "12.00", "12.00", "T1", "2.00"),),
+                   total="12.00")
+    created = client.create_sales_order(replace(order, prices_include_tax=True, tax_total="2.00", gross_total="12.00"))
+    assert (created.total, created.tax_total, created.gross_total) == ("12.00", "2.00", "12.00")
+    assert prima.sales_orders[0]["net_total"] == "10.00"
+
+
+def test_a_tax_total_that_is_not_the_sum_of_the_line_taxes_is_rejected_naming_the_field(client, prima):
+    account = _account(client)
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(_taxed(_order(account.id), tax_total="8.00", gross_total="47.99"))
+    assert raised.value.code == "TAX_TOTAL_MISMATCH" and raised.value.body[0]["Field"] == "TaxTotal"
+    assert "TaxTotal 8.00 does not equal the sum of the line tax values 9.00" in str(raised.value)
+    assert prima.sales_orders == []
+
+
+def test_a_gross_total_that_is_not_order_total_plus_tax_is_rejected_naming_the_field(client, prima):
+    account = _account(client)
+    with pytest.raises(PermanentError) as raised:
+        client.create_sales_order(_taxed(_order(account.id), gross_total="39.99"))
+    assert raised.value.code == "GROSS_TOTAL_MISMATCH" and raised.value.body[0]["Field"] == "GrossTotal"
+    assert "GrossTotal 39.99 does not equal OrderTotal + TaxTotal 48.99" in str(raised.value)
+    with pytest.raises(PermanentError, match=r"GrossTotal 48.99 does not equal OrderTotal \(prices include tax\)"):
+        client.create_sales_order(_taxed(_order(account.id), prices_include_tax=True))
+    assert prima.sales_orders == []
+
+
+def test_the_gross_skew_knob_makes_prima_report_a_different_gross_total(sandbox, client, prima):
+    account = _account(client)
+    prima.gross_skew = Decimal("0.01")
+    created = client.create_sales_order(_taxed(_order(account.id)))
+    assert (created.total, created.gross_total) == ("39.99", "49.00")  # the client said 48.99
+    config = requests.post(f"{sandbox.url}/prima/_sandbox/config", json={"gross_skew": "-0.02"}, timeout=5).json()
+    assert config["gross_skew"] == "-0.02"
+    assert client.create_sales_order(_taxed(_order(account.id, reference="shopify:1002"))).gross_total == "48.97"
+
+
+def test_duty_tip_gift_card_and_rounding_lines_travel_as_prima_line_types(client, prima):
+    account = _account(client)
+    for code in ("DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM"):
+        prima.add_item(code)
+    lines = (
+        ErpSalesOrderLine("TEE-BLK-M", "T-shirt", 1, "20.00", "20.00", "T1", "4.00", tax_rate="0.2"),
+        ErpSalesOrderLine("DUTIES", "Import duties", 1, "3.10", "3.10", kind="duty"),
+        ErpSalesOrderLine("TIPS", "Tip", 1, "2.00", "2.00", kind="tip"),
+        ErpSalesOrderLine("GIFT-CARD-LIABILITY", "Gift card", 1, "25.00", "25.00", kind="gift_card"),
+        ErpSalesOrderLine("CUSTOM", "Cash rounding", 1, "-0.02", "-0.02", kind="rounding"),
+    )
+    created = client.create_sales_order(replace(_order(account.id, lines=lines, total="50.08"), tax_total="4.00",
+                                                gross_total="54.08"))
+    assert created.gross_total == "54.08"
+    assert [(l["line_type"], l["kind"]) for l in prima.sales_orders[0]["lines"]] == [
+        ("Stock", "item"), ("Duty", "duty"), ("Tip", "tip"), ("GiftCard", "gift_card"), ("Rounding", "rounding")]
+
+
+# --- CancelOrder ---------------------------------------------------------------------------------
+
+
+def test_an_entered_order_is_cancelled_and_stays_listed_as_cancelled(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    cancelled = client.cancel_sales_order(created.id, reason="customer changed their mind")
+    assert (cancelled.id, cancelled.status) == (created.id, "Cancelled")
+    assert client.find_sales_order("shopify:1001").status == "Cancelled"
+    assert b'RequestType="CancelOrder"' in prima.documents_seen[-2]
+    [stored] = prima.sales_orders
+    assert stored["status"] == "Cancelled" and stored["cancel_reason"] == "customer changed their mind"
+
+
+def test_cancelling_a_cancelled_order_again_changes_nothing(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    client.cancel_sales_order(created.id, reason="first")
+    before = prima.sales_orders
+    assert client.cancel_sales_order(created.id, reason="second").status == "Cancelled"
+    assert prima.sales_orders == before
+
+
+def test_a_despatched_order_cannot_be_cancelled(sandbox, client, prima):
+    account = _account(client)
+    shipped = client.create_sales_order(_order(account.id))
+    prima.dispatch_order(shipped.id)
+    with pytest.raises(Conflict) as raised:
+        client.cancel_sales_order(shipped.id)
+    assert raised.value.code == "already_dispatched" and raised.value.body[0]["code"] == "ORDER_DESPATCHED"
+    assert client.get_sales_order(shipped.id).status == "Despatched"
+    part = client.create_sales_order(_order(account.id, reference="shopify:1002"))
+    response = requests.post(f"{sandbox.url}/prima/_sandbox/orders/{part.id}/dispatch", json={"partly": True},
+                             timeout=5)
+    assert response.json()["status"] == "Part Despatched"
+    with pytest.raises(Conflict, match="Part Despatched and can no longer be cancelled"):
+        client.cancel_sales_order(part.id)
+
+
+def test_cancelling_an_unknown_order_is_not_found(client, prima):
+    with pytest.raises(NotFound):
+        client.cancel_sales_order("S999999")
+
+
+def test_a_cancelled_orders_reference_stays_taken(client, prima):
+    account = _account(client)
+    first = client.create_sales_order(_order(account.id))
+    client.cancel_sales_order(first.id)
+    again = client.create_sales_order(_order(account.id, lines=(
+        ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00", "T1"),), total="9.00"))
+    assert (again.id, again.status) == (first.id, "Cancelled")
+    assert len(prima.sales_orders) == 1
+
+
+def test_a_cancel_is_retried_through_record_locks(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    prima.lock_probability = 0.5
+    prima.random.seed(1)
+    assert client.cancel_sales_order(created.id).status == "Cancelled"
+    assert prima.locked_count >= 1 and client.stats.transient_retries == prima.locked_count
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def test_an_account_without_email_or_phone_is_rejected(client, prima):
+    with pytest.raises(PermanentError) as raised:
+        client.create_customer(email="", name="Zoë Müller", external_reference="shopify:customer:8")
+    assert raised.value.code == "MISSING_FIELD" and raised.value.body[0]["Field"] == "Email"
+    assert "Email or Phone is required" in str(raised.value)
+    assert prima.customers == []
+
+
+def test_an_account_with_only_a_phone_is_opened_and_found_by_phone(client, prima):
+    created = client.create_customer(email="", name="Zoë Müller", external_reference="shopify:customer:8",
+                                     phone="+44 20 7946 0958")
+    assert created.phone == "+44 20 7946 0958" and created.email == ""
+    assert [c.id for c in client.find_customers(phone="+44-20-7946-0958")] == [created.id]
+    assert client.find_customers(phone="+44 20 7946 0000") == [] == client.find_customers(phone="none given")
+    assert prima.customers[0]["account_type"] == "customer"
+
+
+def test_a_guest_account_needs_neither_email_nor_phone(client, prima):
+    guest = client.create_customer(email="", name="Web guest orders", external_reference="shopify:guest", guest=True)
+    assert b"<AccountType>Guest</AccountType>" in prima.documents_seen[-1]
+    [stored] = prima.customers
+    assert (stored["id"], stored["account_type"], stored["email"], stored["phone"]) == (guest.id, "guest", "", "")
+
+
+def test_get_customer_returns_the_account_or_none_when_unknown(client, prima):
+    created = _account(client)
+    assert client.get_customer(created.id) == created
+    assert client.get_customer("A99999") is None
