@@ -527,9 +527,12 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             })
 
     def admin_references(self, request: Request) -> Response:
-        """The external reference of every sales order, in creation order (benchmarks count them)."""
+        """The external reference of every sales order, in creation order (benchmarks count them),
+        with the gross total the ERP booked for each (benchmarks compare it with the storefront's)."""
         with self.lock:
-            return Response.json({"references": [o["external_reference"] for o in self._orders.values()]})
+            orders = list(self._orders.values())
+            return Response.json({"references": [o["external_reference"] for o in orders],
+                                  "gross_totals": {o["external_reference"]: o.get("gross_total", "") for o in orders}})
 
     def admin_config(self, request: Request) -> Response:
         body = request.json() or {}

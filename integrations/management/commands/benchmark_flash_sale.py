@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -214,7 +215,14 @@ class Command(BaseCommand):
             time.sleep(0.5)
         total_seconds = time.perf_counter() - start
         erp_after = requests.get(f"{erp_admin}/stats", timeout=10).json()
-        references = requests.get(f"{erp_admin}/references", timeout=60).json()["references"]
+        booked = requests.get(f"{erp_admin}/references", timeout=60).json()
+        references = booked["references"]
+        # Money: the gross total the ERP booked for each order against the storefront's own total
+        # (total_price_set in shop money, as the webhook carried it).
+        paid = {f"shopify:{o['id']}": Decimal(str(o["total_price_set"]["shop_money"]["amount"])) for o in payloads}
+        wrong_totals = sum(
+            1 for ref, total in booked.get("gross_totals", {}).items()
+            if ref in paid and (not total or Decimal(total) != paid[ref]))
         erp_requests = erp_after["requests"] - erp_before["requests"]
         rate_limited = erp_after["rate_limited"] - erp_before["rate_limited"]
         served = erp_requests - rate_limited
@@ -229,6 +237,7 @@ class Command(BaseCommand):
             "orders_per_s": len(references) / total_seconds if total_seconds else 0,
             "erp_requests": erp_requests, "erp_served": served, "erp_429": rate_limited,
             "erp_served_per_s": served / total_seconds if total_seconds else 0,
+            "wrong_totals": wrong_totals,
         }
 
     def _ledgerline_counts(self, manage: str, env: dict) -> dict:
@@ -260,7 +269,9 @@ class Command(BaseCommand):
             f"  ERP 429s seen               {f['erp_429']} (all retried after Retry-After)",
             f"  duplicates in the ERP       {f['duplicates']}",
             f"  lost orders                 {f['lost']}",
-            f"  exceptions raised           {sum(exceptions.values())} {exceptions or ''}",
+            f"  posted with a wrong total   {f['wrong_totals']} (ERP gross total differs from the storefront's; must be 0)",
+            f"  exceptions raised           {sum(exceptions.values())}",
+            *[f"    {code:<26}{count}" for code, count in sorted(exceptions.items())],
             f"  order links by state        {f.get('states')}",
         ]
         self.stdout.write("\n".join(lines))
