@@ -150,9 +150,18 @@ Q_CLUSTER = {
     # its rate limit), so one busy writing to the database leaves its ERP slot to another. The
     # cluster runs below the web server's CPU priority (integrations/servers.py).
     "workers": env.int("Q_WORKERS", default=max(4, 2 * (os.cpu_count() or 2))),
+    # A task running longer than `timeout` is killed; one not acknowledged within `retry` is handed
+    # out again, so timeout stays below retry (a slow task is never run twice at once), and the
+    # flows' claim lease is the timeout (integrations.flows.orders.CLAIM_LEASE).
     "timeout": env.int("Q_TIMEOUT", default=120),
     "retry": env.int("Q_RETRY", default=180),
+    # Finite: django-q2's default (0) hands an unacknowledged failure out again for ever.
     "max_attempts": 3,
+    # A task that raised or timed out is acknowledged on its first failure (kept among the failed
+    # tasks, not handed out again). Its work is not lost with it: the event stays PENDING,
+    # PROCESSING or FAILED and the order FAILED with next_retry_at, which the "orders-sweep"
+    # schedule re-runs with backoff and finally raises as an owned exception (event_stuck,
+    # erp_unavailable). Redelivering failures too would retry the same work twice, without backoff.
     "ack_failures": True,
     "save_limit": -1,  # flows record their own outcome; failures are still kept
     "poll": 0.2,

@@ -4,8 +4,11 @@ from django.core.management.base import BaseCommand
 SCHEDULES = [
     # name, function, schedule type, minutes
     ("commercetools-order-poll", "integrations.tasks.poll_commercetools_orders", "I", 1),
-    ("orders-stuck-repost", "integrations.tasks.repost_stuck_orders", "I", 5),
+    # The safety net of the order flow: lost/failed events, dead posts, due automatic re-posts.
+    ("orders-sweep", "integrations.tasks.sweep_orders", "I", 1),
 ]
+# Schedules an earlier release created and a newer one replaced ("orders-sweep" does its work).
+OBSOLETE = ["orders-stuck-repost"]
 
 
 class Command(BaseCommand):
@@ -15,7 +18,11 @@ class Command(BaseCommand):
         from django.core.management import get_commands
         from django_q.models import Schedule
 
+        Schedule.objects.filter(name__in=OBSOLETE).delete()
         for name, func, kind, minutes in SCHEDULES:
+            # Schedule.name is not unique: a copy made by hand would make update_or_create fail.
+            extra = Schedule.objects.filter(name=name).order_by("pk").values_list("pk", flat=True)[1:]
+            Schedule.objects.filter(pk__in=list(extra)).delete()
             Schedule.objects.update_or_create(
                 name=name, defaults={"func": func, "schedule_type": kind, "minutes": minutes, "repeats": -1}
             )
