@@ -60,11 +60,12 @@ def order_detail(request, pk: int):
 def order_retry(request, pk: int):
     if not has_role(request.user, OPS, ECOMMERCE, ADMIN):
         raise PermissionDenied("Only ops, e-commerce or admin may retry an order.")
-    order = get_object_or_404(OrderLink, pk=pk)
-    from .flows.orders import order_retry_post
+    order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
+    from .flows.order_sweep import order_retry_queue
 
-    order_retry_post(order=order, actor=request.user)
-    order.refresh_from_db()
-    response = render(request, "integrations/order_detail.html#order-state", {"order": order, "can_retry": True})
+    # Queued, answered at once: the ERP is called by a worker, never inside a web request.
+    queued = order_retry_queue(order=order, actor=request.user)
+    context = {"order": order, "can_retry": True, "retry_queued": queued}
+    response = render(request, "integrations/order_detail.html#order-state", context)
     response["HX-Trigger"] = "exceptionsChanged"
     return response
