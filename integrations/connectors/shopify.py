@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Iterator
@@ -381,153 +382,457 @@ class ShopifyClient(RetryingClient):
     # --- the order webhook payload -> our StorefrontOrder --------------------------------------------
 
     @classmethod
-    def order_from_payload(cls, payload: dict) -> StorefrontOrder:
-        """Translate Shopify's REST-format order JSON. Raises ValueError naming the bad field."""
+    def order_from_payload(cls, payload: dict, *, currency_basis: str = "shop") -> StorefrontOrder:
+        """Translate Shopify's REST-format order JSON (what the orders/* webhooks carry) into the SALE
+        it records, in Shopify's own figures: nothing is recomputed from rates.
+
+        - Money: every amount from `*_set.shop_money` (currency = `currency`), or with
+          currency_basis="presentment" from `*_set.presentment_money` (currency = `presentment_currency`).
+          The plain fields (`price`, `total_price`...) are shop money, so they stand in for a missing
+          money bag only when that is the currency asked for. `presentment_currency` and
+          `presentment_total` are filled either way, for reference.
+        - total = `total_price_set`: the sale before refunds (it equals `current_total_price` until
+          something is refunded). A refund travels separately, so an order first seen
+          partially_refunded or refunded still gives the quantities sold.
+        - Quantity of a line = `current_quantity` + the quantity refunded for that line in
+          `refunds[].refund_line_items`, when `current_quantity` is present; else `quantity`.
+          `current_quantity` also drops units an order edit removed, which are no refund: they stay
+          out, and a line left at 0 is dropped with its duties (total_price_set excludes it too).
+        - kind: "gift_card" for a gift card sold (`gift_card: true`); "custom" for a line with no
+          variant, no product and no SKU; otherwise "item" (a variant with an empty SKU is an item
+          with sku "" and its product and variant ids, never a custom line).
+        - charges: each line's `duties[]` as a duty charge (the duty's own amount and tax lines); only
+          when no line carries duties, one charge for `original_total_duties_set` (else
+          `current_total_duties_set`). A tip is a charge of kind "tip": Shopify's tip line item
+          (a line with no product, variant or SKU named "Tip", or else the one such line without
+          shipping that amounts to `total_tip_received`) is moved there; without one,
+          `total_tip_received` > 0 becomes a charge "Tip" (shop money only: on the presentment basis in
+          another currency that is a ValueError, not a guess). Never both.
+        - discounts: each line's and shipping line's `discount_allocations`; order_discount is
+          `total_discounts` minus what was allocated, floored at 0.
+        - tax: each line, shipping line and duty keeps its own tax lines (several per line, rate
+          exact). tax_summary = the order-level `tax_lines` (Shopify's total per title and rate;
+          None when the payload has no such key), total_tax = `total_tax_set`. When no line carries
+          tax lines but the order-level ones carry tax (some apps and imports), the lines stay
+          untaxed and extra["order_level_tax_only"] is True: the builder then adds tax_summary as
+          tax lines of its own.
+
+        Raises ValueError naming the bad field (a path like `line_items[2].quantity`) for any
+        malformed or mistyped value; ids, however long, come through as exact strings.
+        """
+        if currency_basis not in ("shop", "presentment"):
+            raise ValueError(f"currency_basis {currency_basis!r} is not 'shop' or 'presentment'")
         if not isinstance(payload, dict):
             raise ValueError("order payload must be a JSON object")
-        for key in ("id", "currency"):
-            if payload.get(key) in (None, ""):
-                raise ValueError(f"order.{key} is missing")
-        currency = str(payload["currency"]).upper()
-        if not isinstance(payload.get("line_items"), list):
+        order_id = cls._id(payload.get("id"), "order.id", required=True)
+        shop_currency = cls._currency(payload, "currency", required=True)
+        presentment_currency = cls._currency(payload, "presentment_currency") or shop_currency
+        if currency_basis == "shop":
+            basis, currency = _Basis("shop_money", plain_ok=True), shop_currency
+        else:
+            basis = _Basis("presentment_money", plain_ok=presentment_currency == shop_currency)
+            currency = presentment_currency
+        raw_lines = payload.get("line_items")
+        if not isinstance(raw_lines, list):
             raise ValueError("order.line_items is missing or not a list")
 
-        lines = tuple(cls._order_line(line, f"line_items[{i}]") for i, line in enumerate(payload["line_items"]))
-        shipping_payload = payload.get("shipping_lines") or []
-        if not isinstance(shipping_payload, list):
-            raise ValueError("order.shipping_lines is not a list")
-        shipping = tuple(cls._shipping_line(line, f"shipping_lines[{i}]") for i, line in enumerate(shipping_payload))
+        refunded = cls._refunded_quantities(payload)
+        kept: list[tuple[OrderLine, dict, str]] = []
+        line_duties = False
+        for i, raw in enumerate(raw_lines):
+            where = f"line_items[{i}]"
+            line = cls._order_line(raw, where, basis, refunded)
+            duties = cls._list(raw.get("duties"), f"{where}.duties")
+            line_duties = line_duties or bool(duties)
+            if line.quantity > 0:
+                kept.append((line, raw, where))
 
-        allocated = sum((line.discount for line in (*lines, *shipping)), Decimal(0))
-        total_discounts = cls._amount(payload, "total_discounts", "order", default=Decimal(0))
+        tip_lines = cls._tip_lines(payload, kept)
+        lines = tuple(line for line, _, _ in kept if line.line_id not in tip_lines)
+        tips = [replace(line, kind="tip") for line, _, _ in kept if line.line_id in tip_lines]
+        duties = [duty for line, raw, where in kept for duty in cls._duty_charges(raw, where, basis)]
+        if not line_duties:
+            duties.extend(cls._order_duty_charges(payload, basis))
+        if not tips:
+            tips.extend(cls._tip_charge(payload, basis))
+        charges = (*duties, *tips)
+
+        shipping = tuple(cls._shipping_line(line, f"shipping_lines[{i}]", basis)
+                         for i, line in enumerate(cls._list(payload.get("shipping_lines"), "order.shipping_lines")))
+
+        allocated = sum((line.discount for line in (*lines, *shipping, *charges)), Decimal(0))
+        total_discounts = cls._money(payload, "total_discounts", "order", basis, default=Decimal(0))
         order_discount = max(total_discounts - allocated, Decimal(0))
 
-        customer = payload.get("customer") or {}
-        shipping_address = payload.get("shipping_address") or {}
-        billing_address = payload.get("billing_address") or {}
-        default_address = customer.get("default_address") or {}
-        country = (shipping_address.get("country_code") or billing_address.get("country_code")
-                   or default_address.get("country_code") or "")
-        name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p) or (
-            shipping_address.get("name") or billing_address.get("name") or "")
-        total = cls._amount(payload, "total_price", "order", default=None)
-        location = payload.get("location_id")
+        tax_summary = None
+        if payload.get("tax_lines") is not None:
+            tax_summary = cls._tax_lines(payload, "order", basis)
+        total_tax = cls._money(payload, "total_tax", "order", basis, default=None)
+        order_level_tax_only = bool(tax_summary) and any(t.amount for t in tax_summary) and not any(
+            line.tax_lines for line in (*lines, *shipping, *charges))
+
+        customer = cls._object(payload.get("customer"), "order.customer")
+        shipping_address = cls._object(payload.get("shipping_address"), "order.shipping_address")
+        billing_address = cls._object(payload.get("billing_address"), "order.billing_address")
+        default_address = cls._object(customer.get("default_address"), "order.customer.default_address")
+        country = (cls._text(shipping_address.get("country_code"), "order.shipping_address.country_code")
+                   or cls._text(billing_address.get("country_code"), "order.billing_address.country_code")
+                   or cls._text(default_address.get("country_code"), "order.customer.default_address.country_code"))
+        name = " ".join(p for p in (cls._text(customer.get("first_name"), "order.customer.first_name"),
+                                    cls._text(customer.get("last_name"), "order.customer.last_name")) if p) or (
+            cls._text(shipping_address.get("name"), "order.shipping_address.name")
+            or cls._text(billing_address.get("name"), "order.billing_address.name"))
+        email = (cls._text(payload.get("email"), "order.email") or cls._text(customer.get("email"), "order.customer.email")
+                 or cls._text(payload.get("contact_email"), "order.contact_email"))
+        phone = (cls._text(customer.get("phone"), "order.customer.phone") or cls._text(payload.get("phone"), "order.phone")
+                 or cls._text(shipping_address.get("phone"), "order.shipping_address.phone")
+                 or cls._text(billing_address.get("phone"), "order.billing_address.phone"))
+        location = cls._id(payload.get("location_id"), "order.location_id")
+        total = cls._money(payload, "total_price", "order", basis, default=None)
+        presentment_total = cls._money(payload, "total_price", "order",
+                                       _Basis("presentment_money", plain_ok=presentment_currency == shop_currency),
+                                       default=None, strict=False)
+        taxes_included = cls._flag(payload, "taxes_included")
 
         return StorefrontOrder(
-            storefront_order_id=str(payload["id"]),
-            order_number=str(payload.get("name") or payload.get("order_number") or payload["id"]),
+            storefront_order_id=order_id,
+            order_number=(cls._text(payload.get("name"), "order.name")
+                          or cls._id(payload.get("order_number"), "order.order_number") or order_id),
             currency=currency,
-            payment_state=str(payload.get("financial_status") or ""),
+            payment_state=cls._text(payload.get("financial_status"), "order.financial_status"),
             updated_at=cls._time(payload, "updated_at"),
             created_at=cls._time(payload, "created_at"),
-            customer_email=str(payload.get("email") or customer.get("email") or payload.get("contact_email") or ""),
+            customer_email=email,
             customer_name=name,
-            customer_storefront_id=str(customer.get("id") or ""),
-            country=str(country).upper(),
+            customer_storefront_id=cls._id(customer.get("id"), "order.customer.id"),
+            country=country.upper(),
             lines=lines,
             shipping=shipping,
             order_discount=order_discount,
             total=total,
-            location=_gid("Location", location) if location not in (None, "") else "",
-            cancelled=bool(payload.get("cancelled_at")),
+            location=_gid("Location", location) if location else "",
+            cancelled=bool(cls._text(payload.get("cancelled_at"), "order.cancelled_at")),
+            charges=charges,
+            taxes_included=taxes_included,
+            tax_summary=tax_summary,
+            total_tax=total_tax,
+            is_test=cls._flag(payload, "test"),
+            customer_phone=phone,
+            presentment_currency=presentment_currency,
+            presentment_total=presentment_total,
             extra={
-                "admin_graphql_api_id": payload.get("admin_graphql_api_id", ""),
+                "admin_graphql_api_id": cls._text(payload.get("admin_graphql_api_id"), "order.admin_graphql_api_id"),
                 "order_number": payload.get("order_number"),
-                "taxes_included": bool(payload.get("taxes_included", False)),
-                "total_tax": str(cls._amount(payload, "total_tax", "order", default=Decimal(0))),
-                "presentment_currency": payload.get("presentment_currency") or currency,
-                "source_name": payload.get("source_name") or "",
-                "cancel_reason": payload.get("cancel_reason") or "",
+                "taxes_included": taxes_included,
+                "total_tax": str(total_tax if total_tax is not None else Decimal(0)),
+                "presentment_currency": presentment_currency,
+                "shop_currency": shop_currency,
+                "currency_basis": currency_basis,
+                "current_total_price": str(cls._money(payload, "current_total_price", "order", basis, default="",
+                                                      strict=False)),
+                "order_level_tax_only": order_level_tax_only,
+                "total_refunded": cls._total_refunded(payload, currency),
+                "source_name": cls._text(payload.get("source_name"), "order.source_name"),
+                "cancel_reason": cls._text(payload.get("cancel_reason"), "order.cancel_reason"),
             },
         )
 
+    # Field readers: each raises ValueError naming the field path for a missing or mistyped value.
+
+    @staticmethod
+    def _object(value, where: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} is not an object")
+        return value
+
+    @staticmethod
+    def _list(value, where: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError(f"{where} is not a list")
+        return value
+
+    @staticmethod
+    def _text(value, where: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"{where} {value!r} is not a string")
+
+    @staticmethod
+    def _id(value, where: str, *, required: bool = False) -> str:
+        """An id as an exact string (JSON integers beyond 2^53 included; a float id lost its digits)."""
+        if value is None or value == "":
+            if required:
+                raise ValueError(f"{where} is missing")
+            return ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str):
+            return value.strip()
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+            return str(int(value))
+        raise ValueError(f"{where} {value!r} is not an exact id")
+
+    @staticmethod
+    def _flag(payload: dict, key: str) -> bool:
+        value = payload.get(key)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise ValueError(f"order.{key} {value!r} is not true or false")
+        return value
+
+    @classmethod
+    def _currency(cls, payload: dict, key: str, *, required: bool = False) -> str:
+        code = cls._text(payload.get(key), f"order.{key}").upper()
+        if not code:
+            if required:
+                raise ValueError(f"order.{key} is missing")
+            return ""
+        if len(code) != 3 or not code.isalpha() or not code.isascii():
+            raise ValueError(f"order.{key} {payload.get(key)!r} is not a currency code")
+        return code
+
+    @staticmethod
+    def _quantity(value, where: str) -> int:
+        if value is None:
+            raise ValueError(f"{where} is missing")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where} {value!r} is not a whole number")
+        return value
+
     @staticmethod
     def _decimal(value, where: str) -> Decimal:
-        if isinstance(value, bool) or value is None:
+        if value is None:
             raise ValueError(f"{where} is missing")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise ValueError(f"{where} {value!r} is not a decimal amount")
         try:
             # JSON numbers arrive as float; str() keeps the digits that were written, not binary noise.
             amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
             raise ValueError(f"{where} {value!r} is not a decimal amount") from None
-        if not amount.is_finite():
+        # "1e400" is a finite Decimal but no amount of money (nor is a 40-digit fraction).
+        if not amount.is_finite() or (amount and not -20 <= amount.adjusted() < 18) or amount.as_tuple().exponent < -20:
             raise ValueError(f"{where} {value!r} is not a decimal amount")
         return amount
 
     @classmethod
-    def _amount(cls, obj: dict, key: str, where: str, *, default=...):
-        """Shop-currency amount: `<key>_set.shop_money.amount` when present, else `<key>`."""
-        money_set = obj.get(f"{key}_set")
-        if isinstance(money_set, dict) and isinstance(money_set.get("shop_money"), dict) \
-                and money_set["shop_money"].get("amount") is not None:
-            return cls._decimal(money_set["shop_money"]["amount"], f"{where}.{key}_set.shop_money.amount")
-        if obj.get(key) is None and default is not ...:
+    def _money(cls, obj: dict, key: str, where: str, basis: "_Basis", *, default=..., strict: bool = True):
+        """`<key>_set.<shop|presentment>_money.amount`; the plain `<key>` (shop money) stands in only when
+        basis.plain_ok. Absent both ways: `default` if given. strict=False: unreadable -> default."""
+        try:
+            money_set = obj.get(f"{key}_set")
+            if money_set is not None:
+                bag = cls._object(cls._object(money_set, f"{where}.{key}_set").get(basis.bag),
+                                  f"{where}.{key}_set.{basis.bag}")
+                if bag:
+                    return cls._decimal(bag.get("amount"), f"{where}.{key}_set.{basis.bag}.amount")
+            plain = obj.get(key)
+            if not basis.plain_ok and (money_set is not None or plain is not None):
+                raise ValueError(f"{where}.{key}_set.{basis.bag} is missing")
+            if plain is None and default is not ...:
+                return default
+            return cls._decimal(plain, f"{where}.{key}")
+        except ValueError:
+            if strict or default is ...:
+                raise
             return default
-        return cls._decimal(obj.get(key), f"{where}.{key}")
 
     @classmethod
-    def _tax_lines(cls, obj: dict, where: str) -> tuple[TaxLine, ...]:
-        raw = obj.get("tax_lines") or []
-        if not isinstance(raw, list):
-            raise ValueError(f"{where}.tax_lines is not a list")
-        return tuple(
-            TaxLine(rate=cls._decimal(tax.get("rate"), f"{where}.tax_lines[{i}].rate"),
-                    amount=cls._amount(tax, "price", f"{where}.tax_lines[{i}]"),
-                    title=str(tax.get("title") or ""))
-            for i, tax in enumerate(raw))
+    def _tax_lines(cls, obj: dict, where: str, basis: "_Basis") -> tuple[TaxLine, ...]:
+        taxes = []
+        for i, tax in enumerate(cls._list(obj.get("tax_lines"), f"{where}.tax_lines")):
+            at = f"{where}.tax_lines[{i}]"
+            if not isinstance(tax, dict):
+                raise ValueError(f"{at} is not an object")
+            taxes.append(TaxLine(rate=cls._decimal(tax.get("rate"), f"{at}.rate"),
+                                 amount=cls._money(tax, "price", at, basis),
+                                 title=cls._text(tax.get("title"), f"{at}.title")))
+        return tuple(taxes)
 
     @classmethod
-    def _discount(cls, obj: dict, where: str) -> Decimal:
-        raw = obj.get("discount_allocations") or []
-        if not isinstance(raw, list):
-            raise ValueError(f"{where}.discount_allocations is not a list")
-        return sum((cls._amount(a, "amount", f"{where}.discount_allocations[{i}]") for i, a in enumerate(raw)), Decimal(0))
+    def _discount(cls, obj: dict, where: str, basis: "_Basis") -> Decimal:
+        total = Decimal(0)
+        for i, allocation in enumerate(cls._list(obj.get("discount_allocations"), f"{where}.discount_allocations")):
+            at = f"{where}.discount_allocations[{i}]"
+            if not isinstance(allocation, dict):
+                raise ValueError(f"{at} is not an object")
+            total += cls._money(allocation, "amount", at, basis)
+        return total
 
     @classmethod
-    def _order_line(cls, line, where: str) -> OrderLine:
+    def _refunded_quantities(cls, payload: dict) -> dict[str, int]:
+        """line item id -> units refunded over all of the order's refunds."""
+        refunded: dict[str, int] = {}
+        for i, refund in enumerate(cls._list(payload.get("refunds"), "order.refunds")):
+            refund = cls._object(refund, f"order.refunds[{i}]")
+            for j, item in enumerate(cls._list(refund.get("refund_line_items"), f"order.refunds[{i}].refund_line_items")):
+                at = f"order.refunds[{i}].refund_line_items[{j}]"
+                if not isinstance(item, dict):
+                    raise ValueError(f"{at} is not an object")
+                line_id = cls._id(item.get("line_item_id"), f"{at}.line_item_id") or cls._id(
+                    cls._object(item.get("line_item"), f"{at}.line_item").get("id"), f"{at}.line_item.id", required=True)
+                refunded[line_id] = refunded.get(line_id, 0) + cls._quantity(item.get("quantity"), f"{at}.quantity")
+        return refunded
+
+    @classmethod
+    def _total_refunded(cls, payload: dict, currency: str) -> str:
+        """Money refunded so far (successful refund transactions), for people to read; "" when none
+        or when a refund was paid in another currency than the order is read in."""
+        total = None
+        for i, refund in enumerate(cls._list(payload.get("refunds"), "order.refunds")):
+            refund = cls._object(refund, f"order.refunds[{i}]")
+            for j, transaction in enumerate(cls._list(refund.get("transactions"), f"order.refunds[{i}].transactions")):
+                at = f"order.refunds[{i}].transactions[{j}]"
+                transaction = cls._object(transaction, at)
+                if (cls._text(transaction.get("kind"), f"{at}.kind"), cls._text(transaction.get("status"), f"{at}.status")) \
+                        != ("refund", "success"):
+                    continue
+                if cls._text(transaction.get("currency"), f"{at}.currency").upper() not in ("", currency):
+                    return ""
+                total = (total or Decimal(0)) + cls._decimal(transaction.get("amount"), f"{at}.amount")
+        return "" if total is None else str(total)
+
+    @classmethod
+    def _order_line(cls, line, where: str, basis: "_Basis", refunded: dict[str, int]) -> OrderLine:
         if not isinstance(line, dict):
             raise ValueError(f"{where} is not an object")
-        quantity = line.get("quantity")
-        if quantity is None:
-            raise ValueError(f"{where}.quantity is missing")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-            raise ValueError(f"{where}.quantity {quantity!r} is not a whole number")
-        sku = str(line.get("sku") or "").strip()
-        is_custom = not sku and not line.get("variant_id")
+        ordered = cls._quantity(line.get("quantity"), f"{where}.quantity")
+        line_id = cls._id(line.get("id"), f"{where}.id")
+        if line.get("current_quantity") is not None:
+            # Units still on the order plus the units refunded: the quantity SOLD (edits stay out).
+            quantity = cls._quantity(line["current_quantity"], f"{where}.current_quantity") + refunded.get(line_id, 0)
+        else:
+            quantity = ordered
+        sku = cls._text(line.get("sku"), f"{where}.sku")
+        product_id = cls._id(line.get("product_id"), f"{where}.product_id")
+        variant_id = cls._id(line.get("variant_id"), f"{where}.variant_id")
+        gift_card = line.get("gift_card")
+        if gift_card is not None and not isinstance(gift_card, bool):
+            raise ValueError(f"{where}.gift_card {gift_card!r} is not true or false")
+        if gift_card:
+            kind = "gift_card"
+        elif not (sku or product_id or variant_id):
+            kind = "custom"
+        else:
+            kind = "item"
         return OrderLine(
             sku=sku,
-            name=str(line.get("name") or line.get("title") or ""),
+            name=cls._text(line.get("name"), f"{where}.name") or cls._text(line.get("title"), f"{where}.title"),
             quantity=quantity,
-            unit_price=cls._amount(line, "price", where),
-            discount=cls._discount(line, where),
-            tax_lines=cls._tax_lines(line, where),
-            line_id=str(line.get("id") or ""),
-            kind="custom" if is_custom else "item",
-            product_id=str(line.get("product_id") or ""),
+            unit_price=cls._money(line, "price", where, basis),
+            discount=cls._discount(line, where, basis),
+            tax_lines=cls._tax_lines(line, where, basis),
+            line_id=line_id,
+            kind=kind,
+            product_id=product_id,
+            variant_id=variant_id,
         )
 
     @classmethod
-    def _shipping_line(cls, line, where: str) -> OrderLine:
+    def _tip_lines(cls, payload: dict, kept: list[tuple[OrderLine, dict, str]]) -> set[str]:
+        """Ids of the line items that are Shopify's tip (only when the order received a tip)."""
+        tip = cls._money(payload, "total_tip_received", "order", _SHOP, default=Decimal(0))
+        if tip <= 0:
+            return set()
+        custom = [(line, raw, where) for line, raw, where in kept if line.kind == "custom" and line.line_id]
+        named = {line.line_id for line, _, _ in custom if line.name.casefold() in ("tip", "tips")}
+        if named:
+            return named
+        unshipped = [line for line, raw, where in custom
+                     if raw.get("requires_shipping") is False
+                     and cls._money(raw, "price", where, _SHOP) * line.quantity - cls._discount(raw, where, _SHOP) == tip]
+        return {unshipped[0].line_id} if len(unshipped) == 1 else set()
+
+    @classmethod
+    def _tip_charge(cls, payload: dict, basis: "_Basis") -> list[OrderLine]:
+        # total_tip_received is shop money only (no money bag in REST): no tip is no tip in any currency.
+        if cls._money(payload, "total_tip_received", "order", _SHOP, default=Decimal(0)) <= 0:
+            return []
+        tip = cls._money(payload, "total_tip_received", "order", basis)
+        return [OrderLine(sku="", name="Tip", quantity=1, unit_price=tip, kind="tip")]
+
+    @classmethod
+    def _duty_charges(cls, line: dict, where: str, basis: "_Basis") -> list[OrderLine]:
+        charges = []
+        for i, duty in enumerate(cls._list(line.get("duties"), f"{where}.duties")):
+            at = f"{where}.duties[{i}]"
+            if not isinstance(duty, dict):
+                raise ValueError(f"{at} is not an object")
+            hs = cls._text(duty.get("harmonized_system_code"), f"{at}.harmonized_system_code")
+            origin = cls._text(duty.get("country_code_of_origin"), f"{at}.country_code_of_origin")
+            about = ", ".join(p for p in (f"HS {hs}" if hs else "", f"origin {origin}" if origin else "") if p)
+            charges.append(OrderLine(
+                sku="", name=f"Duties ({about})" if about else "Duties", quantity=1,
+                unit_price=cls._duty_amount(duty, at, basis), tax_lines=cls._tax_lines(duty, at, basis),
+                line_id=cls._id(duty.get("id"), f"{at}.id"), kind="duty",
+            ))
+        return charges
+
+    @classmethod
+    def _duty_amount(cls, duty: dict, where: str, basis: "_Basis") -> Decimal:
+        # Webhooks carry `price_set`; Shopify's REST reference shows the money bags on the duty itself.
+        if duty.get("price_set") is not None or duty.get("price") is not None:
+            return cls._money(duty, "price", where, basis)
+        for bag in (basis.bag, "shop_money") if basis.plain_ok else (basis.bag,):
+            if duty.get(bag) is not None:
+                return cls._decimal(cls._object(duty[bag], f"{where}.{bag}").get("amount"), f"{where}.{bag}.amount")
+        raise ValueError(f"{where}.price_set is missing")
+
+    @classmethod
+    def _order_duty_charges(cls, payload: dict, basis: "_Basis") -> list[OrderLine]:
+        """Duties stated for the order only (no line carries them): one charge, the sale's duties."""
+        for key in ("original_total_duties", "current_total_duties"):
+            amount = cls._money(payload, key, "order", basis, default=None)
+            if amount is not None:
+                return [OrderLine(sku="", name="Duties", quantity=1, unit_price=amount, kind="duty")] if amount else []
+        return []
+
+    @classmethod
+    def _shipping_line(cls, line, where: str, basis: "_Basis") -> OrderLine:
         if not isinstance(line, dict):
             raise ValueError(f"{where} is not an object")
         return OrderLine(
             sku="",
-            name=str(line.get("title") or line.get("code") or "Shipping"),
+            name=cls._text(line.get("title"), f"{where}.title") or cls._text(line.get("code"), f"{where}.code") or "Shipping",
             quantity=1,
-            unit_price=cls._amount(line, "price", where),
-            discount=cls._discount(line, where),
-            tax_lines=cls._tax_lines(line, where),
-            line_id=str(line.get("id") or ""),
+            unit_price=cls._money(line, "price", where, basis),
+            discount=cls._discount(line, where, basis),
+            tax_lines=cls._tax_lines(line, where, basis),
+            line_id=cls._id(line.get("id"), f"{where}.id"),
             kind="shipping",
         )
 
     @staticmethod
     def _time(payload: dict, key: str) -> datetime | None:
         value = payload.get(key)
-        if not value:
+        if value is None or value == "":
             return None
+        if not isinstance(value, str):
+            raise ValueError(f"order.{key} {value!r} is not an ISO 8601 timestamp")
         try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"order.{key} {value!r} is not an ISO 8601 timestamp") from None
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"order.{key} {value!r} has no time zone")
+        return moment
 
+
+@dataclass(frozen=True)
+class _Basis:
+    """Which of Shopify's money bags an order is read in."""
+
+    bag: str  # "shop_money" or "presentment_money"
+    plain_ok: bool  # the plain fields (shop money) may stand in for a missing bag
+
+
+_SHOP = _Basis("shop_money", plain_ok=True)

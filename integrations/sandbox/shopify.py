@@ -174,6 +174,7 @@ class ShopifySandbox(VendorApp):
                 "Order": itertools.count(5_801_000_001),
                 "LineItem": itertools.count(14_001_000_001),
                 "ShippingLine": itertools.count(4_901_000_001),
+                "Duty": itertools.count(2_301_000_001),
                 "Customer": itertools.count(7_301_000_001),
                 "InventoryAdjustmentGroup": itertools.count(1),
             }
@@ -720,11 +721,13 @@ class ShopifySandbox(VendorApp):
         """Place an order the way a checkout would, emit orders/create (and orders/paid when created
         paid), and return the REST-format payload the webhooks carry.
 
-        fields: line_items=[{"sku", "quantity", "price"?, "title"?, "tax_rate"?, "discount"?}],
-        shipping_lines=[{"title", "price", "tax_rate"?, "discount"?}] (default one standard line),
-        email, customer={...}, shipping_address={...}, financial_status ("pending"), currency,
-        tax_rate (0.2), taxes_included (False), location_id, discount_code; anything else is copied
-        onto the payload as given.
+        fields: line_items=[{"sku", "quantity", "price"?, "title"?, "tax_rate"?, "discount"?,
+        "duty"?: {"amount", "hs_code"?, "origin"?}}], shipping_lines=[{"title", "price", "tax_rate"?,
+        "discount"?}] (default one standard line), tip (an amount: Shopify's tip line item), email,
+        customer={...}, shipping_address={...}, financial_status ("pending"), currency, tax_rate (0.2),
+        taxes_included (False), location_id, discount_code; anything else is copied onto the payload
+        as given. The totals are Shopify's: lines - discounts + shipping + tax (unless included)
+        + duties + tip, with every total also as a `*_set` money bag.
         """
         with self.lock:
             order = self._build_order(fields)
@@ -740,6 +743,7 @@ class ShopifySandbox(VendorApp):
         currency = fields.pop("currency", self.currency)
         included = bool(fields.pop("taxes_included", False))
         default_rate = Decimal(str(fields.pop("tax_rate", "0.2")))
+        tip = Decimal(str(fields.pop("tip", "0")))
         location = fields.pop("location_id", None)
         location = self._location_number(location) if location is not None else min(self.locations, default=None)
         discount_code = fields.pop("discount_code", "")
@@ -785,7 +789,20 @@ class ShopifySandbox(VendorApp):
             return [{"amount": amount, "amount_set": self._money_set(amount, currency), "discount_application_index": 0}]
 
         line_items = []
-        subtotal = Decimal(0)
+        subtotal = duties_total = Decimal(0)
+
+        def duties(spec: dict | None) -> list[dict]:
+            nonlocal duties_total
+            if not spec:
+                return []
+            amount = Decimal(str(spec["amount"]))
+            duties_total += amount
+            number = self._next_id("Duty")
+            price = self._money(amount, currency)
+            return [{"id": str(number), "harmonized_system_code": spec.get("hs_code"),
+                     "country_code_of_origin": spec.get("origin"), "price_set": self._money_set(price, currency),
+                     "tax_lines": [], "admin_graphql_api_id": gid("Duty", number)}]
+
         for index, spec in enumerate(fields.pop("line_items", None) or []):
             spec = dict(spec)
             sku = spec.get("sku") or None
@@ -813,6 +830,7 @@ class ShopifySandbox(VendorApp):
                 "total_discount": "0.00", "total_discount_set": self._money_set(self._money(Decimal(0), currency), currency),
                 "discount_allocations": allocations(discount),
                 "tax_lines": tax_lines(gross - discount, rate),
+                "duties": duties(spec.get("duty")),
                 "taxable": bool(rate), "requires_shipping": True, "gift_card": False, "grams": 200,
                 "fulfillment_service": "manual", "fulfillment_status": None, "product_exists": bool(variant),
                 "properties": [],
@@ -820,6 +838,23 @@ class ShopifySandbox(VendorApp):
             if variant and location is not None and (variant["inventory_item"], location) in self.levels:
                 self.levels[(variant["inventory_item"], location)]["available"] -= quantity
                 self.levels[(variant["inventory_item"], location)]["committed"] += quantity
+
+        if tip:
+            # Shopify records a tip as a line item of its own: no product, not shipped, not taxed, and
+            # outside the subtotal; total_tip_received repeats its amount.
+            line_id = self._next_id("LineItem")
+            price_text = self._money(tip, currency)
+            line_items.append({
+                "id": line_id, "admin_graphql_api_id": gid("LineItem", line_id), "variant_id": None,
+                "product_id": None, "sku": None, "title": "Tip", "variant_title": None, "name": "Tip",
+                "vendor": None, "quantity": 1, "current_quantity": 1, "fulfillable_quantity": 0,
+                "price": price_text, "price_set": self._money_set(price_text, currency),
+                "total_discount": self._money(Decimal(0), currency),
+                "total_discount_set": self._money_set(self._money(Decimal(0), currency), currency),
+                "discount_allocations": [], "tax_lines": [], "duties": [], "taxable": False,
+                "requires_shipping": False, "gift_card": False, "grams": 0, "fulfillment_service": "manual",
+                "fulfillment_status": None, "product_exists": False, "properties": [],
+            })
 
         shipping_specs = fields.pop("shipping_lines", None)
         if shipping_specs is None:
@@ -846,8 +881,9 @@ class ShopifySandbox(VendorApp):
         discounts = allocations_total
         subtotal_after = subtotal - sum(
             (Decimal(a["amount"]) for li in line_items for a in li["discount_allocations"]), Decimal(0))
-        total = subtotal - discounts + shipping_total + (Decimal(0) if included else total_tax)
+        total = subtotal - discounts + shipping_total + (Decimal(0) if included else total_tax) + duties_total + tip
         text = lambda amount: self._money(amount, currency)  # noqa: E731
+        money = lambda amount: self._money_set(text(amount), currency)  # noqa: E731
         order = {
             "id": number,
             "admin_graphql_api_id": gid("Order", number),
@@ -873,10 +909,20 @@ class ShopifySandbox(VendorApp):
             "current_total_discounts": text(discounts),
             "current_total_tax": text(total_tax),
             "current_total_price": text(total),
-            "total_price_set": self._money_set(text(total), currency),
-            "total_tax_set": self._money_set(text(total_tax), currency),
-            "total_discounts_set": self._money_set(text(discounts), currency),
-            "total_shipping_price_set": self._money_set(text(shipping_total), currency),
+            "total_tip_received": text(tip),
+            "total_line_items_price_set": money(subtotal),
+            "subtotal_price_set": money(subtotal_after),
+            "total_price_set": money(total),
+            "total_tax_set": money(total_tax),
+            "total_discounts_set": money(discounts),
+            "total_shipping_price_set": money(shipping_total),
+            "current_subtotal_price_set": money(subtotal_after),
+            "current_total_discounts_set": money(discounts),
+            "current_total_tax_set": money(total_tax),
+            "current_total_price_set": money(total),
+            "original_total_duties_set": money(duties_total) if duties_total else None,
+            "current_total_duties_set": money(duties_total) if duties_total else None,
+            "phone": None,
             "created_at": _iso(created),
             "updated_at": _iso(created),
             "processed_at": _iso(created),
