@@ -245,7 +245,6 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             and order.updated_at < link.source_updated_at
         )
         action = ""
-        previous_payment = link.payment_state
         if stale:
             _timeline(
                 link, OrderEvent.Kind.STALE_IGNORED,
@@ -269,7 +268,7 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
         )
     if not stale and link.state == OrderLink.State.POSTED and action == "":
-        _after_posting_changes(link, order, event, previous_payment)
+        _after_posting_changes(link, order, event)
     return link, action
 
 
@@ -431,6 +430,8 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
                    write_id=write_id, summary=sale_summary(order), posted_total=request.gross_total,
                    erp_total=created.gross_total)
     _compare_erp_total(link, request, created, document.breakdown)
+    if (order.payment_state or "").lower() in REFUNDED_STATES:
+        _hold_refund(link, order)  # first seen already refunded: the sale posted, the refund waits
     _push_stock_for(link, request)
     return "posted"
 
@@ -756,22 +757,30 @@ def _raise_once(**kwargs) -> bool:
     return True
 
 
-def _after_posting_changes(link: OrderLink, order: StorefrontOrder, event: InboundEvent, previous_payment: str) -> None:
-    """A newer payload of a posted order: a refund or an edit is never dropped silently."""
+def _hold_refund(link: OrderLink, order: StorefrontOrder, event: InboundEvent | None = None) -> None:
+    """A refund on a posted order waits for its credit memo as a finance exception (once per
+    refund state and amount: the same refund delivered again does not reopen it)."""
     state = (order.payment_state or "").lower()
     refunded = str(order.extra.get("total_refunded", "") or "")
-    if state in REFUNDED_STATES and (state != (previous_payment or "").lower() or refunded):
-        if not _raise_once(
-            exc_type=REFUND_PENDING, key=f"order:{link.pk}:refund:{state}:{refunded}", fingerprint="refund",
-            message=(f"Order {link} ({link.erp_order_id}) was {state.replace('_', ' ')} in {link.connection.name}"
-                     + (f" ({refunded} {link.currency})" if refunded else "")
-                     + ". Raise the credit memo in the ERP until the refunds flow does it, then resolve this."),
-            context={"order_number": str(link), "payment_state": order.payment_state, "refunded": refunded,
-                     "erp_order_id": link.erp_order_id},
-            order=link,
-        ):
-            return
-        _timeline(link, OrderEvent.Kind.REFUNDED, f"Payment {order.payment_state}: held for a credit memo", event)
+    if not _raise_once(
+        exc_type=REFUND_PENDING, key=f"order:{link.pk}:refund:{state}:{refunded}", fingerprint="refund",
+        message=(f"Order {link} ({link.erp_order_id}) was {state.replace('_', ' ')} in {link.connection.name}"
+                 + (f" ({refunded} {link.currency})" if refunded else "")
+                 + ". Its sale is posted in full; raise the credit memo in the ERP until the refunds flow "
+                 "does it, then resolve this."),
+        context={"order_number": str(link), "payment_state": order.payment_state, "refunded": refunded,
+                 "erp_order_id": link.erp_order_id},
+        order=link,
+    ):
+        return
+    _timeline(link, OrderEvent.Kind.REFUNDED, f"Payment {order.payment_state}: held for a credit memo", event)
+
+
+def _after_posting_changes(link: OrderLink, order: StorefrontOrder, event: InboundEvent) -> None:
+    """A newer payload of a posted order: a refund or an edit is never dropped silently."""
+    state = (order.payment_state or "").lower()
+    if state in REFUNDED_STATES:
+        _hold_refund(link, order, event)
         return
     if not link.posted_summary:
         return
