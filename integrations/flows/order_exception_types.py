@@ -178,3 +178,16 @@ EVENT_STUCK = registry.register(ExceptionType(
     ),
     retry_handler=RETRY_EVENT, sla=timedelta(hours=2),
 ))
+POSTING_ERROR = registry.register(ExceptionType(
+    code="posting_error", team=Team.OPS, severity=Severity.HIGH, system="ledgerline",
+    title="Order {order_number} could not be posted: internal error",
+    runbook=(
+        "What happened: posting the order failed with an error Ledgerline did not expect (not an ERP "
+        "answer, not a bad payload). Nothing was sent, or the ERP's answer is checked on the next try; "
+        "the sweep re-posts it automatically with backoff.\n"
+        "Check: the last error; the application log for the traceback (same time).\n"
+        "Fix: once the cause is fixed, retry (or wait for the automatic re-post).\n"
+        "Escalate: the Ledgerline maintainers."
+    ),
+    retry_handler=RETRY, sla=timedelta(hours=2),
+))

@@ -30,8 +30,8 @@ from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
 
 from .order_exception_types import (  # noqa: F401 - registered here, raised below
     CANCEL_NOT_POSSIBLE, CUSTOMER_CONFLICT, DUPLICATE_SKU, EDITED_AFTER_POSTING, ERP_REJECTED, ERP_TOTAL_MISMATCH,
-    ERP_UNAVAILABLE, EVENT_STUCK, INVALID_DEPOT, MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, REFUND_PENDING,
-    TOTAL_MISMATCH, UNKNOWN_SKU,
+    ERP_UNAVAILABLE, EVENT_STUCK, INVALID_DEPOT, MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, POSTING_ERROR,
+    REFUND_PENDING, TOTAL_MISMATCH, UNKNOWN_SKU,
 )
 from .order_settings import GUEST_ACCOUNT, STOREFRONT_CUSTOMER, OrderSettings, connection_settings
 from .sales_order_document import Problem, build_sales_order
@@ -375,12 +375,18 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
         return link.state
     if not _is_payment_done(link):
+        if link.state == OrderLink.State.RECEIVED:
+            with transaction.atomic():
+                if OrderLink.objects.filter(pk=link.pk, state=OrderLink.State.RECEIVED).update(
+                        state=OrderLink.State.WAITING_PAYMENT):
+                    _timeline(link, OrderEvent.Kind.WAITING_PAYMENT, f"Payment is {link.payment_state or 'unknown'}")
         return "waiting_payment"
     with transaction.atomic():
         if not _claim_order(order_id):
             return "taken"
         _timeline(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
     link.refresh_from_db()
+    posted_payload = link.payload
     erp = erp or get_erp()
     try:
         order = _translate_payload(link.connection, link.payload)
@@ -390,7 +396,7 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
                            OrderEvent.Kind.LINKED_EXISTING,
                            f"The ERP already had Sales Order {existing.id} for {link.external_reference}",
                            summary=sale_summary(order))
-            return "posted"
+            return _catch_up_after_posting(link.pk, posted_payload) or "posted"
         document = sales_order_for(link, order, erp)
         if document.problems:
             raise OrderNotReady(document.problems)
@@ -422,6 +428,15 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
             {"order_number": str(link), "status": getattr(exc, "status", None)},
         )], str(exc))
         return "failed"
+    except Exception as exc:  # never a task that dies quietly: owned, and re-posted with backoff
+        log.exception("posting order %s failed unexpectedly", link.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        _order_failed(link, [Problem(
+            POSTING_ERROR, f"order:{link.pk}", "internal",
+            f"Order {link} could not be posted: {error}. Ledgerline re-posts it automatically with backoff.",
+            {"order_number": str(link)},
+        )], error, transient=True)
+        return "failed"
     rounding = document.rounding
     _record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
                    f"Sales Order {created.id} created for {link.external_reference}, total "
@@ -433,7 +448,24 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
     if (order.payment_state or "").lower() in REFUNDED_STATES:
         _hold_refund(link, order)  # first seen already refunded: the sale posted, the refund waits
     _push_stock_for(link, request)
-    return "posted"
+    return _catch_up_after_posting(link.pk, posted_payload) or "posted"
+
+
+def _catch_up_after_posting(order_id: int, posted_payload: dict) -> str:
+    """Events applied while the order was being posted (a cancellation, an edit, a refund) were
+    stored but not acted on: act on the newest payload now, so none is dropped."""
+    latest = OrderLink.objects.select_related("connection").get(pk=order_id)
+    if latest.payload == posted_payload or latest.state != OrderLink.State.POSTED:
+        return ""
+    try:
+        newer = _translate_payload(latest.connection, latest.payload)
+    except ValueError:
+        return ""  # the event that stored it already raised malformed_payload
+    cfg = connection_settings(latest.connection)
+    if newer.cancelled or cfg.cancels(newer.payment_state):
+        return order_cancel_in_erp(order_id=order_id)
+    _after_posting_changes(latest, newer, None)
+    return ""
 
 
 def _minor(amount: str, currency: str) -> int | None:
@@ -541,7 +573,7 @@ def _order_failed(link: OrderLink, problems: list[Problem], error: str, *, trans
 
 # The exception types posting raises (and so may resolve when an attempt no longer finds them).
 _POSTING_TYPES = [t.code for t in (UNKNOWN_SKU, DUPLICATE_SKU, MISSING_TAX_MAPPING, INVALID_DEPOT, CUSTOMER_CONFLICT,
-                                   ERP_REJECTED, ERP_UNAVAILABLE, TOTAL_MISMATCH, MALFORMED_PAYLOAD)]
+                                   ERP_REJECTED, ERP_UNAVAILABLE, TOTAL_MISMATCH, MALFORMED_PAYLOAD, POSTING_ERROR)]
 
 
 def _request_as_dict(request: ErpSalesOrderRequest) -> dict:

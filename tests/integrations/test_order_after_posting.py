@@ -141,3 +141,26 @@ def test_partially_paid_waits_unless_configured(client, order_setup, shopify_con
     shopify_connection.save()
     _deliver(client, shopify_order(number=1412, financial_status="partially_paid"), django_capture_on_commit_callbacks)
     assert OrderLink.objects.get(order_number="#1412").state == OrderLink.State.POSTED
+
+
+def test_a_cancellation_arriving_while_the_order_is_being_posted_is_not_dropped(
+    client, order_setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    from integrations.flows import orders as order_flow
+
+    paid = shopify_order(number=1413)
+    real = order_flow._ensure_customer
+
+    def customer_then_cancellation(link, order, erp):
+        # The customer cancels while this worker is between building the order and creating it.
+        response = post_shopify_webhook(client, later(paid, cancelled_at="2026-11-20T10:00:00+00:00"),
+                                        topic="orders/cancelled")
+        assert order_flow.inbound_event_process(event_id=response.json()["event"]) == OrderLink.State.POSTING
+        return real(link, order, erp)
+
+    monkeypatch.setattr(order_flow, "_ensure_customer", customer_then_cancellation)
+    _deliver(client, paid, django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.CANCELLED
+    [booked] = order_setup.erp.sales_orders
+    assert booked["status"] == "cancelled"

@@ -121,3 +121,23 @@ def test_a_payload_that_cannot_be_translated_is_an_owned_exception_naming_the_fi
     assert field in record.message
     assert InboundEvent.objects.get().status == InboundEvent.Status.FAILED
     assert order_setup.erp.sales_orders == []
+
+
+def test_an_unexpected_error_while_posting_is_owned_and_scheduled_for_a_re_post(
+    client, order_setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("mapping cache corrupted")
+
+    monkeypatch.setattr("integrations.flows.orders.build_sales_order", broken)
+    _deliver(client, shopify_order(number=1308, lines=LINES), django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.FAILED and link.next_retry_at is not None
+    [record] = _active("posting_error")
+    assert record.team == "ops" and "mapping cache corrupted" in record.message
+
+    monkeypatch.undo()
+    from integrations.flows.orders import order_post_to_erp
+
+    assert order_post_to_erp(order_id=link.pk) == "posted"
+    assert not _active("posting_error")
