@@ -32,7 +32,7 @@ def demo_mappings_seed() -> None:
         DepotMapping.objects.update_or_create(connection=conn, country="", storefront_location="",
                                               defaults={"depot_code": "MAIN"})
         for rate, country, code in (("0.2", "GB", "T1"), ("0", "GB", "T0"), ("0.19", "DE", "DE19"),
-                                    ("0.07", "DE", "DE7"), ("0.1", "JP", "JP10")):
+                                    ("0.07", "DE", "DE7"), ("0.1", "JP", "JP10"), ("0", "US", "T0")):
             TaxCodeMapping.objects.update_or_create(connection=conn, tax_category="", rate=Decimal(rate), country=country,
                                                     defaults={"erp_tax_code": code})
     DepotMapping.objects.update_or_create(connection=ct, country="DE", storefront_location="",
@@ -73,6 +73,24 @@ def demo_orders_send(sandbox) -> str:
     later = shopify.create_order(deliver="sync", email="frank@example.com", line_items=[{"sku": "TEE-BLK-L", "quantity": 1}])
     shopify.mark_paid(later["id"], deliver="sync")
     sent.append(f"Shopify {later['name']} (created pending, then paid)")
+    # Work for finance: a paid order later partly refunded (its credit memo waits), and a US order
+    # with duties; for ops: an order cancelled after it was posted (cancelled in the ERP too).
+    refunded = shopify.create_order(deliver="sync", financial_status="paid", email="gail@example.com",
+                                    line_items=[{"sku": "MUG-001", "quantity": 2}])
+    shopify.update_order(refunded["id"], deliver="sync", financial_status="partially_refunded")
+    sent.append(f"Shopify {refunded['name']} (paid, then partly refunded: a credit memo for finance)")
+    duties = shopify.create_order(deliver="sync", financial_status="paid", email="hank@example.com", tax_rate="0",
+                                  shipping_address={"country": "United States", "country_code": "US"},
+                                  line_items=[{"sku": "HOODIE-GRY-L", "quantity": 1,
+                                               "duty": {"amount": "6.40", "hs_code": "6110.20", "origin": "PT"}}])
+    sent.append(f"Shopify {duties['name']} (to the US with duties)")
+    cancelled = shopify.create_order(deliver="sync", financial_status="paid", email="ivy@example.com",
+                                     line_items=[{"sku": "TEE-WHT-M", "quantity": 1}])
+    shopify.cancel_order(cancelled["id"], deliver="sync")
+    sent.append(f"Shopify {cancelled['name']} (paid, then cancelled)")
+    guest = shopify.create_order(deliver="sync", financial_status="paid", email="",
+                                 line_items=[{"sku": "TEE-BLK-S", "quantity": 1}])
+    sent.append(f"Shopify {guest['name']} (guest checkout without an e-mail)")
 
     for fields in (
         {"customer_email": "gina@example.de", "currency": "EUR", "country": "DE", "payment_state": "Paid",
@@ -87,5 +105,9 @@ def demo_orders_send(sandbox) -> str:
     ):
         order = ct.create_order(**fields)
         sent.append(f"commercetools {order['orderNumber']} ({fields['payment_state']})")
+    imported = ct.import_order(stated_gross="31.00", customer_email="kim@example.de", currency="EUR", country="DE",
+                               payment_state="Paid",
+                               line_items=[{"sku": "TEE-BLK-M", "quantity": 1, "price": "25.00", "tax_rate": 0.19}])
+    sent.append(f"commercetools {imported['orderNumber']} (imported; its stated total does not add up: finance)")
     async_task("integrations.tasks.poll_commercetools_orders", task_name="demo-first-poll")
     return "Demo orders sent:\n" + "\n".join(f"  - {line}" for line in sent)

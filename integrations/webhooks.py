@@ -21,7 +21,10 @@ from .ttl_cache import TtlCache
 
 log = logging.getLogger("ledgerline.webhooks")
 
-SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated", "orders/cancelled"}
+SHOPIFY_ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated", "orders/cancelled", "orders/edited",
+                        "refunds/create"}
+# Topics whose payload is not the order itself: where the order's id is in it.
+SHOPIFY_ORDER_ID_PATHS = {"orders/edited": ("order_edit", "order_id"), "refunds/create": ("order_id",)}
 # Headers worth keeping with the event (never the signature or any credential).
 KEPT_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Api-Version", "X-Shopify-Webhook-Id",
                 "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "User-Agent", "Content-Type")
@@ -117,8 +120,12 @@ def shopify_webhook(request, connection_code: str):
     payload, error = _read_json_body(request)
     if error:
         return error
-    if "id" not in payload:
-        return _error("order payload has no 'id'", 400)
+    path = SHOPIFY_ORDER_ID_PATHS.get(topic, ("id",))
+    order_id = payload
+    for key in path:
+        order_id = order_id.get(key) if isinstance(order_id, dict) else None
+    if order_id in (None, "") or isinstance(order_id, (dict, list, bool)):
+        return _error(f"{topic} payload has no '{'.'.join(path)}'", 400)
     triggered = parse_datetime(request.headers.get("X-Shopify-Triggered-At", "") or "") or None
     return _store(
         connection,
@@ -126,7 +133,7 @@ def shopify_webhook(request, connection_code: str):
         external_id=webhook_id,
         event_id=request.headers.get("X-Shopify-Event-Id", ""),
         triggered_at=triggered,
-        resource_id=str(payload["id"]),
+        resource_id=str(order_id),
         payload=payload,
         headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
     )

@@ -109,9 +109,22 @@ def _claim_event(event_id: int) -> bool:
     )
 
 
+# Events that name an order without carrying it: the order is read from the storefront.
+FETCH_ORDER_TOPICS = {"orders/edited", "refunds/create"}
+
+
+def _fetches_order(event: InboundEvent) -> bool:
+    if event.topic in FETCH_ORDER_TOPICS:
+        return True
+    return event.topic.startswith("message/") and not isinstance(event.payload.get("order"), dict)
+
+
 def _event_payload_order(event: InboundEvent) -> dict:
-    """The full order for an event: webhooks and polls carry it; some commercetools messages do not."""
+    """The full order for an event: webhooks and polls carry it; an order edit, a refund and some
+    commercetools messages only name it."""
     payload = event.payload
+    if event.topic in FETCH_ORDER_TOPICS:
+        return get_storefront(event.connection).get_order_payload(event.resource_id)
     if event.topic.startswith("message/"):
         if isinstance(payload.get("order"), dict):
             return payload["order"]
@@ -126,7 +139,7 @@ def inbound_event_process(*, event_id: int) -> str:
         return "missing"
     # An event that carries its order is claimed inside the transaction that applies it (one write);
     # one that needs the order fetched from the storefront is claimed first, outside any transaction.
-    fetch = event.topic.startswith("message/") and not isinstance(event.payload.get("order"), dict)
+    fetch = _fetches_order(event)
     if fetch and not _claim_event(event_id):
         return _post_after_replay(event_id)
     try:

@@ -250,6 +250,19 @@ class CommercetoolsSandbox(VendorApp):
             self._message(order, "OrderCreated", order=copy.deepcopy(order))
             return copy.deepcopy(order)
 
+    def import_order(self, *, stated_gross: str, **fields) -> dict:
+        """An order brought in through Order Import (POST /orders/import), which computes no
+        totals: its lines as create_order builds them, its taxedPrice.totalGross as the importing
+        system stated it (which need not add up)."""
+        with self.lock:
+            order = self._build_order(fields)
+            gross = order["taxedPrice"]["totalGross"]
+            gross["centAmount"] = int(Decimal(stated_gross).scaleb(gross["fractionDigits"]))
+            order["origin"] = "Merchant"
+            self.orders[order["id"]] = order
+            self._message(order, "OrderImported", order=copy.deepcopy(order))
+            return copy.deepcopy(order)
+
     def set_payment_state(self, order_id: str, payment_state: str) -> dict:
         with self.lock:
             order = self.orders[order_id]

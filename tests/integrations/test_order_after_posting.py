@@ -164,3 +164,35 @@ def test_a_cancellation_arriving_while_the_order_is_being_posted_is_not_dropped(
     assert link.state == OrderLink.State.CANCELLED
     [booked] = order_setup.erp.sales_orders
     assert booked["status"] == "cancelled"
+
+
+def test_an_orders_edited_webhook_reads_the_order_and_shows_the_edit(client, order_setup, django_capture_on_commit_callbacks):
+    shop = order_setup.shopify
+    paid = shop.create_order(deliver=None, financial_status="paid", email="eve@example.com",
+                             line_items=[{"sku": "TEE-BLK-M", "quantity": 1}])
+    _deliver(client, paid, django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED
+    # Shopify's order edit: the line goes to 2; orders/edited carries the edit, not the order.
+    shop.update_order(paid["id"], deliver=None,
+                      line_items=[{**paid["line_items"][0], "quantity": 2, "current_quantity": 2}])
+    edit = {"order_edit": {"id": 5501, "app_id": None, "created_at": "2026-11-20T10:00:00-05:00",
+                           "notify_customer": False, "order_id": paid["id"], "staff_note": "",
+                           "user_id": 1, "line_items": {"additions": [], "removals": []}}}
+    _deliver(client, edit, django_capture_on_commit_callbacks, topic="orders/edited")
+    [record] = _active("edited_after_posting")
+    assert any("qty 1 → 2" in change for change in record.context["changes"])
+    assert len(order_setup.erp.sales_orders) == 1
+
+
+def test_a_refunds_create_webhook_holds_the_refund_for_finance(client, order_setup, django_capture_on_commit_callbacks):
+    shop = order_setup.shopify
+    paid = shop.create_order(deliver=None, financial_status="paid", email="fay@example.com",
+                             line_items=[{"sku": "TEE-BLK-M", "quantity": 1}])
+    _deliver(client, paid, django_capture_on_commit_callbacks)
+    shop.update_order(paid["id"], deliver=None, financial_status="refunded")
+    refund = {"id": 890001, "order_id": paid["id"], "created_at": "2026-11-20T11:00:00-05:00", "note": "damaged",
+              "restock": False, "refund_line_items": [], "transactions": [], "order_adjustments": []}
+    _deliver(client, refund, django_capture_on_commit_callbacks, topic="refunds/create")
+    [record] = _active("refund_pending")
+    assert record.team == "finance" and "refunded" in record.message
