@@ -409,10 +409,14 @@ def run_push(run, *, erp, storefront) -> None:
                            context={"sku": key[0], "location": key[1]},
                            retry_args={"erp_item_codes": list(plan.item_codes)})
                     exceptions += 1
-        InventoryLevel.objects.bulk_create(to_create, batch_size=1000)
-        InventoryLevel.objects.bulk_update(to_update, [
-            "erp_item_code", "erp_warehouse", "erp_ats", "computed_at", "pushed_ats", "pushed_at", "last_error",
-            "storefront_value", "storefront_basis", "storefront_ref", "storefront_version"], batch_size=1000)
+        level_fields = ["erp_item_code", "erp_warehouse", "erp_ats", "computed_at", "pushed_ats", "pushed_at",
+                        "last_error", "storefront_value", "storefront_basis", "storefront_ref", "storefront_version"]
+        # Two order-driven pushes for the same new SKU may both create its level: the later one
+        # updates the row the earlier one inserted (an upsert on the unique key), never fails.
+        InventoryLevel.objects.bulk_create(
+            to_create, batch_size=1000, update_conflicts=True,
+            unique_fields=["connection", "storefront_sku", "storefront_location"], update_fields=level_fields)
+        InventoryLevel.objects.bulk_update(to_update, level_fields, batch_size=1000)
         run.progress_done += len(batch)
         run.exceptions_raised = exceptions
         run.save()
