@@ -137,13 +137,31 @@ class OrderLink(models.Model):
     def __str__(self) -> str:
         return self.order_number or self.storefront_order_id
 
-    @property
-    def total_display(self) -> str:
+    def _money_display(self, minor: int | None) -> str:
         from .domain import format_amount, from_minor_units
 
-        if self.total_minor is None or not self.currency:
+        if minor is None or not self.currency:
             return "—"
-        return f"{format_amount(from_minor_units(self.total_minor, self.currency), self.currency)} {self.currency}"
+        return f"{format_amount(from_minor_units(minor, self.currency), self.currency)} {self.currency}"
+
+    @property
+    def total_display(self) -> str:
+        return self._money_display(self.total_minor)
+
+    @property
+    def posted_total_display(self) -> str:
+        return self._money_display(self.posted_total_minor)
+
+    @property
+    def erp_total_display(self) -> str:
+        return self._money_display(self.erp_total_minor)
+
+    @property
+    def totals_agree(self) -> bool | None:
+        """The storefront's total, what we sent and what the ERP booked (None before posting)."""
+        if self.posted_total_minor is None:
+            return None
+        return self.total_minor == self.posted_total_minor == self.erp_total_minor
 
     @property
     def erp_payload_pretty(self) -> str:

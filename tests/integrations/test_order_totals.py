@@ -141,3 +141,12 @@ def test_an_unexpected_error_while_posting_is_owned_and_scheduled_for_a_re_post(
 
     assert order_post_to_erp(order_id=link.pk) == "posted"
     assert not _active("posting_error")
+
+
+def test_the_order_page_shows_that_the_three_totals_agree(client, order_setup, ops_user, django_capture_on_commit_callbacks):
+    _deliver(client, shopify_order(number=1309, lines=LINES, shipping=SHIPPING), django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    client.force_login(ops_user)
+    page = client.get(f"/orders/{link.pk}/").content.decode()
+    assert "storefront 48.99 GBP · sent 48.99 GBP" in page and "ERP booked 48.99 GBP" in page
+    assert ">agree<" in page
