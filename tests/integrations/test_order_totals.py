@@ -150,3 +150,16 @@ def test_the_order_page_shows_that_the_three_totals_agree(client, order_setup, o
     page = client.get(f"/orders/{link.pk}/").content.decode()
     assert "storefront 48.99 GBP · sent 48.99 GBP" in page and "ERP booked 48.99 GBP" in page
     assert ">agree<" in page
+
+
+@pytest.mark.parametrize("rate, written", [("0.1", "10%"), ("0.075", "7.5%"), ("0.2", "20%")])
+def test_an_unmapped_tax_rate_is_written_as_people_write_it(rate, written, client, order_setup,
+                                                           django_capture_on_commit_callbacks):
+    payload = shopify_order(number=1310, country="FR",
+                            lines=[{"sku": "TEE-BLK-M", "price": "20.00", "quantity": 1, "tax_rate": rate,
+                                    "tax_price": "1.00"}])
+    _deliver(client, payload, django_capture_on_commit_callbacks)
+    [record] = _active("missing_tax_mapping")
+    assert record.title == f"No ERP tax code for {written} in FR"
+    assert f"Tax rate {written} (VAT) in FR" in record.message
+    assert "E+" not in record.title + record.message
