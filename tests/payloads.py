@@ -172,3 +172,12 @@ def post_shopify_webhook(client, payload: dict | bytes, *, connection_code: str 
         f"/webhooks/shopify/{connection_code}/", data=body, content_type="application/json",
         headers=shopify_headers(body, **header_kw),
     )
+
+
+def deliver_shopify_webhook(client, payload: dict | bytes, capture, **header_kw):
+    """Post a signed webhook and run what its commit queued (the task, synchronously): the order
+    is processed by the time this returns."""
+    with capture(execute=True):
+        response = post_shopify_webhook(client, payload, **header_kw)
+    assert response.status_code == 200, response.content
+    return response

@@ -229,6 +229,17 @@ class ErpSalesOrderRequest:
     tax_total: str = "0"  # the sum of the lines' tax amounts
     gross_total: str = ""  # what the customer pays: total + tax_total (or total when tax is included)
 
+    def claimed_totals(self) -> dict[str, str]:
+        """{"tax_total", "gross_total"} for the ERP to check, when the caller filled them in: a request
+        built without them (gross_total empty, tax_total left at its "0" default) is sent as older
+        clients sent it."""
+        claimed = {}
+        if self.tax_total and (self.gross_total or self.tax_total != "0"):
+            claimed["tax_total"] = self.tax_total
+        if self.gross_total:
+            claimed["gross_total"] = self.gross_total
+        return claimed
+
 
 @dataclass(frozen=True)
 class ErpSalesOrder:

@@ -39,17 +39,6 @@ def _message(body, response: requests.Response) -> str:
     return response.text[:300] or str(response.reason)
 
 
-def _claimed_totals(order: ErpSalesOrderRequest) -> dict:
-    """The tax and gross totals for the ERP to check, when the caller filled them in: a request built
-    without them (gross_total empty, tax_total left at its "0" default) is sent as older clients sent it."""
-    claimed = {}
-    if order.tax_total and (order.gross_total or order.tax_total != "0"):
-        claimed["tax_total"] = order.tax_total
-    if order.gross_total:
-        claimed["gross_total"] = order.gross_total
-    return claimed
-
-
 class RestErpClient(RetryingClient):
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -141,7 +130,7 @@ class RestErpClient(RetryingClient):
             "customer_reference": order.customer_reference,
             "prices_include_tax": order.prices_include_tax,
             "total": order.total,
-            **_claimed_totals(order),
+            **order.claimed_totals(),
             "lines": [
                 {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,
                  "unit_price": line.unit_price, "line_total": line.line_total, "tax_code": line.tax_code,

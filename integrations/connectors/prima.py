@@ -62,15 +62,7 @@ def _errors(root: ET.Element) -> list[dict]:
             for e in root.findall("Error")]
 
 
-def _claimed_totals(order: ErpSalesOrderRequest) -> dict[str, str]:
-    """TaxTotal and GrossTotal for Prima to check, when the caller filled them in: a request built
-    without them (gross_total empty, tax_total left at its "0" default) is sent as older clients sent it."""
-    claimed = {}
-    if order.tax_total and (order.gross_total or order.tax_total != "0"):
-        claimed["TaxTotal"] = order.tax_total
-    if order.gross_total:
-        claimed["GrossTotal"] = order.gross_total
-    return claimed
+PRIMA_TOTAL_TAGS = {"tax_total": "TaxTotal", "gross_total": "GrossTotal"}
 
 
 class PrimaClient(RetryingClient):
@@ -184,8 +176,8 @@ class PrimaClient(RetryingClient):
         _sub(node, "Currency", order.currency)
         _sub(node, "OrderDate", order.order_date)
         _sub(node, "OrderTotal", order.total)
-        for tag, value in _claimed_totals(order).items():
-            _sub(node, tag, value)
+        for key, value in order.claimed_totals().items():
+            _sub(node, PRIMA_TOTAL_TAGS[key], value)
         _sub(node, "PricesIncludeTax", "Y" if order.prices_include_tax else "N")
         lines = _sub(node, "Lines")
         for line in order.lines:

@@ -4,15 +4,12 @@ import pytest
 
 from exceptions_queue.models import ExceptionRecord
 from integrations.models import CustomerLink, OrderLink
-from tests.payloads import post_shopify_webhook, shopify_order
+from tests.payloads import deliver_shopify_webhook, post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
 
 
-def _deliver(client, payload, capture):
-    with capture(execute=True):
-        response = post_shopify_webhook(client, payload)
-    assert response.status_code == 200, response.content
+_deliver = deliver_shopify_webhook
 
 
 def _customer_requests(erp) -> list:

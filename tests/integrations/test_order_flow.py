@@ -11,16 +11,12 @@ from exceptions_queue.services import exception_retry
 from integrations.flows import orders as order_flow
 from integrations.models import ErpWrite, InboundEvent, OrderEvent, OrderLink
 from mappings.models import SkuMapping
-from tests.payloads import later, post_shopify_webhook, shopify_order
+from tests.payloads import deliver_shopify_webhook, later, post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
 
 
-def _deliver(client, payload, capture, **kw):
-    with capture(execute=True):
-        response = post_shopify_webhook(client, payload, **kw)
-    assert response.status_code == 200, response.content
-    return response
+_deliver = deliver_shopify_webhook
 
 
 def test_a_paid_order_becomes_one_sales_order_with_customer_lines_and_depot(

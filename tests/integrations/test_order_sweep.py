@@ -15,16 +15,12 @@ from integrations.connectors.base import PermanentError
 from integrations.flows import orders as order_flow
 from integrations.flows.order_sweep import orders_sweep
 from integrations.models import InboundEvent, OrderEvent, OrderLink
-from tests.payloads import post_shopify_webhook, shopify_order
+from tests.payloads import deliver_shopify_webhook, post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
 
 
-def _deliver(client, payload, capture, **kw):
-    with capture(execute=True):
-        response = post_shopify_webhook(client, payload, **kw)
-    assert response.status_code == 200, response.content
-    return response
+_deliver = deliver_shopify_webhook
 
 
 def _ago(**kw):
