@@ -1,16 +1,21 @@
-"""The Prima Web Services client: XML request documents (ISO-8859-1) POSTed to the company handler.
+"""The Prima Web Services client: Prima XML request documents (declared ISO-8859-1) sent as strings
+through the SOAP operation `comwsomhandler` (or `wsomhandler`), read from the instance's WSDL by zeep.
 
 Implements the ErpConnector protocol with Prima's words translated once, here: an Account is an
 ErpCustomer whose id is the AccountCode, a Depot code is a depot, a StockCode is an item code, and
-Prima's `<Error Code=…>` answers become the typed errors of base.py.
+Prima's `<Error Code=…>` answers and SOAP Faults become the typed errors of base.py.
 """
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
 from typing import Iterator
-from urllib.parse import quote
 
 import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.wsdl import Document
 
 from .base import (
     Conflict,
@@ -26,8 +31,9 @@ from .base import (
     parse_retry_after,
 )
 
-XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
-CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
+XML_DECLARATION = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+# The Prima service deployed on a Progress OpenEdge Web Services Adapter: it picks its WSDL by targetURI.
+TARGET_URI = "urn:omlink"
 LINE_TYPES = {"item": "Stock", "shipping": "Carriage", "discount": "Discount", "duty": "Duty", "tip": "Tip",
               "gift_card": "GiftCard", "rounding": "Rounding"}
 ACCOUNT_TYPES = {False: "Customer", True: "Guest"}  # Guest: the cash-sale account guest orders share
@@ -42,6 +48,17 @@ TRANSIENT_CODES = {"BUSY"}
 NOT_FOUND_CODES = {"ORDER_NOT_FOUND", "ACCOUNT_NOT_FOUND"}
 # Prima's conflict codes -> ours (base.Conflict.code); DUPLICATE_REFERENCE keeps its Prima name.
 CONFLICT_CODES = {"DUPLICATE_REFERENCE": "DUPLICATE_REFERENCE", "ORDER_DESPATCHED": "already_dispatched"}
+# SOAP 1.1 fault codes that say our envelope is wrong (retrying will not help); Server faults are Prima's.
+CLIENT_FAULTS = {"Client", "VersionMismatch", "MustUnderstand"}
+
+# The parsed WSDL per WSDL URL, for the life of the process: read once, not on every call.
+_wsdls: dict[str, Document] = {}
+_wsdls_lock = threading.Lock()
+
+
+def wsdl_cache_clear() -> None:
+    with _wsdls_lock:
+        _wsdls.clear()
 
 
 def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
@@ -62,17 +79,28 @@ def _errors(root: ET.Element) -> list[dict]:
             for e in root.findall("Error")]
 
 
+def _fault_message(fault: zeep.exceptions.Fault) -> str:
+    """The faultstring, and the adapter's errorMessage from <detail> when it says more."""
+    message = (fault.message or "").strip()
+    detail = fault.detail.find(".//{*}errorMessage") if fault.detail is not None else None
+    extra = (detail.text or "").strip() if detail is not None else ""
+    return f"{message}: {extra}" if extra and extra != message else message or extra
+
+
 PRIMA_TOTAL_TAGS = {"tax_total": "TaxTotal", "gross_total": "GrossTotal"}
 
 
 class PrimaClient(RetryingClient):
-    def __init__(self, url: str, company: str, username: str, password: str, **retry_kwargs):
+    """No credentials: Prima Web Services are secured at the network, not per request."""
+
+    def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
-        self.url = url.rstrip("/")
+        self.url = url.rstrip("/")  # the instance URL: where the operations are POSTed
+        self.wsdl_url = f"{self.url}/wsdl?targetURI={TARGET_URI}"
         self.company = company
-        self.username = username
-        self.password = password
-        self.endpoint = f"{self.url}/{quote(company, safe='')}/comwsomhandler"
+        # comwsomhandler names the company; wsomhandler works on the instance's own.
+        self.operation = "comwsomhandler" if company else "wsomhandler"
+        self._soap: zeep.Client | None = None
 
     @classmethod
     def from_settings(cls, **overrides) -> "PrimaClient":
@@ -82,8 +110,6 @@ class PrimaClient(RetryingClient):
         options = {
             "url": conf["prima_url"],
             "company": conf["prima_company"],
-            "username": conf["prima_username"],
-            "password": conf["prima_password"],
             "timeout": conf.get("timeout", 10.0),
             "max_attempts": conf.get("max_attempts", 6),
             "backoff_base": conf.get("backoff_base", 0.5),
@@ -94,47 +120,103 @@ class PrimaClient(RetryingClient):
 
     # --- transport ---------------------------------------------------------------------------
 
-    def document(self, request_type: str) -> ET.Element:
-        """An empty request document with the credentials; add the request's elements to it."""
-        return ET.Element("Request", RequestType=request_type, Username=self.username, Password=self.password)
+    @property
+    def soap(self) -> zeep.Client:
+        """zeep over the instance's WSDL: it writes the request envelopes and reads the answers; the
+        requests themselves go through RetryingClient.request (pacing, retries, timeouts). The WSDL's
+        own soap:address is not used: the configured instance URL says where Prima is."""
+        if self._soap is None:
+            transport = zeep.Transport(session=self.session, timeout=self.timeout, operation_timeout=self.timeout)
+            self._soap = zeep.Client(self._wsdl(transport), transport=transport)
+        return self._soap
+
+    @property
+    def _binding(self):
+        return self.soap.service._binding  # the WSDL's (one) SOAP binding, as zeep's create_message uses it
+
+    def _wsdl(self, transport: zeep.Transport) -> Document:
+        with _wsdls_lock:  # one fetch per process, even when several workers start at once
+            document = _wsdls.get(self.wsdl_url)
+            attempt = 0
+            while document is None:
+                attempt += 1
+                try:
+                    document = _wsdls[self.wsdl_url] = Document(self.wsdl_url, transport)
+                except requests.HTTPError as exc:
+                    status = exc.response.status_code if exc.response is not None else 0
+                    if status < 500 and status != 429:
+                        raise PermanentError(f"Prima has no WSDL at {self.wsdl_url}: {exc}", status=status,
+                                             code="wsdl") from None
+                    error = TransientError(f"Prima's WSDL is unavailable ({status})", status=status, code="wsdl")
+                except (requests.Timeout, requests.ConnectionError) as exc:
+                    error = TransientError(f"cannot read Prima's WSDL at {self.wsdl_url}: {exc}", code="wsdl")
+                except (etree.XMLSyntaxError, zeep.exceptions.Error) as exc:
+                    raise PermanentError(f"{self.wsdl_url} is not a WSDL zeep can read: {exc}", code="wsdl") from None
+                if document is None:
+                    if attempt >= self.max_attempts:
+                        raise error
+                    self.sleep(self.backoff(attempt))
+            return document
 
     @staticmethod
-    def encode(root: ET.Element) -> bytes:
-        # Characters outside Latin-1 travel as character references, which Prima reads back as themselves.
-        return XML_DECLARATION + ET.tostring(root, encoding="unicode").encode("iso-8859-1", "xmlcharrefreplace")
+    def document(request_type: str) -> ET.Element:
+        """An empty request document; add the request's elements to it."""
+        return ET.Element("Request", RequestType=request_type)
+
+    @staticmethod
+    def encode(root: ET.Element) -> str:
+        """The request string. Prima reads ISO-8859-1: characters outside Latin-1 travel as character
+        references, which Prima reads back as themselves."""
+        text = XML_DECLARATION + ET.tostring(root, encoding="unicode")
+        return text.encode("iso-8859-1", "xmlcharrefreplace").decode("iso-8859-1")
+
+    def envelope(self, root: ET.Element) -> bytes:
+        arguments = {"companyId": self.company} if self.operation == "comwsomhandler" else {}
+        message = self.soap.create_message(self.soap.service, self.operation, request=self.encode(root), **arguments)
+        return etree.tostring(message, xml_declaration=True, encoding="utf-8")
 
     def classify(self, response: requests.Response) -> None:
         status = response.status_code
+        if status in (429, 503):  # Prima, or the adapter or a proxy in front of it, turns requests away
+            message = self._fault_text(response) or response.reason or str(status)
+            if response.headers.get("Retry-After"):
+                raise RateLimited(f"Prima is busy: {message}", status=status, code="BUSY",
+                                  retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            raise TransientError(f"Prima is busy: {message}", status=status, code="BUSY")
         try:
-            root = ET.fromstring(response.content)
+            answer = self._binding.process_reply(self.soap, self._binding.get(self.operation), response)
+        except zeep.exceptions.Fault as fault:
+            kind = (fault.code or "").rpartition(":")[2].split(".")[0]
+            message = _fault_message(fault)
+            if kind in CLIENT_FAULTS:
+                raise PermanentError(f"Prima refused the SOAP request ({fault.code}): {message}", status=status,
+                                     code=f"soap:{kind}") from None
+            if status >= 500 or kind == "Server":
+                raise TransientError(f"Prima server fault {status}: {message}", status=status,
+                                     code=f"soap:{kind or 'Server'}") from None
+            raise PermanentError(f"Prima answered {status} with a fault: {message}", status=status) from None
+        except (zeep.exceptions.Error, etree.XMLSyntaxError) as exc:  # no SOAP envelope: a proxy page, a wrong URL
+            error = TransientError if status >= 500 else PermanentError
+            raise error(f"Prima answered {status} without a SOAP answer: {exc}"[:500], status=status) from None
+        if not answer:
+            raise PermanentError(f"Prima's {self.operation} answered without a result string", status=status)
+        try:
+            root = ET.fromstring(answer)
         except ET.ParseError:
-            root = None
-        errors = _errors(root) if root is not None and root.get("Status") == "Error" else []
-        message = "; ".join(e["message"] for e in errors) or (response.text[:300] if root is None else "")
-        codes = [e["code"] for e in errors]
-        if status == 429 or (status == 503 and response.headers.get("Retry-After")):
-            raise RateLimited(f"Prima is busy: {message or status}", status=status, code="BUSY", body=errors,
-                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
-        if status >= 500:
-            raise TransientError(f"Prima server error {status}: {message}", status=status,
-                                 code=codes[0] if codes else "", body=errors)
-        if root is None:
-            raise PermanentError(f"Prima answered {status} without an XML response: {message}", status=status)
-        if status >= 400 and not errors:
-            raise PermanentError(f"Prima request failed ({status}): {message}", status=status)
+            raise PermanentError(f"Prima answered a result that is not XML: {answer[:300]}", status=status) from None
+        errors = _errors(root) if root.get("Status") == "Error" else []
         if not errors:
             if root.get("Status") != "OK":
                 raise PermanentError(f"Prima answered Status={root.get('Status')!r}", status=status)
             response.prima_root = root  # parsed once; the caller reads it
             return
+        message = "; ".join(e["message"] for e in errors)
+        codes = [e["code"] for e in errors]
         code = codes[0]
         if "RECORD_LOCKED" in codes:
             raise RecordLocked(f"Prima record locked: {message}", status=423, code="RECORD_LOCKED", body=errors)
         if code in TRANSIENT_CODES:
             raise TransientError(f"Prima is busy: {message}", status=503, code=code, body=errors)
-        if code == "AUTH":
-            raise PermanentError(f"Prima refused the credentials for {self.username}: {message}", status=401,
-                                 code="auth", body=errors)
         if code in CONFLICT_CODES:
             raise Conflict(f"Prima: {message}", status=409, code=CONFLICT_CODES[code], body=errors)
         if code in NOT_FOUND_CODES:
@@ -142,9 +224,22 @@ class PrimaClient(RetryingClient):
         raise PermanentError(f"Prima rejected {root.get('RequestType') or 'the request'}: {message}", status=422,
                              code=code, body=errors)
 
+    @staticmethod
+    def _fault_text(response: requests.Response) -> str:
+        try:
+            fault = etree.fromstring(response.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError:
+            return ""
+        found = fault.find(".//{*}errorMessage")
+        if found is None:
+            found = fault.find(".//faultstring")
+        return (found.text or "").strip() if found is not None else ""
+
     def call(self, root: ET.Element) -> ET.Element:
-        """POST one request document; the OK `<Response>` element, or a typed error."""
-        response = self.request("POST", self.endpoint, data=self.encode(root), headers={"Content-Type": CONTENT_TYPE})
+        """Send one request document through the SOAP operation; the OK `<Response>` element, or a typed error."""
+        operation = self._binding.get(self.operation)
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation.soapaction or ""}"'}
+        response = self.request("POST", self.url, data=self.envelope(root), headers=headers)
         return response.prima_root
 
     # --- ErpConnector ------------------------------------------------------------------------

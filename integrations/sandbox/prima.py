@@ -1,20 +1,27 @@
-"""A Prima (Prima Solutions ERP) Web Services stand-in: XML request documents over HTTP, per company.
+"""A Prima (Prima Solutions ERP) Web Services stand-in: a SOAP 1.1 service described by a WSDL, whose two
+generic operations carry Prima XML request documents as strings.
 
-What is public about Prima Web Services: one generic handler per company (`comwsomhandler`, with the
-company id on the endpoint) receives XML documents declared ISO-8859-1, whose root is
-`<Request RequestType="NewOrder">…`. The rest is modelled here, not copied from a specification:
+What is public about Prima Web Services: the instance URL is the WSDL's address without its final
+`/wsdl` (public clients read `…/wsdl?targetURI=urn:omlink`, an OpenEdge Web Services Adapter's shape);
+two generic operations, `wsomhandler(request)` and `comwsomhandler` (which also takes the Company ID);
+the request is an XML string per the Prima Web Services schema, declared ISO-8859-1 and rooted at
+`<Request RequestType="NewOrder">…`, passed entity-escaped in the SOAP body, and the answer is an XML
+string too; no credentials (Prima is secured at the network). The rest is modelled here:
 
-    POST /prima/{company}/            (also /prima/{company}/comwsomhandler)
-    Content-Type: text/xml; charset=ISO-8859-1
-    <?xml version="1.0" encoding="ISO-8859-1"?>
-    <Request RequestType="NewOrder" Username="…" Password="…"> … </Request>
+    GET  /prima/wsdl                 the WSDL (document/literal, namespace urn:omlink)
+    POST /prima                      SOAP 1.1, SOAPAction ""
+    <soap:Body><comwsomhandler xmlns="urn:omlink"><companyId>LEDG01</companyId>
+      <request>&lt;?xml version="1.0" encoding="ISO-8859-1"?&gt;&lt;Request RequestType="NewOrder"&gt;…</request>
+    </comwsomhandler></soap:Body>  ->  <comwsomhandlerResponse><result>&lt;Response …&gt;</result>…
 
-Answers are `<Response RequestType="…" Status="OK">…</Response>`, or `Status="Error"` with one
-`<Error Code="…">message</Error>` per problem. Application errors come with HTTP 200 (the body says
-what went wrong); only BUSY (overloaded, rate limited or down) is HTTP 503, with Retry-After when a
-wait is known. Orders are booked at Prima's own figures from the lines (OrderTotal, TaxTotal,
-GrossTotal), go Entered -> (Part) Despatched, and CancelOrder is refused with ORDER_DESPATCHED once
-anything was despatched. Admin endpoints for a sandbox in another process: /prima/_sandbox/….
+`wsomhandler` works on the instance's own company. Answers are `<Response RequestType="…"
+Status="OK">…</Response>`, or `Status="Error"` with one `<Error Code="…">message</Error>` per problem:
+Prima's own errors travel inside a normal (HTTP 200) SOAP answer. A broken envelope or an unknown
+operation is a SOAP Fault (HTTP 500, soap:Client); BUSY (overloaded, rate limited or down) is HTTP 503
+with a soap:Server Fault, and Retry-After when a wait is known. Orders are booked at Prima's own
+figures from the lines (OrderTotal, TaxTotal, GrossTotal), go Entered -> (Part) Despatched, and
+CancelOrder is refused with ORDER_DESPATCHED once anything was despatched. Admin endpoints for a
+sandbox in another process: /prima/_sandbox/….
 """
 from __future__ import annotations
 
@@ -41,9 +48,15 @@ from .erp_books import (
     same_phone,
 )
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
+from .soap import CONTENT_TYPE, DocumentLiteralService, Operation, SoapFault
 
-XML_DECLARATION = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n'
-CONTENT_TYPE = "text/xml; charset=ISO-8859-1"
+XML_DECLARATION = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+TARGET_URI = "urn:omlink"
+SERVICE = DocumentLiteralService(
+    namespace=TARGET_URI, name="omlink",
+    operations=[Operation("wsomhandler", ("request",)), Operation("comwsomhandler", ("companyId", "request"))],
+    documentation="Prima Web Services (sandbox): a Prima XML request document in, a Prima XML answer out.",
+)
 # Prima's names for the stock states it keeps besides on hand / allocated / reserved.
 STOCK_STATES = {
     "in_transit": "IN_TRANSIT",
@@ -77,9 +90,10 @@ DEMO_ITEMS = {
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
 
 
-def xml_document(root: ET.Element) -> bytes:
-    """ISO-8859-1 bytes with the declaration; characters outside Latin-1 become character references."""
-    return XML_DECLARATION + ET.tostring(root, encoding="unicode").encode("iso-8859-1", "xmlcharrefreplace")
+def xml_document(root: ET.Element) -> str:
+    """The answer string, declared ISO-8859-1: characters outside Latin-1 become character references."""
+    text = XML_DECLARATION + ET.tostring(root, encoding="unicode")
+    return text.encode("iso-8859-1", "xmlcharrefreplace").decode("iso-8859-1")
 
 
 def _sub(parent: ET.Element, tag: str, text=None, **attrs) -> ET.Element:
@@ -98,13 +112,11 @@ def _is_fraction(text: str) -> bool:
 
 
 class PrimaProblem(Exception):
-    """One or more `<Error Code=…>` answers; `http_status` 503 only for BUSY."""
+    """One or more `<Error Code=…>` answers."""
 
-    def __init__(self, *errors: tuple[str, str, dict], http_status: int = 200, headers: dict | None = None):
+    def __init__(self, *errors: tuple[str, str, dict]):
         super().__init__("; ".join(e[1] for e in errors))
         self.errors = errors
-        self.http_status = http_status
-        self.headers = headers or {}
 
 
 def _problem(code: str, message: str, **attrs) -> PrimaProblem:
@@ -118,8 +130,6 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
     def __init__(
         self,
         prima_company: str = "LEDG01",
-        prima_username: str = "ledgerline",
-        prima_password: str = "sandbox-prima-password",
         prima_rate_limit: float | None = None,
         prima_lock_probability: float | None = None,
         prima_latency: float = 0.0,
@@ -127,9 +137,8 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         erp_lock_probability: float = 0.0,
         **_ignored,
     ):
+        self.company = prima_company  # the instance's own, which wsomhandler works on
         self.companies = {prima_company}
-        self.username = prima_username
-        self.password = prima_password
         # Without Prima-specific settings the sandbox follows the ERP ones (`manage.py sandbox --erp-…`).
         self._defaults = {
             "rate_limit": erp_rate_limit if prima_rate_limit is None else prima_rate_limit,
@@ -160,9 +169,11 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             self.rate_limited_count = 0
             self.locked_count = 0
             self.requests_count = 0
-            self.auth_failures = 0
+            self.soap_faults = 0
+            self.wsdl_served = 0
             self.requests_seen = []
-            self.documents_seen: list[bytes] = []  # raw request bodies, to assert on the wire format
+            self.envelopes_seen: list[bytes] = []  # raw SOAP request bodies, as they came over HTTP
+            self.documents_seen: list[bytes] = []  # the Prima XML in them, as Prima reads it (ISO-8859-1)
 
     def seed_demo(self) -> None:
         with self.lock:
@@ -216,38 +227,63 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         self.route("POST", "/_sandbox/config", self.admin_config)
         self.route("POST", "/_sandbox/orders/(?P<number>[^/]+)/dispatch", self.admin_dispatch_order)
-        self.route("POST", r"/(?P<company>[A-Za-z0-9]+)/?(comwsomhandler/?)?", self.handle_document)
+        self.route("GET", "/wsdl", self.serve_wsdl)
+        self.route("POST", "/", self.handle_soap)
 
-    def handle_document(self, request: Request) -> Response:
+    def serve_wsdl(self, request: Request) -> Response:
+        target = request.arg("targetURI")
+        if target not in (None, TARGET_URI):
+            return Response(404, f"No web service is deployed at targetURI {target}".encode(),
+                            {"Content-Type": "text/plain; charset=utf-8"})
+        with self.lock:
+            self.wsdl_served += 1
+        location = f"http://{request.headers.get('host', '127.0.0.1')}{self.prefix}"
+        return Response(200, SERVICE.wsdl(location), {"Content-Type": CONTENT_TYPE})
+
+    def handle_soap(self, request: Request) -> Response:
         with self.lock:
             self.requests_count += 1
-            self.documents_seen.append(request.body)
+            self.envelopes_seen.append(request.body)
+            request_id = f"prima-sandbox#{self.requests_count}"
             latency, outage = self.latency, self.outage
         if latency:
             time.sleep(latency)  # outside the lock, so concurrent callers overlap
+        try:
+            if outage:  # the adapter is up, Prima behind it is not
+                raise SoapFault("Server", f"The {TARGET_URI} service is unavailable, try again later (BUSY)",
+                                http_status=503)
+            call = SERVICE.read(request.body, request.headers)
+            document = call.arguments["request"]
+            with self.lock:
+                self.documents_seen.append(document.encode("iso-8859-1", "xmlcharrefreplace"))
+            company = call.arguments.get("companyId", self.company)
+            wait = self.rate_limiter.check(company)
+            if wait is not None:
+                with self.lock:
+                    self.rate_limited_count += 1
+                raise SoapFault("Server", "Too many requests, try again later (BUSY)", http_status=503,
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        except SoapFault as fault:
+            with self.lock:
+                self.soap_faults += 1
+            return Response(fault.http_status, SERVICE.fault(fault, request_id),
+                            {"Content-Type": CONTENT_TYPE, **fault.headers})
+        return Response(200, SERVICE.answer(call, self.handle_document(company, document)),
+                        {"Content-Type": CONTENT_TYPE})
+
+    def handle_document(self, company: str, document: str) -> str:
+        """One Prima XML request document in, its Prima XML answer out (both strings)."""
         request_type = ""
         try:
-            if outage:
-                raise PrimaProblem(("BUSY", "Prima Web Services is unavailable, try again later", {}), http_status=503)
-            if request.params["company"] not in self.companies:
-                raise _problem("UNKNOWN_COMPANY", f"Company {request.params['company']} is not set up for web services")
+            if company not in self.companies:
+                raise _problem("UNKNOWN_COMPANY", f"Company {company} is not set up for web services")
             try:
-                root = ET.fromstring(request.body)
+                root = ET.fromstring(document)
             except ET.ParseError as exc:
                 raise _problem("INVALID_XML", f"Request is not well-formed XML: {exc}")
             if root.tag != "Request":
                 raise _problem("INVALID_XML", f"Root element must be Request, not {root.tag}")
             request_type = root.get("RequestType", "")
-            if (root.get("Username"), root.get("Password")) != (self.username, self.password):
-                with self.lock:
-                    self.auth_failures += 1
-                raise _problem("AUTH", "Invalid username or password")
-            wait = self.rate_limiter.check(self.username)
-            if wait is not None:
-                with self.lock:
-                    self.rate_limited_count += 1
-                raise PrimaProblem(("BUSY", "Too many requests, try again later", {}), http_status=503,
-                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
             handler = self.HANDLERS.get(request_type)
             if handler is None:
                 raise _problem("UNKNOWN_REQUEST_TYPE", f"RequestType {request_type!r} is not supported")
@@ -257,12 +293,11 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 raise _problem("RECORD_LOCKED", "Record is locked by another user")
             response = ET.Element("Response", RequestType=request_type, Status="OK")
             handler(self, root, response)
-            return Response(200, xml_document(response), {"Content-Type": CONTENT_TYPE})
         except PrimaProblem as problem:
             response = ET.Element("Response", RequestType=request_type, Status="Error")
             for code, message, attrs in problem.errors:
                 _sub(response, "Error", message, Code=code, **attrs)
-            return Response(problem.http_status, xml_document(response), {"Content-Type": CONTENT_TYPE, **problem.headers})
+        return xml_document(response)
 
     # --- request types -----------------------------------------------------------------------
 
@@ -603,7 +638,8 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 "depots": len(self.depots),
                 "rate_limited": self.rate_limited_count,
                 "record_locks": self.locked_count,
-                "auth_failures": self.auth_failures,
+                "soap_faults": self.soap_faults,
+                "wsdl_served": self.wsdl_served,
                 "requests": self.requests_count,
                 "config": self._config(),
             })

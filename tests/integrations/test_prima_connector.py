@@ -1,11 +1,14 @@
-"""The Prima Web Services client against the sandbox Prima over real HTTP: XML in ISO-8859-1, typed errors."""
+"""The Prima Web Services client against the sandbox Prima over real HTTP: SOAP operations read from the
+WSDL, Prima XML documents (ISO-8859-1) escaped inside them, typed errors."""
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
 import pytest
 import requests
+import zeep
 
 from integrations.connectors.base import (
     Conflict,
@@ -15,8 +18,11 @@ from integrations.connectors.base import (
     PermanentError,
     TransientError,
 )
-from integrations.connectors.prima import PrimaClient
+from integrations.connectors.prima import PrimaClient, wsdl_cache_clear
 from integrations.sandbox.server import RateLimiter
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+PRIMA_NS = "urn:omlink"
 
 
 @pytest.fixture
@@ -49,6 +55,24 @@ def _account(client, name="Zoë Müller"):
                                   country="DE")
 
 
+def _soap_post(sandbox, operation_xml: str, envelope_ns: str = SOAP_ENV, **headers):
+    """A hand-written SOAP 1.1 request to the sandbox's instance URL."""
+    body = f'<soap:Envelope xmlns:soap="{envelope_ns}"><soap:Body>{operation_xml}</soap:Body></soap:Envelope>'
+    return requests.post(f"{sandbox.url}/prima", data=body.encode("utf-8"), timeout=5,
+                         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""', **headers})
+
+
+def _operation(envelope: bytes) -> ET.Element:
+    """The one element in a SOAP Body."""
+    [element] = ET.fromstring(envelope).find(f"{{{SOAP_ENV}}}Body")
+    return element
+
+
+def _fault(response) -> tuple[str, str]:
+    fault = ET.fromstring(response.content).find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    return fault.findtext("faultcode"), fault.findtext("faultstring")
+
+
 def test_an_opened_account_is_found_by_email_and_by_reference(client, prima):
     created = _account(client)
     assert created.id.startswith("A")
@@ -67,18 +91,22 @@ def test_non_ascii_names_travel_as_iso_8859_1_and_come_back_unchanged(client, pr
     wire = prima.documents_seen[0]
     assert wire.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
     assert "Zoë Müller".encode("iso-8859-1") in wire and b"&#321;" in wire  # one byte per ë/ü; Ł as a reference
+    assert b"&amp;#321;" in prima.envelopes_seen[0]  # the reference, escaped once more inside the SOAP body
 
 
 def test_the_sandbox_answers_in_iso_8859_1_with_the_declaration(sandbox, client, prima):
     _account(client)
-    document = ('<?xml version="1.0" encoding="ISO-8859-1"?><Request RequestType="FindAccount" '
-                'Username="ledgerline" Password="sandbox-prima-password"><Email>zoe@example.com</Email></Request>')
-    response = requests.post(f"{sandbox.url}/prima/LEDG01/", data=document.encode("iso-8859-1"), timeout=5,
-                             headers={"Content-Type": "text/xml; charset=ISO-8859-1"})
-    assert response.headers["Content-Type"] == "text/xml; charset=ISO-8859-1"
-    assert response.content.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
-    assert "<Name>Zoë Müller</Name>".encode("iso-8859-1") in response.content
-    assert ET.fromstring(response.content).get("Status") == "OK"
+    document = ('<?xml version="1.0" encoding="ISO-8859-1"?><Request RequestType="FindAccount">'
+                '<Email>zoe@example.com</Email></Request>')
+    response = _soap_post(sandbox, f'<comwsomhandler xmlns="{PRIMA_NS}"><companyId>LEDG01</companyId>'
+                                   f'<request>{escape(document)}</request></comwsomhandler>')
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert b'&lt;Response RequestType="FindAccount" Status="OK"&gt;' in response.content  # escaped, not nested XML
+    answer = _operation(response.content)
+    assert answer.tag == f"{{{PRIMA_NS}}}comwsomhandlerResponse"
+    result = answer.findtext(f"{{{PRIMA_NS}}}result")
+    assert result.startswith('<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert "<Name>Zoë Müller</Name>" in result and ET.fromstring(result).get("Status") == "OK"
 
 
 def test_a_new_order_is_created_and_found_by_its_order_reference(client, prima):
@@ -176,12 +204,13 @@ def test_amounts_with_more_decimals_than_the_currency_are_rejected(client, prima
     assert prima.sales_orders == []
 
 
-def test_a_wrong_password_is_a_permanent_auth_error(prima):
-    client = PrimaClient.from_settings(password="wrong")
+def test_no_credentials_travel_and_an_unknown_company_is_a_permanent_error(prima):
+    client = PrimaClient.from_settings(company="NOPE")
     with pytest.raises(PermanentError) as raised:
         client.list_depots()
-    assert raised.value.code == "auth" and client.stats.requests == 1
-    assert prima.auth_failures == 1
+    assert raised.value.code == "UNKNOWN_COMPANY" and client.stats.requests == 1
+    assert "Company NOPE is not set up" in str(raised.value)
+    assert b"Username" not in prima.envelopes_seen[-1] and b"Password" not in prima.envelopes_seen[-1]
 
 
 def test_stock_items_and_stock_per_depot(client, prima, monkeypatch):
@@ -207,7 +236,8 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, prima):
     seeded = requests.post(f"{base}/seed-demo", timeout=5).json()
     assert "HOODIE-GRY-L" in seeded["stock_items"] and seeded["depots"] == ["MAIN", "NORTH"]
     assert requests.post(f"{base}/config", json={"outage": True}, timeout=5).json()["outage"] is True
-    assert requests.post(f"{sandbox.url}/prima/LEDG01/", data=b"<Request/>", timeout=5).status_code == 503
+    busy = _soap_post(sandbox, f'<wsomhandler xmlns="{PRIMA_NS}"><request>&lt;Request/&gt;</request></wsomhandler>')
+    assert busy.status_code == 503 and _fault(busy)[0] == "soap:Server"
     requests.post(f"{base}/config", json={"outage": False}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
     assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 12
@@ -397,3 +427,79 @@ def test_get_customer_returns_the_account_or_none_when_unknown(client, prima):
     created = _account(client)
     assert client.get_customer(created.id) == created
     assert client.get_customer("A99999") is None
+
+
+# --- SOAP: the WSDL, the two operations, faults --------------------------------------------------
+
+
+def test_the_wsdl_is_served_under_the_instance_url_and_zeep_reads_both_operations(sandbox, prima):
+    response = requests.get(f"{sandbox.url}/prima/wsdl", params={"targetURI": PRIMA_NS}, timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
+    soap = zeep.Client(f"{sandbox.url}/prima/wsdl")
+    port = soap.wsdl.services["omlinkService"].ports["omlinkObj"]
+    binding = port.binding
+    operations = {name: ([n for n, _ in op.input.body.type.elements], [n for n, _ in op.output.body.type.elements])
+                  for name, op in binding.all().items()}
+    assert operations == {"wsomhandler": (["request"], ["result"]),
+                          "comwsomhandler": (["companyId", "request"], ["result"])}
+    assert binding.get("comwsomhandler").style == "document"
+    assert port.binding_options["address"] == f"{sandbox.url}/prima"  # the instance URL
+    assert requests.get(f"{sandbox.url}/prima/wsdl", params={"targetURI": "urn:other"}, timeout=5).status_code == 404
+
+
+def test_a_prima_order_goes_through_comwsomhandler_escaped_and_comes_back_as_one_sales_order(client, prima):
+    account = _account(client)
+    created = client.create_sales_order(_order(account.id))
+    raw = prima.envelopes_seen[-1]
+    operation = _operation(raw)
+    assert operation.tag == f"{{{PRIMA_NS}}}comwsomhandler"
+    assert operation.findtext(f"{{{PRIMA_NS}}}companyId") == "LEDG01"
+    # The Prima document is a string in the SOAP body: its markup travels as entities, not as elements.
+    assert b'&lt;?xml version="1.0" encoding="ISO-8859-1"?&gt;' in raw
+    assert b'&lt;Request RequestType="NewOrder"&gt;&lt;Order&gt;&lt;OrderReference&gt;shopify:1001&lt;' in raw
+    assert b"<Request" not in raw and b"Password" not in raw
+    request = ET.fromstring(operation.findtext(f"{{{PRIMA_NS}}}request"))
+    assert request.get("RequestType") == "NewOrder" and request.findtext("Order/AccountCode") == account.id
+    [stored] = prima.sales_orders
+    assert (created.id, created.external_reference, created.total) == (stored["id"], "shopify:1001", "39.99")
+
+
+def test_without_a_company_the_client_calls_wsomhandler_on_the_instances_own_company(prima):
+    client = PrimaClient.from_settings(company="")
+    assert client.list_depots() == ["MAIN", "NORTH"]
+    operation = _operation(prima.envelopes_seen[-1])
+    assert operation.tag == f"{{{PRIMA_NS}}}wsomhandler"
+    assert [child.tag for child in operation] == [f"{{{PRIMA_NS}}}request"]
+
+
+def test_a_malformed_envelope_or_an_unknown_operation_gets_a_soap_fault(sandbox, prima):
+    broken = requests.post(f"{sandbox.url}/prima", data=b"<soap:Envelope xmlns:soap=", timeout=5,
+                           headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+    assert broken.status_code == 500 and broken.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert _fault(broken)[0] == "soap:Client" and "not well-formed" in _fault(broken)[1]
+    unknown = _soap_post(sandbox, f'<placeOrder xmlns="{PRIMA_NS}"><request>x</request></placeOrder>')
+    assert unknown.status_code == 500 and _fault(unknown)[0] == "soap:Client"
+    assert "Unknown operation {urn:omlink}placeOrder" in _fault(unknown)[1]
+    assert ET.fromstring(unknown.content).find(f".//{{{PRIMA_NS}}}FaultDetail/{{{PRIMA_NS}}}errorMessage") is not None
+    missing = _soap_post(sandbox, f'<comwsomhandler xmlns="{PRIMA_NS}"><request>x</request></comwsomhandler>')
+    assert (missing.status_code, _fault(missing)) == (500, ("soap:Client", "comwsomhandler needs companyId"))
+    soap12 = _soap_post(sandbox, f'<wsomhandler xmlns="{PRIMA_NS}"><request>x</request></wsomhandler>',
+                        envelope_ns="http://www.w3.org/2003/05/soap-envelope")
+    assert soap12.status_code == 500 and _fault(soap12)[0] == "soap:VersionMismatch"
+    assert prima.soap_faults == 4 and prima.documents_seen == []
+
+
+def test_a_soap_client_fault_is_a_permanent_error_and_not_retried(client, prima, monkeypatch):
+    monkeypatch.setattr(client, "envelope", lambda root: b"<Request RequestType='DepotList'/>")  # bare XML, as before
+    with pytest.raises(PermanentError) as raised:
+        client.list_depots()
+    assert raised.value.code == "soap:Client" and raised.value.status == 500
+    assert client.stats.requests == 1 and prima.soap_faults == 1
+
+
+def test_the_wsdl_is_fetched_once_per_process_not_per_call(prima):
+    wsdl_cache_clear()
+    first, second = PrimaClient.from_settings(), PrimaClient.from_settings()
+    assert first.list_depots() == second.list_depots() == ["MAIN", "NORTH"]
+    assert first.item_exists("MUG-001") and second.find_sales_order("shopify:nope") is None
+    assert prima.wsdl_served == 1 and prima.requests_count == 4
