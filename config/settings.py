@@ -174,6 +174,9 @@ Q_CLUSTER = {
 }
 
 # --- Outside systems --------------------------------------------------------------------------
+# Fernet keys that encrypt connection credentials at rest, newest first (rotate: put a new key first,
+# run `manage.py connections_rotate_keys`, then drop the old one). Blank: a key derived from SECRET_KEY.
+CONNECTION_KEYS = env.list("LEDGERLINE_CONNECTION_KEYS", default=[])
 # The defaults point at the bundled sandbox (`manage.py sandbox`, started by `manage.py demo`).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8100")
 SHOPIFY = {
@@ -181,6 +184,8 @@ SHOPIFY = {
     "api_version": env("SHOPIFY_API_VERSION", default="2025-10"),
     "access_token": env("SHOPIFY_ACCESS_TOKEN", default="shpat_sandbox_token"),
     "webhook_secret": env("SHOPIFY_WEBHOOK_SECRET", default="sandbox-shopify-webhook-secret"),
+    # X-Shopify-Shop-Domain a webhook must carry (a connection's own settings["shop_domain"] wins).
+    "shop_domain": env("SHOPIFY_SHOP_DOMAIN", default="ledgerline-demo.myshopify.com"),
 }
 COMMERCETOOLS = {
     "api_url": env("CT_API_URL", default=f"{SANDBOX_URL}/commercetools"),
@@ -223,7 +228,7 @@ ORDERS = {
     "duty_item": env("ORDERS_DUTY_ITEM", default="DUTIES"),
     "tip_item": env("ORDERS_TIP_ITEM", default="TIPS"),
     "gift_card_item": env("ORDERS_GIFT_CARD_ITEM", default="GIFT-CARD-LIABILITY"),
-    # Defaults of the per-connection settings (StorefrontConnection.settings overrides them).
+    # Defaults of the per-connection settings (Connection.settings overrides them).
     "post_test_orders": env.bool("ORDERS_POST_TEST_ORDERS", default=False),
     "guest_policy": env("ORDERS_GUEST_POLICY", default="guest_account"),
     "guest_accounts": env.dict("ORDERS_GUEST_ACCOUNTS", default={}),

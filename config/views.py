@@ -20,6 +20,8 @@ def home(request):
         .values("team")
         .annotate(n=Count("id"))
     }
+    ignored = [(row["topic"], row["n"]) for row in InboundEvent.objects.filter(status=InboundEvent.Status.IGNORED)
+               .values("topic").annotate(n=Count("id")).order_by("-n", "topic")]
     return render(
         request,
         "home.html",
@@ -27,6 +29,8 @@ def home(request):
             "orders_by_state": [(label, by_state.get(value, 0), value) for value, label in OrderLink.State.choices],
             "open_by_team": open_by_team,
             "pending_events": InboundEvent.objects.filter(status=InboundEvent.Status.PENDING).count(),
+            "ignored_events": sum(n for _, n in ignored),
+            "ignored_topics": ignored[:8],
         },
     )
 

@@ -10,8 +10,8 @@ class IntegrationsConfig(AppConfig):
         from integrations import flows  # noqa: F401
         from django.db.models.signals import post_delete, post_save
 
-        from integrations.models import StorefrontConnection
+        from integrations.models import Connection
         from integrations.webhooks import connection_cache_clear
 
-        post_save.connect(connection_cache_clear, sender=StorefrontConnection, dispatch_uid="connection-cache")
-        post_delete.connect(connection_cache_clear, sender=StorefrontConnection, dispatch_uid="connection-cache-del")
+        post_save.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache")
+        post_delete.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache-del")

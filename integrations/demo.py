@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from integrations.models import StorefrontConnection
+from integrations.models import Connection
 from mappings.models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 
 
@@ -25,9 +25,19 @@ def demo_users_seed(passwords: dict[str, str]) -> dict[str, tuple[str, str]]:
     return users
 
 
+def demo_connections_seed() -> None:
+    """The demo's systems as connections: blank URLs and secrets use the environment's defaults,
+    which point at the bundled sandboxes."""
+    for code, kind, name in (("shopify", "shopify", "Shopify store"),
+                             ("commercetools", "commercetools", "commercetools shop"),
+                             ("erp", "rest_erp", "ERP")):
+        Connection.objects.get_or_create(code=code, defaults={"kind": kind, "name": name})
+
+
 def demo_mappings_seed() -> None:
-    shopify = StorefrontConnection.objects.get(code="shopify")
-    ct = StorefrontConnection.objects.get(code="commercetools")
+    demo_connections_seed()
+    shopify = Connection.objects.get(code="shopify")
+    ct = Connection.objects.get(code="commercetools")
     for conn in (shopify, ct):
         DepotMapping.objects.update_or_create(connection=conn, country="", storefront_location="",
                                               defaults={"depot_code": "MAIN"})

@@ -13,7 +13,8 @@ from datetime import datetime
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import sql
 
-from .models import InboundEvent, StorefrontConnection
+from .models import Connection, InboundEvent
+from .routing import flow_for
 
 PROCESS_TASK = "integrations.tasks.process_inbound_event"
 PROCESS_STORED_TASK = "integrations.tasks.process_stored_event"
@@ -27,7 +28,7 @@ class InboxResult:
 
 def inbound_event_store(
     *,
-    connection: StorefrontConnection,
+    connection: Connection,
     topic: str,
     external_id: str,
     payload,
@@ -36,25 +37,31 @@ def inbound_event_store(
     triggered_at: datetime | None = None,
     headers: dict | None = None,
 ) -> InboxResult:
-    """Insert the event, or find the one already stored under the same vendor id (a redelivery)."""
+    """Insert the event, or find the one already stored under the same vendor id (a redelivery,
+    also one Shopify sends again under a new webhook id with the same X-Shopify-Event-Id). A topic
+    no flow handles yet is stored as ignored, with no task."""
+    routed = flow_for(connection.kind, topic) is not None
     event = InboundEvent(
         connection=connection, topic=topic, external_id=external_id, payload=payload, resource_id=resource_id,
         event_id=event_id, triggered_at=triggered_at, headers=headers or {},
+        status=InboundEvent.Status.PENDING if routed else InboundEvent.Status.IGNORED,
     )
     using = router.db_for_write(InboundEvent)
     insert_event = _prepared_insert(event, using)
     # The task names the event by its unique key, so it is signed before the event has an id.
-    insert_task = _prepared_task(connection.pk, external_id, using)
+    insert_task = _prepared_task(connection.pk, external_id, using) if routed else None
     try:
         with transaction.atomic(using=using):  # on SQLite, queued behind other writers
             with connections[using].cursor() as cursor:
                 event.pk = _execute_insert(cursor, using, *insert_event)
                 if insert_task is not None:
                     cursor.execute(*insert_task)
-            if insert_task is None:
+            if insert_task is None and routed:
                 transaction.on_commit(lambda: enqueue_event(event.pk), using=using)
     except IntegrityError:
         existing = InboundEvent.objects.filter(connection=connection, external_id=external_id).first()
+        if existing is None and event_id:
+            existing = InboundEvent.objects.filter(connection=connection, event_id=event_id).first()
         if existing is None:
             raise  # not a redelivery (e.g. the connection itself is gone): the caller answers
         return InboxResult(existing, False)

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role
 
-from .models import InventoryDriftSample, InventoryLevel, InventorySyncRun, StorefrontConnection
+from .models import InventoryDriftSample, InventoryLevel, InventorySyncRun, Connection
 
 SYNC_ROLES = (OPS, ECOMMERCE, ADMIN)
 
@@ -40,7 +40,7 @@ def inventory_health(request):
     query.pop("page", None)
     context = {
         "page": page, "query": query.urlencode(), "q": q, "connection": connection, "show": request.GET.get("show", ""),
-        "connections": StorefrontConnection.objects.filter(active=True),
+        "connections": Connection.objects.storefronts().filter(active=True),
         "runs": InventorySyncRun.objects.select_related("connection")[:15],
         "chart": _drift_chart(list(InventoryDriftSample.objects.all()[:30])),
         "can_sync": has_role(request.user, *SYNC_ROLES),
@@ -60,7 +60,7 @@ def inventory_run_progress(request, pk: int):
 def inventory_sync(request):
     if not has_role(request.user, *SYNC_ROLES):
         raise PermissionDenied("Only ops, e-commerce or admin may start a full inventory sync.")
-    connection = get_object_or_404(StorefrontConnection, code=request.POST.get("connection", ""), active=True)
+    connection = get_object_or_404(Connection.objects.storefronts(), code=request.POST.get("connection", ""), active=True)
     from .flows.inventory import inventory_sync_start
 
     run = inventory_sync_start(connection=connection, trigger="manual", user=request.user)

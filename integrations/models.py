@@ -4,32 +4,71 @@ import json
 from django.db import models
 from django.utils import timezone
 
+from .secrets import EncryptedCredentialsField
+
 
 def _pretty(data) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-class Platform(models.TextChoices):
-    SHOPIFY = "shopify", "Shopify"
-    COMMERCETOOLS = "commercetools", "commercetools"
+class ConnectionKind(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify shop"
+    COMMERCETOOLS = "commercetools", "commercetools project"
+    REST_ERP = "rest_erp", "REST ERP"
+    PRIMA = "prima", "Prima"
+    INVENTORY_PLANNER = "inventory_planner", "Inventory Planner account"
 
 
-class StorefrontConnection(models.Model):
-    """One storefront (a Shopify shop or a commercetools project); credentials stay in settings."""
+Platform = ConnectionKind  # storefront kinds were called platforms; the name stays for readers
+STOREFRONT_KINDS = (ConnectionKind.SHOPIFY, ConnectionKind.COMMERCETOOLS)
+ERP_KINDS = (ConnectionKind.REST_ERP, ConnectionKind.PRIMA)
+
+
+class ConnectionQuerySet(models.QuerySet):
+    def storefronts(self):
+        return self.filter(kind__in=STOREFRONT_KINDS)
+
+    def erps(self):
+        return self.filter(kind__in=ERP_KINDS)
+
+
+class Connection(models.Model):
+    """One outside system instance: a Shopify shop, a commercetools project, a REST ERP, Prima, an
+    Inventory Planner account. Connectors are built from it (integrations.connectors.connector_for);
+    blank values fall back to the environment, which bootstraps the first connections."""
 
     code = models.SlugField(unique=True)
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    kind = models.CharField(max_length=20, choices=ConnectionKind.choices)
     name = models.CharField(max_length=100)
     active = models.BooleanField(default=True)
-    # Per-connection order settings (see integrations.flows.orders.connection_settings for the
-    # keys and their defaults): payment states that release an order, guest policy, test orders…
+    base_url = models.URLField(blank=True, help_text="API base URL (blank: the environment's)")
+    # Secrets (access tokens, client secrets, webhook secrets, API keys), encrypted at rest.
+    credentials = EncryptedCredentialsField(blank=True, default="")
+    # Per-connection settings (see integrations.flows.order_settings for the order keys; also
+    # api_version, shop_domain, project_key, scope, company…).
     settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def platform(self) -> str:
+        return self.kind
+
+    @property
+    def is_storefront(self) -> bool:
+        return self.kind in STOREFRONT_KINDS
+
+    def secret(self, name: str, default: str = "") -> str:
+        return (self.credentials or {}).get(name) or default
+
 
 
 class InboundEvent(models.Model):
@@ -42,7 +81,7 @@ class InboundEvent(models.Model):
         FAILED = "failed", "Failed"
         IGNORED = "ignored", "Ignored"
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.PROTECT, related_name="events")
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="events")
     topic = models.CharField(max_length=80)
     # The vendor's own delivery id (X-Shopify-Webhook-Id, a commercetools message id, or
     # "<order id>@<version>" for a poll result): unique, so a redelivery finds it and stops.
@@ -63,6 +102,9 @@ class InboundEvent(models.Model):
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["connection", "external_id"], name="uniq_inbound_event_per_connection"),
+            # Shopify may send one event again under a new webhook id: its event id says it is the same.
+            models.UniqueConstraint(fields=["connection", "event_id"], condition=~models.Q(event_id=""),
+                                    name="uniq_inbound_vendor_event_per_connection"),
         ]
 
     def __str__(self) -> str:
@@ -76,7 +118,7 @@ class InboundEvent(models.Model):
 class PollCursor(models.Model):
     """Where a poller stopped: it resumes from here (lastModifiedAt + id as a tie-breaker)."""
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE)
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE)
     resource = models.CharField(max_length=40)
     last_modified_at = models.CharField(max_length=40, blank=True)  # vendor timestamp string, exact
     last_id = models.CharField(max_length=100, blank=True)
@@ -99,7 +141,7 @@ class OrderLink(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         TEST = "test_order", "Test order, not posted"
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.PROTECT, related_name="orders")
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="orders")
     storefront_order_id = models.CharField(max_length=200)
     order_number = models.CharField(max_length=100, blank=True, db_index=True)
     customer_email = models.CharField(max_length=254, blank=True)
@@ -210,7 +252,7 @@ class CustomerLink(models.Model):
     """A storefront customer (by id, e-mail or phone) and the ERP account it is posted under, so a
     repeat customer is not searched for again."""
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE, related_name="customer_links")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="customer_links")
     key = models.CharField(max_length=300)  # "id:<storefront customer id>", "email:<address>", "phone:<number>"
     erp_customer_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
@@ -269,7 +311,7 @@ class InventoryLevel(models.Model):
     commercetools `quantityOnStock` at `storefront_version`); `storefront_value` is what shoppers saw.
     """
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE, related_name="inventory_levels")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inventory_levels")
     storefront_sku = models.CharField(max_length=100)
     storefront_location = models.CharField(max_length=200)
     erp_item_code = models.CharField(max_length=100, blank=True)  # blank for a kit
@@ -316,7 +358,7 @@ class InventorySyncRun(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (quiet hours)"
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE, related_name="inventory_runs")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inventory_runs")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FULL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     trigger = models.CharField(max_length=20, default="schedule")  # schedule | manual | order
@@ -356,7 +398,7 @@ class InventorySyncRun(models.Model):
 class InventoryDriftSample(models.Model):
     """How far the storefront had drifted from the ERP when a full sync looked (for the chart)."""
 
-    connection = models.ForeignKey(StorefrontConnection, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(InventorySyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField(default=timezone.now, db_index=True)
     levels_total = models.PositiveIntegerField(default=0)

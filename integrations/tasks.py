@@ -7,22 +7,24 @@ log = logging.getLogger("ledgerline.tasks")
 
 
 def process_inbound_event(event_id: int) -> str:
-    # Safe twice: the event is claimed with a conditional update; the ERP order carries the
-    # storefront order id as its external reference and is looked up before it is created.
-    from .flows.orders import inbound_event_process
+    # Safe twice: the event is claimed with a conditional update by its flow; the ERP order carries
+    # the storefront order id as its external reference and is looked up before it is created.
+    from .models import InboundEvent
+    from .routing import handle
 
-    return inbound_event_process(event_id=event_id)
+    row = InboundEvent.objects.filter(pk=event_id).values_list("connection__kind", "topic").first()
+    return "missing" if row is None else handle(event_id, *row)
 
 
 def process_stored_event(connection_id: int, external_id: str) -> str:
     # As process_inbound_event, for the task the inbox writes with the event (it names the event by
     # its unique key because the task is signed before the event row has an id).
-    from .flows.orders import inbound_event_process
     from .models import InboundEvent
+    from .routing import handle
 
-    event_id = InboundEvent.objects.filter(connection_id=connection_id, external_id=external_id).values_list(
-        "pk", flat=True).first()
-    return "missing" if event_id is None else inbound_event_process(event_id=event_id)
+    row = InboundEvent.objects.filter(connection_id=connection_id, external_id=external_id).values_list(
+        "pk", "connection__kind", "topic").first()
+    return "missing" if row is None else handle(*row)
 
 
 def post_order(order_id: int) -> str:

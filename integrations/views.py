@@ -8,14 +8,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role
 
-from .models import OrderLink, StorefrontConnection
+from .models import OrderLink, Connection
 
 
 class OrderFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     state = django_filters.ChoiceFilter(choices=OrderLink.State.choices, empty_label="Any state")
     connection = django_filters.ModelChoiceFilter(
-        queryset=StorefrontConnection.objects.all(), empty_label="Any storefront"
+        queryset=Connection.objects.storefronts(), empty_label="Any storefront"
     )
 
     class Meta:

@@ -2,7 +2,7 @@
 import django_filters
 from django.db.models import Q
 
-from integrations.models import StorefrontConnection
+from integrations.models import Connection
 
 from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 
@@ -10,7 +10,7 @@ from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 class _MappingFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     connection = django_filters.ModelChoiceFilter(
-        queryset=StorefrontConnection.objects.all(), to_field_name="code", label="Storefront"
+        queryset=Connection.objects.storefronts(), to_field_name="code", label="Storefront"
     )
     search_fields: tuple[str, ...] = ()
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django import forms
 
-from integrations.models import StorefrontConnection
+from integrations.models import Connection
 
 from .models import STOCK_STATES, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 from .services import ErpChecker, ErpUnavailable
@@ -43,7 +43,7 @@ class ConnectionField(forms.ModelChoiceField):
     """Storefront connections by code, so forms and CSV files speak the same language."""
 
     def __init__(self, **kwargs):
-        super().__init__(queryset=StorefrontConnection.objects.all(), to_field_name="code", **kwargs)
+        super().__init__(queryset=Connection.objects.storefronts(), to_field_name="code", **kwargs)
 
     def label_from_instance(self, obj):
         return obj.code

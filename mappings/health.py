@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from exceptions_queue.registry import ExceptionType, Severity, Team, register
-from integrations.models import StorefrontConnection
+from integrations.models import Connection
 
 from .lookup import resolve_sku
 from .models import DepotMapping, LocationMapping
@@ -153,7 +153,7 @@ def mappings_health(*, connections=None) -> HealthReport:
 
     report = HealthReport()
     errors = _connector_errors()
-    connections = list(connections if connections is not None else StorefrontConnection.objects.filter(active=True))
+    connections = list(connections if connections is not None else Connection.objects.storefronts().filter(active=True))
 
     erp_items: set[str] | None = None
     depots: set[str] | None = None
@@ -164,8 +164,8 @@ def mappings_health(*, connections=None) -> HealthReport:
     except errors as exc:
         report.errors.append(f"The ERP could not be asked: {exc}")
 
-    variants: dict[StorefrontConnection, list[dict]] = {}
-    locations: dict[StorefrontConnection, set[str]] = {}
+    variants: dict[Connection, list[dict]] = {}
+    locations: dict[Connection, set[str]] = {}
     variants_complete = True
     for conn in connections:
         try:
@@ -216,7 +216,7 @@ def mappings_health(*, connections=None) -> HealthReport:
                             {"sku": sku, "connection": conn.code, "item": code, "variant_id": str(variant.get("variant_id", ""))},
                             sku=sku,
                         ))
-        if conn.platform == "shopify":
+        if conn.kind == "shopify":
             for sku, products in sorted(products_by_sku.items()):
                 if len(products) > 1:
                     report.findings.append(Finding(
@@ -272,7 +272,7 @@ def mappings_health(*, connections=None) -> HealthReport:
         ]
         for table, row in wanted:
             loc = row.storefront_location
-            present = loc in ids if conn.platform == "commercetools" else _location_id(loc) in ids
+            present = loc in ids if conn.kind == "commercetools" else _location_id(loc) in ids
             if not present:
                 report.findings.append(Finding(
                     STALE_LOCATION, f"{table}:{row.pk}",

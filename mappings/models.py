@@ -21,7 +21,7 @@ def default_sellable_states() -> list[str]:
 class SkuMapping(models.Model):
     """Storefront SKU -> ERP item code (identity when no row exists), optionally a kit."""
 
-    connection = models.ForeignKey("integrations.StorefrontConnection", on_delete=models.CASCADE)
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE)
     storefront_sku = models.CharField(max_length=100)
     erp_item_code = models.CharField(max_length=100, blank=True, help_text="Blank for a kit made of components.")
     active = models.BooleanField(default=True)
@@ -51,7 +51,7 @@ class KitComponent(models.Model):
 class LocationMapping(models.Model):
     """ERP warehouse / Prima Depot <-> Shopify location id / commercetools supply channel key."""
 
-    connection = models.ForeignKey("integrations.StorefrontConnection", on_delete=models.CASCADE)
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE)
     storefront_location = models.CharField(max_length=200, help_text="Shopify location id or commercetools channel key")
     erp_warehouse = models.CharField(max_length=50, help_text="ERP warehouse or Prima Depot code")
     sellable_states = models.JSONField(default=default_sellable_states)
@@ -75,7 +75,7 @@ class LocationMapping(models.Model):
 class DepotMapping(models.Model):
     """Which ERP depot fulfils a storefront's orders for a country (blank country = any)."""
 
-    connection = models.ForeignKey("integrations.StorefrontConnection", on_delete=models.CASCADE)
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE)
     country = models.CharField(max_length=2, blank=True, help_text="ISO country code; blank matches any")
     storefront_location = models.CharField(max_length=200, blank=True)
     depot_code = models.CharField(max_length=50)
@@ -97,7 +97,7 @@ class DepotMapping(models.Model):
 class TaxCodeMapping(models.Model):
     """Storefront tax category / rate / country -> ERP tax code."""
 
-    connection = models.ForeignKey("integrations.StorefrontConnection", on_delete=models.CASCADE)
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE)
     tax_category = models.CharField(max_length=100, blank=True, help_text="Tax line title or category; blank = any")
     rate = models.DecimalField(max_digits=7, decimal_places=5, help_text="0.2 for 20%")
     country = models.CharField(max_length=2, blank=True)

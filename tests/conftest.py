@@ -6,6 +6,15 @@ from integrations.sandbox.server import start_sandbox
 from tests.factories import ConnectionFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_connection_cache():
+    """Each web process keeps connections a few seconds; a test's rolled-back rows must not outlive it."""
+    yield
+    from integrations.webhooks import connection_cache_clear
+
+    connection_cache_clear()
+
+
 @pytest.fixture
 def ops_user(db):
     return UserFactory(username="olivia-ops", roles=["ops"])
@@ -34,12 +43,12 @@ def outsider(db):
 
 @pytest.fixture
 def shopify_connection(db):
-    return ConnectionFactory(code="shopify", platform="shopify", name="Shopify store")
+    return ConnectionFactory(code="shopify", kind="shopify", name="Shopify store")
 
 
 @pytest.fixture
 def ct_connection(db):
-    return ConnectionFactory(code="commercetools", platform="commercetools", name="commercetools shop")
+    return ConnectionFactory(code="commercetools", kind="commercetools", name="commercetools shop")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from exceptions_queue.models import ExceptionRecord
-from integrations.models import InboundEvent, OrderLink, StorefrontConnection
+from integrations.models import InboundEvent, OrderLink, Connection
 from mappings.models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 
 
@@ -26,11 +26,11 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class ConnectionFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = StorefrontConnection
+        model = Connection
         django_get_or_create = ("code",)
 
     code = "shopify"
-    platform = factory.LazyAttribute(lambda c: "commercetools" if "commercetools" in c.code else "shopify")
+    kind = factory.LazyAttribute(lambda c: "commercetools" if "commercetools" in c.code else "shopify")
     name = factory.LazyAttribute(lambda c: c.code.title())
 
 

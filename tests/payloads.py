@@ -153,13 +153,14 @@ def later(payload: dict, minutes: int = 1, **changes) -> dict:
 
 
 def shopify_headers(body: bytes, *, topic: str = "orders/paid", webhook_id: str | None = None,
-                    secret: str = "sandbox-shopify-webhook-secret", signature: str | None = None) -> dict:
+                    secret: str = "sandbox-shopify-webhook-secret", signature: str | None = None,
+                    event_id: str | None = None, shop_domain: str = "ledgerline-demo.myshopify.com") -> dict:
     headers = {
         "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": "ledgerline-demo.myshopify.com",
+        "X-Shopify-Shop-Domain": shop_domain,
         "X-Shopify-API-Version": "2025-10",
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
+        "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
         "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(),
     }
     headers["X-Shopify-Hmac-Sha256"] = signature if signature is not None else shopify_hmac(secret, body)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.inbox import inbound_event_store
-from integrations.models import Platform, PollCursor, StorefrontConnection
+from integrations.models import Platform, PollCursor, Connection
 
 log = logging.getLogger("ledgerline.flows.commercetools_poll")
 
@@ -21,7 +21,7 @@ def commercetools_orders_poll(*, connection_code: str | None = None, client=None
     Safe twice: each order version has a unique inbox id (`order:{id}@{version}`), and the cursor
     moves forward only after its page is stored, in the same transaction.
     """
-    connections = StorefrontConnection.objects.filter(platform=Platform.COMMERCETOOLS, active=True)
+    connections = Connection.objects.filter(kind=Platform.COMMERCETOOLS, active=True)
     if connection_code:
         connections = connections.filter(code=connection_code)
     if client is None:
@@ -34,7 +34,7 @@ def commercetools_orders_poll(*, connection_code: str | None = None, client=None
     return created
 
 
-def commercetools_connection_poll(*, connection: StorefrontConnection, client, page_size: int = 100) -> int:
+def commercetools_connection_poll(*, connection: Connection, client, page_size: int = 100) -> int:
     cursor, _ = PollCursor.objects.get_or_create(connection=connection, resource="orders")
     created = 0
     pages = client.orders_modified_since(cursor.last_modified_at, cursor.last_id, page_size=page_size)

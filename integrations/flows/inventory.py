@@ -202,9 +202,9 @@ def _raise(exc_type: ExceptionType, *, connection, key: str, message: str, conte
 
 def inventory_exception_retry(record) -> bool:
     """Retry handler: push the SKU's items again (or run a full sync for a location); True when clean."""
-    from integrations.models import InventoryLevel, StorefrontConnection
+    from integrations.models import InventoryLevel, Connection
 
-    connection = StorefrontConnection.objects.get(code=record.retry_args["connection"])
+    connection = Connection.objects.get(code=record.retry_args["connection"])
     codes = record.retry_args.get("erp_item_codes") or []
     if record.type_code == UNKNOWN_SKU.code and codes:
         inventory_push_for_items(connection=connection, erp_item_codes=codes, queue=False)
@@ -280,14 +280,14 @@ def inventory_push_for_items(*, connection, erp_item_codes: Iterable[str], queue
 
 def inventory_full_sync_scheduled(*, now: datetime | None = None) -> list[int]:
     """The schedule's entry: a full sync per active storefront, unless inside a quiet window."""
-    from integrations.models import StorefrontConnection
+    from integrations.models import Connection
 
     moment = now or timezone.now()
     if in_quiet_window(moment, getattr(settings, "INVENTORY_QUIET_HOURS", "")):
         log.info("inventory full sync skipped: quiet hours %s", settings.INVENTORY_QUIET_HOURS)
         return []
     return [inventory_sync_start(connection=c, trigger="schedule").pk
-            for c in StorefrontConnection.objects.filter(active=True)]
+            for c in Connection.objects.storefronts().filter(active=True)]
 
 
 def inventory_sync_run(*, run_id: int, erp=None, storefront=None):

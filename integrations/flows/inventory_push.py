@@ -311,7 +311,7 @@ class CommercetoolsPusher(_Pusher):
 
 
 def make_pusher(client, run):
-    return ShopifyPusher(client, run) if run.connection.platform == "shopify" else CommercetoolsPusher(client, run)
+    return ShopifyPusher(client, run) if run.connection.kind == "shopify" else CommercetoolsPusher(client, run)
 
 
 def run_push(run, *, erp, storefront) -> None:

@@ -76,10 +76,10 @@ def _defaults(platform: str) -> dict:
 
 def connection_settings(connection) -> OrderSettings:
     """The order settings of one storefront connection (its own values over the defaults)."""
-    values = {**_defaults(connection.platform), **(connection.settings or {})}
+    values = {**_defaults(connection.kind), **(connection.settings or {})}
     known = {name for name in OrderSettings.__dataclass_fields__ if name != "platform"}
     values = {k: v for k, v in values.items() if k in known}
     values["release_states"] = frozenset(str(s).lower() for s in values["release_states"])
     if values["guest_policy"] not in GUEST_POLICIES:
         values["guest_policy"] = GUEST_ACCOUNT
-    return OrderSettings(platform=connection.platform, **values)
+    return OrderSettings(platform=connection.kind, **values)

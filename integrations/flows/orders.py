@@ -387,6 +387,8 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
         return "posted"
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
         return link.state
+    if not link.connection.active:
+        return "inactive"  # an inactive connection posts nothing; reactivating it lets the sweep post
     if not _is_payment_done(link):
         if link.state == OrderLink.State.RECEIVED:
             with transaction.atomic():

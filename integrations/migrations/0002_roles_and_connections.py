@@ -1,4 +1,5 @@
-"""Roles as Django groups, and the two demo storefront connections the defaults point at."""
+"""Roles as Django groups. (Connections are not created here: migrations create no demo data; the
+demo seed and `manage.py connections_add` create them.)"""
 from django.db import migrations
 
 ROLES = ("ops", "finance", "ecommerce", "admin")
@@ -8,11 +9,6 @@ def create(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     for name in ROLES:
         Group.objects.get_or_create(name=name)
-    StorefrontConnection = apps.get_model("integrations", "StorefrontConnection")
-    StorefrontConnection.objects.get_or_create(code="shopify", defaults={"platform": "shopify", "name": "Shopify store"})
-    StorefrontConnection.objects.get_or_create(
-        code="commercetools", defaults={"platform": "commercetools", "name": "commercetools shop"}
-    )
 
 
 class Migration(migrations.Migration):

@@ -37,13 +37,13 @@ def test_a_writer_that_cannot_get_in_line_goes_ahead_instead_of_hanging(tmp_path
 
 @pytest.mark.django_db(transaction=True)
 def test_django_write_transactions_hold_the_queue_until_they_end():
-    from integrations.models import StorefrontConnection
+    from integrations.models import Connection
 
     assert connection.settings_dict["ENGINE"] == "config.sqlite_queue"
     with transaction.atomic():
-        StorefrontConnection.objects.create(code="q1", platform="shopify", name="Queued")
+        Connection.objects.create(code="q1", kind="shopify", name="Queued")
         assert connection._queue_held
     assert not connection._queue_held
-    StorefrontConnection.objects.filter(code="q1").update(name="Renamed")  # autocommit write: queued, then freed
+    Connection.objects.filter(code="q1").update(name="Renamed")  # autocommit write: queued, then freed
     assert not connection._queue_held
-    assert StorefrontConnection.objects.get(code="q1").name == "Renamed"
+    assert Connection.objects.get(code="q1").name == "Renamed"

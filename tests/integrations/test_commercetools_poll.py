@@ -80,8 +80,8 @@ def test_a_crash_mid_run_resumes_after_the_last_stored_page(ct, ct_connection):
 
 
 def test_only_the_named_active_commercetools_connection_is_polled(ct, ct_connection):
-    other = ConnectionFactory(code="commercetools-eu", platform="commercetools", name="EU shop")
-    paused = ConnectionFactory(code="commercetools-old", platform="commercetools", name="Old", active=False)
+    other = ConnectionFactory(code="commercetools-eu", kind="commercetools", name="EU shop")
+    paused = ConnectionFactory(code="commercetools-old", kind="commercetools", name="Old", active=False)
     ct.create_order()
 
     created = commercetools_orders_poll(connection_code="commercetools-eu")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from integrations.models import InboundEvent, SecurityEvent
+from integrations.models import InboundEvent, OrderLink, SecurityEvent
 from tests.payloads import post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
@@ -92,10 +92,15 @@ def test_an_oversized_body_is_rejected_with_413(client, shopify_connection, sett
     assert InboundEvent.objects.count() == 0
 
 
-def test_an_unknown_topic_is_refused_with_a_message(client, shopify_connection):
-    response = post_shopify_webhook(client, shopify_order(), topic="products/update")
-    assert response.status_code == 422
-    assert "products/update" in response.json()["error"]
+def test_a_topic_with_no_flow_is_stored_and_counted_as_ignored_not_refused(client, shopify_connection, ops_user):
+    product = {"id": 632910392, "title": "IPod Nano - 8GB", "admin_graphql_api_id": "gid://shopify/Product/632910392"}
+    response = post_shopify_webhook(client, product, topic="products/update")
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    event = InboundEvent.objects.get()
+    assert (event.topic, event.status) == ("products/update", InboundEvent.Status.IGNORED)
+    assert not OrderLink.objects.exists()  # never mistaken for an order
+    client.force_login(ops_user)
+    assert "1 event stored with no flow yet" in client.get("/").content.decode()
 
 
 def test_an_unknown_connection_is_404(client, shopify_connection):
@@ -123,10 +128,10 @@ def test_a_webhook_for_a_connection_removed_since_the_last_one_gets_a_404(client
     # The endpoint keeps connections a few seconds per process; a removed one must not be a 500.
     assert post_shopify_webhook(client, shopify_order(), webhook_id="wh-a").status_code == 200
     InboundEvent.objects.all().delete()
-    from integrations.models import StorefrontConnection
+    from integrations.models import Connection
 
     # Removed by another process: this one's copy is not cleared (no signal here).
-    StorefrontConnection.objects.filter(pk=shopify_connection.pk)._raw_delete("default")
+    Connection.objects.filter(pk=shopify_connection.pk)._raw_delete("default")
     response = post_shopify_webhook(client, shopify_order(), webhook_id="wh-b")
     assert response.status_code == 404 and "connection 'shopify'" in response.json()["error"]
     assert InboundEvent.objects.count() == 0

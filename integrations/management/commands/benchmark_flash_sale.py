@@ -148,7 +148,7 @@ class Command(BaseCommand):
             deliveries.append([(body, {
                 "Content-Type": "application/json", "X-Shopify-Topic": topic,
                 "X-Shopify-Hmac-Sha256": signature, "Content-Length": str(len(body)),
-                "X-Shopify-Webhook-Id": f"bench-{index}-{topic}", "X-Shopify-Event-Id": f"evt-{index}",
+                "X-Shopify-Webhook-Id": f"bench-{index}-{topic}", "X-Shopify-Event-Id": f"evt-{index}-{topic}",
                 "X-Shopify-Triggered-At": order["updated_at"],
                 "X-Shopify-Shop-Domain": "ledgerline-demo.myshopify.com", "X-Shopify-API-Version": "2025-10",
             }) for topic in ("orders/create", "orders/paid")])

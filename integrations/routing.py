@@ -1,0 +1,49 @@
+"""Which flow handles which topic. The inbox stores every topic a connection sends; a topic with a
+flow gets a task, a topic with none yet is stored as ignored (counted on the home page), never
+rejected and never mistaken for an order."""
+from __future__ import annotations
+
+ORDERS = "orders"
+
+# Shopify webhook topics (X-Shopify-Topic) -> flow.
+SHOPIFY_TOPICS = {
+    "orders/create": ORDERS, "orders/paid": ORDERS, "orders/updated": ORDERS, "orders/cancelled": ORDERS,
+    "orders/edited": ORDERS, "refunds/create": ORDERS,
+}
+# Where the order's id is in a topic's payload (orders/* carry the order itself).
+SHOPIFY_ORDER_ID_PATHS = {"orders/edited": ("order_edit", "order_id"), "refunds/create": ("order_id",)}
+
+# Flow name -> the dotted path of its event handler: handler(event_id=...) -> str.
+HANDLERS = {ORDERS: "integrations.flows.orders.inbound_event_process"}
+
+
+def flow_for(kind: str, topic: str) -> str | None:
+    """The flow for a stored event's topic, or None when no flow handles it yet."""
+    if kind == "shopify":
+        return SHOPIFY_TOPICS.get(topic)
+    if kind == "commercetools":
+        # Order messages ("message/OrderCreated", "message/DeliveryAdded") and poll results
+        # ("order/poll"); messages about other resources are stored as "message/<typeId>/<type>".
+        if topic == "order/poll" or (topic.startswith("message/") and topic.count("/") == 1):
+            return ORDERS
+        return None
+    return None
+
+
+def resource_id_for(kind: str, topic: str, payload: dict) -> str:
+    """The id of the object an event is about (an order for the order topics), or ""."""
+    if kind == "shopify":
+        value = payload
+        for key in SHOPIFY_ORDER_ID_PATHS.get(topic, ("id",)):
+            value = value.get(key) if isinstance(value, dict) else None
+        return "" if value is None or isinstance(value, (dict, list, bool)) else str(value)
+    return ""
+
+
+def handle(event_id: int, kind: str, topic: str) -> str:
+    from django.utils.module_loading import import_string
+
+    flow = flow_for(kind, topic)
+    if flow is None:
+        return "ignored"
+    return import_string(HANDLERS[flow])(event_id=event_id)
