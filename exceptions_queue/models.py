@@ -36,6 +36,10 @@ class ExceptionRecord(models.Model):
         "integrations.OrderLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="exceptions"
     )
     sku = models.CharField(max_length=100, blank=True, db_index=True)
+    # What the exception is about, for any flow: ("order", "42"), ("sku", "TEE-RED-M"), ("refund", …),
+    # ("payout", …), ("location", …), ("connection", "shopify-eu"). Orders also keep their link above.
+    subject_type = models.CharField(max_length=30, blank=True, db_index=True)
+    subject_id = models.CharField(max_length=200, blank=True)
     retry_args = models.JSONField(default=dict, blank=True)
     occurrences = models.PositiveIntegerField(default=1)
     first_seen = models.DateTimeField(default=timezone.now)

@@ -26,10 +26,14 @@ def exception_raise(
     sku: str = "",
     retry_args: dict | None = None,
     last_error: str = "",
+    subject: tuple[str, str] | None = None,
 ) -> ExceptionRecord:
-    """Open (or reopen, counting the recurrence) the exception identified by type + key."""
+    """Open (or reopen, counting the recurrence) the exception identified by type + key. Its subject
+    is what it is about: given, or the order, or the SKU."""
     registry.get(exc_type.code)  # nothing raises an unregistered type
     context = context or {}
+    if subject is None:
+        subject = ("order", str(order.pk)) if order is not None else (("sku", sku) if sku else ("", ""))
     full_key = f"{exc_type.code}:{key}"[:300]
     now = timezone.now()
     fields = dict(
@@ -43,6 +47,8 @@ def exception_raise(
         context=context,
         order=order,
         sku=sku,
+        subject_type=subject[0][:30],
+        subject_id=str(subject[1])[:200],
         retry_args=retry_args or {},
         last_seen=now,
     )

@@ -40,6 +40,8 @@ def _message(body, response: requests.Response) -> str:
 
 
 class RestErpClient(RetryingClient):
+    system = "rest_erp"  # the outbound-write log names the target by it
+
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
         self.base_url = base_url.rstrip("/")

@@ -93,6 +93,8 @@ PRIMA_TOTAL_TAGS = {"tax_total": "TaxTotal", "gross_total": "GrossTotal"}
 class PrimaClient(RetryingClient):
     """No credentials: Prima Web Services are secured at the network, not per request."""
 
+    system = "prima"  # the outbound-write log names the target by it
+
     def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
         self.url = url.rstrip("/")  # the instance URL: where the operations are POSTed

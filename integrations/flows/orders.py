@@ -24,7 +24,8 @@ from exceptions_queue.services import exception_raise, exception_resolve, except
 from integrations.connectors import get_erp, get_storefront, order_from_payload
 from integrations.connectors.base import Conflict, ErpSalesOrderRequest, PermanentError, TransientError
 from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
-from integrations.models import CustomerLink, ErpWrite, InboundEvent, OrderEvent, OrderLink
+from integrations.models import CustomerLink, InboundEvent, OrderEvent, OrderLink
+from integrations.writes import outbound_write, write_succeeded
 from integrations.ttl_cache import TtlCache
 from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
 
@@ -530,8 +531,7 @@ def _record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind,
                    summary=None, posted_total: str = "", erp_total: str = "") -> None:
     with transaction.atomic():
         if write_id:
-            ErpWrite.objects.filter(pk=write_id).update(status=ErpWrite.Status.SUCCEEDED, response_id=erp_order_id,
-                                                        finished_at=timezone.now())
+            write_succeeded(write_id, erp_order_id)
         OrderLink.objects.filter(pk=link.pk).update(
             state=OrderLink.State.POSTED, erp_order_id=erp_order_id, erp_customer_id=customer_id or "",
             erp_payload=erp_payload or {}, rounding_difference=rounding, posted_at=timezone.now(), last_error="",
@@ -600,13 +600,9 @@ def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
 def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp):
     # The attempt row is committed before the call: a crash after the ERP accepted is visible, and
     # the replay finds the order by its external reference instead of creating a second one.
-    write = ErpWrite.objects.create(order=link, action="create_sales_order", external_reference=request.external_reference)
-    try:
+    with outbound_write(action="create_sales_order", idempotency_key=request.external_reference, order=link,
+                        system=getattr(erp, "system", ""), finish=False) as write:
         created = erp.create_sales_order(request)
-    except Exception as exc:
-        ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
-                                                    finished_at=timezone.now())
-        raise
     return created, write.pk  # the attempt is marked succeeded together with the link
 
 
@@ -730,20 +726,18 @@ def _guest_account(link: OrderLink, order: StorefrontOrder, erp, cfg: OrderSetti
 
 def _create_customer(link: OrderLink, erp, *, email: str, name: str, reference: str, country: str,
                      phone: str = "", guest: bool = False) -> str:
-    write = ErpWrite.objects.create(order=link, action="create_customer", external_reference=reference)
     try:
-        customer = erp.create_customer(email=email, name=name, external_reference=reference, country=country,
-                                       phone=phone, guest=guest)
-    except Exception as exc:
-        ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
-                                                    finished_at=timezone.now())
-        if isinstance(exc, PermanentError) and getattr(exc, "status", None) == 409:
+        with outbound_write(action="create_customer", idempotency_key=reference, order=link,
+                            system=getattr(erp, "system", "")) as write:
+            customer = erp.create_customer(email=email, name=name, external_reference=reference, country=country,
+                                           phone=phone, guest=guest)
+            write.response_id = customer.id
+    except PermanentError as exc:
+        if getattr(exc, "status", None) == 409:
             again = erp.find_customers(external_reference=reference)  # created by a concurrent worker
             if again:
                 return again[0].id
         raise
-    ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.SUCCEEDED, response_id=customer.id,
-                                                finished_at=timezone.now())
     _timeline(link, OrderEvent.Kind.CUSTOMER_CREATED,
               f"Created ERP {'guest account' if guest else 'customer'} {customer.id} for {email or phone or name}")
     return customer.id
@@ -860,22 +854,18 @@ def order_cancel_in_erp(*, order_id: int, erp=None) -> str:
         problem = "cancelling in the ERP is switched off for this connection"
     else:
         erp = erp or get_erp()
-        write = ErpWrite.objects.create(order=link, action="cancel_sales_order",
-                                        external_reference=link.external_reference)
         try:
-            erp.cancel_sales_order(link.erp_order_id, reason="Cancelled in the storefront")
+            with outbound_write(action="cancel_sales_order", idempotency_key=link.external_reference, order=link,
+                                system=getattr(erp, "system", "")) as write:
+                erp.cancel_sales_order(link.erp_order_id, reason="Cancelled in the storefront")
+                write.response_id = link.erp_order_id
         except (Conflict, PermanentError, TransientError) as exc:
-            ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.FAILED, error=str(exc)[:2000],
-                                                        finished_at=timezone.now())
             if isinstance(exc, TransientError):
                 problem = f"the ERP did not answer ({exc}); retry once it does"
             elif getattr(exc, "code", "") == "already_dispatched":
                 problem = f"the ERP says {link.erp_order_id} was already dispatched"
             else:
                 problem = f"the ERP refused: {exc}"
-        else:
-            ErpWrite.objects.filter(pk=write.pk).update(status=ErpWrite.Status.SUCCEEDED,
-                                                        response_id=link.erp_order_id, finished_at=timezone.now())
     if problem:
         exception_raise(
             exc_type=CANCEL_NOT_POSSIBLE, key=f"order:{link.pk}:cancel", fingerprint="cancel",

@@ -111,3 +111,29 @@ def test_keys_rotate_without_losing_credentials(settings, eu_shop):
     call_command("connections_rotate_keys", verbosity=0)
     settings.CONNECTION_KEYS = settings.CONNECTION_KEYS[:1]  # the old key is retired
     assert Connection.objects.get(code="shopify-eu").credentials["webhook_secret"] == "eu-secret-2"
+
+
+@pytest.mark.parametrize("erp_kind", ["rest", "prima"])
+def test_every_erp_write_is_logged_before_the_call_with_its_system_subject_and_key(
+    client, order_setup, settings, erp_kind, django_capture_on_commit_callbacks
+):
+    from integrations.models import OutboundWrite
+
+    settings.ERP = {**settings.ERP, "kind": erp_kind}
+    deliver_shopify_webhook(client, shopify_order(number=1703), django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    writes = {w.action: w for w in OutboundWrite.objects.all()}
+    assert set(writes) == {"create_customer", "create_sales_order"}
+    order_write = writes["create_sales_order"]
+    assert (order_write.system, order_write.subject_type, order_write.subject_id) == (
+        "rest_erp" if erp_kind == "rest" else "prima", "order", str(link.pk))
+    assert order_write.idempotency_key == link.external_reference
+    assert order_write.status == OutboundWrite.Status.SUCCEEDED and order_write.response_id == link.erp_order_id
+
+
+def test_an_exception_names_its_subject(client, order_setup, django_capture_on_commit_callbacks):
+    from exceptions_queue.models import ExceptionRecord
+
+    deliver_shopify_webhook(client, shopify_order(number=1704, total_price="1.00"), django_capture_on_commit_callbacks)
+    record = ExceptionRecord.objects.get(type_code="total_mismatch")
+    assert (record.subject_type, record.subject_id) == ("order", str(OrderLink.objects.get().pk))

@@ -3,7 +3,7 @@ owned exceptions, test orders stay out of the ERP, and a late event never moves 
 import pytest
 
 from exceptions_queue.models import ExceptionRecord
-from integrations.models import ErpWrite, OrderEvent, OrderLink
+from integrations.models import OutboundWrite, OrderEvent, OrderLink
 from tests.payloads import deliver_shopify_webhook, later, post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_a_late_cancellation_of_a_posted_order_cancels_it_in_the_erp(
     [booked] = erp.sales_orders
     assert booked["status"].lower() == "cancelled"
     assert link.timeline.filter(kind=OrderEvent.Kind.CANCELLED_IN_ERP).exists()
-    assert ErpWrite.objects.filter(order=link, action="cancel_sales_order", status=ErpWrite.Status.SUCCEEDED).exists()
+    assert OutboundWrite.objects.filter(order=link, action="cancel_sales_order", status=OutboundWrite.Status.SUCCEEDED).exists()
     assert not ExceptionRecord.objects.exists()
 
 

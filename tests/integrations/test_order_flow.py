@@ -9,7 +9,7 @@ from django.utils import timezone
 from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.services import exception_retry
 from integrations.flows import orders as order_flow
-from integrations.models import ErpWrite, InboundEvent, OrderEvent, OrderLink
+from integrations.models import OutboundWrite, InboundEvent, OrderEvent, OrderLink
 from mappings.models import SkuMapping
 from tests.payloads import deliver_shopify_webhook, later, post_shopify_webhook, shopify_order
 
@@ -156,7 +156,7 @@ def test_a_worker_dying_after_the_erp_accepted_leaves_one_sales_order_after_repl
     assert link.state == OrderLink.State.POSTING and link.erp_order_id == ""
     assert len(order_setup.erp.sales_orders) == 1
     # The attempt row shows the crash: started, never finished.
-    assert ErpWrite.objects.get(action="create_sales_order").status == ErpWrite.Status.STARTED
+    assert OutboundWrite.objects.get(action="create_sales_order").status == OutboundWrite.Status.STARTED
 
     # django-q2 hands the task out again after its retry period (longer than the claim lease).
     monkeypatch.setattr(order_flow, "_record_posted", real_record)
