@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from config.htmx import wants_fragment
 from config.roles import has_role
 
 from . import registry
@@ -35,9 +36,7 @@ CHANGED = "exceptionsChanged"
 BULK_LIMIT = 10_000
 
 
-def _fragment(request) -> bool:
-    """An HTMX swap gets the partial; a history restore (back button, cache miss) the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
+_fragment = wants_fragment  # an HTMX swap gets the partial; a history restore the whole page
 
 
 def _get_exception_for_user(request, pk: int) -> tuple[ExceptionRecord, bool]:

@@ -1,12 +1,12 @@
 """Inventory health: per SKU/location ERP ATS vs what the storefront shows, run history with live
 progress, a drift chart, and the manual full-sync button (ops, e-commerce or admin)."""
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from config.roles import ADMIN, ECOMMERCE, OPS, has_role
+from config.htmx import HtmxHttpRequest, render_page
+from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
 from .models import InventoryDriftSample, InventoryLevel, InventorySyncRun, Connection
 
@@ -46,8 +46,7 @@ def inventory_health(request):
         "can_sync": has_role(request.user, *SYNC_ROLES),
         "nav": "inventory",
     }
-    template = "integrations/inventory.html#level-table" if request.htmx else "integrations/inventory.html"
-    return render(request, template, context)
+    return render_page(request, "integrations/inventory.html", context, fragment="level-table")
 
 
 @require_GET
@@ -57,9 +56,8 @@ def inventory_run_progress(request, pk: int):
 
 
 @require_POST
-def inventory_sync(request):
-    if not has_role(request.user, *SYNC_ROLES):
-        raise PermissionDenied("Only ops, e-commerce or admin may start a full inventory sync.")
+@role_required(*SYNC_ROLES, message="Only ops, e-commerce or admin may start a full inventory sync.")
+def inventory_sync(request: HtmxHttpRequest):
     connection = get_object_or_404(Connection.objects.storefronts(), code=request.POST.get("connection", ""), active=True)
     from .flows.inventory import inventory_sync_start
 

@@ -1,12 +1,12 @@
 """Order list and order detail: where each storefront order is on its way to the ERP."""
 import django_filters
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from config.roles import ADMIN, ECOMMERCE, OPS, has_role
+from config.htmx import HtmxHttpRequest, render_page
+from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
 from .models import OrderLink, Connection
 
@@ -32,18 +32,17 @@ class OrderFilter(django_filters.FilterSet):
 
 
 @require_GET
-def order_list(request):
+def order_list(request: HtmxHttpRequest):
     filterset = OrderFilter(request.GET, queryset=OrderLink.objects.select_related("connection"))
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filter": filterset, "page": page, "query": query.urlencode(), "nav": "orders"}
-    template = "integrations/order_list.html#order-table" if request.htmx else "integrations/order_list.html"
-    return render(request, template, context)
+    return render_page(request, "integrations/order_list.html", context, fragment="order-table")
 
 
 @require_GET
-def order_detail(request, pk: int):
+def order_detail(request: HtmxHttpRequest, pk: int):
     order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
     context = {
         "order": order,
@@ -57,9 +56,8 @@ def order_detail(request, pk: int):
 
 
 @require_POST
-def order_retry(request, pk: int):
-    if not has_role(request.user, OPS, ECOMMERCE, ADMIN):
-        raise PermissionDenied("Only ops, e-commerce or admin may retry an order.")
+@role_required(OPS, ECOMMERCE, message="Only ops, e-commerce or admin may retry an order.")
+def order_retry(request: HtmxHttpRequest, pk: int):
     order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
     from .flows.order_sweep import order_retry_queue
 

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.htmx import wants_fragment
 from config.roles import has_role
 
 from . import csv_io, services
@@ -67,7 +68,7 @@ def mapping_list(request, table: str):
         "spec": spec, "tables": TABLES.values(), "filter": filterset, "page": page, "rows": rows,
         "query": query.urlencode(), "rw": _can_change(request), "nav": "mappings",
     }
-    template = "mappings/list.html#table-section" if request.htmx and not request.htmx.boosted else "mappings/list.html"
+    template = "mappings/list.html#table-section" if wants_fragment(request) else "mappings/list.html"
     return render(request, template, ctx)
 
 
