@@ -251,16 +251,36 @@ class ErpSalesOrder:
     gross_total: str = ""  # the ERP's own gross total of the order (compared with the storefront's)
 
 
-class ErpConnector(Protocol):
-    """The operations the flows need from an ERP; the REST ERP and Prima implement them."""
+# --- ERP capabilities: each a typed interface; a connector declares which it implements ------------
 
-    stats: RetryStats
+SALES_ORDERS = "sales_orders"
+CUSTOMERS = "customers"
+ITEMS = "items"
+STOCK = "stock"
+DISPATCHES = "dispatches"
+CREDIT_MEMOS = "credit_memos"
+JOURNALS = "journals"
+PURCHASE_ORDERS = "purchase_orders"
+ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS, PURCHASE_ORDERS)
 
+
+class SalesOrders(Protocol):
     def find_sales_order(self, external_reference: str) -> ErpSalesOrder | None: ...
 
-    def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder: ...
+    def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder:
+        """Safe to call twice for one external reference (the existing order is returned)."""
+        ...
 
-    def find_customers(self, *, email: str = "", external_reference: str = "") -> list[ErpCustomer]: ...
+    def get_sales_order(self, order_id: str) -> ErpSalesOrder: ...
+
+    def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
+        """Cancel an order nothing was dispatched from. Raises Conflict (code "already_dispatched")
+        when the ERP refuses because it was (partly) dispatched."""
+        ...
+
+
+class Customers(Protocol):
+    def find_customers(self, *, email: str = "", external_reference: str = "", phone: str = "") -> list[ErpCustomer]: ...
 
     def create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
                         phone: str = "", guest: bool = False) -> ErpCustomer:
@@ -270,13 +290,39 @@ class ErpConnector(Protocol):
 
     def get_customer(self, customer_id: str) -> ErpCustomer | None: ...
 
-    def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
-        """Cancel an order nothing was dispatched from. Raises Conflict (code "already_dispatched")
-        when the ERP refuses because it was (partly) dispatched."""
-        ...
 
+class Items(Protocol):
     def item_exists(self, item_code: str) -> bool: ...
 
     def list_depots(self) -> list[str]: ...
 
-    def get_stock(self, *, depot: str | None = None) -> list[dict]: ...
+
+class Stock(Protocol):
+    def get_stock(self, *, depot: str | None = None) -> list[dict]:
+        """Rows {item_code, depot, on_hand, allocated, reserved, states: {...}}."""
+        ...
+
+
+CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock}
+
+
+class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):
+    """What the order and inventory flows need from an ERP; the REST ERP and Prima implement it.
+    Later flows ask `supports(erp, DISPATCHES)` etc. before using a capability."""
+
+    stats: RetryStats
+    capabilities: frozenset[str]
+
+
+class UnsupportedCapability(PermanentError):
+    """The configured ERP does not offer what a flow needs (it is an owned exception, not a crash)."""
+
+
+def supports(connector, capability: str) -> bool:
+    return capability in getattr(connector, "capabilities", frozenset())
+
+
+def require(connector, capability: str) -> None:
+    if not supports(connector, capability):
+        raise UnsupportedCapability(
+            f"{type(connector).__name__} does not support {capability.replace('_', ' ')}", code="unsupported")

@@ -10,6 +10,10 @@ from urllib.parse import quote
 import requests
 
 from .base import (
+    CUSTOMERS,
+    ITEMS,
+    SALES_ORDERS,
+    STOCK,
     Conflict,
     ErpCustomer,
     ErpSalesOrder,
@@ -41,6 +45,7 @@ def _message(body, response: requests.Response) -> str:
 
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
+    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK})
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)

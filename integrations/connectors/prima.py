@@ -18,6 +18,10 @@ from lxml import etree
 from zeep.wsdl import Document
 
 from .base import (
+    CUSTOMERS,
+    ITEMS,
+    SALES_ORDERS,
+    STOCK,
     Conflict,
     ErpCustomer,
     ErpSalesOrder,
@@ -94,6 +98,7 @@ class PrimaClient(RetryingClient):
     """No credentials: Prima Web Services are secured at the network, not per request."""
 
     system = "prima"  # the outbound-write log names the target by it
+    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK})
 
     def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -252,9 +257,9 @@ class PrimaClient(RetryingClient):
         orders = self.call(root).findall("Orders/Order")
         return self._order(orders[0]) if orders else None
 
-    def get_sales_order(self, order_number: str) -> ErpSalesOrder:
+    def get_sales_order(self, order_id: str) -> ErpSalesOrder:
         root = self.document("OrderStatus")
-        _sub(root, "OrderNumber", order_number)
+        _sub(root, "OrderNumber", order_id)
         return self._order(self.call(root).find("Order"))
 
     def create_sales_order(self, order: ErpSalesOrderRequest) -> ErpSalesOrder:
