@@ -1,36 +1,143 @@
-"""A commercetools stand-in: OAuth client credentials, Orders, Customers, Channels and Inventory.
+"""A commercetools stand-in: OAuth client credentials with scopes, Orders, Customers, Channels and Inventory.
 
 Served at /commercetools: the HTTP API at /commercetools/{projectKey}/…, the token endpoint at
 /commercetools/auth/oauth/token, admin endpoints for a sandbox in another process at
 /commercetools/_sandbox/…. Shapes follow the documented HTTP API (PagedQueryResponse, typed Money,
-ConcurrentModification errors); `where` takes a real subset of the Query Predicate language.
+ErrorResponse on every route, AuthErrorResponse for auth, ConcurrentModification errors); `where`
+takes a real subset of the Query Predicate language. API clients hold scopes and a token only
+reaches the routes its scopes allow (403 insufficient_scope), as the reference's `securedBy` says.
 Inventory keeps reservations like the real platform: availableQuantity = quantityOnStock − reserved.
 """
 from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 import secrets
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
-from urllib.parse import parse_qs
-
-from integrations.domain import currency_exponent, format_percent
+from typing import Iterable
+from urllib.parse import parse_qs, unquote
 
 from .ct_predicates import PredicateError, parse_predicates, sort_resources
+from .currencies import currency_exponent
 from .server import RateLimiter, Request, Response, VendorApp
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10000
 DEFAULT_LIMIT = 20
 
+# Which scopes reach a route (any one of them), per resource and method: the `securedBy` of the HTTP
+# API reference (api-specs/api/resources/*.raml). manage_X also grants view_X; manage_project grants all.
+ROUTE_SCOPES = {
+    ("orders", "GET"): ("view_orders",),
+    ("orders", "POST"): ("manage_orders",),
+    ("customers", "GET"): ("view_customers",),
+    ("customers", "POST"): ("manage_customers",),
+    ("channels", "GET"): ("view_channels", "view_products"),
+    ("channels", "POST"): ("manage_channels", "manage_products"),
+    ("inventory", "GET"): ("view_products",),
+    ("inventory", "POST"): ("manage_products",),
+    ("product-projections", "GET"): ("view_products", "view_published_products"),
+}
+
+# Scope names the auth service knows for client credentials (the reference's oauth2 security scheme).
+SCOPE_NAMES = frozenset({
+    "manage_project", "manage_project_settings", "view_project_settings", "view_audit_log", "view_messages",
+    "manage_subscriptions", "manage_extensions", "introspect_oauth_tokens", "create_anonymous_token",
+    "view_published_products", "manage_my_orders", "manage_my_profile", "manage_my_payments",
+    "manage_my_shopping_lists", "manage_my_business_units", "manage_my_quotes", "manage_my_quote_requests",
+    "manage_locked_carts",
+    *(f"{verb}_{noun}" for verb in ("view", "manage") for noun in (
+        "api_clients", "approval_flows", "approval_rules", "associate_roles", "attribute_groups",
+        "business_units", "cart_discounts", "categories", "channels", "customer_groups", "customers",
+        "discount_codes", "key_value_documents", "order_edits", "orders", "payment_methods", "payments",
+        "product_discounts", "product_selections", "product_types", "products", "quote_requests", "quotes",
+        "recurrence_policies", "recurring_orders", "shipping_methods", "shopping_lists", "staged_quotes",
+        "standalone_prices", "states", "stores", "tax_categories", "types", "zones")),
+})
+_SCOPE = re.compile(r"^(?P<name>[a-z_]+):(?P<project>[A-Za-z0-9_-]+)(?::[A-Za-z0-9_-]+)?$")
+
+# `{resource}/key={key}` and `orders/order-number={orderNumber}`: the field each lookup reads. Orders
+# have no key= route in the HTTP API (the emulator routes one; a real request treats it as an id).
+LOOKUPS = {
+    "orders": ("order-number", "orderNumber"),
+    "customers": ("key", "key"),
+    "channels": ("key", "key"),
+    "inventory": ("key", "key"),
+    "product-projections": ("key", "key"),
+}
+PAYMENT_STATES = ("BalanceDue", "Failed", "Pending", "CreditOwed", "Paid")
+ORDER_STATES = ("Open", "Confirmed", "Complete", "Cancelled")
+
 
 def _error(status: int, code: str, message: str, **extra) -> Response:
+    """An ErrorResponse: statusCode, message (the first error's) and errors [{code, message, …}]."""
     body = {"statusCode": status, "message": message, "errors": [{"code": code, "message": message, **extra}]}
     return Response.json(body, status)
+
+
+def _auth_error(status: int, error: str, description: str, headers: dict | None = None) -> Response:
+    """An AuthErrorResponse: the ErrorResponse fields plus OAuth 2.0's `error` and `error_description`."""
+    body = {"statusCode": status, "message": description, "errors": [{"code": error, "message": description}],
+            "error": error, "error_description": description}
+    return Response.json(body, status, headers)
+
+
+class InvalidJson(ValueError):
+    """The request body is not JSON, or not the JSON the endpoint expects (400 InvalidJsonInput)."""
+
+
+def _invalid_json(detail: str) -> Response:
+    return _error(400, "InvalidJsonInput", "Request body does not contain valid JSON.", detailedErrorMessage=detail)
+
+
+def _json_object(request: Request, *, allow_empty: bool = False) -> dict:
+    """The body as a JSON object, or InvalidJson saying why not."""
+    if not request.body.strip():
+        if allow_empty:
+            return {}
+        raise InvalidJson("The request body is empty.")
+    try:
+        body = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidJson(f"Malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidJson(f"Expected a JSON object, found {type(body).__name__}.")
+    return body
+
+
+def _field(body: dict, name: str, kind: type, *, required: bool = True, default=None):
+    """One field of a draft, of the JSON type the endpoint expects (bool is not a number here)."""
+    if name not in body or body[name] is None:
+        if required:
+            raise InvalidJson(f"Missing required value: {name}.")
+        return default
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidJson(f"{name}: expected {kind.__name__}, found {type(value).__name__}.")
+    return value
+
+
+def _grants(held: str, wanted: str) -> bool:
+    """Does a scope the client (or token) holds cover `wanted`? Exact, manage_X:P for view_X:P, or
+    manage_project:P for anything in P."""
+    if held == wanted:
+        return True
+    held_name, _, held_target = held.partition(":")
+    wanted_name, _, wanted_target = wanted.partition(":")
+    if held_name == "manage_project":
+        return wanted_target == held_target or wanted_target.startswith(held_target + ":")
+    return (held_target == wanted_target and wanted_name.startswith("view_")
+            and held_name == "manage_" + wanted_name[len("view_"):])
+
+
+def _format_percent(rate: Decimal) -> str:
+    """A tax rate as people write it: 0.1 -> "10", 0.075 -> "7.5" (the sandbox's own copy)."""
+    return format((Decimal(rate) * 100).normalize(), "f")
 
 
 def _iso(moment: datetime) -> str:
@@ -72,11 +179,15 @@ class CommercetoolsSandbox(VendorApp):
         ct_client_id: str = "sandbox-client",
         ct_client_secret: str = "sandbox-secret",
         ct_rate_limit: float = 0,
+        ct_client_scopes: str = "",
         **_ignored,
     ):
         self.project_key = ct_project_key
         self.client_id = ct_client_id
         self.client_secret = ct_client_secret
+        # The demo client holds the whole project, as a Merchant Center "Admin client" does; tests
+        # add least-privilege clients with add_api_client().
+        self.client_scopes = ct_client_scopes.split() or [f"manage_project:{ct_project_key}"]
         self.rate_limit = ct_rate_limit
         super().__init__()
         self.reset()
@@ -86,6 +197,10 @@ class CommercetoolsSandbox(VendorApp):
     def reset(self) -> None:
         with self.lock:
             self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
+            self.token_scopes: dict[str, frozenset[str]] = {}  # access token -> the scopes it was granted
+            # API clients: client_id -> (secret, scopes it holds); reset keeps only the demo client.
+            self.api_clients: dict[str, tuple[str, frozenset[str]]] = {
+                self.client_id: (self.client_secret, frozenset(self.client_scopes))}
             self.tokens_issued = 0
             self.orders: dict[str, dict] = {}
             self.customers: dict[str, dict] = {}
@@ -115,6 +230,17 @@ class CommercetoolsSandbox(VendorApp):
         with self.lock:
             for token in self.tokens:
                 self.tokens[token] = 0.0
+
+    def add_api_client(self, client_id: str, client_secret: str, scopes: Iterable[str]) -> dict:
+        """An API Client holding `scopes` (e.g. ["view_orders:ledgerline-demo"]), as created in the
+        Merchant Center; its tokens reach only the routes those scopes allow."""
+        scopes = frozenset(scopes)
+        bad = sorted(s for s in scopes if not (m := _SCOPE.match(s)) or m["name"] not in SCOPE_NAMES)
+        if bad:
+            raise ValueError(f"unknown scopes {bad}")
+        with self.lock:
+            self.api_clients[client_id] = (client_secret, scopes)
+        return {"id": client_id, "scope": " ".join(sorted(scopes))}
 
     def seed_demo(self) -> None:
         """Two supply channels and the catalogue (SKUs as the ERP demo items); orders and customers are
@@ -189,7 +315,7 @@ class CommercetoolsSandbox(VendorApp):
             return copy.deepcopy(customer)
 
     def create_inventory_entry(self, *, sku: str, channel_key: str | None = None, quantity_on_stock: int = 0,
-                               channel_id: str | None = None) -> dict:
+                               channel_id: str | None = None, key: str | None = None) -> dict:
         with self.lock:
             if channel_key:
                 channel = self.channel_by_key(channel_key)
@@ -206,6 +332,8 @@ class CommercetoolsSandbox(VendorApp):
                 "createdAt": moment,
                 "lastModifiedAt": moment,
             }
+            if key:
+                entry["key"] = key
             if channel_id:
                 entry["supplyChannel"] = {"typeId": "channel", "id": channel_id}
             self.inventory[entry["id"]] = entry
@@ -312,7 +440,7 @@ class CommercetoolsSandbox(VendorApp):
             if rate is None:
                 return None, None
             rate = Decimal(str(rate))
-            name = f"Standard {country} {format_percent(rate)}%" if rate else f"Zero {country}"
+            name = f"Standard {country} {_format_percent(rate)}%" if rate else f"Zero {country}"
             tax = _round(net * rate, currency)
             portions[(name, rate)] = portions.get((name, rate), Decimal(0)) + tax
             tax_rate = {"id": f"rate-{country}-{rate}", "name": name, "amount": float(rate), "includedInPrice": False,
@@ -469,9 +597,34 @@ class CommercetoolsSandbox(VendorApp):
         return order
 
     def dispatch(self, request: Request) -> Response:
+        """Route like the real API: path parameters URL-decoded, and every error an ErrorResponse
+        (unknown route 404 ResourceNotFound, wrong method 405, malformed body 400 InvalidJsonInput)."""
         with self.lock:
+            self.requests_seen.append((request.method, request.path))
             self.queries_seen.append((request.path, request.query))
-        return super().dispatch(request)
+        allowed: list[str] = []
+        for method, pattern, handler in self.routes:
+            match = pattern.match(request.path)
+            if not match:
+                continue
+            if method != request.method:
+                if method not in allowed:
+                    allowed.append(method)
+                continue
+            request.params = {name: unquote(value) for name, value in match.groupdict().items() if value is not None}
+            try:
+                return handler(request)
+            except InvalidJson as exc:
+                return _invalid_json(str(exc))
+            except Exception as exc:  # a sandbox bug: answered as the platform answers its own (code General)
+                return _error(500, "General", f"Sandbox error: {exc!r}")
+        if allowed:
+            response = _error(405, "MethodNotAllowed",
+                              f"The method {request.method} is not allowed for {request.path}; allowed: "
+                              f"{', '.join(allowed)}.")
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return _error(404, "ResourceNotFound", f"The Resource at {request.path} was not found.")
 
     # --- routes ------------------------------------------------------------------------------
 
@@ -479,72 +632,95 @@ class CommercetoolsSandbox(VendorApp):
         self.route("POST", "/auth/oauth/token", self.token)
         self.route("POST", "/_sandbox/reset", self.admin_reset)
         self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
+        self.route("POST", "/_sandbox/api-clients", self.admin_api_client)
         self.route("POST", "/_sandbox/orders", self.admin_create_order)
         self.route("POST", "/_sandbox/orders/(?P<id>[^/]+)/payment-state", self.admin_payment_state)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         project = r"/(?P<project>[^/_][^/]*)"
-        self.route("GET", f"{project}/product-projections", self._api(self.query, "product-projections"))
-        self.route("GET", f"{project}/product-projections/(?P<id>[^/]+)", self._api(self.get, "product-projections"))
-        for resource in ("orders", "customers", "channels", "inventory"):
-            self.route("GET", f"{project}/{resource}", self._api(self.query, resource))
-            self.route("POST", f"{project}/{resource}", self._api(self.create, resource))
-            self.route("GET", f"{project}/{resource}/(?P<id>[^/]+)", self._api(self.get, resource))
-            self.route("POST", f"{project}/{resource}/(?P<id>[^/]+)", self._api(self.update, resource))
+        for resource in ("product-projections", "orders", "customers", "channels", "inventory"):
+            base = f"{project}/{resource}"
+            methods = ("GET",) if resource == "product-projections" else ("GET", "POST")
+            self.route("GET", base, self._api(self.query, resource))
+            if "POST" in methods:
+                self.route("POST", base, self._api(self.create, resource))
+            # The lookup routes go first: `key=…` would otherwise be read as an id.
+            prefix, field = LOOKUPS[resource]
+            for method in methods:
+                handler = self.get if method == "GET" else self.update
+                self.route(method, f"{base}/{prefix}=(?P<lookup>[^/]+)", self._api(handler, resource, field))
+            for method in methods:
+                handler = self.get if method == "GET" else self.update
+                self.route(method, f"{base}/(?P<id>[^/]+)", self._api(handler, resource))
 
-    def _api(self, handler, resource: str):
+    def _api(self, handler, resource: str, by: str | None = None):
+        """Guard one API route: a live Bearer token (401), a scope that reaches it (403), the project (404),
+        the rate limit (429); then `handler(request, resource, by)`."""
+
         def guarded(request: Request) -> Response:
-            if request.params.get("project") != self.project_key:
-                return _error(404, "ResourceNotFound", f"The project '{request.params.get('project')}' was not found.")
             header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else ""
+            token = header[7:].strip() if header.lower().startswith("bearer ") else ""
             with self.lock:
                 expiry = self.tokens.get(token)
+                granted = self.token_scopes.get(token, frozenset())
             if not token:
                 return self._unauthorized("Authorization header missing or not a Bearer token.")
             if expiry is None or expiry < time.time():
                 return self._unauthorized("The access token provided is invalid or expired.")
+            project = request.params.get("project", "")
+            needed = [f"{name}:{project}" for name in ROUTE_SCOPES[(resource, request.method)]]
+            if not any(_grants(held, wanted) for held in granted for wanted in needed):
+                return _auth_error(403, "insufficient_scope",
+                                   f"Insufficient scope. One of the following scopes is missing: {', '.join(needed)}")
+            if project != self.project_key:
+                return _error(404, "ResourceNotFound", f"The project '{project}' was not found.")
             wait = self.limiter.check(token)
             if wait is not None:
-                return Response.json(
-                    {"statusCode": 429, "message": "Too many requests.",
-                     "errors": [{"code": "TooManyRequests", "message": "Too many requests."}]},
-                    429,
-                    {"Retry-After": str(max(1, round(wait)))},
-                )
-            return handler(request, resource)
+                response = _error(429, "TooManyRequests", "Too many requests.")
+                response.headers["Retry-After"] = str(max(1, round(wait)))
+                return response
+            return handler(request, resource, by) if by else handler(request, resource)
 
         return guarded
 
     @staticmethod
     def _unauthorized(message: str) -> Response:
-        body = {"statusCode": 401, "message": message, "errors": [{"code": "invalid_token", "message": message}],
-                "error": "invalid_token", "error_description": message}
-        return Response.json(body, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return _auth_error(401, "invalid_token", message, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     def token(self, request: Request) -> Response:
+        """Client credentials: HTTP Basic client_id:client_secret, grant_type and scope as form fields (or
+        query parameters). The scope asked for must be held by the client; none asked means all it holds."""
         header = request.headers.get("authorization", "")
         client_id = client_secret = ""
         if header.lower().startswith("basic "):
             try:
-                client_id, _, client_secret = base64.b64decode(header[6:]).decode().partition(":")
+                client_id, _, client_secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
             except ValueError:
                 pass
-        if (client_id, client_secret) != (self.client_id, self.client_secret):
-            body = {"statusCode": 401, "message": "Please provide valid client credentials using HTTP Basic Authentication.",
-                    "errors": [{"code": "invalid_client", "message": "Please provide valid client credentials."}],
-                    "error": "invalid_client"}
-            return Response.json(body, 401)
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        with self.lock:
+            secret, held = self.api_clients.get(client_id, (None, frozenset()))
+        if secret is None or not secrets.compare_digest(secret.encode(), client_secret.encode()):
+            return _auth_error(401, "invalid_client",
+                               "Please provide valid client credentials using HTTP Basic Authentication.",
+                               {"WWW-Authenticate": 'Basic realm="commercetools"'})
+        form = {k: v[0] for k, v in request.query.items()}
+        form.update({k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()})
         if form.get("grant_type") != "client_credentials":
-            return Response.json({"statusCode": 400, "message": "Unsupported grant type.", "error": "unsupported_grant_type",
-                                  "errors": [{"code": "unsupported_grant_type", "message": "Unsupported grant type."}]}, 400)
-        scope = form.get("scope") or f"manage_project:{self.project_key}"
+            return _auth_error(400, "unsupported_grant_type",
+                               f"Unsupported grant type '{form.get('grant_type', '')}'; use client_credentials.")
+        wanted = form.get("scope", "").split() or sorted(held)
+        refused = [scope for scope in wanted
+                   if not (m := _SCOPE.match(scope)) or m["name"] not in SCOPE_NAMES
+                   or not any(_grants(h, scope) for h in held)]
+        if refused:
+            return _auth_error(400, "invalid_scope",
+                               f"The client '{client_id}' does not hold the requested scopes: {' '.join(refused)}")
         access_token = secrets.token_urlsafe(24)
         with self.lock:
             self.tokens[access_token] = time.time() + self.token_ttl
+            self.token_scopes[access_token] = frozenset(wanted)
             self.tokens_issued += 1
         return Response.json({"access_token": access_token, "token_type": "Bearer", "expires_in": self.token_ttl,
-                              "scope": scope})
+                              "scope": " ".join(wanted)})
 
     def _store(self, resource: str) -> dict[str, dict]:
         return {"orders": self.orders, "customers": self.customers, "channels": self.channels,
@@ -604,76 +780,94 @@ class CommercetoolsSandbox(VendorApp):
             body["total"] = len(items)
         return Response.json(body)
 
-    def get(self, request: Request, resource: str) -> Response:
+    def _find(self, request: Request, resource: str, by: str | None) -> tuple[dict | None, Response | None]:
+        """The resource the URL addresses (by id, key or order number), or a 404 ResourceNotFound."""
+        store = self._store(resource)
+        if by is None:
+            item, label, value = store.get(request.params["id"]), "ID", request.params["id"]
+        else:
+            value = request.params["lookup"]
+            item = next((i for i in store.values() if i.get(by) == value), None)
+            label = {"orderNumber": "order number"}.get(by, by)
+        if item is None:
+            return None, _error(404, "ResourceNotFound", f"The Resource with {label} '{value}' was not found.")
+        return item, None
+
+    def get(self, request: Request, resource: str, by: str | None = None) -> Response:
         with self.lock:
-            item = self._store(resource).get(request.params["id"])
-            if item is None:
-                return _error(404, "ResourceNotFound", f"The Resource with ID '{request.params['id']}' was not found.")
+            item, missing = self._find(request, resource, by)
+            if missing:
+                return missing
             return Response.json(self._expand(item, request.query.get("expand", [])))
 
     def create(self, request: Request, resource: str) -> Response:
-        draft = request.json() or {}
-        try:
-            if resource == "customers":
-                if not draft.get("email"):
-                    return _error(400, "InvalidJsonInput", "Request body does not contain valid JSON: email missing.")
-                extra = {k: draft[k] for k in ("key", "externalId", "addresses", "customerNumber") if k in draft}
-                try:
-                    customer = self.create_customer(email=draft["email"], first_name=draft.get("firstName", ""),
-                                                    last_name=draft.get("lastName", ""), **extra)
-                except ValueError:
-                    return _error(400, "DuplicateField", "There is already an existing customer with the provided email.",
-                                  field="email", duplicateValue=draft["email"])
-                return Response.json({"customer": customer}, 201)
-            if resource == "channels":
-                if self.channel_by_key(draft.get("key", "")):
-                    return _error(400, "DuplicateField", f"A duplicate value '\"{draft['key']}\"' exists for field 'key'.",
-                                  field="key", duplicateValue=draft["key"])
-                name = draft.get("name", {})
-                channel = self.create_channel(key=draft["key"], name=name.get("en", "") if isinstance(name, dict) else name,
-                                              roles=draft.get("roles", ["InventorySupply"]))
-                return Response.json(channel, 201)
-            if resource == "inventory":
-                channel_ref = draft.get("supplyChannel") or {}
-                channel_id = channel_ref.get("id")
-                if channel_ref.get("key"):
-                    channel = self.channel_by_key(channel_ref["key"])
-                    channel_id = channel["id"] if channel else None
-                if channel_ref and channel_id not in self.channels:
-                    return _error(400, "ReferencedResourceNotFound", "The referenced channel was not found.",
-                                  typeId="channel")
-                with self.lock:
-                    for entry in self.inventory.values():
-                        if entry["sku"] == draft.get("sku") and entry.get("supplyChannel", {}).get("id") == channel_id:
-                            return _error(400, "DuplicateField", "An inventory entry for this sku and channel exists.",
-                                          field="sku")
-                entry = self.create_inventory_entry(sku=draft["sku"], channel_id=channel_id,
-                                                    quantity_on_stock=int(draft.get("quantityOnStock", 0)))
-                return Response.json(entry, 201)
-        except KeyError as exc:
-            return _error(400, "InvalidJsonInput", f"Request body does not contain valid JSON: missing {exc}.")
+        draft = _json_object(request)
+        if resource == "customers":
+            email = _field(draft, "email", str)
+            extra = {k: draft[k] for k in ("key", "externalId", "addresses", "customerNumber") if k in draft}
+            try:
+                customer = self.create_customer(email=email, first_name=_field(draft, "firstName", str, required=False,
+                                                                               default=""),
+                                                last_name=_field(draft, "lastName", str, required=False, default=""),
+                                                **extra)
+            except ValueError:
+                return _error(400, "DuplicateField", "There is already an existing customer with the provided email.",
+                              field="email", duplicateValue=email)
+            return Response.json({"customer": customer}, 201)
+        if resource == "channels":
+            key = _field(draft, "key", str)
+            if self.channel_by_key(key):
+                return _error(400, "DuplicateField", f"A duplicate value '\"{key}\"' exists for field 'key'.",
+                              field="key", duplicateValue=key)
+            name = draft.get("name", {})
+            roles = _field(draft, "roles", list, required=False, default=["InventorySupply"])
+            channel = self.create_channel(key=key, name=name.get("en", "") if isinstance(name, dict) else str(name),
+                                          roles=roles)
+            return Response.json(channel, 201)
+        if resource == "inventory":
+            sku = _field(draft, "sku", str)
+            quantity = _field(draft, "quantityOnStock", int, required=False, default=0)
+            channel_ref = _field(draft, "supplyChannel", dict, required=False, default={})
+            channel_id = channel_ref.get("id")
+            if channel_ref.get("key"):
+                channel = self.channel_by_key(channel_ref["key"])
+                channel_id = channel["id"] if channel else None
+            if channel_ref and channel_id not in self.channels:
+                return _error(400, "ReferencedResourceNotFound", "The referenced channel was not found.",
+                              typeId="channel")
+            with self.lock:
+                for entry in self.inventory.values():
+                    if entry["sku"] == sku and entry.get("supplyChannel", {}).get("id") == channel_id:
+                        return _error(400, "DuplicateField", "An inventory entry for this sku and channel exists.",
+                                      field="sku")
+            entry = self.create_inventory_entry(sku=sku, channel_id=channel_id, quantity_on_stock=quantity,
+                                                key=_field(draft, "key", str, required=False))
+            return Response.json(entry, 201)
         return _error(400, "InvalidOperation", f"Creating {resource} through this sandbox is not supported; "
                                                 "use the admin endpoint.")
 
-    def update(self, request: Request, resource: str) -> Response:
-        body = request.json() or {}
-        if not isinstance(body.get("version"), int) or not isinstance(body.get("actions"), list):
-            return _error(400, "InvalidJsonInput", "Request body must contain version and actions.")
+    def update(self, request: Request, resource: str, by: str | None = None) -> Response:
+        body = _json_object(request)
+        version = _field(body, "version", int)
+        actions = _field(body, "actions", list)
+        for n, action in enumerate(actions):
+            if not isinstance(action, dict) or not isinstance(action.get("action"), str):
+                raise InvalidJson(f"actions[{n}]: expected an object with an 'action' name.")
         with self.lock:
-            item = self._store(resource).get(request.params["id"])
-            if item is None:
-                return _error(404, "ResourceNotFound", f"The Resource with ID '{request.params['id']}' was not found.")
-            if body["version"] != item["version"]:
+            item, missing = self._find(request, resource, by)
+            if missing:
+                return missing
+            if version != item["version"]:
                 message = (f"Object {item['id']} has a different version than expected. "
-                           f"Expected: {body['version']} - Actual: {item['version']}.")
+                           f"Expected: {version} - Actual: {item['version']}.")
                 return _error(409, "ConcurrentModification", message, currentVersion=item["version"])
             updated = copy.deepcopy(item)
             reserved = self.reserved.get(item["id"], 0)
-            for action in body["actions"]:
-                name = action.get("action")
+            for action in actions:
+                name = action["action"]
                 if resource == "inventory" and name in ("addQuantity", "removeQuantity", "changeQuantity"):
                     quantity = action.get("quantity")
-                    if not isinstance(quantity, int):
+                    if not isinstance(quantity, int) or isinstance(quantity, bool):
                         return _error(400, "InvalidField", "quantity must be an integer.", field="quantity")
                     if name == "addQuantity":
                         updated["quantityOnStock"] += quantity
@@ -684,9 +878,9 @@ class CommercetoolsSandbox(VendorApp):
                     # Reservations stay: only quantityOnStock moves, availableQuantity follows it.
                     updated["availableQuantity"] = updated["quantityOnStock"] - reserved
                 elif resource == "orders" and name == "changePaymentState":
-                    updated["paymentState"] = action["paymentState"]
+                    updated["paymentState"] = self._enum(action, "paymentState", PAYMENT_STATES)
                 elif resource == "orders" and name == "changeOrderState":
-                    updated["orderState"] = action["orderState"]
+                    updated["orderState"] = self._enum(action, "orderState", ORDER_STATES)
                 else:
                     return _error(400, "InvalidInput", f"Unknown update action '{name}' for {resource}.")
             old_payment = item.get("paymentState")
@@ -698,6 +892,13 @@ class CommercetoolsSandbox(VendorApp):
                               oldPaymentState=old_payment)
             return Response.json(copy.deepcopy(item))
 
+    @staticmethod
+    def _enum(action: dict, name: str, values: tuple[str, ...]) -> str:
+        value = action.get(name)
+        if value not in values:
+            raise InvalidJson(f"{action['action']}.{name}: {value!r} is not one of {', '.join(values)}.")
+        return value
+
     # --- admin endpoints (a sandbox in another process) --------------------------------------
 
     def admin_reset(self, request: Request) -> Response:
@@ -708,8 +909,20 @@ class CommercetoolsSandbox(VendorApp):
         self.seed_demo()
         return Response.json({"channels": sorted(c["key"] for c in self.channels.values())})
 
+    def admin_api_client(self, request: Request) -> Response:
+        """{"id", "secret", "scope": "view_orders:ledgerline-demo …"}: an API Client with those scopes."""
+        body = _json_object(request)
+        try:
+            client = self.add_api_client(_field(body, "id", str), _field(body, "secret", str),
+                                         _field(body, "scope", str).split())
+        except ValueError as exc:
+            if isinstance(exc, InvalidJson):
+                raise
+            return _error(400, "InvalidInput", str(exc))
+        return Response.json(client, 201)
+
     def admin_create_order(self, request: Request) -> Response:
-        fields = request.json() or {}
+        fields = _json_object(request, allow_empty=True)
         if "paymentState" in fields:
             fields["payment_state"] = fields.pop("paymentState")
         try:
@@ -718,7 +931,7 @@ class CommercetoolsSandbox(VendorApp):
             return _error(400, "InvalidInput", f"cannot build order: {exc}")
 
     def admin_payment_state(self, request: Request) -> Response:
-        state = (request.json() or {}).get("paymentState", "Paid")
+        state = _json_object(request, allow_empty=True).get("paymentState", "Paid")
         if request.params["id"] not in self.orders:
             return _error(404, "ResourceNotFound", f"The Resource with ID '{request.params['id']}' was not found.")
         return Response.json(self.set_payment_state(request.params["id"], state))
