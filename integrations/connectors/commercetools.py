@@ -3,11 +3,13 @@ and inventory with optimistic concurrency, and the translation of an Order into 
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime
 from decimal import ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterator
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -25,9 +27,30 @@ from .base import (
 
 ORDER_EXPAND = ("lineItems[*].supplyChannel",)
 
+# What Ledgerline does in a project, in the scopes the HTTP API reference asks for: read orders, find and
+# create customers, read channels and products and move inventory (inventory needs manage_products).
+LEDGERLINE_SCOPES = ("view_orders", "manage_customers", "manage_products")
+
+_SCOPE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z]+)+:[A-Za-z0-9_-]+(?::[A-Za-z0-9_-]+)?")
+
+
+def ledgerline_scope(project_key: str) -> str:
+    """The least-privilege scope to ask a token for, when no scope is configured."""
+    return " ".join(f"{name}:{project_key}" for name in LEDGERLINE_SCOPES)
+
 
 class AuthenticationFailed(PermanentError):
     """The client credentials or the token were refused (401)."""
+
+
+class MissingScope(PermanentError):
+    """The API client does not hold a scope the call needs: `invalid_scope` from the token endpoint (the
+    scope asked for is not the client's) or 403 `insufficient_scope` from the API. Retrying will not
+    help; someone must grant the scope to the API client (or ask for it in COMMERCETOOLS["scope"])."""
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...] = (), **kw):
+        super().__init__(message, **kw)
+        self.scopes = scopes
 
 
 class ConcurrentModification(Conflict):
@@ -76,7 +99,9 @@ class CommercetoolsClient(RetryingClient):
         self.project_key = project_key
         self.client_id = client_id
         self.client_secret = client_secret
-        self.scope = scope
+        # What the token asks for: COMMERCETOOLS["scope"], else only what Ledgerline uses (a client holding
+        # manage_project may still grant those narrower scopes).
+        self.scope = scope or ledgerline_scope(project_key)
         self._token = ""
         self._token_valid_until = 0.0
         self._token_lock = threading.Lock()
@@ -115,6 +140,10 @@ class CommercetoolsClient(RetryingClient):
         code = error.get("code") or (body.get("error", "") if isinstance(body, dict) else "")
         message = (body.get("message") if isinstance(body, dict) else "") or error.get("message") or str(body)
         text = f"commercetools {status} {code}: {message}"
+        if error.get("detailedErrorMessage"):  # InvalidJsonInput says what was wrong only here
+            text += f" ({error['detailedErrorMessage']})"
+        if code in ("invalid_scope", "insufficient_scope"):
+            raise self._missing_scope(response, status, code, body, message)
         if status == 429:
             raise RateLimited(text, status=status, code=code, body=body,
                               retry_after=parse_retry_after(response.headers.get("Retry-After")))
@@ -130,6 +159,22 @@ class CommercetoolsClient(RetryingClient):
                                              current_version=error.get("currentVersion"))
             raise Conflict(text, status=status, code=code, body=body)
         raise PermanentError(text, status=status, code=code, body=body)
+
+    def _missing_scope(self, response: requests.Response, status: int, code: str, body, message: str) -> MissingScope:
+        """A MissingScope naming the scope: as the error lists it, else (token endpoint) what was asked for."""
+        texts = [message]
+        if isinstance(body, dict):
+            texts.append(str(body.get("error_description") or ""))
+            texts += [str(e.get("message") or "") for e in body.get("errors") or [] if isinstance(e, dict)]
+        scopes = tuple(dict.fromkeys(_SCOPE_IN_TEXT.findall(" ".join(texts))))
+        if code == "invalid_scope":
+            scopes = scopes or tuple(self.scope.split())
+            where = "the token endpoint would not grant it"
+        else:
+            where = f"needed for {response.request.method} {urlsplit(response.request.url).path}"
+        named = " or ".join(scopes) if scopes else "a scope"
+        return MissingScope(f"commercetools client lacks scope {named} ({where}; commercetools says: {message})",
+                            status=status, code=code, body=body, scopes=scopes)
 
     def access_token(self, *, refresh: bool = False) -> str:
         """The cached token, fetched again shortly before it expires (or when `refresh`)."""
@@ -211,6 +256,15 @@ class CommercetoolsClient(RetryingClient):
 
     def get_order(self, order_id: str) -> dict:
         return self.api("GET", f"orders/{order_id}", params=[("expand", e) for e in ORDER_EXPAND])
+
+    def get_order_by_number(self, order_number: str) -> dict | None:
+        """The Order with this orderNumber, or None. The number goes into the path URL-encoded, as the API
+        asks for anything outside [a-zA-Z0-9_-] ("WEB/2024 #7" -> WEB%2F2024%20%237)."""
+        try:
+            return self.api("GET", f"orders/order-number={quote(order_number, safe='')}",
+                            params=[("expand", e) for e in ORDER_EXPAND])
+        except NotFound:
+            return None
 
     # --- customers ---------------------------------------------------------------------------
 

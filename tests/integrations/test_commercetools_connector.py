@@ -5,7 +5,13 @@ import pytest
 import requests
 
 from integrations.connectors.base import Conflict, NotFound, PermanentError
-from integrations.connectors.commercetools import AuthenticationFailed, CommercetoolsClient
+from integrations.connectors.commercetools import (
+    LEDGERLINE_SCOPES,
+    AuthenticationFailed,
+    CommercetoolsClient,
+    MissingScope,
+    ledgerline_scope,
+)
 from integrations.sandbox.server import RateLimiter
 
 
@@ -74,6 +80,123 @@ def test_token_response_has_the_documented_shape(sandbox, ct):
     assert body["token_type"] == "Bearer"
     assert body["scope"] == "view_orders:ledgerline-demo"
     assert body["expires_in"] > 0 and body["access_token"]
+
+
+# --- scopes --------------------------------------------------------------------------------------
+
+
+def test_the_token_asks_for_the_configured_scope(client, ct, settings):
+    client.list_channels()
+
+    assert list(ct.token_scopes.values()) == [frozenset(settings.COMMERCETOOLS["scope"].split())]
+
+
+def test_without_a_configured_scope_the_token_asks_only_for_what_ledgerline_uses(ct):
+    client = CommercetoolsClient.from_settings(scope="")
+
+    client.list_channels()
+
+    assert client.scope == ledgerline_scope("ledgerline-demo")
+    assert list(ct.token_scopes.values()) == [frozenset(f"{s}:ledgerline-demo" for s in LEDGERLINE_SCOPES)]
+
+
+def test_a_client_holding_only_ledgerline_scopes_does_all_ledgerline_does(ct):
+    ct.add_api_client("least-privilege", "lp-secret", ledgerline_scope("ledgerline-demo").split())
+    client = CommercetoolsClient.from_settings(client_id="least-privilege", client_secret="lp-secret", scope="")
+    order = ct.create_order(order_number="WEB-7")
+    channel = client.list_channels()[0]
+
+    entry = client.create_inventory_entry(sku="MUG-001", channel_id=channel["id"], quantity_on_stock=3)
+    moved = client.update_inventory_entry(entry["id"], entry["version"], [{"action": "addQuantity", "quantity": 2}])
+    customer = client.create_customer(email="ada@example.com")
+
+    assert moved["quantityOnStock"] == 5
+    assert [o["id"] for page in client.orders_modified_since("", "") for o in page] == [order["id"]]
+    assert client.get_order_by_number("WEB-7")["id"] == order["id"]
+    assert [c["id"] for c in client.find_customers_by_email("ada@example.com")] == [customer["id"]]
+    assert {v["sku"] for v in client.list_variants()} >= {"MUG-001", "HOODIE-GRY-L"}
+
+
+def test_a_token_without_the_scope_is_refused_with_an_error_naming_it(ct):
+    ct.add_api_client("orders-reader", "reader-secret", ["view_orders:ledgerline-demo"])
+    client = CommercetoolsClient.from_settings(client_id="orders-reader", client_secret="reader-secret",
+                                               scope="view_orders:ledgerline-demo")
+    entry = ct.create_inventory_entry(sku="MUG-001", channel_key="main-warehouse", quantity_on_stock=10)
+
+    assert client.query_orders()["results"] == []
+    with pytest.raises(MissingScope) as excinfo:
+        client.update_inventory_entry(entry["id"], entry["version"], [{"action": "addQuantity", "quantity": 5}])
+
+    assert str(excinfo.value).startswith("commercetools client lacks scope manage_products:ledgerline-demo")
+    assert f"POST /commercetools/ledgerline-demo/inventory/{entry['id']}" in str(excinfo.value)
+    assert (excinfo.value.status, excinfo.value.code) == (403, "insufficient_scope")
+    assert excinfo.value.scopes == ("manage_products:ledgerline-demo",)
+    assert isinstance(excinfo.value, PermanentError)
+    assert ct.inventory_entry("MUG-001", "main-warehouse")["quantityOnStock"] == 10
+
+
+def test_a_route_with_several_possible_scopes_names_them_all(ct):
+    ct.add_api_client("orders-reader", "reader-secret", ["view_orders:ledgerline-demo"])
+    client = CommercetoolsClient.from_settings(client_id="orders-reader", client_secret="reader-secret",
+                                               scope="view_orders:ledgerline-demo")
+
+    with pytest.raises(MissingScope) as excinfo:
+        client.list_channels()
+
+    assert excinfo.value.scopes == ("view_channels:ledgerline-demo", "view_products:ledgerline-demo")
+    assert "lacks scope view_channels:ledgerline-demo or view_products:ledgerline-demo" in str(excinfo.value)
+
+
+def test_asking_for_a_scope_the_client_does_not_hold_is_a_clear_error(ct):
+    ct.add_api_client("orders-reader", "reader-secret", ["view_orders:ledgerline-demo"])
+    client = CommercetoolsClient.from_settings(client_id="orders-reader", client_secret="reader-secret",
+                                               scope="view_orders:ledgerline-demo manage_orders:ledgerline-demo")
+
+    with pytest.raises(MissingScope) as excinfo:
+        client.query_orders()
+
+    assert str(excinfo.value).startswith("commercetools client lacks scope manage_orders:ledgerline-demo (")
+    assert (excinfo.value.status, excinfo.value.code) == (400, "invalid_scope")
+    assert client.stats.requests == 1  # not retried: a person must grant the scope
+    assert ct.tokens_issued == 0
+
+
+def test_a_scope_in_another_project_is_refused_at_the_token_endpoint(ct):
+    client = CommercetoolsClient.from_settings(scope="manage_project:another-project")
+
+    with pytest.raises(MissingScope, match="lacks scope manage_project:another-project"):
+        client.list_channels()
+
+
+# --- lookups and error shapes ------------------------------------------------------------------------
+
+
+def test_an_order_is_found_by_a_number_that_needs_url_encoding(client, ct):
+    order = ct.create_order(order_number="WEB/2024 #7+ä",
+                            line_items=[{"sku": "MUG-001", "price": "9.00", "channel": "north-store"}])
+    ct.create_order(order_number="WEB")
+
+    found = client.get_order_by_number("WEB/2024 #7+ä")
+
+    assert found["id"] == order["id"]
+    assert found["lineItems"][0]["supplyChannel"]["obj"]["key"] == "north-store"  # expanded as get_order does
+    assert ct.queries_seen[-1][0] == "/ledgerline-demo/orders/order-number=WEB%2F2024%20%237%2B%C3%A4"
+    assert client.get_order_by_number("WEB/2024 #8") is None
+
+
+def test_an_invalid_json_input_error_says_what_was_wrong(client, ct):
+    with pytest.raises(PermanentError) as excinfo:
+        client.api("POST", "inventory", json={"sku": "MUG-001", "quantityOnStock": "ten"})
+
+    assert (excinfo.value.status, excinfo.value.code) == (400, "InvalidJsonInput")
+    assert "quantityOnStock: expected int" in str(excinfo.value)
+
+
+def test_an_unknown_route_is_not_found(client, ct):
+    with pytest.raises(NotFound) as excinfo:
+        client.api("GET", "carts")
+
+    assert excinfo.value.code == "ResourceNotFound"
 
 
 # --- query predicates, sort, paging ------------------------------------------------------------

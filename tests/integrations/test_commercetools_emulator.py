@@ -9,7 +9,12 @@ What the emulator cannot model is tested against our sandbox only (test_commerce
 test_commercetools_poll.py): it ignores `sort` and `offset`, never moves `lastModifiedAt` (so no
 cursor pagination or poller resume), never rejects a token (so no refresh after expiry), applies
 only the first of several `where` parameters, and keeps availableQuantity equal to quantityOnStock
-(no reservations).
+(no reservations). Nor does it model errors or scopes (test_commercetools_sandbox.py): its 404s have
+an empty body, a wrong method is a 404 (no 405), a malformed body raises inside the emulator instead
+of answering 400 InvalidJsonInput (a duplicate key raises too; a duplicate e-mail is accepted), it
+has no `orders/order-number=` route (the number is read as an id, so only an unknown number agrees),
+and its token endpoint grants any scope to any client (answering `scope` as a list), so neither
+`invalid_scope` nor 403 `insufficient_scope` ever happens.
 """
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -131,6 +136,29 @@ def test_query_orders_with_one_condition_and_get_by_id(client):
 def test_an_unknown_order_is_not_found(client):
     with pytest.raises(NotFound):
         client.get_order("00000000-0000-0000-0000-000000000000")
+
+
+def test_an_unknown_order_number_is_none(client):
+    assert client.get_order_by_number("WEB/2024 #7") is None
+
+
+def test_an_unknown_route_is_not_found_here_too(client):
+    # The emulator answers an empty 404; our sandbox a ResourceNotFound body: the connector raises
+    # the same NotFound for both.
+    with pytest.raises(NotFound) as excinfo:
+        client.api("GET", "carts-that-do-not-exist")
+
+    assert excinfo.value.status == 404
+
+
+def test_a_customer_is_read_by_key(client):
+    created = client.create_customer(email="ada@example.com", key="ada-lovelace")
+
+    found = client.api("GET", "customers/key=ada-lovelace")
+
+    assert found["id"] == created["id"]
+    with pytest.raises(NotFound):
+        client.api("GET", "customers/key=no-such-key")
 
 
 @pytest.fixture
