@@ -44,7 +44,7 @@ class Connection(models.Model):
     base_url = models.URLField(blank=True, help_text="API base URL (blank: the environment's)")
     # Secrets (access tokens, client secrets, webhook secrets, API keys), encrypted at rest.
     credentials = EncryptedCredentialsField(blank=True, default="")
-    # Per-connection settings (see integrations.flows.order_settings for the order keys; also
+    # Per-connection settings (see integrations.flows.orders.connection_settings for the order keys; also
     # api_version, shop_domain, project_key, scope, company…).
     settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -43,7 +43,7 @@ def poll_commercetools_orders(connection_code: str | None = None) -> int:
 
 def sweep_orders() -> dict:
     # Safe twice: it takes only what is past its lease or backoff; each re-run claims its row by a conditional update.
-    from .flows.order_sweep import orders_sweep
+    from .flows.orders.sweep import orders_sweep
 
     return orders_sweep()
 

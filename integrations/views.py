@@ -59,7 +59,7 @@ def order_detail(request: HtmxHttpRequest, pk: int):
 @role_required(OPS, ECOMMERCE, message="Only ops, e-commerce or admin may retry an order.")
 def order_retry(request: HtmxHttpRequest, pk: int):
     order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
-    from .flows.order_sweep import order_retry_queue
+    from .flows.orders.sweep import order_retry_queue
 
     # Queued, answered at once: the ERP is called by a worker, never inside a web request.
     queued = order_retry_queue(order=order, actor=request.user)

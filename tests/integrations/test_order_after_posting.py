@@ -144,9 +144,10 @@ def test_a_cancellation_arriving_while_the_order_is_being_posted_is_not_dropped(
     client, order_setup, monkeypatch, django_capture_on_commit_callbacks
 ):
     from integrations.flows import orders as order_flow
+    from integrations.flows.orders import posting
 
     paid = shopify_order(number=1413)
-    real = order_flow._ensure_customer
+    real = posting.ensure_customer
 
     def customer_then_cancellation(link, order, erp):
         # The customer cancels while this worker is between building the order and creating it.
@@ -155,7 +156,7 @@ def test_a_cancellation_arriving_while_the_order_is_being_posted_is_not_dropped(
         assert order_flow.inbound_event_process(event_id=response.json()["event"]) == OrderLink.State.POSTING
         return real(link, order, erp)
 
-    monkeypatch.setattr(order_flow, "_ensure_customer", customer_then_cancellation)
+    monkeypatch.setattr(posting, "ensure_customer", customer_then_cancellation)
     _deliver(client, paid, django_capture_on_commit_callbacks)
     link = OrderLink.objects.get()
     assert link.state == OrderLink.State.CANCELLED

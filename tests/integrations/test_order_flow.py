@@ -143,12 +143,14 @@ def test_two_workers_posting_the_same_order_from_different_events_make_one_sales
 def test_a_worker_dying_after_the_erp_accepted_leaves_one_sales_order_after_replay(
     client, order_setup, monkeypatch, django_capture_on_commit_callbacks
 ):
-    real_record = order_flow._record_posted
+    from integrations.flows.orders import posting
+
+    real_record = posting.record_posted
 
     def die(*args, **kwargs):
         raise SystemExit("worker killed after the ERP accepted the order")
 
-    monkeypatch.setattr(order_flow, "_record_posted", die)
+    monkeypatch.setattr(posting, "record_posted", die)
     payload = shopify_order()
     with pytest.raises(SystemExit):
         _deliver(client, payload, django_capture_on_commit_callbacks)
@@ -159,7 +161,7 @@ def test_a_worker_dying_after_the_erp_accepted_leaves_one_sales_order_after_repl
     assert OutboundWrite.objects.get(action="create_sales_order").status == OutboundWrite.Status.STARTED
 
     # django-q2 hands the task out again after its retry period (longer than the claim lease).
-    monkeypatch.setattr(order_flow, "_record_posted", real_record)
+    monkeypatch.setattr(posting, "record_posted", real_record)
     OrderLink.objects.filter(pk=link.pk).update(posting_started_at=timezone.now() - order_flow.CLAIM_LEASE - timedelta(seconds=1))
     InboundEvent.objects.update(claimed_at=timezone.now() - order_flow.CLAIM_LEASE - timedelta(seconds=1))
     assert order_flow.inbound_event_process(event_id=InboundEvent.objects.get().pk) == "posted"

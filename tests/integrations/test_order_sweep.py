@@ -13,7 +13,7 @@ from exceptions_queue.models import ExceptionRecord
 from integrations import tasks
 from integrations.connectors.base import PermanentError
 from integrations.flows import orders as order_flow
-from integrations.flows.order_sweep import orders_sweep
+from integrations.flows.orders.sweep import orders_sweep
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 from tests.payloads import deliver_shopify_webhook, post_shopify_webhook, shopify_order
 
@@ -234,7 +234,7 @@ def test_an_order_applied_but_never_posted_is_posted_by_the_sweep(
     def die(**kwargs):
         raise SystemExit("worker killed between applying the event and posting")
 
-    monkeypatch.setattr(order_flow, "order_post_to_erp", die)
+    monkeypatch.setattr("integrations.flows.orders.events.order_post_to_erp", die)
     with pytest.raises(SystemExit):
         _deliver(client, shopify_order(number=3300), django_capture_on_commit_callbacks)
     monkeypatch.undo()
@@ -253,7 +253,7 @@ def test_an_order_whose_posting_worker_died_is_linked_not_posted_twice(
     def die(*args, **kwargs):
         raise SystemExit("worker killed after the ERP accepted the order")
 
-    monkeypatch.setattr(order_flow, "_record_posted", die)
+    monkeypatch.setattr("integrations.flows.orders.posting.record_posted", die)
     with pytest.raises(SystemExit):
         _deliver(client, shopify_order(number=3400), django_capture_on_commit_callbacks)
     monkeypatch.undo()

@@ -125,7 +125,7 @@ def test_an_unexpected_error_while_posting_is_owned_and_scheduled_for_a_re_post(
     def broken(*args, **kwargs):
         raise RuntimeError("mapping cache corrupted")
 
-    monkeypatch.setattr("integrations.flows.orders.build_sales_order", broken)
+    monkeypatch.setattr("integrations.flows.orders.posting.build_sales_order", broken)
     _deliver(client, shopify_order(number=1308, lines=LINES), django_capture_on_commit_callbacks)
     link = OrderLink.objects.get()
     assert link.state == OrderLink.State.FAILED and link.next_retry_at is not None

@@ -24,7 +24,7 @@ from exceptions_queue.services import exception_raise, exception_resolve
 from integrations.connectors import get_erp
 from integrations.connectors.base import PermanentError, TransientError
 from integrations.flows import orders
-from integrations.flows.order_exception_types import EVENT_STUCK, MALFORMED_PAYLOAD
+from .exception_types import EVENT_STUCK, MALFORMED_PAYLOAD
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
 log = logging.getLogger("ledgerline.orders.sweep")

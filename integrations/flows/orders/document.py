@@ -19,10 +19,10 @@ from integrations.connectors.base import ErpSalesOrderLine, ErpSalesOrderRequest
 from integrations.domain import OrderLine, StorefrontOrder, TaxLine, format_amount, format_percent, quantum
 from mappings.lookup import ResolvedSku
 
-from .order_exception_types import (
+from .exception_types import (
     DUPLICATE_SKU, INVALID_DEPOT, MISSING_TAX_MAPPING, TOTAL_MISMATCH, UNKNOWN_SKU,
 )
-from .order_settings import OrderSettings
+from .connection_settings import OrderSettings
 
 
 @dataclass

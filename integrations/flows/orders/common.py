@@ -1,0 +1,79 @@
+"""Shared pieces of the order flow: the claim lease, the ERP fact caches, the timeline, translating a payload."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import InvalidOperation
+
+from django.conf import settings
+
+from integrations.connectors import order_from_payload
+from integrations.domain import StorefrontOrder
+from integrations.models import InboundEvent, OrderEvent, OrderLink
+from integrations.ttl_cache import TtlCache
+
+from .connection_settings import connection_settings
+from .document import Problem
+
+
+log = logging.getLogger("ledgerline.orders")
+
+
+# A claim older than this is taken to belong to a worker that died: django-q2 hands the task out
+# again only after Q_CLUSTER["retry"] seconds, which is longer than its timeout.
+CLAIM_LEASE = timedelta(seconds=settings.Q_CLUSTER.get("timeout", 120))
+
+
+# Bad shapes a payload can have beyond what the translation names itself: each becomes a
+# malformed_payload exception, never a task that dies.
+PAYLOAD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError, InvalidOperation)
+
+
+# The largest amount in minor units the database stores (a signed 64-bit integer).
+MAX_MINOR = 2**63 - 1
+
+
+known_items = TtlCache(ttl=300)
+
+
+erp_depots_cache = TtlCache(ttl=60)
+
+
+def erp_caches_clear() -> None:
+    known_items.clear()
+    erp_depots_cache.clear()
+
+
+def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None) -> None:
+    OrderEvent.objects.create(order=order, kind=kind, message=message, event=event)
+
+
+def is_payment_done(link: OrderLink) -> bool:
+    return connection_settings(link.connection).releases(link.payment_state)
+
+
+def translate_payload(connection, payload) -> StorefrontOrder:
+    """The storefront payload in our words; any bad shape is a ValueError naming what is wrong."""
+    try:
+        return order_from_payload(connection, payload)
+    except ValueError:
+        raise
+    except PAYLOAD_ERRORS as exc:
+        raise ValueError(f"the order payload has an unexpected shape ({type(exc).__name__}: {exc})") from exc
+
+
+class OrderNotReady(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+# Automatic re-posts after a transient failure: 1, 2, 4 … minutes apart, at most an hour.
+AUTO_RETRY_BASE = timedelta(minutes=1)
+
+
+AUTO_RETRY_MAX = timedelta(hours=1)
+
+
+def auto_retry_delay(attempt: int) -> timedelta:
+    return min(AUTO_RETRY_BASE * (2 ** min(max(attempt, 0), 16)), AUTO_RETRY_MAX)

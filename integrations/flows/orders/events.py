@@ -1,0 +1,238 @@
+"""Applying stored inbound events to their order links (claim, translate, upsert, move the state on)."""
+from __future__ import annotations
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from exceptions_queue.models import ExceptionRecord
+from exceptions_queue.services import exception_raise, exception_resolve
+from integrations.connectors import get_storefront
+from integrations.connectors.base import PermanentError, TransientError
+from integrations.domain import StorefrontOrder, to_minor_units
+from integrations.models import InboundEvent, OrderEvent, OrderLink
+
+from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, translate_payload
+from .connection_settings import OrderSettings, connection_settings
+from .exception_types import EVENT_STUCK, MALFORMED_PAYLOAD
+from .state import set_state
+from .after_posting import after_posting_changes, order_cancel_in_erp
+from .posting import order_post_to_erp
+
+
+def _claim_event(event_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(status__in=[InboundEvent.Status.PENDING, InboundEvent.Status.FAILED]) | Q(
+        status=InboundEvent.Status.PROCESSING, claimed_at__lt=now - CLAIM_LEASE
+    )
+    return bool(
+        InboundEvent.objects.filter(claimable, pk=event_id).update(
+            status=InboundEvent.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    )
+
+
+# Events that name an order without carrying it: the order is read from the storefront.
+FETCH_ORDER_TOPICS = {"orders/edited", "refunds/create"}
+
+
+def _fetches_order(event: InboundEvent) -> bool:
+    if event.topic in FETCH_ORDER_TOPICS:
+        return True
+    return event.topic.startswith("message/") and not isinstance(event.payload.get("order"), dict)
+
+
+def _event_payload_order(event: InboundEvent) -> dict:
+    """The full order for an event: webhooks and polls carry it; an order edit, a refund and some
+    commercetools messages only name it."""
+    payload = event.payload
+    if event.topic in FETCH_ORDER_TOPICS:
+        return get_storefront(event.connection).get_order_payload(event.resource_id)
+    if event.topic.startswith("message/"):
+        if isinstance(payload.get("order"), dict):
+            return payload["order"]
+        return get_storefront(event.connection).get_order(event.resource_id)
+    return payload
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Apply one stored event to its order link, then post (or cancel) the order if it is ready."""
+    event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
+    if event is None:
+        return "missing"
+    # An event that carries its order is claimed inside the transaction that applies it (one write);
+    # one that needs the order fetched from the storefront is claimed first, outside any transaction.
+    fetch = _fetches_order(event)
+    if fetch and not _claim_event(event_id):
+        return _post_after_replay(event_id)
+    try:
+        raw_order = _event_payload_order(event)
+        order = translate_payload(event.connection, raw_order)
+        applied = _apply_order(event, order, raw_order, claim=not fetch)
+    except (TransientError, PermanentError) as exc:
+        InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc)[:2000])
+        raise  # the task is retried by django-q2 and the sweep; the event stays stored
+    except (*PAYLOAD_ERRORS, DatabaseError) as exc:
+        # A shape the translation let through that the database refuses (a number too large…) is
+        # malformed too: the apply's transaction rolled back, the event is kept and owned.
+        if isinstance(exc, IntegrityError) or (isinstance(exc, DatabaseError) and not _is_data_error(exc)):
+            raise
+        if not fetch and not _claim_event(event_id):
+            return _post_after_replay(event_id)
+        _event_failed_malformed(event, str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+        return "malformed"
+    if applied is None:
+        return _post_after_replay(event_id)
+    link, action = applied
+    # A malformed-payload exception about this event is cleared now that it was read.
+    for record in ExceptionRecord.objects.filter(
+        type_code__in=[MALFORMED_PAYLOAD.code, EVENT_STUCK.code], retry_args__event_id=event.pk,
+        status__in=ExceptionRecord.ACTIVE_STATUSES,
+    ):
+        exception_resolve(record=record, note="The event was read successfully.", action="auto_resolved")
+    if action == "post":
+        return order_post_to_erp(order_id=link.pk)
+    if action == "cancel":
+        return order_cancel_in_erp(order_id=link.pk)
+    return link.state
+
+
+def _is_data_error(exc: Exception) -> bool:
+    from django.db import DataError
+
+    return isinstance(exc, DataError)
+
+
+def _post_after_replay(event_id: int) -> str:
+    """A replayed task whose event was already applied: the worker may have died while posting."""
+    event = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.DONE).first()
+    if event is None:
+        return "taken"  # another worker is applying it right now
+    link = OrderLink.objects.filter(connection_id=event.connection_id, storefront_order_id=event.resource_id).first()
+    if link is None or link.state not in (OrderLink.State.POSTING, OrderLink.State.RECEIVED):
+        return "done"
+    return order_post_to_erp(order_id=link.pk)
+
+
+def orders_stuck_repost() -> int:
+    """Orders whose posting worker died (claim lease expired) are posted again."""
+    stale = OrderLink.objects.filter(
+        state=OrderLink.State.POSTING, posting_started_at__lt=timezone.now() - CLAIM_LEASE
+    ).values_list("pk", flat=True)
+    posted = 0
+    for pk in list(stale[:500]):
+        try:
+            posted += order_post_to_erp(order_id=pk) == "posted"
+        except Exception:  # one order never stops the others
+            log.exception("re-posting stuck order %s failed", pk)
+    return posted
+
+
+def _event_failed_malformed(event: InboundEvent, error: str) -> None:
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.FAILED, last_error=error[:2000], processed_at=timezone.now()
+    )
+    exception_raise(
+        exc_type=MALFORMED_PAYLOAD,
+        key=f"event:{event.pk}",
+        fingerprint=f"{event.connection.code}:{event.topic}",
+        message=(
+            f"The {event.connection.name} event {event.topic} ({event.external_id}) for order "
+            f"{event.resource_id or '?'} cannot be read: {error}. Nothing was sent to the ERP."
+        ),
+        context={"storefront": event.connection.name, "event_id": event.pk, "topic": event.topic,
+                 "resource_id": event.resource_id, "payload": event.payload},
+        retry_args={"event_id": event.pk},
+        last_error=error[:2000],
+    )
+
+
+def _total_minor(order: StorefrontOrder) -> int | None:
+    if order.total is None:
+        return None
+    try:
+        minor = to_minor_units(order.total, order.currency)
+    except ValueError:
+        return None
+    if abs(minor) > MAX_MINOR:
+        raise ValueError(f"order total {order.total} {order.currency} is too large to be a real order")
+    return minor
+
+
+def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
+                 ) -> tuple[OrderLink, str] | None:
+    """Upsert the link from this event. Returns (link, next action: "post", "cancel" or ""), or
+    None when another worker has the event. An older payload never wins, and no event moves the
+    order backwards (TRANSITIONS)."""
+    cfg = connection_settings(event.connection)
+    total_minor = _total_minor(order)
+    with transaction.atomic():
+        if claim and not _claim_event(event.pk):
+            return None
+        link, created = OrderLink.objects.select_for_update().get_or_create(
+            connection=event.connection, storefront_order_id=order.storefront_order_id
+        )
+        if created:
+            timeline_add(link, OrderEvent.Kind.RECEIVED, f"{event.topic} from {event.connection.name}", event)
+        stale = (
+            not created
+            and link.source_updated_at is not None
+            and order.updated_at is not None
+            and order.updated_at < link.source_updated_at
+        )
+        action = ""
+        if stale:
+            timeline_add(
+                link, OrderEvent.Kind.STALE_IGNORED,
+                f"{event.topic} carried the order as of {order.updated_at:%Y-%m-%d %H:%M:%S}; "
+                f"newer state from {link.source_updated_at:%Y-%m-%d %H:%M:%S} is kept",
+                event,
+            )
+        else:
+            if not created:
+                timeline_add(link, OrderEvent.Kind.UPDATED, f"{event.topic}: payment {order.payment_state or 'unknown'}", event)
+            link.payload = raw_order
+            link.order_number = order.order_number[:100]
+            link.customer_email = order.customer_email[:254]
+            link.currency = order.currency[:3]
+            link.payment_state = order.payment_state[:40]
+            link.source_updated_at = order.updated_at
+            link.total_minor = total_minor
+            action = _next_state(link, order, cfg, event)
+        link.save()
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
+        )
+    if not stale and link.state == OrderLink.State.POSTED and action == "":
+        after_posting_changes(link, order, event)
+    return link, action
+
+
+def _next_state(link: OrderLink, order: StorefrontOrder, cfg: OrderSettings, event: InboundEvent) -> str:
+    """Move the (locked) link on from this newer payload; returns the work to do after commit."""
+    cancelled = order.cancelled or cfg.cancels(order.payment_state)
+    state = link.state
+    if state == OrderLink.State.CANCELLED:
+        return ""  # final: a late event never reopens a cancelled order
+    if state in (OrderLink.State.POSTED, OrderLink.State.POSTING):
+        if cancelled and state == OrderLink.State.POSTED:
+            return "cancel"
+        return ""  # later updates never re-post; edits and refunds are looked at after commit
+    if cancelled:
+        set_state(link, OrderLink.State.CANCELLED, OrderEvent.Kind.CANCELLED,
+                   "Cancelled in the storefront before it was posted"
+                   + (f" (payment {order.payment_state})" if cfg.cancels(order.payment_state) else ""), event)
+        return ""
+    if order.is_test and not cfg.post_test_orders:
+        set_state(link, OrderLink.State.TEST, OrderEvent.Kind.TEST_ORDER,
+                   "Test order: not posted (this connection does not post test orders)", event)
+        return ""
+    if state == OrderLink.State.TEST:
+        return ""
+    if cfg.releases(order.payment_state):
+        return "post"  # also for a FAILED order: a newer payload may fix it; posting re-checks all
+    if state in (OrderLink.State.RECEIVED,):
+        set_state(link, OrderLink.State.WAITING_PAYMENT, OrderEvent.Kind.WAITING_PAYMENT,
+                   f"Payment is {link.payment_state or 'unknown'}; the order posts once it is captured or authorised",
+                   event)
+    return ""

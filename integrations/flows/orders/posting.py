@@ -1,0 +1,297 @@
+"""Posting a released order to the ERP: build and check the document, match the customer, create it once, compare totals."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from exceptions_queue.models import ExceptionRecord
+from exceptions_queue.services import exception_raise, exception_resolve, exceptions_resolve_for_order
+from integrations.connectors import get_erp
+from integrations.connectors.base import ErpSalesOrderRequest, PermanentError, TransientError
+from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
+from integrations.models import OrderEvent, OrderLink
+from integrations.writes import outbound_write, write_succeeded
+from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
+
+from .common import (
+    CLAIM_LEASE, PAYLOAD_ERRORS, OrderNotReady, auto_retry_delay, erp_depots_cache, is_payment_done, known_items,
+    log, timeline_add, translate_payload,
+)
+from .connection_settings import connection_settings
+from .document import Problem, build_sales_order
+from .exception_types import (
+    CUSTOMER_CONFLICT, DUPLICATE_SKU, ERP_REJECTED, ERP_TOTAL_MISMATCH, ERP_UNAVAILABLE, INVALID_DEPOT,
+    MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, POSTING_ERROR, TOTAL_MISMATCH, UNKNOWN_SKU,
+)
+from .after_posting import REFUNDED_STATES, after_posting_changes, hold_refund, order_cancel_in_erp, sale_summary
+from .customers import ensure_customer
+
+
+def _claim_order(order_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(state__in=[OrderLink.State.RECEIVED, OrderLink.State.WAITING_PAYMENT, OrderLink.State.FAILED]) | Q(
+        state=OrderLink.State.POSTING, posting_started_at__lt=now - CLAIM_LEASE
+    )
+    return bool(
+        OrderLink.objects.filter(claimable, pk=order_id).update(state=OrderLink.State.POSTING, posting_started_at=now)
+    )
+
+
+class ErpResolver:
+    """The mapping tables and the ERP's items and depots, as the document builder asks for them."""
+
+    def __init__(self, connection, erp):
+        self.connection, self.erp = connection, erp
+
+    def sku(self, storefront_sku):
+        return resolve_sku(self.connection, storefront_sku)
+
+    def item_exists(self, code: str) -> bool:
+        if known_items.get(code):
+            return True
+        exists = self.erp.item_exists(code)
+        if exists:
+            known_items.put(code, True)
+        return exists
+
+    def tax_code(self, *, rate, country, category):
+        return resolve_tax_code(self.connection, rate=rate, country=country, category=category)
+
+    def depot(self, *, country, location):
+        return resolve_depot(self.connection, country=country, location=location) or settings.ORDERS["default_depot"]
+
+    def erp_depots(self) -> set[str]:
+        depots = erp_depots_cache.get("all")
+        if depots is None:
+            depots = set(self.erp.list_depots())
+            erp_depots_cache.put("all", depots)
+        return depots
+
+
+def sales_order_for(link: OrderLink, order: StorefrontOrder, erp):
+    """The checked ERP document for this order (see sales_order_document.build_sales_order)."""
+    return build_sales_order(
+        order=order, settings=connection_settings(link.connection), resolver=ErpResolver(link.connection, erp),
+        external_reference=link.external_reference, number=str(link), key_prefix=f"order:{link.pk}",
+        storefront_name=link.connection.name,
+    )
+
+
+def order_post_to_erp(*, order_id: int, erp=None) -> str:
+    """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first."""
+    link = OrderLink.objects.select_related("connection").get(pk=order_id)
+    if link.state == OrderLink.State.POSTED:
+        return "posted"
+    if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
+        return link.state
+    if not link.connection.active:
+        return "inactive"  # an inactive connection posts nothing; reactivating it lets the sweep post
+    if not is_payment_done(link):
+        if link.state == OrderLink.State.RECEIVED:
+            with transaction.atomic():
+                if OrderLink.objects.filter(pk=link.pk, state=OrderLink.State.RECEIVED).update(
+                        state=OrderLink.State.WAITING_PAYMENT):
+                    timeline_add(link, OrderEvent.Kind.WAITING_PAYMENT, f"Payment is {link.payment_state or 'unknown'}")
+        return "waiting_payment"
+    with transaction.atomic():
+        if not _claim_order(order_id):
+            return "taken"
+        timeline_add(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
+    link.refresh_from_db()
+    posted_payload = link.payload
+    erp = erp or get_erp()
+    try:
+        order = translate_payload(link.connection, link.payload)
+        existing = erp.find_sales_order(link.external_reference)
+        if existing is not None:
+            record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
+                           OrderEvent.Kind.LINKED_EXISTING,
+                           f"The ERP already had Sales Order {existing.id} for {link.external_reference}",
+                           summary=sale_summary(order))
+            return catch_up_after_posting(link.pk, posted_payload) or "posted"
+        document = sales_order_for(link, order, erp)
+        if document.problems:
+            raise OrderNotReady(document.problems)
+        customer_id = ensure_customer(link, order, erp)
+        request = ErpSalesOrderRequest(**{**document.request.__dict__, "customer_id": customer_id,
+                                          "order_date": document.request.order_date or timezone.now().date().isoformat()})
+        created, write_id = _create_sales_order(link, request, erp)
+    except OrderNotReady as exc:
+        order_failed(link, exc.problems, str(exc))
+        return "failed"
+    except PAYLOAD_ERRORS as exc:
+        order_failed(link, [Problem(MALFORMED_PAYLOAD, f"order:{link.pk}", f"{link.connection.code}:order",
+                                     f"Order {link} cannot be read: {exc}", {"storefront": link.connection.name})],
+                      str(exc))
+        return "failed"
+    except TransientError as exc:
+        order_failed(link, [Problem(
+            ERP_UNAVAILABLE, f"order:{link.pk}", "erp",
+            f"The ERP did not accept order {link} after {getattr(erp, 'max_attempts', 'several')} attempts "
+            f"({exc}). Ledgerline re-posts it automatically once the ERP answers again "
+            "(or retry it yourself).",
+            {"order_number": str(link)},
+        )], str(exc), transient=True)
+        return "failed"
+    except PermanentError as exc:
+        order_failed(link, [Problem(
+            ERP_REJECTED, f"order:{link.pk}", f"erp:{getattr(exc, 'code', '') or 'rejected'}",
+            f"The ERP rejected order {link}: {exc}. Correct the data, then retry.",
+            {"order_number": str(link), "status": getattr(exc, "status", None)},
+        )], str(exc))
+        return "failed"
+    except Exception as exc:  # never a task that dies quietly: owned, and re-posted with backoff
+        log.exception("posting order %s failed unexpectedly", link.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        order_failed(link, [Problem(
+            POSTING_ERROR, f"order:{link.pk}", "internal",
+            f"Order {link} could not be posted: {error}. Ledgerline re-posts it automatically with backoff.",
+            {"order_number": str(link)},
+        )], error, transient=True)
+        return "failed"
+    rounding = document.rounding
+    record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
+                   f"Sales Order {created.id} created for {link.external_reference}, total "
+                   f"{request.gross_total} {link.currency}"
+                   + (f"; rounding difference {rounding} {link.currency}" if rounding else ""),
+                   write_id=write_id, summary=sale_summary(order), posted_total=request.gross_total,
+                   erp_total=created.gross_total)
+    _compare_erp_total(link, request, created, document.breakdown)
+    if (order.payment_state or "").lower() in REFUNDED_STATES:
+        hold_refund(link, order)  # first seen already refunded: the sale posted, the refund waits
+    _push_stock_for(link, request)
+    return catch_up_after_posting(link.pk, posted_payload) or "posted"
+
+
+def catch_up_after_posting(order_id: int, posted_payload: dict) -> str:
+    """Events applied while the order was being posted (a cancellation, an edit, a refund) were
+    stored but not acted on: act on the newest payload now, so none is dropped."""
+    latest = OrderLink.objects.select_related("connection").get(pk=order_id)
+    if latest.payload == posted_payload or latest.state != OrderLink.State.POSTED:
+        return ""
+    try:
+        newer = translate_payload(latest.connection, latest.payload)
+    except ValueError:
+        return ""  # the event that stored it already raised malformed_payload
+    cfg = connection_settings(latest.connection)
+    if newer.cancelled or cfg.cancels(newer.payment_state):
+        return order_cancel_in_erp(order_id=order_id)
+    after_posting_changes(latest, newer, None)
+    return ""
+
+
+def _minor(amount: str, currency: str) -> int | None:
+    try:
+        return to_minor_units(Decimal(amount), currency) if amount not in ("", None) else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _compare_erp_total(link: OrderLink, request: ErpSalesOrderRequest, created, breakdown: dict) -> None:
+    """After posting: the gross total the ERP booked must be the storefront's; else finance is told."""
+    reported = _minor(created.gross_total, link.currency)
+    if reported is None or reported == link.total_minor:
+        return
+    erp_total = format_amount(from_minor_units(reported, link.currency), link.currency)
+    storefront_total = link.total_display
+    exception_raise(
+        exc_type=ERP_TOTAL_MISMATCH, key=f"order:{link.pk}:erp-total", fingerprint="erp-total",
+        message=(f"Order {link} was posted as {link.erp_order_id} with the storefront's total "
+                 f"{request.gross_total} {link.currency}, but the ERP reports {erp_total} {link.currency} "
+                 f"(tax {created.tax_total or '?'}). Correct the ERP order so it matches."),
+        context={"order_number": str(link), "erp_total": f"{erp_total} {link.currency}",
+                 "storefront_total": storefront_total, "erp_order_id": created.id,
+                 "erp_reported": {"total": created.total, "tax_total": created.tax_total,
+                                  "gross_total": created.gross_total},
+                 "breakdown": breakdown},
+        order=link,
+    )
+    timeline_add(link, OrderEvent.Kind.TOTAL_MISMATCH,
+              f"The ERP reports {erp_total} {link.currency} for {created.id}; the storefront says {storefront_total}")
+
+
+def _push_stock_for(link: OrderLink, request: ErpSalesOrderRequest) -> None:
+    """A sale changes stock: queue the high-priority push for the sold items (kits included)."""
+    if not getattr(settings, "INVENTORY_PUSH_ON_ORDER", True):
+        return
+    from integrations.flows.inventory import inventory_push_for_items
+
+    items = sorted({line.item_code for line in request.lines if line.kind == "item"})
+    try:
+        inventory_push_for_items(connection=link.connection, erp_item_codes=items)
+    except Exception:  # the order is posted; the scheduled full sync catches the stock up
+        log.exception("could not queue the stock push for order %s", link.pk)
+
+
+def record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, message, write_id=None,
+                   summary=None, posted_total: str = "", erp_total: str = "") -> None:
+    with transaction.atomic():
+        if write_id:
+            write_succeeded(write_id, erp_order_id)
+        OrderLink.objects.filter(pk=link.pk).update(
+            state=OrderLink.State.POSTED, erp_order_id=erp_order_id, erp_customer_id=customer_id or "",
+            erp_payload=erp_payload or {}, rounding_difference=rounding, posted_at=timezone.now(), last_error="",
+            next_retry_at=None, auto_retries=0, posted_summary=summary or [],
+            posted_total_minor=_minor(posted_total, link.currency), erp_total_minor=_minor(erp_total, link.currency),
+        )
+        timeline_add(link, kind, message)
+    link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, erp_order_id, summary or []
+    exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
+
+
+def order_failed(link: OrderLink, problems: list[Problem], error: str, *, transient: bool = False) -> None:
+    """The order needs a person (transient=False) or an automatic re-post later (transient=True:
+    the sweep re-posts it at next_retry_at, with backoff)."""
+    keys = set()
+    with transaction.atomic():
+        if transient:
+            current = OrderLink.objects.filter(pk=link.pk).values_list("auto_retries", flat=True).first() or 0
+            next_at = timezone.now() + auto_retry_delay(current)
+            OrderLink.objects.filter(pk=link.pk).update(
+                state=OrderLink.State.FAILED, last_error=error[:2000], next_retry_at=next_at,
+                auto_retries=F("auto_retries") + 1)
+            timeline_add(link, OrderEvent.Kind.FAILED, error[:2000])
+            timeline_add(link, OrderEvent.Kind.RETRY_SCHEDULED, f"Re-posting automatically from {next_at:%H:%M:%S}")
+        else:
+            OrderLink.objects.filter(pk=link.pk).update(state=OrderLink.State.FAILED, last_error=error[:2000],
+                                                        next_retry_at=None)
+            timeline_add(link, OrderEvent.Kind.FAILED, error[:2000])
+        if any(p.exc_type is TOTAL_MISMATCH for p in problems):
+            timeline_add(link, OrderEvent.Kind.TOTAL_MISMATCH, "Not posted: the ERP document would not total what "
+                      "the storefront says (see the total_mismatch exception)")
+    for p in problems:
+        context = {"order_number": str(link), "storefront": link.connection.name, **p.context}
+        record = exception_raise(
+            exc_type=p.exc_type, key=f"{p.key}", fingerprint=p.fingerprint, message=p.message,
+            context=context, order=link, sku=p.sku, retry_args={"order_id": link.pk}, last_error=error[:2000],
+        )
+        keys.add(record.key)
+    # Whatever this attempt no longer finds (e.g. one of two SKUs now mapped) is resolved.
+    for record in ExceptionRecord.objects.filter(
+        order=link, status__in=ExceptionRecord.ACTIVE_STATUSES, type_code__in=POSTING_TYPES,
+    ).exclude(key__in=keys):
+        exception_resolve(record=record, note="No longer found when the order was retried.", action="auto_resolved")
+
+
+# The exception types posting raises (and so may resolve when an attempt no longer finds them).
+POSTING_TYPES = [t.code for t in (UNKNOWN_SKU, DUPLICATE_SKU, MISSING_TAX_MAPPING, INVALID_DEPOT, CUSTOMER_CONFLICT,
+                                   ERP_REJECTED, ERP_UNAVAILABLE, TOTAL_MISMATCH, MALFORMED_PAYLOAD, POSTING_ERROR)]
+
+
+def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
+    data = dict(request.__dict__)
+    data["lines"] = [dict(line.__dict__) for line in request.lines]
+    return data
+
+
+def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp):
+    # The attempt row is committed before the call: a crash after the ERP accepted is visible, and
+    # the replay finds the order by its external reference instead of creating a second one.
+    with outbound_write(action="create_sales_order", idempotency_key=request.external_reference, order=link,
+                        system=getattr(erp, "system", ""), finish=False) as write:
+        created = erp.create_sales_order(request)
+    return created, write.pk  # the attempt is marked succeeded together with the link
