@@ -14,16 +14,8 @@ from django.utils import timezone
 
 from integrations.connectors.base import NotFound
 
-from .inventory import (
-    UNKNOWN_SKU,
-    UNMAPPED_LOCATION,
-    LocationRule,
-    _raise,
-    batched,
-    levels_compute,
-    sku_plans,
-    stock_index,
-)
+from .ats import LocationRule, batched, levels_compute, sku_plans, stock_index
+from .exception_types import UNKNOWN_SKU, UNMAPPED_LOCATION, inventory_exception_raise
 
 log = logging.getLogger("ledgerline.inventory")
 MAX_RECOVERY_ROUNDS = 4
@@ -326,7 +318,7 @@ def run_push(run, *, erp, storefront) -> None:
     rules = pusher.check_locations(rules)
     exceptions = 0
     for location, why in pusher.unmapped:
-        _raise(UNMAPPED_LOCATION, connection=connection, key=f"location:{location}",
+        inventory_exception_raise(UNMAPPED_LOCATION, connection=connection, key=f"location:{location}",
                message=f"Storefront location {location} {why}; its stock is not kept in line with the ERP.",
                context={"location": location})
         exceptions += 1
@@ -341,7 +333,7 @@ def run_push(run, *, erp, storefront) -> None:
     for plan in plans:
         unknown = [code for code in plan.item_codes if code not in known]
         if unknown and rules:
-            _raise(UNKNOWN_SKU, connection=connection, key=f"sku:{plan.storefront_sku}", sku=plan.storefront_sku,
+            inventory_exception_raise(UNKNOWN_SKU, connection=connection, key=f"sku:{plan.storefront_sku}", sku=plan.storefront_sku,
                    message=(f"SKU {plan.storefront_sku}: the ERP has no stock record for {', '.join(unknown)}; "
                             "its storefront quantity was not changed."),
                    context={"sku": plan.storefront_sku, "erp_item_codes": unknown},
@@ -404,7 +396,7 @@ def run_push(run, *, erp, storefront) -> None:
                 lv.last_error = outcome.error[:300]
                 failed_skus.add(key[0])
                 if outcome.unknown_sku:
-                    _raise(UNKNOWN_SKU, connection=connection, key=f"sku:{key[0]}", sku=key[0],
+                    inventory_exception_raise(UNKNOWN_SKU, connection=connection, key=f"sku:{key[0]}", sku=key[0],
                            message=f"SKU {key[0]}: {outcome.error}; its storefront quantity was not changed.",
                            context={"sku": key[0], "location": key[1]},
                            retry_args={"erp_item_codes": list(plan.item_codes)})
