@@ -11,7 +11,7 @@ class IntegrationsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from integrations.models import Connection
-        from integrations.webhooks import connection_cache_clear
+        from integrations.inbox.webhooks import connection_cache_clear
 
         post_save.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache")
         post_delete.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache-del")

@@ -10,7 +10,7 @@ def process_inbound_event(event_id: int) -> str:
     # Safe twice: the event is claimed with a conditional update by its flow; the ERP order carries
     # the storefront order id as its external reference and is looked up before it is created.
     from .models import InboundEvent
-    from .routing import handle
+    from .inbox.routing import handle
 
     row = InboundEvent.objects.filter(pk=event_id).values_list("connection__kind", "topic").first()
     return "missing" if row is None else handle(event_id, *row)
@@ -20,7 +20,7 @@ def process_stored_event(connection_id: int, external_id: str) -> str:
     # As process_inbound_event, for the task the inbox writes with the event (it names the event by
     # its unique key because the task is signed before the event row has an id).
     from .models import InboundEvent
-    from .routing import handle
+    from .inbox.routing import handle
 
     row = InboundEvent.objects.filter(connection_id=connection_id, external_id=external_id).values_list(
         "pk", "connection__kind", "topic").first()

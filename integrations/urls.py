@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import inventory_views, views, webhooks
+from .inbox import webhooks
+from .views import inventory as inventory_views
+from .views import orders as views
 
 urlpatterns = [
     path("orders/", views.order_list, name="orders"),

@@ -10,7 +10,7 @@ from tests.factories import ConnectionFactory, UserFactory
 def _fresh_connection_cache():
     """Each web process keeps connections a few seconds; a test's rolled-back rows must not outlive it."""
     yield
-    from integrations.webhooks import connection_cache_clear
+    from integrations.inbox.webhooks import connection_cache_clear
 
     connection_cache_clear()
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from integrations.webhooks import shopify_hmac
+from integrations.inbox.webhooks import shopify_hmac
 
 _ids = itertools.count(5_100_000_001)
 BASE_TIME = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

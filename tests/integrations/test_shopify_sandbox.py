@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from integrations.models import InboundEvent
-from integrations.webhooks import shopify_hmac
+from integrations.inbox.webhooks import shopify_hmac
 
 MAIN = "gid://shopify/Location/1"
 SECRET = "sandbox-shopify-webhook-secret"

@@ -31,7 +31,7 @@ from django.core.management.base import BaseCommand
 
 from integrations.sandbox.shopify import ShopifySandbox
 from integrations.servers import task_cluster, web_server
-from integrations.webhooks import shopify_hmac
+from integrations.inbox.webhooks import shopify_hmac
 
 SKUS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L"]
 

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.htmx import HtmxHttpRequest, render_page
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
-from .models import OrderLink, Connection
+from ..models import OrderLink, Connection
 
 
 class OrderFilter(django_filters.FilterSet):
@@ -59,7 +59,7 @@ def order_detail(request: HtmxHttpRequest, pk: int):
 @role_required(OPS, ECOMMERCE, message="Only ops, e-commerce or admin may retry an order.")
 def order_retry(request: HtmxHttpRequest, pk: int):
     order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
-    from .flows.orders.sweep import order_retry_queue
+    from ..flows.orders.sweep import order_retry_queue
 
     # Queued, answered at once: the ERP is called by a worker, never inside a web request.
     queued = order_retry_queue(order=order, actor=request.user)

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.htmx import HtmxHttpRequest, render_page
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
-from .models import InventoryDriftSample, InventoryLevel, InventorySyncRun, Connection
+from ..models import InventoryDriftSample, InventoryLevel, InventorySyncRun, Connection
 
 SYNC_ROLES = (OPS, ECOMMERCE, ADMIN)
 
@@ -59,7 +59,7 @@ def inventory_run_progress(request, pk: int):
 @role_required(*SYNC_ROLES, message="Only ops, e-commerce or admin may start a full inventory sync.")
 def inventory_sync(request: HtmxHttpRequest):
     connection = get_object_or_404(Connection.objects.storefronts(), code=request.POST.get("connection", ""), active=True)
-    from .flows.inventory import inventory_sync_start
+    from ..flows.inventory import inventory_sync_start
 
     run = inventory_sync_start(connection=connection, trigger="manual", user=request.user)
     if request.htmx:

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import sql
 
-from .models import Connection, InboundEvent
+from ..models import Connection, InboundEvent
 from .routing import flow_for
 
 PROCESS_TASK = "integrations.tasks.process_inbound_event"

@@ -15,10 +15,10 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .inbox import inbound_event_store
+from .store import inbound_event_store
 from .routing import SHOPIFY_ORDER_ID_PATHS, flow_for, resource_id_for
-from .models import Platform, SecurityEvent, Connection
-from .ttl_cache import TtlCache
+from ..models import Platform, SecurityEvent, Connection
+from ..ttl_cache import TtlCache
 
 log = logging.getLogger("ledgerline.webhooks")
 
