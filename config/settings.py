@@ -182,7 +182,7 @@ CONNECTION_KEYS = env.list("LEDGERLINE_CONNECTION_KEYS", default=[])
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8100")
 SHOPIFY = {
     "shop_url": env("SHOPIFY_SHOP_URL", default=f"{SANDBOX_URL}/shopify"),
-    "api_version": env("SHOPIFY_API_VERSION", default="2025-10"),
+    "api_version": env("SHOPIFY_API_VERSION", default="2026-04"),
     "access_token": env("SHOPIFY_ACCESS_TOKEN", default="shpat_sandbox_token"),
     "webhook_secret": env("SHOPIFY_WEBHOOK_SECRET", default="sandbox-shopify-webhook-secret"),
     # X-Shopify-Shop-Domain a webhook must carry (a connection's own settings["shop_domain"] wins).

@@ -1,12 +1,19 @@
 """Shopify Admin API client: GraphQL with cost-based throttling, inventory by compare-and-set or
 delta, variant lookups by SKU, and the translation of the REST-format order webhook payload into
 our `StorefrontOrder`.
+
+Every GraphQL document it sends is a module-level constant (or built by a `_..._document` function)
+and is valid on Shopify's published Admin schemas of `API_VERSIONS` (tests/data/shopify); it also
+sends what 2026-04 requires at run time: `@idempotent(key:)` on inventory mutations and an explicit
+`changeFromQuantity` on every quantity and change.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -42,17 +49,22 @@ def _gid(kind: str, value) -> str:
     return text if text.startswith("gid://") else f"gid://shopify/{kind}/{text}"
 
 
+# The stable versions the documents below are valid on (their published schemas are test data): the
+# configured one (settings.SHOPIFY["api_version"]) and the one before it. 2026-01 is supported until
+# 2027-01 at least, 2026-04 until 2027-04.
+API_VERSIONS = ("2026-01", "2026-04")
+
 _SET_QUANTITIES = """
-mutation SetQuantities($input: InventorySetQuantitiesInput!) {
-  inventorySetQuantities(input: $input) {
+mutation SetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
     inventoryAdjustmentGroup { changes { name delta } }
     userErrors { code field message }
   }
 }"""
 
 _ADJUST_QUANTITIES = """
-mutation AdjustQuantities($input: InventoryAdjustQuantitiesInput!) {
-  inventoryAdjustQuantities(input: $input) {
+mutation AdjustQuantities($input: InventoryAdjustQuantitiesInput!, $idempotencyKey: String!) {
+  inventoryAdjustQuantities(input: $input) @idempotent(key: $idempotencyKey) {
     inventoryAdjustmentGroup { changes { name delta } }
     userErrors { code field message }
   }
@@ -85,12 +97,36 @@ query Orders($first: Int!, $after: String, $query: String) {
 QUANTITY_NAMES = ("available", "committed", "reserved", "damaged", "quality_control", "safety_stock", "incoming", "on_hand")
 
 
+def _levels_document(count: int, per_item: int, names: Iterable[str]) -> str:
+    """Inventory levels of `count` items (aliased i0..), `per_item` levels each, the quantities `names`."""
+    names_literal = ", ".join(json.dumps(n) for n in names)
+    params = ", ".join(f"$id{i}: ID!" for i in range(count))
+    parts = "\n".join(
+        f"  i{i}: inventoryItem(id: $id{i}) {{ id inventoryLevels(first: {per_item}) {{ nodes {{ location {{ id }} "
+        f"quantities(names: [{names_literal}]) {{ name quantity }} }} }} }}"
+        for i in range(count))
+    return f"query Levels({params}) {{\n{parts}\n}}"
+
+
+# Idempotency keys are UUIDs derived from (what identifies the change, the mutation, its input): the
+# same change sent again (a transport retry, a THROTTLED retry, a re-run given the same key) reuses its
+# key and Shopify applies it once; a different batch or input gets another key.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7cfa52-5c1e-4c43-9a43-4c2f6b1e2d10")
+
+
+def _idempotency_key(basis: str, root: str, mutation_input: dict) -> str:
+    content = json.dumps(mutation_input, sort_keys=True, separators=(",", ":"), default=str)
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{basis}\n{root}\n{content}"))
+
+
 class ShopifyClient(RetryingClient):
     MAX_QUANTITIES_PER_CALL = 250  # Shopify's maximum input array size
     SKUS_PER_QUERY = 50  # "sku:A OR sku:B ..." terms in one search query
     ITEMS_PER_LEVEL_QUERY = 10  # aliased inventoryItem lookups per query, keeps the cost well under 1000
     PAGE_SIZE = 100
     MAX_THROTTLE_RETRIES = 10
+    MAX_IDEMPOTENCY_WAITS = 5  # IDEMPOTENCY_CONCURRENT_REQUEST: the first request with the key is still running
+    served_api_version: str | None = None  # X-Shopify-API-Version of the last answer
 
     def __init__(self, shop_url: str, access_token: str, api_version: str = "2025-10", **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -121,7 +157,19 @@ class ShopifyClient(RetryingClient):
     def graphql_url(self) -> str:
         return f"{self.shop_url}/admin/api/{self.api_version}/graphql.json"
 
+    def _note_served_version(self, response: requests.Response) -> None:
+        """Shopify serves a retired or unknown version as the oldest supported one and says so in
+        X-Shopify-API-Version: the documents were then checked against another schema than served."""
+        served = response.headers.get("X-Shopify-API-Version")
+        if not served:
+            return
+        if served != self.api_version and served != self.served_api_version:
+            log.warning("shopify: asked for API version %s, Shopify served %s (retired or unknown version; "
+                        "set SHOPIFY_API_VERSION to one of %s)", self.api_version, served, ", ".join(API_VERSIONS))
+        self.served_api_version = served
+
     def classify(self, response: requests.Response) -> None:
+        self._note_served_version(response)
         status = response.status_code
         if status in (401, 403):
             raise ShopifyAuthError(f"Shopify refused the access token ({status}): {response.text[:200]}", status=status)
@@ -205,18 +253,32 @@ class ShopifyClient(RetryingClient):
                 if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
                     raise TransientError(f"Shopify GraphQL error: {message}", status=200, code=next(iter(codes)), body=body)
                 if codes & {"ACCESS_DENIED"}:
-                    raise ShopifyAuthError(f"Shopify GraphQL access denied: {message}", status=200, code="ACCESS_DENIED")
+                    # The token lacks a scope (extensions.requiredAccess names it): a person must grant it.
+                    required = "; ".join(sorted({(e.get("extensions") or {}).get("requiredAccess", "")
+                                                 for e in errors} - {""}))
+                    raise ShopifyAuthError(f"Shopify GraphQL access denied: {message}"
+                                           + (f" (required: {required})" if required else ""),
+                                           status=200, code="ACCESS_DENIED", body=body)
                 raise ShopifyGraphQLError(f"Shopify GraphQL error: {message}", status=200,
                                           code=",".join(sorted(c for c in codes if c)), errors=errors, body=body)
             return body.get("data") or {}
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _paginate(self, query: str, root: str, variables: dict | None = None, *, page_size: int | None = None) -> Iterator[dict]:
+        """Every node once. Shopify's cursors are positions in the sort, so a row that changed between
+        two pages (an order updated while sorted by UPDATED_AT) comes again on a later page: skipped."""
         after = None
+        seen: set[str] = set()
         while True:
             data = self.graphql(query, {**(variables or {}), "first": page_size or self.PAGE_SIZE, "after": after})
             page = data[root]
-            yield from page["nodes"]
+            for node in page["nodes"]:
+                node_id = node.get("id")
+                if node_id is not None:
+                    if node_id in seen:
+                        continue
+                    seen.add(node_id)
+                yield node
             if not page["pageInfo"]["hasNextPage"]:
                 return
             after = page["pageInfo"]["endCursor"]
@@ -272,17 +334,12 @@ class ShopifyClient(RetryingClient):
         items = [_gid("InventoryItem", i) for i in dict.fromkeys(inventory_item_ids)]
         locations = {_gid("Location", loc) for loc in location_ids} if location_ids is not None else None
         levels: dict[tuple[str, str], dict[str, int]] = {}
-        names_literal = ", ".join(f'"{n}"' for n in names)
         # Ask for as many levels per item as the shop has locations: the query costs what it asks for.
         per_item = min(250, max(1, self._location_count()))
         for start in range(0, len(items), self.ITEMS_PER_LEVEL_QUERY):
             batch = items[start:start + self.ITEMS_PER_LEVEL_QUERY]
-            params = ", ".join(f"$id{i}: ID!" for i in range(len(batch)))
-            parts = "\n".join(
-                f"  i{i}: inventoryItem(id: $id{i}) {{ id inventoryLevels(first: {per_item}) {{ nodes {{ location {{ id }} "
-                f"quantities(names: [{names_literal}]) {{ name quantity }} }} }} }}"
-                for i in range(len(batch)))
-            data = self.graphql(f"query Levels({params}) {{\n{parts}\n}}", {f"id{i}": item for i, item in enumerate(batch)})
+            data = self.graphql(_levels_document(len(batch), per_item, names),
+                                {f"id{i}": item for i, item in enumerate(batch)})
             for i, item in enumerate(batch):
                 node = data.get(f"i{i}")
                 if node is None:
@@ -309,29 +366,50 @@ class ShopifyClient(RetryingClient):
             })
         return errors
 
+    def _mutate(self, mutation: str, root: str, mutation_input: dict, basis: str) -> dict:
+        """One inventory mutation with its idempotency key (the same for every resend of this input)."""
+        variables = {"input": mutation_input, "idempotencyKey": _idempotency_key(basis, root, mutation_input)}
+        for attempt in range(1, self.MAX_IDEMPOTENCY_WAITS + 2):
+            result = self.graphql(mutation, variables)[root] or {}
+            codes = {e.get("code") for e in result.get("userErrors") or []}
+            if "IDEMPOTENCY_CONCURRENT_REQUEST" not in codes:
+                return result
+            if attempt > self.MAX_IDEMPOTENCY_WAITS:
+                raise TransientError(f"Shopify: {root} with this idempotency key is still in progress",
+                                     status=200, code="IDEMPOTENCY_CONCURRENT_REQUEST")
+            self._wait(self.backoff(attempt), "IDEMPOTENCY_CONCURRENT_REQUEST")
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _run_batched(self, mutation: str, root: str, list_name: str, changes: list[dict], build_input, to_entry,
-                     retry_without_rejected: bool) -> list[dict]:
+                     retry_without_rejected: bool, idempotency_key: str | None) -> list[dict]:
+        basis = idempotency_key or str(uuid.uuid4())
         errors: list[dict] = []
         for start in range(0, len(changes), self.MAX_QUANTITIES_PER_CALL):
             batch = changes[start:start + self.MAX_QUANTITIES_PER_CALL]
-            result = self.graphql(mutation, {"input": build_input([to_entry(c) for c in batch])})[root]
+            result = self._mutate(mutation, root, build_input([to_entry(c) for c in batch]), basis)
             batch_errors = self._errors_for(result, batch, list_name)
             if batch_errors and retry_without_rejected:
-                # Shopify rejects the whole call when one entry is wrong; send the others again once.
+                # Shopify rejects the whole call when one entry is wrong; send the others again once
+                # (another input, so another idempotency key).
                 rejected = {id(e["change"]) for e in batch_errors if e["change"] is not None}
                 rest = [c for c in batch if id(c) not in rejected]
                 if rest and len(rest) < len(batch) and all(e["change"] is not None for e in batch_errors):
-                    retry = self.graphql(mutation, {"input": build_input([to_entry(c) for c in rest])})[root]
+                    retry = self._mutate(mutation, root, build_input([to_entry(c) for c in rest]), basis)
                     batch_errors += self._errors_for(retry, rest, list_name)
             errors.extend(batch_errors)
         return errors
 
     def set_available_quantities(self, changes: list[dict], reason: str = "correction",
                                  reference: str = "ledgerline://stock-sync", *, name: str = "available",
-                                 retry_without_rejected: bool = True) -> list[dict]:
+                                 retry_without_rejected: bool = True, idempotency_key: str | None = None) -> list[dict]:
         """Compare-and-set: each change is {"inventory_item_id", "location_id", "quantity", "change_from"}
         (change_from None skips the check). Returns user errors, each with the change it is about;
-        a CHANGE_FROM_QUANTITY_STALE entry was not applied and must be re-read before trying again."""
+        a CHANGE_FROM_QUANTITY_STALE entry was not applied and must be re-read before trying again.
+
+        idempotency_key: what makes this call one logical change (e.g. the run and round that computed
+        it). Each batch's `@idempotent` key is derived from it and the batch's input, so the same call
+        repeated with the same key (a re-run after a crash) is applied once. Default: a new one per call;
+        resends inside the call (timeouts, THROTTLED) reuse theirs either way."""
 
         def entry(change: dict) -> dict:
             if "change_from" not in change:
@@ -344,24 +422,28 @@ class ShopifyClient(RetryingClient):
             return {"name": name, "reason": reason, "referenceDocumentUri": reference, "quantities": entries}
 
         return self._run_batched(_SET_QUANTITIES, "inventorySetQuantities", "quantities", list(changes), build, entry,
-                                 retry_without_rejected)
+                                 retry_without_rejected, idempotency_key)
 
     def adjust_available_quantities(self, changes: list[dict], reason: str = "correction",
                                     reference: str = "ledgerline://stock-sync", *,
-                                    retry_without_rejected: bool = True) -> list[dict]:
-        """Relative change: each is {"inventory_item_id", "location_id", "delta"}; a reservation made
-        by a checkout meanwhile is kept. Returns user errors as set_available_quantities does."""
+                                    retry_without_rejected: bool = True, idempotency_key: str | None = None) -> list[dict]:
+        """Relative change: each is {"inventory_item_id", "location_id", "delta"} and optionally
+        "change_from" (the quantity expected before; absent: sent as null, no check, so a reservation
+        made by a checkout meanwhile is kept). Returns user errors as set_available_quantities does;
+        idempotency_key as there."""
 
         def entry(change: dict) -> dict:
+            # 2026-04 refuses a change without changeFromQuantity; null is the explicit "no check".
             return {"inventoryItemId": _gid("InventoryItem", change["inventory_item_id"]),
-                    "locationId": _gid("Location", change["location_id"]), "delta": int(change["delta"])}
+                    "locationId": _gid("Location", change["location_id"]), "delta": int(change["delta"]),
+                    "changeFromQuantity": change.get("change_from")}
 
         def build(entries):
             return {"name": "available", "reason": reason, "referenceDocumentUri": reference, "changes": entries}
 
         changes = [c for c in changes if int(c["delta"]) != 0]
         return self._run_batched(_ADJUST_QUANTITIES, "inventoryAdjustQuantities", "changes", changes, build, entry,
-                                 retry_without_rejected)
+                                 retry_without_rejected, idempotency_key)
 
     # --- orders --------------------------------------------------------------------------------------
 

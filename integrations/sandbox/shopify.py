@@ -2,15 +2,25 @@
 inventory quantities by name per item and location, a checkout simulator, and orders whose
 webhooks are signed, retried and redeliverable the way Shopify does it.
 
+Like Shopify it serves the API version in the URL with that version's published schema and rules
+(a retired or unknown version is served as the oldest supported one, and every answer says which in
+X-Shopify-API-Version), refuses what an access token's scopes do not allow (ACCESS_DENIED), replays a
+mutation sent again with the same `@idempotent` key, pages by sort position (a row that moved between
+pages comes again, never skipped) and rate-limits its REST endpoints with a leaky bucket (429 with
+Retry-After, X-Shopify-Shop-Api-Call-Limit). It imports nothing of the product.
+
 Tests reach the state directly (`sandbox.shopify.level("TEE-BLK-S", 1)`); the demo drives a sandbox
 running in another process through the `/shopify/_sandbox/...` admin endpoints.
 """
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import hmac
 import itertools
 import json
+import math
 import threading
 import time
 import uuid
@@ -19,13 +29,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import requests
-from graphql import GraphQLError, execute, parse, validate
+from graphql import GraphQLError, execute
 from graphql.error import GraphQLSyntaxError
-
-from integrations.domain import format_amount, quantum
-from integrations.webhooks import shopify_hmac
+from graphql.language import OperationDefinitionNode
 
 from . import shopify_graphql as gql
+from .currencies import currency_exponent, on_grid
 from .server import Request, Response, VendorApp
 
 # Quantity names (https://shopify.dev/docs/apps/build/orders-fulfillment/inventory-management-apps/manage-quantities-states).
@@ -43,6 +52,49 @@ MAX_QUANTITY = 1_000_000_000
 # Shopify retries a failed delivery 8 times over 4 hours; the sandbox keeps the count, compresses time.
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0)
 INVALID_TOKEN_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+REST_THROTTLED_BODY = {"errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."}
+ACCESS_SCOPES_DOC = "https://shopify.dev/api/usage/access-scopes"
+# What the demo's app is granted: least privilege for reading the catalogue, locations and orders and
+# pushing stock. Orders older than 60 days would need read_all_orders as well.
+DEMO_SCOPES = ("read_products", "read_locations", "read_inventory", "write_inventory", "read_orders")
+# (GraphQL type, field) -> the access scope Shopify requires for it (a write_ scope grants its read_).
+FIELD_SCOPES = {
+    ("Query", "orders"): "read_orders", ("Query", "order"): "read_orders",
+    ("Query", "locations"): "read_locations", ("Query", "location"): "read_locations",
+    ("Query", "products"): "read_products", ("Query", "product"): "read_products",
+    ("Query", "productVariants"): "read_products", ("Query", "productVariant"): "read_products",
+    ("Query", "inventoryItem"): "read_inventory", ("Query", "inventoryLevel"): "read_inventory",
+    ("InventoryItem", "inventoryLevels"): "read_inventory", ("InventoryItem", "inventoryLevel"): "read_inventory",
+    ("Mutation", "inventorySetQuantities"): "write_inventory",
+    ("Mutation", "inventoryAdjustQuantities"): "write_inventory",
+}
+ALL_ORDERS_AGE = timedelta(days=60)  # older orders need read_all_orders
+
+
+def webhook_hmac(secret: str, body: bytes) -> str:
+    """X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body (the sandbox's own, not the product's)."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def granted(scopes) -> frozenset[str]:
+    """The scopes a token acts with: a write_ scope also grants the matching read_ scope."""
+    scopes = set(scopes)
+    return frozenset(scopes | {"read_" + s.removeprefix("write_") for s in scopes if s.startswith("write_")})
+
+
+def _access_denied(field: str, scope: str) -> GraphQLError:
+    required = f"`{scope}` access scope."
+    return GraphQLError(f"Access denied for {field} field. Required access: {required}",
+                        extensions={"code": "ACCESS_DENIED", "documentation": ACCESS_SCOPES_DOC,
+                                    "requiredAccess": required})
+
+
+def _check_scopes(next_, root, info, **args):
+    """graphql-core middleware: a field the token's scopes do not allow resolves to an ACCESS_DENIED error."""
+    scope = FIELD_SCOPES.get((info.parent_type.name, info.field_name))
+    if scope is not None and scope not in info.context["scopes"]:
+        raise _access_denied(info.field_name, scope)
+    return next_(root, info, **args)
 
 
 def gid(kind: str, number) -> str:
@@ -126,21 +178,37 @@ class ShopifySandbox(VendorApp):
         shopify_webhook_target: str = "",
         shopify_restore_rate: float = 100,
         shopify_bucket_size: float = 1000,
-        shopify_api_version: str = "2025-10",
+        shopify_api_version: str = "2026-04",
+        shopify_api_versions=tuple(gql.API_VERSIONS),
+        shopify_access_scopes=DEMO_SCOPES,
+        shopify_rest_bucket_size: float = 40,
+        shopify_rest_leak_rate: float = 2,
         shopify_webhook_retry_delays=DEFAULT_RETRY_DELAYS,
         **_ignored,
     ):
+        unknown = set(shopify_api_versions) - set(gql.API_VERSIONS)
+        if unknown:
+            raise ValueError(f"no published schema for API versions {sorted(unknown)}; known: {sorted(gql.API_VERSIONS)}")
         self.access_token = shopify_access_token
         self.webhook_secret = shopify_webhook_secret
-        self.api_version = shopify_api_version
+        self.api_versions = tuple(sorted(shopify_api_versions))
+        # Webhooks are sent in the version the app subscribed with (served as Shopify would serve it).
+        self.api_version = gql.served_version(shopify_api_version, self.api_versions)
         self._defaults = {
             "webhook_target": shopify_webhook_target,
             "restore_rate": float(shopify_restore_rate),
             "bucket_size": float(shopify_bucket_size),
             "retry_delays": tuple(shopify_webhook_retry_delays),
+            "access_scopes": tuple(shopify_access_scopes),
+            "rest_bucket_size": float(shopify_rest_bucket_size),
+            "rest_leak_rate": float(shopify_rest_leak_rate),
         }
         super().__init__()
         self.reset()
+
+    def serving(self) -> None:
+        # Shopify's published schemas take seconds to build: start on the one webhooks use, newest first.
+        gql.warm_up([self.api_version, *(v for v in reversed(self.api_versions) if v != self.api_version)])
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -154,6 +222,17 @@ class ShopifySandbox(VendorApp):
             self.webhook_timeout = 5.0  # Shopify waits 5 seconds for an answer
             self.bucket = Bucket(self._defaults["bucket_size"], self._defaults["restore_rate"])
             self.bucket.available = self.bucket.size
+            # access token -> its scopes; REST leaky bucket per token (each request is one marble).
+            self.tokens: dict[str, frozenset[str]] = {self.access_token: frozenset(self._defaults["access_scopes"])}
+            self.rest_bucket_size = self._defaults["rest_bucket_size"]
+            self.rest_leak_rate = self._defaults["rest_leak_rate"]
+            self.rest_buckets: dict[str, Bucket] = {}
+            self.rest_requests = 0
+            self.rest_throttled = 0
+            # (mutation, idempotency key) -> (the input it was sent with, the answer given)
+            self.idempotency: dict[tuple[str, str], tuple[str, dict]] = {}
+            self.idempotent_replays = 0
+            self.versions_served: dict[str, int] = {}
             self.locations: dict[int, dict] = {}
             self.products: dict[int, dict] = {}
             self.variants: dict[int, dict] = {}
@@ -203,6 +282,17 @@ class ShopifySandbox(VendorApp):
                 self.bucket.available = min(self.bucket.available, self.bucket.size)
             if options.get("refill_bucket"):
                 self.bucket.available = self.bucket.size
+            if "rest_bucket_size" in options or "rest_leak_rate" in options:
+                self.rest_bucket_size = float(options.get("rest_bucket_size", self.rest_bucket_size))
+                self.rest_leak_rate = float(options.get("rest_leak_rate", self.rest_leak_rate))
+                self.rest_buckets = {}
+
+    def add_access_token(self, scopes, token: str | None = None) -> str:
+        """A token of another app installation with exactly these scopes (least-privilege tests)."""
+        token = token or f"shpat_{uuid.uuid4().hex}"
+        with self.lock:
+            self.tokens[token] = frozenset(scopes)
+        return token
 
     def _next_id(self, kind: str) -> int:
         return next(self._ids[kind])
@@ -233,7 +323,7 @@ class ShopifySandbox(VendorApp):
                     "number": variant,
                     "sku": spec.get("sku") or "",
                     "title": spec.get("title") or spec.get("sku") or "Default Title",
-                    "price": str(Decimal(str(spec.get("price", "0"))).quantize(quantum(self.currency))),
+                    "price": str(on_grid(Decimal(str(spec.get("price", "0"))), self.currency)),
                     "product": product,
                     "inventory_item": item,
                 }
@@ -345,9 +435,11 @@ class ShopifySandbox(VendorApp):
         self.route("POST", api + r"/graphql\.json", self.handle_graphql)
         self.route("GET", api + r"/orders/(?P<order_id>\d+)\.json", self.handle_rest_order)
         self.route("GET", api + r"/orders\.json", self.handle_rest_orders)
+        self.route("GET", r"/admin/oauth/access_scopes\.json", self.handle_access_scopes)
         self.route("POST", r"/_sandbox/reset", self.admin_reset)
         self.route("POST", r"/_sandbox/seed-demo", self.admin_seed)
         self.route("POST", r"/_sandbox/config", self.admin_config)
+        self.route("POST", r"/_sandbox/access-tokens", self.admin_access_token)
         self.route("POST", r"/_sandbox/orders", self.admin_create_order)
         self.route("POST", r"/_sandbox/orders/(?P<order_id>\d+)/paid", self.admin_mark_paid)
         self.route("POST", r"/_sandbox/orders/(?P<order_id>\d+)/cancel", self.admin_cancel)
@@ -356,32 +448,60 @@ class ShopifySandbox(VendorApp):
         self.route("GET", r"/_sandbox/inventory", self.admin_inventory)
         self.route("GET", r"/_sandbox/stats", self.admin_stats)
 
-    def _authorised(self, request: Request) -> bool:
+    def _scopes(self, request: Request) -> frozenset[str] | None:
+        """The scopes of the request's access token; None when the token is missing or unknown."""
         supplied = request.headers.get("x-shopify-access-token", "")
-        return bool(supplied) and hmac.compare_digest(supplied, self.access_token)
+        if not supplied:
+            return None
+        with self.lock:
+            tokens = list(self.tokens.items())
+        for token, scopes in tokens:
+            if hmac.compare_digest(supplied, token):
+                return granted(scopes)
+        return None
+
+    def _version(self, request: Request) -> str:
+        version = gql.served_version(request.params["version"], self.api_versions)
+        with self.lock:
+            self.versions_served[version] = self.versions_served.get(version, 0) + 1
+        return version
 
     # --- GraphQL -------------------------------------------------------------------------------------
 
     def handle_graphql(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return Response.json(INVALID_TOKEN_BODY, 401)
+        version = self._version(request)
+        served = {"X-Shopify-API-Version": version}
+        scopes = self._scopes(request)
+        if scopes is None:
+            return Response.json(INVALID_TOKEN_BODY, 401, served)
         try:
             if request.headers.get("content-type", "").startswith("application/graphql"):
                 body = {"query": request.body.decode()}
             else:
                 body = request.json() or {}
         except (ValueError, UnicodeDecodeError):
-            return Response.json({"errors": [{"message": "Invalid JSON in request body"}]}, 400)
+            return Response.json({"errors": [{"message": "Invalid JSON in request body"}]}, 400, served)
         query = body.get("query") or ""
         variables = body.get("variables") or {}
         operation_name = body.get("operationName")
         try:
-            document = parse(query)
+            document = gql.parse_document(query)
         except GraphQLSyntaxError as exc:
-            return Response.json({"errors": [exc.formatted]})
-        problems = validate(gql.SCHEMA, document)
+            return Response.json({"errors": [exc.formatted]}, headers=served)
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                      and (not operation_name or (d.name and d.name.value == operation_name))]
+        if not operations:
+            message = f'Unknown operation named "{operation_name}".' if operation_name else "Must provide an operation."
+            return Response.json({"errors": [{"message": message}]}, headers=served)
+        # Shopify's answer to a document or variables its published schema of this version refuses.
+        problems = gql.published_problems(version, query, operations[0] if len(operations) == 1 else None, variables)
         if problems:
-            return Response.json({"errors": [p.formatted for p in problems]})
+            return Response.json({"errors": problems}, headers=served)
+        unimplemented = gql.implemented_problems(query)
+        if unimplemented:
+            return Response.json({"errors": [{
+                "message": f"The Shopify sandbox does not implement this (valid on {version}): {p['message']}",
+                "extensions": {"code": "SANDBOX_NOT_IMPLEMENTED"}} for p in unimplemented]}, headers=served)
         requested = gql.requested_cost(document, operation_name, variables)
         with self.lock:
             self.graphql_requests += 1
@@ -393,7 +513,7 @@ class ShopifySandbox(VendorApp):
                         "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": int(self.bucket.size)},
                     }],
                     "extensions": {"cost": self._cost(requested, None)},
-                })
+                }, headers=served)
             if requested > self.bucket.available:
                 self.throttled += 1
                 return Response.json({
@@ -402,13 +522,15 @@ class ShopifySandbox(VendorApp):
                         "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
                     }],
                     "extensions": {"cost": self._cost(requested, None)},
-                })
+                }, headers=served)
             self.bucket.available -= requested
             result = execute(
-                gql.SCHEMA, document, root_value=_Root(self), context_value={"sandbox": self},
-                variable_values=variables, operation_name=operation_name,
+                gql.SCHEMA, document, root_value=_Root(self),
+                context_value={"sandbox": self, "scopes": scopes, "version": version,
+                               "rules": gql.API_VERSIONS[version]},
+                variable_values=variables, operation_name=operation_name, middleware=[_check_scopes],
             )
-            operation = next(d for d in document.definitions if getattr(d, "operation", None) is not None)
+            operation = operations[0]
             is_mutation = operation.operation.value == "mutation"
             actual = min(requested, gql.actual_cost(result.data, is_mutation, len(operation.selection_set.selections)))
             self.bucket.available = min(self.bucket.size, self.bucket.available + requested - actual)
@@ -416,7 +538,7 @@ class ShopifySandbox(VendorApp):
             if result.errors:
                 answer["errors"] = [error.formatted for error in result.errors]
             answer["extensions"] = {"cost": self._cost(requested, actual)}
-        return Response.json(answer)
+        return Response.json(answer, headers=served)
 
     def _cost(self, requested: int, actual: int | None) -> dict:
         return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
@@ -436,7 +558,7 @@ class ShopifySandbox(VendorApp):
             "id": gid("Product", number), "legacyResourceId": str(number), "title": product["title"],
             "status": "ACTIVE",
             "variants": lambda info, first=None, after=None: gql.connection(
-                product["variants"], first=first, after=after, key=lambda v: v, node=self._variant_node),
+                sorted(product["variants"]), first=first, after=after, key=lambda v: v, node=self._variant_node),
         }
 
     def _variant_node(self, number: int) -> dict:
@@ -492,7 +614,8 @@ class ShopifySandbox(VendorApp):
                     "presentmentMoney": {"amount": amount, "currencyCode": currency}}
 
         def line_items(info, first=None, after=None):
-            return gql.connection(order["line_items"], first=first, after=after, key=lambda li: li["id"], node=lambda li: {
+            return gql.connection(sorted(order["line_items"], key=lambda li: li["id"]), first=first, after=after,
+                                  key=lambda li: li["id"], node=lambda li: {
                 "id": gid("LineItem", li["id"]), "sku": li["sku"], "title": li["title"], "quantity": li["quantity"],
                 "variant": (lambda info: self._variant_node(li["variant_id"])) if li["variant_id"] in self.variants else None,
                 "originalUnitPriceSet": money(li["price"]),
@@ -605,12 +728,13 @@ class ShopifySandbox(VendorApp):
 
         return {**record, "changes": change_nodes}
 
-    def inventory_set_quantities(self, data: dict) -> dict:
-        """Absolute set with compare-and-swap: all or nothing, like Shopify."""
+    def inventory_set_quantities(self, data: dict, rules: gql.VersionRules | None = None) -> dict:
+        """Absolute set with compare-and-swap: all or nothing, like Shopify. Each quantity names its
+        `changeFromQuantity` (null skips the check): the published schemas of the versions served no
+        longer offer compareQuantity / ignoreCompareQuantity."""
         self._count_call("inventorySetQuantities")
         errors: list[dict] = []
         self._check_common(data, "quantities", SETTABLE_NAMES, errors, "INVALID_NAME")
-        ignore_compare = bool(data.get("ignoreCompareQuantity"))
         seen: set = set()
         planned = []
         for index, entry in enumerate(data["quantities"][:MAX_QUANTITIES_PER_CALL]):
@@ -631,19 +755,13 @@ class ShopifySandbox(VendorApp):
                                           "The total quantity can't be higher than 1,000,000,000."))
                 continue
             current = self.level(*target).get(data["name"], 0)
-            if "changeFromQuantity" in entry:
-                if entry["changeFromQuantity"] is not None and entry["changeFromQuantity"] != current:
-                    errors.append(_user_error("CHANGE_FROM_QUANTITY_STALE", [*path, "changeFromQuantity"],
-                                              "The changeFromQuantity argument no longer matches the persisted quantity."))
-                    continue
-            elif entry.get("compareQuantity") is not None and not ignore_compare:
-                if entry["compareQuantity"] != current:
-                    errors.append(_user_error("COMPARE_QUANTITY_STALE", [*path, "compareQuantity"],
-                                              "The compareQuantity value does not match persisted value."))
-                    continue
-            elif not ignore_compare:
+            if "changeFromQuantity" not in entry:
                 errors.append(_user_error("COMPARE_QUANTITY_REQUIRED", [*path, "changeFromQuantity"],
                                           "changeFromQuantity must be given for each quantity (null to skip the check)."))
+                continue
+            if entry["changeFromQuantity"] is not None and entry["changeFromQuantity"] != current:
+                errors.append(_user_error("CHANGE_FROM_QUANTITY_STALE", [*path, "changeFromQuantity"],
+                                          "The changeFromQuantity argument no longer matches the persisted quantity."))
                 continue
             planned.append((target, entry["quantity"] - current))
         if errors:
@@ -657,8 +775,9 @@ class ShopifySandbox(VendorApp):
                                 "item": item, "location": location})
         return {"inventoryAdjustmentGroup": self._adjustment_group(data, changes), "userErrors": []}
 
-    def inventory_adjust_quantities(self, data: dict) -> dict:
-        """Relative change by delta: whatever checkouts reserved in the meantime stays reserved."""
+    def inventory_adjust_quantities(self, data: dict, rules: gql.VersionRules | None = None) -> dict:
+        """Relative change by delta: whatever checkouts reserved in the meantime stays reserved. From
+        2026-04 each change must name its `changeFromQuantity` (null skips the check)."""
         self._count_call("inventoryAdjustQuantities")
         errors: list[dict] = []
         self._check_common(data, "changes", ADJUSTABLE_NAMES, errors, "INVALID_QUANTITY_NAME")
@@ -673,6 +792,10 @@ class ShopifySandbox(VendorApp):
             if data["name"] != "available" and not ledger:
                 errors.append(_user_error("INVALID_QUANTITY_DOCUMENT", [*path, "ledgerDocumentUri"],
                                           "A ledger document URI is required except when adjusting available."))
+                continue
+            if rules is not None and rules.adjust_change_from_required and "changeFromQuantity" not in entry:
+                errors.append(_user_error(None, [*path, "changeFromQuantity"],
+                                          "changeFromQuantity must be given for each change (null to skip the check)."))
                 continue
             target = self._check_target(errors, path, entry["inventoryItemId"], entry["locationId"])
             if target is None:
@@ -699,7 +822,7 @@ class ShopifySandbox(VendorApp):
     # --- orders ------------------------------------------------------------------------------------
 
     def _money(self, amount: Decimal, currency: str) -> str:
-        return format_amount(amount, currency)
+        return str(on_grid(amount, currency))
 
     def _money_set(self, amount: str, currency: str) -> dict:
         return {"shop_money": {"amount": amount, "currency_code": currency},
@@ -707,7 +830,7 @@ class ShopifySandbox(VendorApp):
 
     def _tax(self, net: Decimal, rate: Decimal, currency: str, included: bool) -> Decimal:
         raw = net * rate / (1 + rate) if included else net * rate
-        return raw.quantize(quantum(currency), rounding=ROUND_HALF_EVEN)
+        return raw.quantize(Decimal(1).scaleb(-currency_exponent(currency)), rounding=ROUND_HALF_EVEN)
 
     def _stamp(self) -> datetime:
         """updated_at that always moves forward, even within one second."""
@@ -1022,7 +1145,7 @@ class ShopifySandbox(VendorApp):
             "Content-Type": "application/json",
             "User-Agent": "Shopify-Captain-Hook",
             "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": shopify_hmac(self.webhook_secret, body),
+            "X-Shopify-Hmac-Sha256": webhook_hmac(self.webhook_secret, body),
             "X-Shopify-Shop-Domain": self.shop_domain,
             "X-Shopify-API-Version": self.api_version,
             "X-Shopify-Webhook-Id": webhook_id,
@@ -1105,25 +1228,76 @@ class ShopifySandbox(VendorApp):
 
     # --- REST (legacy) order reads -------------------------------------------------------------------
 
+    def _rest_gate(self, request: Request, scope: str | None) -> tuple[Response | None, dict]:
+        """Auth, Shopify's REST leaky bucket (per access token: `rest_bucket_size` requests, leaking
+        `rest_leak_rate` a second; full -> 429 with Retry-After) and the scope; (refusal or None, headers)."""
+        headers = {"X-Shopify-API-Version": self._version(request)} if "version" in request.params else {}
+        scopes = self._scopes(request)
+        if scopes is None:
+            return Response.json(INVALID_TOKEN_BODY, 401, headers), headers
+        token = request.headers["x-shopify-access-token"]
+        with self.lock:
+            self.rest_requests += 1
+            bucket = self.rest_buckets.get(token)
+            if bucket is None:
+                bucket = self.rest_buckets[token] = Bucket(self.rest_bucket_size, self.rest_leak_rate,
+                                                           available=self.rest_bucket_size)
+            bucket.refill()
+            if bucket.available < 1:
+                self.rest_throttled += 1
+                wait = (1 - bucket.available) / bucket.restore_rate
+                headers.update({"X-Shopify-Shop-Api-Call-Limit": f"{int(bucket.size)}/{int(bucket.size)}",
+                                "Retry-After": f"{math.ceil(wait * 10) / 10:.1f}"})
+                return Response.json(REST_THROTTLED_BODY, 429, headers), headers
+            bucket.available -= 1
+            used = math.ceil(bucket.size - bucket.available - 1e-9)
+            headers["X-Shopify-Shop-Api-Call-Limit"] = f"{used}/{int(bucket.size)}"
+        if scope is not None and scope not in scopes:
+            return Response.json({"errors": f"[API] This action requires merchant approval for {scope} scope."},
+                                 403, headers), headers
+        return None, headers
+
     def handle_rest_order(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return Response.json(INVALID_TOKEN_BODY, 401)
+        refused, headers = self._rest_gate(request, "read_orders")
+        if refused:
+            return refused
+        scopes = self._scopes(request)
         with self.lock:
             order = self.orders.get(int(request.params["order_id"]))
-            if order is None:
-                return Response.json({"errors": "Not Found"}, 404)
-            return Response.json({"order": copy.deepcopy(order)})
+            if order is None or not self._order_visible(order, scopes):
+                return Response.json({"errors": "Not Found"}, 404, headers)
+            return Response.json({"order": copy.deepcopy(order)}, headers=headers)
 
     def handle_rest_orders(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return Response.json(INVALID_TOKEN_BODY, 401)
+        refused, headers = self._rest_gate(request, "read_orders")
+        if refused:
+            return refused
+        scopes = self._scopes(request)
         since = _parse_time(request.arg("updated_at_min"))
         limit = min(int(request.arg("limit", "50")), 250)
         since_id = int(request.arg("since_id", "0"))
         with self.lock:
             orders = [copy.deepcopy(o) for o in sorted(self.orders.values(), key=lambda o: o["id"])
-                      if o["id"] > since_id and (since is None or _parse_time(o["updated_at"]) >= since)]
-        return Response.json({"orders": orders[:limit]})
+                      if o["id"] > since_id and (since is None or _parse_time(o["updated_at"]) >= since)
+                      and self._order_visible(o, scopes)]
+        return Response.json({"orders": orders[:limit]}, headers=headers)
+
+    def handle_access_scopes(self, request: Request) -> Response:
+        """GET /admin/oauth/access_scopes.json: what the token was granted (unversioned, like Shopify's)."""
+        refused, headers = self._rest_gate(request, None)
+        if refused:
+            return refused
+        supplied = request.headers["x-shopify-access-token"]
+        with self.lock:
+            scopes = next(v for k, v in self.tokens.items() if hmac.compare_digest(k, supplied))
+        return Response.json({"access_scopes": [{"handle": h} for h in sorted(scopes)]}, headers=headers)
+
+    def _order_visible(self, order: dict, scopes) -> bool:
+        """Without read_all_orders an app sees the last 60 days of orders only."""
+        if "read_all_orders" in scopes:
+            return True
+        created = _parse_time(order.get("created_at"))
+        return created is None or created >= datetime.now(timezone.utc) - ALL_ORDERS_AGE
 
     # --- admin endpoints (the demo drives a sandbox in another process) ------------------------
 
@@ -1143,6 +1317,14 @@ class ShopifySandbox(VendorApp):
         except (TypeError, ValueError) as exc:
             return Response.json({"error": str(exc)}, 400)
         return Response.json(self.stats())
+
+    def admin_access_token(self, request: Request) -> Response:
+        body = request.json() or {}
+        scopes = body.get("scopes")
+        if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+            return Response.json({"error": "scopes must be a list of access scope handles"}, 400)
+        token = self.add_access_token(scopes, body.get("token") or None)
+        return Response.json({"access_token": token, "scopes": sorted(scopes)}, 201)
 
     def _webhooks_since(self, count: int) -> list[dict]:
         hooks = list(self.webhooks.values())[count:]
@@ -1213,7 +1395,9 @@ class ShopifySandbox(VendorApp):
                 "graphql_requests": self.graphql_requests, "throttled": self.throttled,
                 "mutation_calls": dict(self.mutation_calls), "throttle_status": self.bucket.status(),
                 "webhook_target": self.webhook_target, "retry_delays": list(self.retry_delays),
-                "delivery_mode": self.delivery_mode,
+                "delivery_mode": self.delivery_mode, "api_versions": list(self.api_versions),
+                "versions_served": dict(self.versions_served), "idempotent_replays": self.idempotent_replays,
+                "rest_requests": self.rest_requests, "rest_throttled": self.rest_throttled,
             }
 
     def admin_stats(self, request: Request) -> Response:
@@ -1238,15 +1422,21 @@ class _Root:
     def orders(self, info, first=None, after=None, last=None, before=None, query=None, sortKey=None, reverse=False):
         sort = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "PROCESSED_AT": "processed_at",
                 "ORDER_NUMBER": "order_number", "TOTAL_PRICE": "total_price"}.get(sortKey or "ID")
-        orders = self.sb._orders_matching(query)
-        orders.sort(key=lambda o: ((Decimal(o[sort]) if sort == "total_price" else o[sort]) if sort else 0, o["id"]),
-                    reverse=bool(reverse))
-        return gql.connection(orders, first=first, after=after, last=last, before=before,
-                              key=lambda o: o["id"], node=self.sb._order_node)
+
+        def value(order):  # JSON-friendly, so a cursor can carry it
+            if not sort:
+                return None
+            return float(Decimal(order[sort])) if sort == "total_price" else order[sort]
+
+        scopes = info.context["scopes"]
+        orders = [o for o in self.sb._orders_matching(query) if self.sb._order_visible(o, scopes)]
+        orders.sort(key=lambda o: (value(o), o["id"]) if sort else (o["id"],), reverse=bool(reverse))
+        return gql.connection(orders, first=first, after=after, last=last, before=before, reverse=bool(reverse),
+                              key=lambda o: o["id"], value=value if sort else None, node=self.sb._order_node)
 
     def order(self, info, id):
         order = self.sb.orders.get(gid_number(id))
-        return self.sb._order_node(order) if order else None
+        return self.sb._order_node(order) if order and self.sb._order_visible(order, info.context["scopes"]) else None
 
     def locations(self, info, first=None, after=None, includeInactive=False):
         numbers = [n for n in sorted(self.sb.locations) if includeInactive or self.sb.locations[n]["is_active"]]
@@ -1281,8 +1471,35 @@ class _Root:
         item = gid_number(id.split("inventory_item_id=", 1)[-1]) if "inventory_item_id=" in id else None
         return self.sb._level_node(item, location) if (item, location) in self.sb.levels else None
 
+    def _idempotent(self, info, name: str, data: dict, run):
+        """Shopify's `@idempotent(key: ...)`: the same key with the same input answers what the first
+        request got, without applying it again; with another input it is a user error. Required from
+        2026-04 (a request without it is refused at run time), optional on 2026-01."""
+        rules = info.context["rules"]
+        variables = getattr(info.variable_values, "coerced", info.variable_values)  # graphql-core 3.3 / 3.2
+        key = gql.idempotency_key(info.field_nodes[0], variables)
+        if key is None:
+            if rules.idempotency_required:
+                raise GraphQLError(f"The @idempotent directive is required for {name} on API version "
+                                   f"{info.context['version']}: pass @idempotent(key: ...) with a unique key.")
+            return run(data, rules)
+        if not key.strip():
+            raise GraphQLError("The idempotency key cannot be an empty string or whitespace only.")
+        fingerprint = json.dumps(data, sort_keys=True, default=str)
+        seen = self.sb.idempotency.get((name, key))
+        if seen is not None:
+            if seen[0] != fingerprint:
+                return {"inventoryAdjustmentGroup": None, "userErrors": [_user_error(
+                    "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", None,
+                    "The same idempotency key cannot be used with different operation parameters.")]}
+            self.sb.idempotent_replays += 1
+            return seen[1]
+        answer = run(data, rules)
+        self.sb.idempotency[(name, key)] = (fingerprint, answer)
+        return answer
+
     def inventorySetQuantities(self, info, input):  # noqa: N802
-        return self.sb.inventory_set_quantities(input)
+        return self._idempotent(info, "inventorySetQuantities", input, self.sb.inventory_set_quantities)
 
     def inventoryAdjustQuantities(self, info, input):  # noqa: N802
-        return self.sb.inventory_adjust_quantities(input)
+        return self._idempotent(info, "inventoryAdjustQuantities", input, self.sb.inventory_adjust_quantities)

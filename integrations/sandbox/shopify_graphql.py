@@ -1,19 +1,135 @@
-"""The subset of Shopify's GraphQL Admin API the sandbox serves: its schema, resolvers and cost model.
+"""The part of Shopify's GraphQL Admin API the sandbox serves: Shopify's published schema of each API
+version it serves (what a request is validated against), the smaller schema it executes, the rules
+that differ by version, cursors and the cost model.
 
-Resolvers read the sandbox instance from `info.context["sandbox"]`; the schema is built once.
-Nested objects are dict values that are callables (graphql-core's default resolver calls them
-with `info` and the field arguments), so every node is a plain dict.
+A request is checked against the PUBLISHED schema of the version it is served (`published_schema`,
+Shopify's own SDL kept compressed in `shopify_admin/`), so a document Shopify would refuse on that
+version is refused here too; what passes is executed against `SCHEMA`, the subset the sandbox
+implements. Nested objects are dict values that are callables (graphql-core's default resolver calls
+them with `info` and the field arguments), so every node is a plain dict.
 """
 from __future__ import annotations
 
 import base64
+import json
+import lzma
 import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from graphql import GraphQLError, build_schema
-from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
+from graphql import GraphQLError, GraphQLSchema, build_ast_schema, build_schema, parse, validate
+from graphql.execution.values import get_variable_values
+from graphql.language import DocumentNode, FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
 from graphql.utilities import value_from_ast_untyped
 
+# --- API versions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """What Shopify enforces at run time on one version, beyond what its schema says."""
+
+    # 2026-04: inventorySetQuantities / inventoryAdjustQuantities / inventoryMoveQuantities need
+    # `@idempotent(key: ...)` (optional from 2026-01).
+    idempotency_required: bool
+    # 2026-04: every entry of inventoryAdjustQuantities must give `changeFromQuantity`, null included.
+    adjust_change_from_required: bool
+
+
+# The stable versions the sandbox serves, oldest first, each with Shopify's published schema in
+# shopify_admin/<version>.graphql.xz. A request for any other version (retired, never released, not
+# yet released) is served as the oldest of them, as Shopify serves a retired version: the answer's
+# X-Shopify-API-Version says which was used.
+API_VERSIONS: dict[str, VersionRules] = {
+    "2026-01": VersionRules(idempotency_required=False, adjust_change_from_required=False),
+    "2026-04": VersionRules(idempotency_required=True, adjust_change_from_required=True),
+}
+IDEMPOTENT_MUTATIONS = ("inventorySetQuantities", "inventoryAdjustQuantities", "inventoryMoveQuantities")
+SCHEMA_DIR = Path(__file__).with_name("shopify_admin")
+_DESCRIPTION = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""')
+_schema_locks = {version: threading.Lock() for version in API_VERSIONS}
+_schemas: dict[str, GraphQLSchema] = {}
+
+
+def served_version(requested: str, versions) -> str:
+    """The version Shopify answers a request for `requested` with, among the stable `versions`."""
+    versions = sorted(versions)
+    if requested in versions:
+        return requested
+    if requested == "unstable":
+        return versions[-1]
+    return versions[0]  # retired or unknown: the oldest supported stable version
+
+
+def published_schema(version: str) -> GraphQLSchema:
+    """Shopify's published Admin schema of `version`, built once per process (a few seconds each).
+
+    Descriptions are dropped before parsing: they take most of the file and most of the parse time
+    and change nothing a request is validated against. Built assuming it valid: Shopify's own dump
+    breaks a rule graphql-core checks (deprecated implementations of undeprecated interface fields)."""
+    with _schema_locks[version]:
+        schema = _schemas.get(version)
+        if schema is None:
+            text = lzma.decompress((SCHEMA_DIR / f"{version}.graphql.xz").read_bytes()).decode("utf-8")
+            document = parse(_DESCRIPTION.sub("", text), no_location=True)
+            schema = _schemas[version] = build_ast_schema(document, assume_valid=True, assume_valid_sdl=True)
+        return schema
+
+
+def warm_up(versions) -> threading.Thread:
+    """Build the published schemas in the background, so the first request does not wait for all."""
+    thread = threading.Thread(target=lambda: [published_schema(v) for v in versions], name="shopify-schemas",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+@lru_cache(maxsize=1024)
+def parse_document(query: str) -> DocumentNode:
+    return parse(query)
+
+
+@lru_cache(maxsize=2048)
+def _published_problems(version: str, query: str) -> tuple[dict, ...]:
+    return tuple(problem.formatted for problem in validate(published_schema(version), parse_document(query)))
+
+
+def published_problems(version: str, document_text: str, operation: OperationDefinitionNode | None,
+                       variables: dict) -> list[dict]:
+    """Why Shopify would refuse this request on `version`: the document's validation errors against
+    the published schema, else the variables that do not coerce to their declared types."""
+    problems = list(_published_problems(version, document_text))
+    if problems or operation is None:
+        return problems
+    coerced = get_variable_values(published_schema(version), operation.variable_definitions or (), variables)
+    if isinstance(coerced, list):
+        return [error.formatted for error in coerced]
+    return []
+
+
+@lru_cache(maxsize=1024)
+def implemented_problems(query: str) -> tuple[dict, ...]:
+    """What of a (valid) document the sandbox does not implement: its errors against SCHEMA."""
+    return tuple(problem.formatted for problem in validate(SCHEMA, parse_document(query)))
+
+
+def idempotency_key(field: FieldNode, variables: dict) -> str | None:
+    """The key of `@idempotent(key: ...)` on a mutation field, None without the directive."""
+    for directive in field.directives or ():
+        if directive.name.value == "idempotent":
+            for argument in directive.arguments or ():
+                if argument.name.value == "key":
+                    value = value_from_ast_untyped(argument.value, variables)
+                    return "" if value is None else str(value)
+            return ""
+    return None
+
+
 SDL = """
+directive @idempotent(key: String!) on FIELD
+
 scalar DateTime
 scalar Decimal
 scalar URL
@@ -122,13 +238,11 @@ input InventoryQuantityInput {
   locationId: ID!
   quantity: Int!
   changeFromQuantity: Int
-  compareQuantity: Int
 }
 input InventorySetQuantitiesInput {
   name: String!
   reason: String!
   referenceDocumentUri: String
-  ignoreCompareQuantity: Boolean
   quantities: [InventoryQuantityInput!]!
 }
 input InventoryChangeInput {
@@ -165,7 +279,7 @@ enum InventorySetQuantitiesUserErrorCode {
   CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE INVALID_INVENTORY_ITEM
   INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW
   INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR
-  NON_MUTABLE_INVENTORY_ITEM
+  NON_MUTABLE_INVENTORY_ITEM IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH
 }
 type InventorySetQuantitiesUserError { code: InventorySetQuantitiesUserErrorCode field: [String!] message: String! }
 type InventorySetQuantitiesPayload { inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventorySetQuantitiesUserError!]! }
@@ -174,7 +288,8 @@ enum InventoryAdjustQuantitiesUserErrorCode {
   ADJUST_QUANTITIES_FAILED CHANGE_FROM_QUANTITY_STALE INTERNAL_LEDGER_DOCUMENT INVALID_AVAILABLE_DOCUMENT
   INVALID_INVENTORY_ITEM INVALID_LEDGER_DOCUMENT INVALID_LOCATION INVALID_QUANTITY_DOCUMENT INVALID_QUANTITY_NAME
   INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT
-  ITEM_NOT_STOCKED_AT_LOCATION MAX_ONE_LEDGER_DOCUMENT NON_MUTABLE_INVENTORY_ITEM
+  ITEM_NOT_STOCKED_AT_LOCATION MAX_ONE_LEDGER_DOCUMENT NON_MUTABLE_INVENTORY_ITEM SERVICE_UNAVAILABLE
+  IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH
 }
 type InventoryAdjustQuantitiesUserError { code: InventoryAdjustQuantitiesUserErrorCode field: [String!] message: String! }
 type InventoryAdjustQuantitiesPayload { inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventoryAdjustQuantitiesUserError!]! }
@@ -190,34 +305,55 @@ CONNECTION_COST = 2
 # --- pagination ---------------------------------------------------------------------------------
 
 
-def cursor_for(key) -> str:
-    return base64.b64encode(f"cursor:{key}".encode()).decode()
+def cursor_for(sort_key: tuple) -> str:
+    """Shopify's cursor: the row's id and the value it is sorted by, so paging resumes by position in
+    the sort, not by the row (which may have moved since)."""
+    last_id, last_value = sort_key[-1], sort_key[0]
+    return base64.b64encode(json.dumps({"last_id": last_id, "last_value": last_value}).encode()).decode()
 
 
-def _key_from_cursor(cursor: str) -> str:
+def _sort_key_from_cursor(cursor: str, width: int) -> tuple:
     try:
-        return base64.b64decode(cursor.encode()).decode().removeprefix("cursor:")
-    except (ValueError, UnicodeDecodeError) as exc:
+        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True).decode())
+        key = (decoded["last_value"], decoded["last_id"]) if width > 1 else (decoded["last_id"],)
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}") from exc
+    return key
 
 
-def connection(items: list, *, first, after, key, node, last=None, before=None) -> dict:
-    """A Relay connection over an already sorted list, cursors naming each item's key."""
+def connection(items: list, *, first, after, key, node, last=None, before=None, value=None,
+               reverse: bool = False) -> dict:
+    """A Relay connection over `items` sorted by (`value`, `key`) (descending when `reverse`).
+
+    `after`/`before` name a position in that sort (the sort value and id a cursor carries), not a row:
+    a row that changed between two pages and so moved past the cursor is returned again on a later
+    page, never skipped, as Shopify does."""
     if first is None and last is None:
         raise GraphQLError("you must provide one of first or last")
     size = first if first is not None else last
     if size < 0 or size > MAX_PAGE_SIZE:
         raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {size}")
-    keys = [str(key(item)) for item in items]
-    start = 0
+
+    def sort_key(item) -> tuple:
+        return (value(item), key(item)) if value else (key(item),)
+
+    keys = [sort_key(item) for item in items]
+    width = len(keys[0]) if keys else (2 if value else 1)
+
+    def beyond(row: tuple, mark: tuple) -> bool:  # row comes after mark in the sort
+        try:
+            return row < mark if reverse else row > mark
+        except TypeError as exc:
+            raise GraphQLError(f"Invalid cursor for current pagination sort: {mark!r}") from exc
+
+    start, end = 0, len(items)
     if after:
-        wanted = _key_from_cursor(after)
-        start = keys.index(wanted) + 1 if wanted in keys else len(keys)
-    end = len(items)
+        mark = _sort_key_from_cursor(after, width)
+        start = next((i for i, row in enumerate(keys) if beyond(row, mark)), len(items))
     if before:
-        wanted = _key_from_cursor(before)
-        end = keys.index(wanted) if wanted in keys else end
-    window = list(range(start, end))
+        mark = _sort_key_from_cursor(before, width)
+        end = next((i for i, row in enumerate(keys) if row == mark or beyond(row, mark)), len(items))
+    window = list(range(start, max(start, end)))
     chosen = window[:size] if first is not None else window[-size:] if size else []
     edges = [{"cursor": cursor_for(keys[i]), "node": node(items[i])} for i in chosen]
     return {

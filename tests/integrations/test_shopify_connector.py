@@ -1,5 +1,6 @@
 """The Shopify client against the Shopify sandbox over real HTTP: throttling, compare-and-set,
 deltas that keep reservations, batching, lookups, and the order payload translation."""
+import json
 import math
 import time
 from datetime import datetime, timezone
@@ -8,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integrations.connectors.shopify import ShopifyAuthError, ShopifyClient
+from integrations.connectors.shopify import API_VERSIONS, ShopifyAuthError, ShopifyClient
 from integrations.domain import TaxLine
 
 MAIN = "gid://shopify/Location/1"
@@ -39,7 +40,7 @@ def shopify(sandbox, sleep):
 
 def _raw_graphql(sandbox, query, token="shpat_sandbox_token"):
     headers = {"X-Shopify-Access-Token": token} if token else {}
-    return requests.post(f"{sandbox.url}/shopify/admin/api/2025-10/graphql.json", json={"query": query},
+    return requests.post(f"{sandbox.url}/shopify/admin/api/2026-04/graphql.json", json={"query": query},
                          headers=headers, timeout=5)
 
 
@@ -292,3 +293,127 @@ def test_orders_updated_since_lists_orders_changed_after_a_moment(sandbox, shopi
     rows = list(shopify.orders_updated_since(since))
     assert [(r["id"], r["financial_status"]) for r in rows] == [(str(first["id"]), "paid")]
     assert rows[0]["updated_at"] == paid["updated_at"]
+
+
+# --- API version, idempotency, scopes, paging, REST limit ----------------------------------------------
+
+
+def test_the_configured_version_is_supported_and_served_as_asked(sandbox, shopify, settings):
+    assert settings.SHOPIFY["api_version"] == "2026-04"
+    assert settings.SHOPIFY["api_version"] in API_VERSIONS
+    shopify.list_locations()
+    assert shopify.served_api_version == "2026-04"
+
+
+def test_a_retired_version_is_noticed_from_what_shopify_says_it_served(sandbox, caplog):
+    client = ShopifyClient(f"{sandbox.url}/shopify", "shpat_sandbox_token", "2025-10")
+    with caplog.at_level("WARNING", logger="ledgerline.connectors.shopify"):
+        client.list_locations()
+    assert client.served_api_version == "2026-01"
+    assert "asked for API version 2025-10, Shopify served 2026-01" in caplog.text
+
+
+class TimeoutAfterSending(requests.adapters.HTTPAdapter):
+    """The request reaches Shopify and is applied, but the answer is lost once (a read timeout)."""
+
+    def __init__(self, losses: int = 1):
+        super().__init__()
+        self.losses = losses
+        self.bodies: list[bytes] = []
+
+    def send(self, request, **kw):
+        response = super().send(request, **kw)
+        self.bodies.append(request.body)
+        if self.losses and b"mutation" in (request.body or b""):
+            self.losses -= 1
+            raise requests.ReadTimeout("answer lost")
+        return response
+
+
+def test_a_resent_stock_change_reuses_its_idempotency_key_and_is_applied_once(sandbox, shopify):
+    adapter = TimeoutAfterSending()
+    shopify.session.mount("http://", adapter)
+    item = sandbox.shopify.inventory_item_id("HOODIE-GRY-L")
+
+    errors = shopify.adjust_available_quantities([{"inventory_item_id": item, "location_id": MAIN, "delta": 5}])
+
+    assert errors == []
+    assert sandbox.shopify.level("HOODIE-GRY-L", MAIN)["available"] == 20  # 15 + 5, once
+    assert sandbox.shopify.stats()["idempotent_replays"] == 1
+    sent = [json.loads(b) for b in adapter.bodies if b"mutation" in b]
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert sent[0]["variables"]["idempotencyKey"]
+    assert sent[0]["variables"]["input"]["changes"][0]["changeFromQuantity"] is None  # explicit, as 2026-04 wants
+
+
+def test_a_new_call_is_a_new_change_with_a_new_key(sandbox, shopify):
+    item = sandbox.shopify.inventory_item_id("HOODIE-GRY-L")
+    for _ in range(2):
+        assert shopify.adjust_available_quantities([{"inventory_item_id": item, "location_id": MAIN, "delta": 1}]) == []
+    assert sandbox.shopify.level("HOODIE-GRY-L", MAIN)["available"] == 17
+    assert sandbox.shopify.stats()["idempotent_replays"] == 0
+
+
+def test_a_repeated_call_with_the_same_idempotency_key_is_applied_once(sandbox, shopify):
+    item = sandbox.shopify.inventory_item_id("MUG-001")
+    change = [{"inventory_item_id": item, "location_id": MAIN, "quantity": 90, "change_from": 120}]
+    assert shopify.set_available_quantities(change, idempotency_key="inventory-run/7") == []
+    # A re-run of the same run after a crash sends the same change again: Shopify answers the first result.
+    assert shopify.set_available_quantities(change, idempotency_key="inventory-run/7") == []
+    assert sandbox.shopify.level("MUG-001", MAIN)["available"] == 90
+    assert sandbox.shopify.stats()["idempotent_replays"] == 1
+
+
+def test_the_rest_of_a_rejected_batch_is_sent_with_its_own_key(sandbox, shopify):
+    tee, mug = sandbox.shopify.inventory_item_id("TEE-BLK-M"), sandbox.shopify.inventory_item_id("MUG-001")
+    errors = shopify.set_available_quantities([
+        {"inventory_item_id": tee, "location_id": MAIN, "quantity": 60, "change_from": 1},  # stale
+        {"inventory_item_id": mug, "location_id": MAIN, "quantity": 100, "change_from": 120},
+    ], idempotency_key="inventory-run/8")
+    assert [e["code"] for e in errors] == ["CHANGE_FROM_QUANTITY_STALE"]  # no IDEMPOTENCY_KEY_PARAMETER_MISMATCH
+    assert sandbox.shopify.level("MUG-001", MAIN)["available"] == 100
+
+
+def test_a_token_without_write_inventory_is_a_permanent_access_denied(sandbox):
+    token = sandbox.shopify.add_access_token(["read_products", "read_locations", "read_inventory"])
+    client = ShopifyClient(f"{sandbox.url}/shopify", token, "2026-04", sleep=lambda s: None)
+    item = sandbox.shopify.inventory_item_id("MUG-001")
+    assert client.inventory_levels([item], [MAIN])[(item, MAIN)]["available"] == 120  # reading is allowed
+
+    with pytest.raises(ShopifyAuthError) as caught:
+        client.set_available_quantities([{"inventory_item_id": item, "location_id": MAIN, "quantity": 5, "change_from": 120}])
+
+    assert caught.value.code == "ACCESS_DENIED"
+    assert "write_inventory" in str(caught.value)
+    assert sandbox.shopify.level("MUG-001", MAIN)["available"] == 120
+
+
+def test_the_order_poll_lists_each_order_once_when_one_changes_between_pages(sandbox):
+    orders = [sandbox.shopify.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}]) for _ in range(5)]
+
+    class ChangesWhilePaging(ShopifyClient):
+        PAGE_SIZE = 2
+        pages = 0
+
+        def graphql(self, query, variables=None, **kw):
+            data = super().graphql(query, variables, **kw)
+            ChangesWhilePaging.pages += 1
+            if ChangesWhilePaging.pages == 1:  # a customer edits an order we already listed
+                sandbox.shopify.update_order(orders[1]["id"], note="edited")
+            return data
+
+    client = ChangesWhilePaging.from_settings(sleep=lambda s: None)
+    rows = list(client.orders_updated_since())
+
+    assert sorted(r["id"] for r in rows) == sorted(str(o["id"]) for o in orders)  # none skipped, none twice
+    assert ChangesWhilePaging.pages == 3
+
+
+def test_rest_order_reads_wait_out_the_leaky_bucket(sandbox, shopify, sleep):
+    order = sandbox.shopify.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}])
+    sandbox.shopify.configure(rest_bucket_size=2, rest_leak_rate=10)
+    for _ in range(4):
+        assert shopify.get_order_payload(order["id"])["id"] == order["id"]
+    assert sandbox.shopify.stats()["rest_throttled"] >= 1
+    assert sleep.waits and all(0 < w <= 0.2 for w in sleep.waits)  # Retry-After, not a guess
+    assert shopify.stats.rate_limited == len(sleep.waits)

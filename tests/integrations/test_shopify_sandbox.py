@@ -1,9 +1,12 @@
 """The Shopify sandbox behaves like Shopify where our code depends on it: signed webhooks that are
 retried unchanged, auth, the cost throttle's answer, compare-and-set, quantity names, admin endpoints."""
+import base64
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -60,14 +63,24 @@ def _wait_until(condition, timeout=5.0):
     return False
 
 
-def _graphql(sandbox, query, variables=None, token="shpat_sandbox_token"):
+def _graphql(sandbox, query, variables=None, token="shpat_sandbox_token", version="2026-04"):
+    """POST a document; a `$key` it declares (the idempotency key) gets a fresh UUID unless given."""
     headers = {"X-Shopify-Access-Token": token} if token else {}
-    return requests.post(f"{sandbox.url}/shopify/admin/api/2025-10/graphql.json",
-                         json={"query": query, "variables": variables or {}}, headers=headers, timeout=5)
+    variables = dict(variables or {})
+    if "$key: String!" in query:
+        variables.setdefault("key", str(uuid.uuid4()))
+    return requests.post(f"{sandbox.url}/shopify/admin/api/{version}/graphql.json",
+                         json={"query": query, "variables": variables}, headers=headers, timeout=5)
 
 
-SET = """mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) {
+SET = """mutation($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { changes { name delta } } userErrors { code field message } } }"""
+SET_WITHOUT_KEY = """mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) {
   inventoryAdjustmentGroup { changes { name delta } } userErrors { code field message } } }"""
+ADJUST = """mutation($input: InventoryAdjustQuantitiesInput!, $key: String!) {
+  inventoryAdjustQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { changes { name delta } } userErrors { code field message } } }"""
 
 
 # --- webhooks --------------------------------------------------------------------------------------
@@ -82,7 +95,7 @@ def test_webhooks_are_signed_over_the_raw_body_as_our_webhook_view_checks(sandbo
     assert json.loads(body) == payload
     assert headers["X-Shopify-Topic"] == "orders/create"
     assert headers["X-Shopify-Shop-Domain"] == "ledgerline-demo.myshopify.com"
-    assert headers["X-Shopify-API-Version"] == "2025-10"
+    assert headers["X-Shopify-API-Version"] == "2026-04"
     assert headers["X-Shopify-Webhook-Id"] and headers["X-Shopify-Event-Id"] and headers["X-Shopify-Triggered-At"]
     # Our endpoint accepts exactly what the sandbox sent.
     forwarded = {k: v for k, v in headers.items() if k.startswith("X-Shopify")}
@@ -288,3 +301,243 @@ def test_admin_endpoints_create_and_pay_orders_and_report_stats(sandbox, receive
     assert sandbox.shopify.orders == {} and sandbox.shopify.variants == {}
     requests.post(f"{base}/seed-demo", timeout=5)
     assert sandbox.shopify.variant_by_sku("HOODIE-GRY-L") is not None
+
+
+# --- API versions --------------------------------------------------------------------------------------
+
+
+def test_each_answer_says_which_api_version_served_it(sandbox):
+    for version in ("2026-01", "2026-04"):
+        response = _graphql(sandbox, "{ shop { name } }", version=version)
+        assert response.headers["X-Shopify-API-Version"] == version
+        assert response.json()["data"]["shop"]["name"] == "Ledgerline Demo Store"
+
+
+@pytest.mark.parametrize("asked", ["2025-10", "2025-07", "2026-05", "2099-01"], ids=["retired", "older", "never", "future"])
+def test_a_retired_or_unknown_version_is_served_as_the_oldest_supported_one(sandbox, asked):
+    response = _graphql(sandbox, "{ shop { name } }", version=asked)
+    assert response.status_code == 200
+    assert response.headers["X-Shopify-API-Version"] == "2026-01"
+    assert sandbox.shopify.stats()["versions_served"] == {"2026-01": 1}
+
+
+def test_a_document_is_validated_against_the_published_schema_of_the_version_served(sandbox):
+    removed_in_2026_04 = "{ deliverySettings { legacyModeProfiles } }"
+    body = _graphql(sandbox, removed_in_2026_04, version="2026-04").json()
+    assert "data" not in body
+    assert body["errors"][0]["message"].startswith("Cannot query field 'deliverySettings'")
+    # Valid on 2026-01: Shopify would answer it; the sandbox says it does not implement it.
+    body = _graphql(sandbox, removed_in_2026_04, version="2026-01").json()
+    assert body["errors"][0]["extensions"]["code"] == "SANDBOX_NOT_IMPLEMENTED"
+
+
+def test_variables_the_version_does_not_define_are_refused(sandbox):
+    # compareQuantity was the compare-and-set before changeFromQuantity; neither version served has it.
+    body = _graphql(sandbox, SET, {"input": {"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": sandbox.shopify.inventory_item_id("MUG-001"), "locationId": MAIN, "quantity": 1,
+         "compareQuantity": 120}]}}).json()
+    assert "data" not in body
+    assert "compareQuantity" in body["errors"][0]["message"]
+    assert sandbox.shopify.mutation_calls == {}
+
+
+def test_from_2026_04_inventory_mutations_need_an_idempotency_key(sandbox):
+    shop = sandbox.shopify
+    change = {"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": shop.inventory_item_id("MUG-001"), "locationId": MAIN, "quantity": 100, "changeFromQuantity": 120}]}
+
+    body = _graphql(sandbox, SET_WITHOUT_KEY, {"input": change}, version="2026-04").json()
+    assert body["data"]["inventorySetQuantities"] is None
+    assert "@idempotent directive is required" in body["errors"][0]["message"]
+    assert shop.level("MUG-001", MAIN)["available"] == 120
+
+    body = _graphql(sandbox, SET_WITHOUT_KEY, {"input": change}, version="2026-01").json()  # optional there
+    assert body["data"]["inventorySetQuantities"]["userErrors"] == []
+    assert shop.level("MUG-001", MAIN)["available"] == 100
+
+
+def test_an_empty_idempotency_key_is_refused(sandbox):
+    body = _graphql(sandbox, SET, {"key": "  ", "input": {"name": "available", "reason": "correction", "quantities": []}}).json()
+    assert body["data"]["inventorySetQuantities"] is None
+    assert "cannot be an empty string" in body["errors"][0]["message"]
+
+
+def test_from_2026_04_each_adjustment_names_its_change_from_quantity(sandbox):
+    shop = sandbox.shopify
+    mug = shop.inventory_item_id("MUG-001")
+    implicit = {"name": "available", "reason": "correction", "changes": [{"inventoryItemId": mug, "locationId": MAIN, "delta": 5}]}
+    explicit = {**implicit, "changes": [{"inventoryItemId": mug, "locationId": MAIN, "delta": 5, "changeFromQuantity": None}]}
+
+    errors = _graphql(sandbox, ADJUST, {"input": implicit}).json()["data"]["inventoryAdjustQuantities"]["userErrors"]
+    assert errors[0]["field"] == ["input", "changes", "0", "changeFromQuantity"]
+    assert shop.level("MUG-001", MAIN)["available"] == 120
+    assert _graphql(sandbox, ADJUST, {"input": implicit}, version="2026-01").json()[
+        "data"]["inventoryAdjustQuantities"]["userErrors"] == []
+    assert _graphql(sandbox, ADJUST, {"input": explicit}).json()["data"]["inventoryAdjustQuantities"]["userErrors"] == []
+    assert shop.level("MUG-001", MAIN)["available"] == 130
+
+
+def test_the_same_idempotency_key_answers_the_first_result_and_applies_once(sandbox):
+    shop = sandbox.shopify
+    change = {"name": "available", "reason": "correction", "changes": [
+        {"inventoryItemId": shop.inventory_item_id("MUG-001"), "locationId": MAIN, "delta": 3, "changeFromQuantity": None}]}
+    first = _graphql(sandbox, ADJUST, {"key": "k-1", "input": change}).json()
+    again = _graphql(sandbox, ADJUST, {"key": "k-1", "input": change}).json()
+
+    assert again["data"] == first["data"]
+    assert shop.level("MUG-001", MAIN)["available"] == 123  # not 126
+    assert shop.stats()["idempotent_replays"] == 1
+
+    other = {**change, "changes": [{**change["changes"][0], "delta": 4}]}
+    errors = _graphql(sandbox, ADJUST, {"key": "k-1", "input": other}).json()["data"]["inventoryAdjustQuantities"]["userErrors"]
+    assert [e["code"] for e in errors] == ["IDEMPOTENCY_KEY_PARAMETER_MISMATCH"]
+    assert shop.level("MUG-001", MAIN)["available"] == 123
+
+
+# --- access scopes ---------------------------------------------------------------------------------
+
+
+def test_a_token_without_write_inventory_gets_access_denied_and_changes_nothing(sandbox):
+    shop = sandbox.shopify
+    reader = shop.add_access_token(["read_products", "read_inventory", "read_locations"])
+    body = _graphql(sandbox, SET, {"input": {"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": shop.inventory_item_id("MUG-001"), "locationId": MAIN, "quantity": 1, "changeFromQuantity": 120}]}},
+        token=reader).json()
+
+    assert body["data"] == {"inventorySetQuantities": None}
+    (error,) = body["errors"]
+    assert error["path"] == ["inventorySetQuantities"]
+    assert error["message"] == "Access denied for inventorySetQuantities field. Required access: `write_inventory` access scope."
+    assert error["extensions"] == {"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes",
+                                   "requiredAccess": "`write_inventory` access scope."}
+    assert shop.level("MUG-001", MAIN)["available"] == 120
+    # What it may read, it reads.
+    levels = _graphql(sandbox, "{ locations(first: 5) { nodes { id } } }", token=reader).json()
+    assert "errors" not in levels
+
+
+def test_a_write_scope_grants_its_read_scope(sandbox):
+    writer = sandbox.shopify.add_access_token(["write_inventory"])
+    query = """query($id: ID!) { inventoryItem(id: $id) { inventoryLevels(first: 2) { nodes { quantities(names: ["available"]) { quantity } } } } }"""
+    body = _graphql(sandbox, query, {"id": sandbox.shopify.inventory_item_id("MUG-001")}, token=writer).json()
+    assert "errors" not in body
+    body = _graphql(sandbox, "{ orders(first: 1) { nodes { id } } }", token=writer).json()
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+
+
+def test_orders_need_read_orders_on_graphql_and_rest(sandbox):
+    shop = sandbox.shopify
+    order = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}])
+    stock_only = shop.add_access_token(["write_inventory", "read_products", "read_locations"])
+    body = _graphql(sandbox, "{ orders(first: 5) { nodes { id } } }", token=stock_only).json()
+    assert body["errors"][0]["extensions"]["requiredAccess"] == "`read_orders` access scope."
+    rest = requests.get(f"{sandbox.url}/shopify/admin/api/2026-04/orders/{order['id']}.json",
+                        headers={"X-Shopify-Access-Token": stock_only}, timeout=5)
+    assert rest.status_code == 403
+    assert rest.json() == {"errors": "[API] This action requires merchant approval for read_orders scope."}
+
+
+def test_orders_older_than_60_days_need_read_all_orders(sandbox):
+    shop = sandbox.shopify
+    old = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}], created_at="2026-08-01T10:00:00+00:00")
+    recent = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}])
+    query = "{ orders(first: 10) { nodes { legacyResourceId } } }"
+    names = [n["legacyResourceId"] for n in _graphql(sandbox, query).json()["data"]["orders"]["nodes"]]
+    assert names == [str(recent["id"])]
+    everything = shop.add_access_token([*shop.tokens["shpat_sandbox_token"], "read_all_orders"])
+    names = [n["legacyResourceId"] for n in _graphql(sandbox, query, token=everything).json()["data"]["orders"]["nodes"]]
+    assert names == [str(old["id"]), str(recent["id"])]
+
+
+def test_tokens_are_made_and_listed_over_http(sandbox):
+    made = requests.post(f"{sandbox.url}/shopify/_sandbox/access-tokens", json={"scopes": ["read_orders"]}, timeout=5)
+    assert made.status_code == 201
+    token = made.json()["access_token"]
+    listed = requests.get(f"{sandbox.url}/shopify/admin/oauth/access_scopes.json",
+                          headers={"X-Shopify-Access-Token": token}, timeout=5)
+    assert listed.json() == {"access_scopes": [{"handle": "read_orders"}]}
+    assert requests.get(f"{sandbox.url}/shopify/admin/oauth/access_scopes.json", timeout=5).status_code == 401
+
+
+# --- paging ----------------------------------------------------------------------------------------
+
+
+def test_an_order_updated_between_pages_comes_again_instead_of_being_skipped(sandbox):
+    shop = sandbox.shopify
+    orders = [shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}]) for _ in range(4)]
+    query = """query($after: String) { orders(first: 2, after: $after, sortKey: UPDATED_AT) {
+      nodes { legacyResourceId } pageInfo { hasNextPage endCursor } } }"""
+    first = _graphql(sandbox, query).json()["data"]["orders"]
+    assert [n["legacyResourceId"] for n in first["nodes"]] == [str(orders[0]["id"]), str(orders[1]["id"])]
+    shop.update_order(orders[1]["id"], note="changed while we page")  # the row under the cursor moves to the end
+
+    rest = _graphql(sandbox, query, {"after": first["pageInfo"]["endCursor"]}).json()["data"]["orders"]
+    more = _graphql(sandbox, query, {"after": rest["pageInfo"]["endCursor"]}).json()["data"]["orders"]
+    seen = [n["legacyResourceId"] for n in rest["nodes"] + more["nodes"]]
+    assert seen == [str(orders[2]["id"]), str(orders[3]["id"]), str(orders[1]["id"])]  # none skipped, the moved one again
+    assert not more["pageInfo"]["hasNextPage"]
+
+
+def test_a_cursor_is_a_position_in_the_sort(sandbox):
+    body = _graphql(sandbox, "{ locations(first: 1) { pageInfo { endCursor } } }").json()
+    cursor = json.loads(base64.b64decode(body["data"]["locations"]["pageInfo"]["endCursor"]))
+    assert cursor == {"last_id": 1, "last_value": 1}
+    bad = _graphql(sandbox, '{ locations(first: 1, after: "not-a-cursor") { nodes { id } } }').json()
+    assert "Invalid cursor" in bad["errors"][0]["message"]
+
+
+# --- REST rate limit -------------------------------------------------------------------------------
+
+
+def test_rest_calls_have_shopifys_leaky_bucket(sandbox):
+    shop = sandbox.shopify
+    order = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}])
+    shop.configure(rest_bucket_size=3, rest_leak_rate=0.5)
+    url = f"{sandbox.url}/shopify/admin/api/2026-04/orders/{order['id']}.json"
+    headers = {"X-Shopify-Access-Token": "shpat_sandbox_token"}
+
+    answers = [requests.get(url, headers=headers, timeout=5) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["X-Shopify-Shop-Api-Call-Limit"] for a in answers] == ["1/3", "2/3", "3/3", "3/3"]
+    assert 0 < float(answers[3].headers["Retry-After"]) <= 2.0
+    assert answers[3].json()["errors"].startswith("Exceeded 2 calls per second")
+    assert shop.stats()["rest_throttled"] == 1
+    # Another app installation (token) has its own bucket.
+    other = shop.add_access_token(["read_orders"])
+    assert requests.get(url, headers={"X-Shopify-Access-Token": other}, timeout=5).status_code == 200
+
+
+def test_the_default_rest_bucket_is_40_leaking_2_a_second(sandbox):
+    order = sandbox.shopify.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}])
+    url = f"{sandbox.url}/shopify/admin/api/2026-04/orders/{order['id']}.json"
+    answer = requests.get(url, headers={"X-Shopify-Access-Token": "shpat_sandbox_token"}, timeout=5)
+    assert answer.headers["X-Shopify-Shop-Api-Call-Limit"] == "1/40"
+    assert sandbox.shopify.rest_leak_rate == 2
+
+
+# --- the HTTP server -------------------------------------------------------------------------------
+
+
+def test_keep_alive_requests_are_answered_without_the_delayed_ack_stall(sandbox):
+    # Headers and body in one write (and TCP_NODELAY): each answer leaves at once. In two writes the
+    # body waited ~40 ms for the client's delayed ACK, so 50 requests took over 2 s.
+    session = requests.Session()
+    url = f"{sandbox.url}/shopify/_sandbox/stats"
+    session.get(url, timeout=5)
+    started = time.perf_counter()
+    for _ in range(50):
+        assert session.get(url, timeout=5).status_code == 200
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_shopify_sandbox_imports_nothing_of_the_product():
+    import subprocess
+    import sys
+
+    code = ("import sys, integrations.sandbox.shopify, integrations.sandbox.server; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('integrations', 'mappings', "
+            "'exceptions_queue', 'config', 'django') and not m.startswith('integrations.sandbox') and m != 'integrations'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
