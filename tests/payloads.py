@@ -158,7 +158,7 @@ def shopify_headers(body: bytes, *, topic: str = "orders/paid", webhook_id: str 
     headers = {
         "X-Shopify-Topic": topic,
         "X-Shopify-Shop-Domain": shop_domain,
-        "X-Shopify-API-Version": "2025-10",
+        "X-Shopify-API-Version": "2026-04",
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
         "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(),

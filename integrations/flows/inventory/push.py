@@ -13,6 +13,7 @@ from itertools import chain
 from django.utils import timezone
 
 from integrations.connectors.base import NotFound
+from integrations.connectors.shopify import location_gid as shopify_location_gid
 
 from .ats import LocationRule, batched, levels_compute, sku_plans, stock_index
 from .exception_types import UNKNOWN_SKU, UNMAPPED_LOCATION, inventory_exception_raise
@@ -43,11 +44,6 @@ class Outcome:
     unknown_sku: bool = False
 
 
-def _shopify_gid(kind: str, value) -> str:
-    text = str(value)
-    return text if text.startswith("gid://") else f"gid://shopify/{kind}/{text}"
-
-
 class _Pusher:
     per_call_max = 1
 
@@ -69,11 +65,11 @@ class ShopifyPusher(_Pusher):
         self.run.read_calls += 1
         active = {loc["id"]: loc["name"] for loc in locations if loc.get("is_active", True)}
         known = {loc["id"] for loc in locations}
-        mapped = {_shopify_gid("Location", r.storefront_location) for r in rules}
+        mapped = {shopify_location_gid(r.storefront_location) for r in rules}
         self.unmapped += [(f"{name} ({gid})", "has no active location mapping") for gid, name in active.items() if gid not in mapped]
         kept = []
         for rule in rules:
-            if _shopify_gid("Location", rule.storefront_location) in known:
+            if shopify_location_gid(rule.storefront_location) in known:
                 kept.append(rule)
             else:
                 self.unmapped.append((rule.storefront_location, "is mapped but Shopify has no such location"))
@@ -105,7 +101,7 @@ class ShopifyPusher(_Pusher):
 
     def _read(self, targets: list[Target]) -> dict[tuple[str, str], dict]:
         items = {t.ref for t in targets}
-        levels = self.client.inventory_levels(items, {_shopify_gid("Location", t.location) for t in targets})
+        levels = self.client.inventory_levels(items, {shopify_location_gid(t.location) for t in targets})
         self.run.read_calls += math.ceil(len(items) / self.client.ITEMS_PER_LEVEL_QUERY)
         return levels
 
@@ -131,7 +127,7 @@ class ShopifyPusher(_Pusher):
         unread = [t for t in targets if t.basis is None or t.pushed_ats is None]
         fresh = self._read(unread) if unread else {}
         for t in targets:
-            loc = _shopify_gid("Location", t.location)
+            loc = shopify_location_gid(t.location)
             if t.basis is not None and t.pushed_ats is not None:
                 # What we set last time was pushed_ats − reserved; keep the same holds: shift by the ATS change.
                 plan[id(t)] = (t, max(0, t.basis + t.ats - t.pushed_ats), t.basis)
@@ -147,7 +143,7 @@ class ShopifyPusher(_Pusher):
             by_change = {}
             changes = []
             for t, quantity, change_from in pending:
-                change = {"inventory_item_id": t.ref, "location_id": _shopify_gid("Location", t.location),
+                change = {"inventory_item_id": t.ref, "location_id": shopify_location_gid(t.location),
                           "quantity": quantity, "change_from": change_from}
                 by_change[id(change)] = t
                 changes.append(change)
@@ -179,7 +175,7 @@ class ShopifyPusher(_Pusher):
             self.run.conflicts += len(stale)
             fresh = self._read(stale)
             for t in stale:
-                level = fresh.get((t.ref, _shopify_gid("Location", t.location)))
+                level = fresh.get((t.ref, shopify_location_gid(t.location)))
                 if level is None:
                     outcomes[(t.sku, t.location)] = Outcome(False, error="level vanished during the push")
                     plan.pop(id(t), None)
@@ -193,12 +189,12 @@ class ShopifyPusher(_Pusher):
         fresh = self._read(targets) if targets else {}
         changes, after = [], {}
         for t in targets:
-            level = fresh.get((t.ref, _shopify_gid("Location", t.location)))
+            level = fresh.get((t.ref, shopify_location_gid(t.location)))
             if level is None:
                 outcomes[(t.sku, t.location)] = Outcome(False, error="item not stocked at this Shopify location")
                 continue
             wanted = max(0, t.ats - level.get("reserved", 0))
-            change = {"inventory_item_id": t.ref, "location_id": _shopify_gid("Location", t.location),
+            change = {"inventory_item_id": t.ref, "location_id": shopify_location_gid(t.location),
                       "delta": wanted - level.get("available", 0)}
             after[id(change)] = (t, wanted)
             if change["delta"]:

@@ -150,7 +150,7 @@ class Command(BaseCommand):
                 "X-Shopify-Hmac-Sha256": signature, "Content-Length": str(len(body)),
                 "X-Shopify-Webhook-Id": f"bench-{index}-{topic}", "X-Shopify-Event-Id": f"evt-{index}-{topic}",
                 "X-Shopify-Triggered-At": order["updated_at"],
-                "X-Shopify-Shop-Domain": "ledgerline-demo.myshopify.com", "X-Shopify-API-Version": "2025-10",
+                "X-Shopify-Shop-Domain": "ledgerline-demo.myshopify.com", "X-Shopify-API-Version": "2026-04",
             }) for topic in ("orders/create", "orders/paid")])
         parsed = urlsplit(url)
         latencies: list[float] = []

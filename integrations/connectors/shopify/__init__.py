@@ -23,7 +23,7 @@ import requests
 
 from integrations.domain import OrderLine, StorefrontOrder, TaxLine
 
-from .base import NotFound, PermanentError, RateLimited, RetryingClient, TransientError, parse_retry_after
+from ..base import NotFound, PermanentError, RateLimited, RetryingClient, TransientError, parse_retry_after
 
 log = logging.getLogger("ledgerline.connectors.shopify")
 
@@ -44,9 +44,14 @@ class ShopifyThrottled(RateLimited):
     """Still THROTTLED after every retry the client was allowed."""
 
 
-def _gid(kind: str, value) -> str:
+def gid(kind: str, value) -> str:
+    """Shopify's global id for a numeric id ("Location", 1 -> gid://shopify/Location/1); a gid as it is."""
     text = str(value)
     return text if text.startswith("gid://") else f"gid://shopify/{kind}/{text}"
+
+
+def location_gid(value) -> str:
+    return gid("Location", value)
 
 
 # The stable versions the documents below are valid on (their published schemas are test data): the
@@ -128,7 +133,7 @@ class ShopifyClient(RetryingClient):
     MAX_IDEMPOTENCY_WAITS = 5  # IDEMPOTENCY_CONCURRENT_REQUEST: the first request with the key is still running
     served_api_version: str | None = None  # X-Shopify-API-Version of the last answer
 
-    def __init__(self, shop_url: str, access_token: str, api_version: str = "2025-10", **retry_kwargs):
+    def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", **retry_kwargs):
         super().__init__(**retry_kwargs)
         self.shop_url = shop_url.rstrip("/")
         self.api_version = api_version
@@ -151,7 +156,7 @@ class ShopifyClient(RetryingClient):
         config = settings.SHOPIFY
         kwargs = {key: config[key] for key in ("timeout", "max_attempts", "backoff_base", "backoff_max") if key in config}
         kwargs.update(overrides)
-        return cls(config["shop_url"], config["access_token"], config.get("api_version", "2025-10"), **kwargs)
+        return cls(config["shop_url"], config["access_token"], config.get("api_version", "2026-04"), **kwargs)
 
     @property
     def graphql_url(self) -> str:
@@ -331,8 +336,8 @@ class ShopifyClient(RetryingClient):
     def inventory_levels(self, inventory_item_ids: Iterable[str], location_ids: Iterable[str] | None = None,
                          *, names: tuple[str, ...] = QUANTITY_NAMES) -> dict[tuple[str, str], dict[str, int]]:
         """{(inventory_item_id, location_id): {quantity name: quantity}} for items stocked there."""
-        items = [_gid("InventoryItem", i) for i in dict.fromkeys(inventory_item_ids)]
-        locations = {_gid("Location", loc) for loc in location_ids} if location_ids is not None else None
+        items = [gid("InventoryItem", i) for i in dict.fromkeys(inventory_item_ids)]
+        locations = {gid("Location", loc) for loc in location_ids} if location_ids is not None else None
         levels: dict[tuple[str, str], dict[str, int]] = {}
         # Ask for as many levels per item as the shop has locations: the query costs what it asks for.
         per_item = min(250, max(1, self._location_count()))
@@ -414,8 +419,8 @@ class ShopifyClient(RetryingClient):
         def entry(change: dict) -> dict:
             if "change_from" not in change:
                 raise ValueError("each change needs 'change_from' (the quantity read before, or None to skip the check)")
-            return {"inventoryItemId": _gid("InventoryItem", change["inventory_item_id"]),
-                    "locationId": _gid("Location", change["location_id"]),
+            return {"inventoryItemId": gid("InventoryItem", change["inventory_item_id"]),
+                    "locationId": gid("Location", change["location_id"]),
                     "quantity": int(change["quantity"]), "changeFromQuantity": change["change_from"]}
 
         def build(entries):
@@ -434,8 +439,8 @@ class ShopifyClient(RetryingClient):
 
         def entry(change: dict) -> dict:
             # 2026-04 refuses a change without changeFromQuantity; null is the explicit "no check".
-            return {"inventoryItemId": _gid("InventoryItem", change["inventory_item_id"]),
-                    "locationId": _gid("Location", change["location_id"]), "delta": int(change["delta"]),
+            return {"inventoryItemId": gid("InventoryItem", change["inventory_item_id"]),
+                    "locationId": gid("Location", change["location_id"]), "delta": int(change["delta"]),
                     "changeFromQuantity": change.get("change_from")}
 
         def build(entries):
@@ -592,7 +597,7 @@ class ShopifyClient(RetryingClient):
             shipping=shipping,
             order_discount=order_discount,
             total=total,
-            location=_gid("Location", location) if location else "",
+            location=gid("Location", location) if location else "",
             cancelled=bool(cls._text(payload.get("cancelled_at"), "order.cancelled_at")),
             charges=charges,
             taxes_included=taxes_included,

@@ -15,7 +15,7 @@ import requests
 
 from integrations.domain import OrderLine, StorefrontOrder, TaxLine, currency_exponent, round_to_currency
 
-from .base import (
+from ..base import (
     Conflict,
     NotFound,
     PermanentError,
