@@ -36,7 +36,7 @@ def post_order(order_id: int) -> str:
 
 def poll_commercetools_orders(connection_code: str | None = None) -> int:
     # Safe twice: the poller stores each order version once (unique inbox id) and resumes from its cursor.
-    from .flows.commercetools_poll import commercetools_orders_poll
+    from .inbox.commercetools_poll import commercetools_orders_poll
 
     return commercetools_orders_poll(connection_code=connection_code)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.flows.commercetools_poll import commercetools_orders_poll
+from integrations.inbox.commercetools_poll import commercetools_orders_poll
 from integrations.models import InboundEvent, OrderLink
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ lastModifiedAt or sort, so cursor behaviour is only testable here)."""
 import pytest
 
 from integrations.connectors.commercetools import CommercetoolsClient
-from integrations.flows.commercetools_poll import commercetools_orders_poll
+from integrations.inbox.commercetools_poll import commercetools_orders_poll
 from integrations.models import InboundEvent, PollCursor
 from tests.factories import ConnectionFactory
 

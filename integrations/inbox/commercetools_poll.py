@@ -9,7 +9,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.inbox import inbound_event_store
+from .store import inbound_event_store
 from integrations.models import Platform, PollCursor, Connection
 
 log = logging.getLogger("ledgerline.flows.commercetools_poll")
