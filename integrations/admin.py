@@ -8,8 +8,21 @@ SECRET_NAMES = ("access_token", "webhook_secret", "client_id", "client_secret", 
                 "account_id")
 
 
+def _secret_field(name: str) -> forms.CharField:
+    return forms.CharField(label=name.replace("_", " "), required=False, strip=True,
+                           widget=forms.PasswordInput(render_value=False))
+
+
 class ConnectionForm(forms.ModelForm):
     """Each secret is a password field that is never filled in: blank keeps the stored value."""
+
+    secret_access_token = _secret_field("access_token")
+    secret_webhook_secret = _secret_field("webhook_secret")
+    secret_client_id = _secret_field("client_id")
+    secret_client_secret = _secret_field("client_secret")
+    secret_subscription_token = _secret_field("subscription_token")
+    secret_api_key = _secret_field("api_key")
+    secret_account_id = _secret_field("account_id")
 
     class Meta:
         model = Connection
@@ -19,10 +32,8 @@ class ConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = (self.instance.credentials or {}) if self.instance.pk else {}
         for name in SECRET_NAMES:
-            self.fields[f"secret_{name}"] = forms.CharField(
-                label=name.replace("_", " "), required=False, strip=True,
-                widget=forms.PasswordInput(render_value=False),
-                help_text="set" if stored.get(name) else "not set (the environment's value is used)")
+            self.fields[f"secret_{name}"].help_text = (
+                "set (type a new value to replace it)" if stored.get(name) else "not set (the environment's value is used)")
 
     def save(self, commit=True):
         connection = super().save(commit=False)

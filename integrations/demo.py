@@ -25,20 +25,33 @@ def demo_users_seed(passwords: dict[str, str]) -> dict[str, tuple[str, str]]:
     return users
 
 
-def demo_connections_seed() -> None:
-    """The demo's systems as connections: blank URLs and secrets use the environment's defaults,
-    which point at the bundled sandboxes."""
+# The second demo shop: its own token, webhook secret and domain (the sandbox's EU shop has the same).
+EU_SHOP = {"access_token": "shpat_sandbox_eu_token", "webhook_secret": "sandbox-shopify-eu-webhook-secret"}
+
+
+def demo_connections_seed(sandbox_url: str | None = None) -> None:
+    """The demo's systems as connections: two Shopify shops (UK and EU) and a commercetools project
+    against one ERP. Blank URLs and secrets use the environment's defaults (the bundled sandboxes);
+    the EU shop has its own credentials, encrypted like any connection's."""
+    from django.conf import settings
+
     for code, kind, name in (("shopify", "shopify", "Shopify store"),
                              ("commercetools", "commercetools", "commercetools shop"),
                              ("erp", "rest_erp", "ERP")):
         Connection.objects.get_or_create(code=code, defaults={"kind": kind, "name": name})
+    eu, _ = Connection.objects.get_or_create(code="shopify-eu", defaults={"kind": "shopify", "name": "Shopify EU store"})
+    eu.base_url = f"{sandbox_url or settings.SANDBOX_URL}/shopify-eu"
+    eu.credentials = dict(EU_SHOP)
+    eu.settings = {**(eu.settings or {}), "shop_domain": "ledgerline-eu.myshopify.com"}
+    eu.save()
 
 
 def demo_mappings_seed() -> None:
     demo_connections_seed()
     shopify = Connection.objects.get(code="shopify")
     ct = Connection.objects.get(code="commercetools")
-    for conn in (shopify, ct):
+    eu = Connection.objects.get(code="shopify-eu")
+    for conn in (shopify, eu, ct):
         DepotMapping.objects.update_or_create(connection=conn, country="", storefront_location="",
                                               defaults={"depot_code": "MAIN"})
         for rate, country, code in (("0.2", "GB", "T1"), ("0", "GB", "T0"), ("0.19", "DE", "DE19"),
@@ -51,6 +64,8 @@ def demo_mappings_seed() -> None:
                                              defaults={"erp_warehouse": "MAIN", "buffer_units": 2})
     LocationMapping.objects.update_or_create(connection=shopify, storefront_location="gid://shopify/Location/2",
                                              defaults={"erp_warehouse": "NORTH"})
+    LocationMapping.objects.update_or_create(connection=eu, storefront_location="gid://shopify/Location/1",
+                                             defaults={"erp_warehouse": "MAIN", "buffer_units": 2})
     LocationMapping.objects.update_or_create(connection=ct, storefront_location="main-warehouse",
                                              defaults={"erp_warehouse": "MAIN", "buffer_units": 1})
     LocationMapping.objects.update_or_create(connection=ct, storefront_location="north-store",
@@ -101,6 +116,14 @@ def demo_orders_send(sandbox) -> str:
     guest = shopify.create_order(deliver="sync", financial_status="paid", email="",
                                  line_items=[{"sku": "TEE-BLK-S", "quantity": 1}])
     sent.append(f"Shopify {guest['name']} (guest checkout without an e-mail)")
+
+    eu_shop = sandbox.apps["/shopify-eu"]
+    for email, line in (("lena@example.de", {"sku": "TEE-BLK-M", "quantity": 1}),
+                        ("marc@example.fr", {"sku": "MUG-001", "quantity": 3})):
+        order = eu_shop.create_order(deliver="sync", financial_status="paid", email=email, currency="EUR", tax_rate="0.19",
+                                     shipping_address={"country": "Germany", "country_code": "DE", "city": "Berlin"},
+                                     line_items=[line])
+        sent.append(f"Shopify EU {order['name']} (paid, EUR)")
 
     for fields in (
         {"customer_email": "gina@example.de", "currency": "EUR", "country": "DE", "payment_state": "Paid",

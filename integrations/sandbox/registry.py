@@ -8,6 +8,7 @@ VENDORS = {
     "/erp": "integrations.sandbox.erp:ErpSandbox",
     "/prima": "integrations.sandbox.prima:PrimaSandbox",
     "/shopify": "integrations.sandbox.shopify:ShopifySandbox",
+    "/shopify-eu": "integrations.sandbox.shopify:ShopifyEuSandbox",
     "/commercetools": "integrations.sandbox.commercetools:CommercetoolsSandbox",
 }
 

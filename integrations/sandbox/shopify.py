@@ -1503,3 +1503,22 @@ class _Root:
 
     def inventoryAdjustQuantities(self, info, input):  # noqa: N802
         return self._idempotent(info, "inventoryAdjustQuantities", input, self.sb.inventory_adjust_quantities)
+
+
+class ShopifyEuSandbox(ShopifySandbox):
+    """A second shop (EUR, its own token, webhook secret and domain), so two shops run side by side
+    the way a retailer's UK and EU stores do. Options: shopify_eu_access_token, shopify_eu_webhook_secret,
+    shopify_eu_webhook_target."""
+
+    shop_name = "Ledgerline EU Store"
+    shop_domain = "ledgerline-eu.myshopify.com"
+    currency = "EUR"
+
+    def __init__(self, shopify_eu_access_token: str = "shpat_sandbox_eu_token",
+                 shopify_eu_webhook_secret: str = "sandbox-shopify-eu-webhook-secret",
+                 shopify_eu_webhook_target: str = "", **options):
+        options = {k: v for k, v in options.items()
+                   if not k.startswith(("shopify_access_token", "shopify_webhook_secret", "shopify_webhook_target"))}
+        super().__init__(shopify_access_token=shopify_eu_access_token,
+                         shopify_webhook_secret=shopify_eu_webhook_secret,
+                         shopify_webhook_target=shopify_eu_webhook_target, **options)

@@ -94,9 +94,12 @@ def test_credentials_are_encrypted_at_rest_and_never_shown(client, admin_user, e
     assert "eu-secret-1" not in stored and "shpat_eu" not in stored
     assert Connection.objects.get(code="shopify-eu").credentials["webhook_secret"] == "eu-secret-1"
     assert "eu-secret-1" not in repr(Connection.objects.get(code="shopify-eu").credentials)
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
     client.force_login(admin_user)
-    page = client.get(f"/admin/integrations/connection/{eu_shop.pk}/change/").content.decode()
-    assert "eu-secret-1" not in page and "shpat_eu" not in page
+    response = client.get(f"/admin/integrations/connection/{eu_shop.pk}/change/")
+    assert response.status_code == 200 and "webhook secret" in response.content.decode()
+    assert "eu-secret-1" not in response.content.decode() and "shpat_eu" not in response.content.decode()
 
 
 def test_keys_rotate_without_losing_credentials(settings, eu_shop):
@@ -137,3 +140,46 @@ def test_an_exception_names_its_subject(client, order_setup, django_capture_on_c
     deliver_shopify_webhook(client, shopify_order(number=1704, total_price="1.00"), django_capture_on_commit_callbacks)
     record = ExceptionRecord.objects.get(type_code="total_mismatch")
     assert (record.subject_type, record.subject_id) == ("order", str(OrderLink.objects.get().pk))
+
+
+def test_a_secret_never_appears_in_a_page_a_log_line_or_an_api_response(
+    client, admin_user, order_setup, eu_shop, caplog, django_capture_on_commit_callbacks
+):
+    secrets = ["eu-secret-1", "shpat_eu"]
+    with caplog.at_level("DEBUG"):
+        deliver_shopify_webhook(client, shopify_order(number=1705), django_capture_on_commit_callbacks,
+                                connection_code="shopify-eu", secret="eu-secret-1",
+                                shop_domain="ledgerline-eu.myshopify.com")
+        post_shopify_webhook(client, shopify_order(number=1706), connection_code="shopify-eu", secret="wrong",
+                             shop_domain="ledgerline-eu.myshopify.com")
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    link = OrderLink.objects.get(connection=eu_shop)
+    pages = ["/", "/orders/", f"/orders/{link.pk}/", "/exceptions/", "/exceptions/api/exceptions/",
+             "/admin/integrations/connection/", f"/admin/integrations/connection/{eu_shop.pk}/change/",
+             "/mappings/"]
+    responses = {url: client.get(url) for url in pages}
+    assert {url: r.status_code for url, r in responses.items() if r.status_code != 200} == {}
+    seen = "\n".join(r.content.decode() for r in responses.values())
+    seen += "\n".join(r.getMessage() for r in caplog.records)
+    seen += json.dumps([e.headers for e in InboundEvent.objects.all()]) + json.dumps(
+        list(SecurityEvent.objects.values("reason", "headers")))
+    for secret in secrets:
+        assert secret not in seen
+
+
+def test_an_admin_sets_a_secret_that_is_never_shown_again_and_blank_keeps_it(client, admin_user, eu_shop):
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    url = f"/admin/integrations/connection/{eu_shop.pk}/change/"
+    form = {"code": "shopify-eu", "kind": "shopify", "name": "EU shop", "active": "on", "base_url": "",
+            "settings": json.dumps(eu_shop.settings), "secret_webhook_secret": "rotated-secret-9"}
+    assert client.post(url, form).status_code == 302
+    assert Connection.objects.get(pk=eu_shop.pk).credentials["webhook_secret"] == "rotated-secret-9"
+    assert "rotated-secret-9" not in client.get(url).content.decode()
+    form.pop("secret_webhook_secret")
+    client.post(url, form)
+    stored = Connection.objects.get(pk=eu_shop.pk).credentials
+    assert stored["webhook_secret"] == "rotated-secret-9" and stored["access_token"] == "shpat_eu"

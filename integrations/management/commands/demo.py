@@ -45,12 +45,16 @@ class Command(BaseCommand):
             "127.0.0.1", opts["sandbox_port"], erp_rate_limit=50,
             shopify_webhook_target=f"{web}/webhooks/shopify/shopify/",
             shopify_webhook_secret=settings.SHOPIFY["webhook_secret"],
+            shopify_eu_webhook_target=f"{web}/webhooks/shopify/shopify-eu/",
         )
         for app in sandbox.apps.values():
             if hasattr(app, "seed_demo"):
                 app.seed_demo()
         # The gift set is a kit in Ledgerline's SKU mapping (a T-shirt and two mugs in the ERP).
         sandbox.apps["/shopify"].add_product("Gift set", variants=[{"sku": "GIFT-SET", "price": "29.00"}])
+        from integrations.demo import demo_connections_seed
+
+        demo_connections_seed(sandbox_url)  # the EU shop's connection points at its sandbox
 
         env = {"ERP_CLIENT_RATE_LIMIT": "48", **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
                "DJANGO_SETTINGS_MODULE": "config.settings"}
