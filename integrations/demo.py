@@ -66,6 +66,8 @@ def demo_mappings_seed() -> None:
                                              defaults={"erp_warehouse": "NORTH"})
     LocationMapping.objects.update_or_create(connection=eu, storefront_location="gid://shopify/Location/1",
                                              defaults={"erp_warehouse": "MAIN", "buffer_units": 2})
+    LocationMapping.objects.update_or_create(connection=eu, storefront_location="gid://shopify/Location/2",
+                                             defaults={"erp_warehouse": "NORTH"})
     LocationMapping.objects.update_or_create(connection=ct, storefront_location="main-warehouse",
                                              defaults={"erp_warehouse": "MAIN", "buffer_units": 1})
     LocationMapping.objects.update_or_create(connection=ct, storefront_location="north-store",
