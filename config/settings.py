@@ -208,8 +208,6 @@ ERP = {
     "api_key": env("ERP_API_KEY", default="sandbox-erp-key"),
     "prima_url": env("PRIMA_URL", default=f"{SANDBOX_URL}/prima"),
     "prima_company": env("PRIMA_COMPANY", default="LEDG01"),
-    "prima_username": env("PRIMA_USERNAME", default="ledgerline"),
-    "prima_password": env("PRIMA_PASSWORD", default="sandbox-prima-password"),
     "timeout": env.float("ERP_TIMEOUT", default=10.0),
     # Requests/s Ledgerline allows itself against the ERP, shared by every q2 worker on the host (0 = no pacing;
     # a 429 with Retry-After is honoured either way). Just under the ERP's limit keeps it saturated.
