@@ -26,3 +26,16 @@ def test_role_required_says_who_may(client, finance_user, shopify_connection):
     client.force_login(finance_user)
     response = client.post(f"/orders/{order.pk}/retry/")
     assert response.status_code == 403
+
+
+def test_one_registry_creates_every_schedule_once_and_twice_changes_nothing():
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    from config.schedules import registry
+
+    call_command("ledgerline_schedules", verbosity=0)
+    call_command("ledgerline_schedules", verbosity=0)
+    names = list(Schedule.objects.values_list("name", flat=True))
+    assert sorted(names) == sorted(spec.name for spec in registry())
+    assert Schedule.objects.get(name="orders-sweep").func == "integrations.tasks.sweep_orders"

@@ -1,0 +1,67 @@
+"""The one schedule registry: every flow's django-q2 schedules, created idempotently by
+`manage.py ledgerline_schedules` (run it after each deploy). Schedule.name is not unique in
+django-q2, so rows are kept one per name here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int | None = None  # every N minutes
+    daily_at: time | None = None  # or once a day at this time (UTC)
+    owner: str = ""  # the app or flow it belongs to
+
+
+def registry() -> list[ScheduleSpec]:
+    return [
+        ScheduleSpec("commercetools-order-poll", "integrations.tasks.poll_commercetools_orders", minutes=1, owner="inbox"),
+        # The order flow's safety net: lost/failed events, dead posts, due automatic re-posts.
+        ScheduleSpec("orders-sweep", "integrations.tasks.sweep_orders", minutes=1, owner="orders"),
+        ScheduleSpec("inventory-full-sync", "integrations.tasks.inventory_full_sync_all",
+                     minutes=settings.INVENTORY_FULL_SYNC_MINUTES, owner="inventory"),
+        ScheduleSpec("mappings health check", "mappings.tasks.mappings_health_check", minutes=60, owner="mappings"),
+        ScheduleSpec("exceptions: escalate overdue", "exceptions_queue.tasks.escalate_overdue", minutes=15,
+                     owner="exceptions"),
+        ScheduleSpec("exceptions: daily digest", "exceptions_queue.tasks.send_daily_digest", daily_at=time(7, 0),
+                     owner="exceptions"),
+    ]
+
+
+# Schedules an earlier release created and a newer one replaced ("orders-sweep" does their work).
+OBSOLETE = ["orders-stuck-repost"]
+
+
+def schedules_ensure(*, owner: str | None = None, minutes: dict[str, int] | None = None) -> list:
+    """Create or update the registry's schedules (all, or one owner's); safe to run on every deploy."""
+    from django_q.models import Schedule
+
+    if owner is None:
+        Schedule.objects.filter(name__in=OBSOLETE).delete()
+    now = timezone.now()
+    rows = []
+    for spec in registry():
+        if owner is not None and spec.owner != owner:
+            continue
+        extra = Schedule.objects.filter(name=spec.name).order_by("pk").values_list("pk", flat=True)[1:]
+        Schedule.objects.filter(pk__in=list(extra)).delete()
+        if spec.daily_at is not None:
+            defaults = {"func": spec.func, "schedule_type": Schedule.DAILY, "repeats": -1}
+            first = timezone.make_aware(datetime.combine(now.date(), spec.daily_at), timezone.get_current_timezone())
+            next_run = first if first > now else first + timedelta(days=1)
+        else:
+            every = (minutes or {}).get(spec.name, spec.minutes)
+            defaults = {"func": spec.func, "schedule_type": Schedule.MINUTES, "minutes": every, "repeats": -1}
+            next_run = now + timedelta(minutes=1)
+        schedule, created = Schedule.objects.update_or_create(name=spec.name, defaults=defaults)
+        if created or schedule.next_run is None:
+            schedule.next_run = next_run
+            schedule.save(update_fields=["next_run"])
+        rows.append(schedule)
+    return rows
