@@ -1,0 +1,28 @@
+"""The order's state machine: one table of allowed moves; nothing goes backwards."""
+import pytest
+
+from integrations.flows.orders import TRANSITIONS, can_transition
+from integrations.models import OrderLink
+
+S = OrderLink.State
+
+
+@pytest.mark.parametrize("current, new", [
+    (S.CANCELLED, S.WAITING_PAYMENT), (S.CANCELLED, S.POSTING), (S.POSTED, S.WAITING_PAYMENT),
+    (S.POSTED, S.POSTING), (S.POSTED, S.FAILED), (S.FAILED, S.WAITING_PAYMENT), (S.TEST, S.POSTING),
+])
+def test_a_backwards_move_is_refused(current, new):
+    assert not can_transition(current, new)
+
+
+@pytest.mark.parametrize("current, new", [
+    (S.RECEIVED, S.WAITING_PAYMENT), (S.WAITING_PAYMENT, S.POSTING), (S.POSTING, S.POSTED),
+    (S.POSTED, S.CANCELLED), (S.FAILED, S.POSTING), (S.RECEIVED, S.TEST),
+])
+def test_the_forward_moves_are_allowed(current, new):
+    assert can_transition(current, new)
+
+
+def test_every_state_has_a_row_and_cancelled_is_final():
+    assert set(TRANSITIONS) == set(S.values)
+    assert TRANSITIONS[S.CANCELLED] == set()
