@@ -16,6 +16,8 @@ def _secret_field(name: str) -> forms.CharField:
 class ConnectionForm(forms.ModelForm):
     """Each secret is a password field that is never filled in: blank keeps the stored value."""
 
+    base_url = forms.URLField(required=False, assume_scheme="https",
+                              help_text="API base URL (blank: the environment's)")
     secret_access_token = _secret_field("access_token")
     secret_webhook_secret = _secret_field("webhook_secret")
     secret_client_id = _secret_field("client_id")
