@@ -539,5 +539,5 @@ def test_the_shopify_sandbox_imports_nothing_of_the_product():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('integrations', 'mappings', "
             "'exceptions_queue', 'config', 'django') and not m.startswith('integrations.sandbox') and m != 'integrations'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+                         cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ from graphql.execution.values import get_variable_values
 from integrations.connectors import shopify as connector
 from integrations.connectors.shopify import API_VERSIONS, ShopifyClient
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "shopify"
+DATA = Path(__file__).resolve().parents[2] / "data" / "shopify"
 CONFIGURED = settings.SHOPIFY["api_version"]
 PREVIOUS = API_VERSIONS[API_VERSIONS.index(CONFIGURED) - 1]
 VERSIONS = [CONFIGURED, PREVIOUS]
