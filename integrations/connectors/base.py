@@ -303,7 +303,177 @@ class Stock(Protocol):
         ...
 
 
-CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock}
+# --- Dispatches: what the warehouse confirmed as gone, read by cursor ----------------------------
+
+
+@dataclass(frozen=True)
+class ErpDispatchLine:
+    item_code: str
+    quantity: int
+    line_reference: str = ""  # the sales-order line's reference (the storefront line id we sent), when known
+
+
+@dataclass(frozen=True)
+class ErpDispatch:
+    id: str
+    sales_order_id: str
+    external_reference: str  # the sales order's external reference (ours: the storefront order)
+    status: str  # the ERP's word; only "confirmed" dispatches may reach a storefront
+    lines: tuple[ErpDispatchLine, ...]
+    carrier: str = ""
+    tracking_number: str = ""
+    tracking_url: str = ""
+    depot: str = ""
+    dispatched_at: str = ""  # ISO 8601
+    modified_at: str = ""  # ISO 8601; the cursor moves by it
+
+
+@dataclass(frozen=True)
+class DispatchPage:
+    dispatches: list[ErpDispatch]
+    cursor: str  # pass back to read on; unchanged when nothing new
+    more: bool = False
+
+
+class Dispatches(Protocol):
+    def dispatches_since(self, cursor: str = "", *, limit: int = 100) -> DispatchPage:
+        """Dispatches created or changed after `cursor` (opaque; "" = from the start), oldest first.
+        Re-reading from an older cursor returns the same dispatches again (the caller dedupes by id)."""
+        ...
+
+
+# --- Credit memos: one per storefront refund ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErpCreditMemoRequest:
+    external_reference: str  # the refund's idempotency key: one memo per storefront refund
+    sales_order_id: str
+    customer_id: str
+    currency: str
+    lines: tuple[ErpSalesOrderLine, ...]  # as on the sales order, amounts positive (what is credited)
+    total: str
+    tax_total: str = "0"
+    gross_total: str = ""
+    prices_include_tax: bool = False
+    reason: str = ""
+    restock: bool = False  # returned goods go back on stock in the order's depot
+
+
+@dataclass(frozen=True)
+class ErpCreditMemo:
+    id: str
+    external_reference: str
+    sales_order_id: str = ""
+    status: str = ""
+    total: str = ""
+    tax_total: str = ""
+    gross_total: str = ""  # the ERP's own booked gross total of the memo
+
+
+class CreditMemos(Protocol):
+    def find_credit_memo(self, external_reference: str) -> ErpCreditMemo | None: ...
+
+    def create_credit_memo(self, memo: ErpCreditMemoRequest) -> ErpCreditMemo:
+        """Safe to call twice for one external reference (the existing memo is returned)."""
+        ...
+
+
+# --- Journals: payouts, fees and chargebacks booked by finance ---------------------------------
+
+
+@dataclass(frozen=True)
+class ErpJournalLine:
+    account: str
+    debit: str = "0"  # decimal strings in major units, exact to the currency's minor unit
+    credit: str = "0"
+    description: str = ""
+    reference: str = ""  # e.g. the storefront order or payout this line is about
+
+
+@dataclass(frozen=True)
+class ErpJournalRequest:
+    external_reference: str
+    date: str  # ISO date
+    currency: str
+    lines: tuple[ErpJournalLine, ...]  # debits must equal credits
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ErpJournal:
+    id: str
+    external_reference: str
+    status: str = ""
+    debit_total: str = ""
+    credit_total: str = ""
+
+
+class Journals(Protocol):
+    def find_journal(self, external_reference: str) -> ErpJournal | None: ...
+
+    def create_journal(self, journal: ErpJournalRequest) -> ErpJournal:
+        """Safe to call twice for one external reference. Raises PermanentError (code "unbalanced")
+        when debits and credits differ: the ERP never books half a journal."""
+        ...
+
+
+# --- Purchase orders: replenishment from the planner -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErpPurchaseOrderLine:
+    item_code: str
+    quantity: int
+    unit_cost: str = ""  # decimal string, major units
+    received_quantity: int = 0
+
+
+@dataclass(frozen=True)
+class ErpPurchaseOrderRequest:
+    external_reference: str
+    supplier: str
+    depot: str
+    currency: str
+    lines: tuple[ErpPurchaseOrderLine, ...]
+    expected_date: str = ""  # ISO date
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ErpPurchaseOrder:
+    id: str
+    external_reference: str
+    status: str = ""  # open, partially_received, received, cancelled
+    supplier: str = ""
+    depot: str = ""
+    lines: tuple[ErpPurchaseOrderLine, ...] = ()
+    expected_date: str = ""
+    modified_at: str = ""
+
+
+@dataclass(frozen=True)
+class PurchaseOrderPage:
+    purchase_orders: list[ErpPurchaseOrder]
+    cursor: str
+    more: bool = False
+
+
+class PurchaseOrders(Protocol):
+    def find_purchase_order(self, external_reference: str) -> ErpPurchaseOrder | None: ...
+
+    def create_purchase_order(self, order: ErpPurchaseOrderRequest) -> ErpPurchaseOrder:
+        """Safe to call twice for one external reference."""
+        ...
+
+    def purchase_orders_since(self, cursor: str = "", *, limit: int = 100) -> PurchaseOrderPage:
+        """Purchase orders created or changed (received, cancelled) after `cursor`, oldest first."""
+        ...
+
+
+CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
+                        DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
+                        PURCHASE_ORDERS: PurchaseOrders}
 
 
 class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):
