@@ -15,6 +15,8 @@ from django.utils import timezone
 from integrations.connectors.base import NotFound
 from integrations.connectors.shopify import location_gid as shopify_location_gid
 
+from integrations.writes import outbound_write
+
 from .ats import LocationRule, batched, levels_compute, sku_plans, stock_index
 from .exception_types import UNKNOWN_SKU, UNMAPPED_LOCATION, inventory_exception_raise
 
@@ -52,6 +54,23 @@ class _Pusher:
         self.run = run
         self.connection = run.connection
         self.unmapped: list[tuple[str, str]] = []  # (location, why)
+        self.writes = 0
+
+    def logged(self, action: str, call, *, detail: str = ""):
+        """One storefront write, in the outbound-write log like every write to an outside system: the
+        row (with the idempotency key the call sends) is saved before the call and updated after."""
+        self.writes += 1
+        key = f"ledgerline://inventory-run/{self.run.pk}/{action}/{self.writes}{detail}"
+        with outbound_write(action=action, idempotency_key=key, connection=self.connection,
+                            subject=("inventory_run", str(self.run.pk))) as write:
+            result = call(key)
+            if isinstance(result, list) and result:  # the storefront's user errors: the call happened
+                messages = "; ".join(str(e.get("code") or e.get("message") or e) for e in result[:5])
+                write.response_id = f"{len(result)} rejected"
+                type(write).objects.filter(pk=write.pk).update(error=messages[:2000])
+            elif isinstance(result, dict):
+                write.response_id = str(result.get("id", ""))
+            return result
 
 
 class ShopifyPusher(_Pusher):
@@ -147,7 +166,8 @@ class ShopifyPusher(_Pusher):
                           "quantity": quantity, "change_from": change_from}
                 by_change[id(change)] = t
                 changes.append(change)
-            errors = self.client.set_available_quantities(changes, reference=f"ledgerline://inventory-run/{self.run.pk}")
+            errors = self.logged("set_inventory", lambda key: self.client.set_available_quantities(
+                changes, reference=f"ledgerline://inventory-run/{self.run.pk}", idempotency_key=key))
             self.run.api_calls += self._calls(len(changes), errors)
             failed: dict[int, dict] = {}
             unattributed = [e for e in errors if e.get("change") is None]
@@ -203,7 +223,8 @@ class ShopifyPusher(_Pusher):
                 outcomes[(t.sku, t.location)] = Outcome(True, value=wanted, basis=wanted, ref=t.ref)
         if not changes:
             return
-        errors = self.client.adjust_available_quantities(changes, reference=f"ledgerline://inventory-run/{self.run.pk}")
+        errors = self.logged("adjust_inventory", lambda key: self.client.adjust_available_quantities(
+            changes, reference=f"ledgerline://inventory-run/{self.run.pk}", idempotency_key=key))
         self.run.api_calls += self._calls(len(changes), errors)
         failed = {id(e["change"]): e for e in errors if e.get("change") is not None}
         for change in changes:
@@ -269,8 +290,8 @@ class CommercetoolsPusher(_Pusher):
                 entry = self._entry(t)
             for _round in range(MAX_RECOVERY_ROUNDS + 1):
                 if entry is None:
-                    entry = self.client.create_inventory_entry(sku=t.sku, channel_id=self.channels[t.location],
-                                                               quantity_on_stock=t.ats)
+                    entry = self.logged("create_inventory_entry", lambda _key: self.client.create_inventory_entry(
+                        sku=t.sku, channel_id=self.channels[t.location], quantity_on_stock=t.ats), detail=f"/{t.sku}")
                     self.run.api_calls += 1
                     break
                 difference = t.ats - int(entry["quantityOnStock"])
@@ -280,7 +301,8 @@ class CommercetoolsPusher(_Pusher):
                           else {"action": "removeQuantity", "quantity": -difference})
                 try:
                     self.run.api_calls += 1
-                    entry = self.client.update_inventory_entry(entry["id"], entry["version"], [action])
+                    entry = self.logged("update_inventory_entry", lambda _key: self.client.update_inventory_entry(
+                        entry["id"], entry["version"], [action]), detail=f"/{t.sku}")
                     break
                 except ConcurrentModification:
                     # A reservation or another writer moved the entry: re-read, recompute, re-apply.

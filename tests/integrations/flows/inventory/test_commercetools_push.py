@@ -100,3 +100,15 @@ def test_emulator_entries_follow_erp_ats_with_version_checks(emulated, ct_connec
     run = inventory_push_for_items(connection=ct_connection, erp_item_codes=["TEE-1"], queue=False, storefront=emulated)
     assert run.conflicts == 1 and run.status == "succeeded"
     assert emulated.get_inventory_entry("TEE-1", channel["id"])["quantityOnStock"] == 9
+
+
+def test_each_inventory_entry_write_is_in_the_outbound_write_log(sandbox, channel, ct_connection):
+    from integrations.models import OutboundWrite
+
+    sandbox.commercetools.create_inventory_entry(sku="TEE-1", channel_key=channel, quantity_on_stock=10)
+    sandbox.erp.set_stock("TEE-1", "MAIN", on_hand=15)
+    run = inventory_sync_start(connection=ct_connection, queue=False)
+    writes = OutboundWrite.objects.filter(subject_type="inventory_run", subject_id=str(run.pk))
+    assert [(w.action, w.status, w.system) for w in writes] == [("update_inventory_entry", "succeeded", "commercetools")]
+    entry = sandbox.commercetools.inventory_entry("TEE-1", channel)
+    assert writes[0].response_id == entry["id"]

@@ -207,3 +207,50 @@ def test_unmapped_location_exception_resolves_once_mapped_and_pushed(sandbox, sh
     record.refresh_from_db()
     assert run.status == "succeeded" and record.status == "resolved"
     assert sandbox.shopify.level("TEE-1", popup)["available"] == 7
+
+
+
+def test_every_storefront_inventory_write_is_in_the_outbound_write_log(sandbox, shop, shopify_connection):
+    from integrations.flows.inventory import inventory_sync_run
+    from integrations.models import OutboundWrite
+
+    add_sku(sandbox, "TEE-1", storefront=3, on_hand=30)
+    add_sku(sandbox, "TEE-2", storefront=0, on_hand=4)
+    sent_keys = []
+
+    class Recording(ShopifyClient):
+        def set_available_quantities(self, changes, **kw):
+            sent_keys.append(kw.get("idempotency_key"))
+            return super().set_available_quantities(changes, **kw)
+
+    run = InventorySyncRun.objects.create(connection=shopify_connection)
+    run = inventory_sync_run(run_id=run.pk, storefront=Recording.from_settings())
+    writes = list(OutboundWrite.objects.filter(subject_type="inventory_run", subject_id=str(run.pk)))
+    assert [(w.action, w.status, w.connection_id, w.system) for w in writes] == [
+        ("set_inventory", "succeeded", shopify_connection.pk, "shopify")]
+    # The key in the log is the one the call derived Shopify's @idempotent keys from.
+    assert sent_keys == [writes[0].idempotency_key]
+    assert writes[0].idempotency_key.startswith(f"ledgerline://inventory-run/{run.pk}/set_inventory/")
+    assert sandbox.shopify.level("TEE-2", shop)["available"] == 4
+
+
+def test_a_storefront_write_that_fails_is_logged_as_failed_with_its_error(sandbox, shop, shopify_connection):
+    from integrations.connectors.base import TransientError
+    from integrations.flows.inventory import inventory_sync_run
+    from integrations.models import OutboundWrite
+
+    add_sku(sandbox, "TEE-1", storefront=3, on_hand=30)
+
+    class Down(ShopifyClient):
+        def set_available_quantities(self, changes, **kw):
+            raise TransientError("Shopify: 503 Service Unavailable", status=503)
+
+    run = InventorySyncRun.objects.create(connection=shopify_connection)
+    try:
+        inventory_sync_run(run_id=run.pk, storefront=Down.from_settings())
+    except TransientError:
+        pass  # the task's retry policy takes it from here
+    write = OutboundWrite.objects.get(subject_type="inventory_run", subject_id=str(run.pk))
+    assert (write.action, write.status) == ("set_inventory", "failed")
+    assert "503" in write.error and write.finished_at is not None
+    assert sandbox.shopify.level("TEE-1", shop)["available"] == 3  # nothing half-written
