@@ -16,11 +16,19 @@ class Command(BaseCommand):
         parser.add_argument("--erp-lock-probability", type=float, default=0.0)
         parser.add_argument("--webhook-target", default="", help="where the Shopify sandbox delivers webhooks")
         parser.add_argument("--seed", action="store_true", help="load the demo catalogue, depots and channels")
+        parser.add_argument("--ct-client-scopes", default="",
+                            help="scopes the commercetools API client holds, space-separated "
+                                 "(default: manage_project:<project>), to try least-privilege credentials")
+        parser.add_argument("--shopify-scopes", default="",
+                            help="access scopes the Shopify token holds, comma-separated (default: the demo app's)")
 
     def handle(self, *args, **opts):
         server = start_sandbox(
             opts["host"], opts["port"], erp_rate_limit=opts["erp_rate_limit"],
             erp_lock_probability=opts["erp_lock_probability"], shopify_webhook_target=opts["webhook_target"],
+            ct_client_scopes=opts["ct_client_scopes"],
+            **({"shopify_access_scopes": [s.strip() for s in opts["shopify_scopes"].split(",") if s.strip()]}
+               if opts["shopify_scopes"] else {}),
         )
         if opts["seed"]:
             for app in server.apps.values():
