@@ -6,15 +6,18 @@ those becomes an exception for a person.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import fcntl
+import json
 import logging
 import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import requests
 
@@ -211,6 +214,7 @@ class ErpSalesOrderLine:
     tax_amount: str = "0"
     kind: str = "item"  # item | shipping | discount | duty | tip | gift_card | rounding
     tax_rate: str = ""  # the storefront's rate as a decimal fraction ("0.2"), for people and checks
+    line_reference: str = ""  # the storefront's line id, which the ERP gives back on dispatch lines
 
 
 @dataclass(frozen=True)
@@ -496,3 +500,80 @@ def require(connector, capability: str) -> None:
     if not supports(connector, capability):
         raise UnsupportedCapability(
             f"{type(connector).__name__} does not support {capability.replace('_', ' ')}", code="unsupported")
+
+
+
+# --- Helpers the ERP connectors share for the later capabilities ---------------------------------
+
+
+def claimed_totals(tax_total: str, gross_total: str) -> dict[str, str]:
+    """{"tax_total", "gross_total"} for the ERP to check, as ErpSalesOrderRequest.claimed_totals: what
+    the caller left at its defaults ("0", "") is not sent."""
+    claimed = {}
+    if tax_total and (gross_total or tax_total != "0"):
+        claimed["tax_total"] = tax_total
+    if gross_total:
+        claimed["gross_total"] = gross_total
+    return claimed
+
+
+def encode_cursor(since: str, seen: Iterable[str]) -> str:
+    """The opaque cursor of a read by modification time: the last modified time read and the ids read
+    at exactly that time ("" before anything was read)."""
+    ids = sorted(set(seen))
+    if not since and not ids:
+        return ""
+    raw = json.dumps({"since": since, "ids": ids}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, set[str]]:
+    if not cursor:
+        return "", set()
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        since, ids = data["since"], data["ids"]
+        if not isinstance(since, str) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise PermanentError(f"{cursor[:40]!r} is not a cursor this connector gave", code="invalid_cursor") from None
+    return since, set(ids)
+
+
+def read_since(fetch_page: Callable[[str, int], tuple[list, bool]], cursor: str, limit: int, *,
+               stamp: Callable[[object], str], key: Callable[[object], str]) -> tuple[list, str, bool]:
+    """Read what changed after `cursor` from a listing by modification time, oldest first, ties by id,
+    whose `since` is inclusive: (rows, new cursor, more).
+
+    `fetch_page(since, page)` answers (rows, more_pages). ERPs keep modification times in whole
+    seconds, so several records share one; the cursor keeps the last time read with the ids read at
+    it, and the next read asks from that same time and skips only those ids, so a record stamped in
+    the same second (a draft confirmed just after we read) is never skipped. Once the time moves on,
+    the listing is asked again from page 1 with the new time, so records that move to the end while
+    we read cannot shift a page under us; later pages are read only through a run of records that
+    all share the time already read. Re-reading from an older cursor returns the same records again.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    since, seen = decode_cursor(cursor)
+    found: list = []
+    more = False
+    page = 1
+    while True:
+        rows, more_pages = fetch_page(since, page)
+        advanced = False
+        for row in rows:
+            at, ident = stamp(row), key(row)
+            if at == since and ident in seen:
+                continue
+            if len(found) >= limit:
+                more = True
+                break
+            found.append(row)
+            if at != since:
+                since, seen, advanced = at, set(), True
+            seen.add(ident)
+        if more or not more_pages:
+            break
+        page = 1 if advanced else page + 1
+    return found, encode_cursor(since, seen), more

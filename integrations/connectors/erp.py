@@ -1,6 +1,8 @@
 """The generic REST ERP client: Bearer API key, JSON, page-numbered lists, typed errors.
 
-Implements the ErpConnector protocol (integrations/connectors/base.py) for the flows.
+Implements the ErpConnector protocol (integrations/connectors/base.py) for the flows, and the later
+capabilities: dispatches (read by modification time with an opaque cursor), credit memos, journals
+and purchase orders (created once per external reference, read back by it or by modification time).
 """
 from __future__ import annotations
 
@@ -10,21 +12,39 @@ from urllib.parse import quote
 import requests
 
 from .base import (
+    CREDIT_MEMOS,
     CUSTOMERS,
+    DISPATCHES,
     ITEMS,
+    JOURNALS,
+    PURCHASE_ORDERS,
     SALES_ORDERS,
     STOCK,
     Conflict,
+    DispatchPage,
+    ErpCreditMemo,
+    ErpCreditMemoRequest,
     ErpCustomer,
+    ErpDispatch,
+    ErpDispatchLine,
+    ErpJournal,
+    ErpJournalRequest,
+    ErpPurchaseOrder,
+    ErpPurchaseOrderLine,
+    ErpPurchaseOrderRequest,
     ErpSalesOrder,
+    ErpSalesOrderLine,
     ErpSalesOrderRequest,
     NotFound,
     PermanentError,
+    PurchaseOrderPage,
     RateLimited,
     RecordLocked,
     RetryingClient,
     TransientError,
+    claimed_totals,
     parse_retry_after,
+    read_since,
 )
 
 PAGE_SIZE = 200
@@ -45,7 +65,8 @@ def _message(body, response: requests.Response) -> str:
 
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
-    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK})
+    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
+                              PURCHASE_ORDERS})
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -93,8 +114,10 @@ class RestErpClient(RetryingClient):
         if status == 422:
             errors = body.get("errors", []) if isinstance(body, dict) else []
             detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+            # The ERP's own code when it names one (unbalanced, over_credit), else a field validation.
+            code = (body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else "")
             raise PermanentError(f"ERP rejected the request: {detail or message}", status=422,
-                                 code="validation_failed", body=body)
+                                 code=code or "validation_failed", body=body)
         raise PermanentError(f"ERP request failed ({status}): {message}", status=status,
                              code=(body or {}).get("error", "") if isinstance(body, dict) else "", body=body)
 
@@ -138,12 +161,7 @@ class RestErpClient(RetryingClient):
             "prices_include_tax": order.prices_include_tax,
             "total": order.total,
             **order.claimed_totals(),
-            "lines": [
-                {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,
-                 "unit_price": line.unit_price, "line_total": line.line_total, "tax_code": line.tax_code,
-                 "tax_amount": line.tax_amount, "tax_rate": line.tax_rate, "kind": line.kind}
-                for line in order.lines
-            ],
+            "lines": [self._line(line) for line in order.lines],
         }
         try:
             response = self.request("POST", self._url("sales-orders"), json=payload,
@@ -212,6 +230,95 @@ class RestErpClient(RetryingClient):
         """Stock rows {item_code, depot, on_hand, allocated, reserved, states: {...}} for one depot or all."""
         return list(self._pages("stock", depot=depot))
 
+    # --- Dispatches --------------------------------------------------------------------------
+
+    def dispatches_since(self, cursor: str = "", *, limit: int = 100) -> DispatchPage:
+        """Confirmed dispatches created or changed after `cursor`, oldest first (base.read_since: a
+        dispatch sharing the last second read is never skipped)."""
+        rows, cursor, more = read_since(lambda since, page: self._listing("dispatches", since, page), cursor, limit,
+                                        stamp=lambda row: row.get("modified_at", ""), key=lambda row: row["id"])
+        return DispatchPage([self._dispatch(row) for row in rows], cursor, more)
+
+    def _listing(self, path: str, since: str, page: int) -> tuple[list, bool]:
+        body = self._get(path, modified_since=since or None, page=page, page_size=PAGE_SIZE)
+        return body.get("data", []), bool(body.get("next_page"))
+
+    # --- Credit memos ------------------------------------------------------------------------
+
+    def find_credit_memo(self, external_reference: str) -> ErpCreditMemo | None:
+        rows = self._get("credit-memos", external_reference=external_reference).get("data", [])
+        return self._memo(rows[0]) if rows else None
+
+    def create_credit_memo(self, memo: ErpCreditMemoRequest) -> ErpCreditMemo:
+        """Book a credit memo against a sales order; safe to call twice for one external reference (a
+        lost answer is replayed by the Idempotency-Key, a memo already there is returned). The ERP books
+        its own totals from the lines and refuses (PermanentError code "over_credit") crediting more of
+        an item than the order sold."""
+        payload = {
+            "external_reference": memo.external_reference, "sales_order_id": memo.sales_order_id,
+            "customer_id": memo.customer_id, "currency": memo.currency, "total": memo.total,
+            **claimed_totals(memo.tax_total, memo.gross_total), "prices_include_tax": memo.prices_include_tax,
+            "reason": memo.reason, "restock": memo.restock, "lines": [self._line(line) for line in memo.lines],
+        }
+        return self._create_once("credit-memos", payload, memo.external_reference, self._memo)
+
+    # --- Journals ----------------------------------------------------------------------------
+
+    def find_journal(self, external_reference: str) -> ErpJournal | None:
+        rows = self._get("journals", external_reference=external_reference).get("data", [])
+        return self._journal(rows[0]) if rows else None
+
+    def create_journal(self, journal: ErpJournalRequest) -> ErpJournal:
+        """Book a journal; safe to call twice for one external reference. An unbalanced one is refused
+        whole: PermanentError with code "unbalanced"."""
+        payload = {
+            "external_reference": journal.external_reference, "date": journal.date, "currency": journal.currency,
+            "description": journal.description,
+            "lines": [{"account": line.account, "debit": line.debit, "credit": line.credit,
+                       "description": line.description, "reference": line.reference} for line in journal.lines],
+        }
+        return self._create_once("journals", payload, journal.external_reference, self._journal)
+
+    # --- Purchase orders ---------------------------------------------------------------------
+
+    def find_purchase_order(self, external_reference: str) -> ErpPurchaseOrder | None:
+        rows = self._get("purchase-orders", external_reference=external_reference).get("data", [])
+        return self._purchase_order(rows[0]) if rows else None
+
+    def create_purchase_order(self, order: ErpPurchaseOrderRequest) -> ErpPurchaseOrder:
+        """Raise a purchase order; safe to call twice for one external reference."""
+        payload = {
+            "external_reference": order.external_reference, "supplier": order.supplier, "depot": order.depot,
+            "currency": order.currency, "expected_date": order.expected_date, "note": order.note,
+            "lines": [{"item_code": line.item_code, "quantity": line.quantity, "unit_cost": line.unit_cost}
+                      for line in order.lines],
+        }
+        return self._create_once("purchase-orders", payload, order.external_reference, self._purchase_order)
+
+    def purchase_orders_since(self, cursor: str = "", *, limit: int = 100) -> PurchaseOrderPage:
+        """Purchase orders created or changed (received) after `cursor`, oldest first."""
+        rows, cursor, more = read_since(lambda since, page: self._listing("purchase-orders", since, page), cursor,
+                                        limit, stamp=lambda row: row.get("modified_at", ""), key=lambda row: row["id"])
+        return PurchaseOrderPage([self._purchase_order(row) for row in rows], cursor, more)
+
+    def _create_once(self, path: str, payload: dict, external_reference: str, read):
+        """POST a document keyed by its external reference (also the Idempotency-Key); when the ERP
+        already holds one (409 duplicate_external_reference), read and return that one instead."""
+        try:
+            response = self.request("POST", self._url(path), json=payload,
+                                    headers={"Idempotency-Key": external_reference})
+        except Conflict as exc:
+            if exc.code != "duplicate_external_reference":
+                raise
+            existing_id = (exc.body or {}).get("existing_id") if isinstance(exc.body, dict) else None
+            if existing_id:
+                return read(self._get(f"{path}/{quote(existing_id, safe='')}"))
+            rows = self._get(path, external_reference=external_reference).get("data", [])
+            if not rows:
+                raise
+            return read(rows[0])
+        return read(response.json())
+
     # --- translation -------------------------------------------------------------------------
 
     @staticmethod
@@ -219,6 +326,50 @@ class RestErpClient(RetryingClient):
         return ErpSalesOrder(id=data["id"], external_reference=data.get("external_reference", ""),
                              status=data.get("status", ""), total=data.get("total", ""),
                              tax_total=data.get("tax_total", ""), gross_total=data.get("gross_total", ""))
+
+    @staticmethod
+    def _line(line: ErpSalesOrderLine) -> dict:
+        data = {"item_code": line.item_code, "description": line.description, "quantity": line.quantity,
+                "unit_price": line.unit_price, "line_total": line.line_total, "tax_code": line.tax_code,
+                "tax_amount": line.tax_amount, "tax_rate": line.tax_rate, "kind": line.kind}
+        if line.line_reference:
+            data["line_reference"] = line.line_reference
+        return data
+
+    @staticmethod
+    def _dispatch(data: dict) -> ErpDispatch:
+        return ErpDispatch(
+            id=data["id"], sales_order_id=data.get("sales_order_id", ""),
+            external_reference=data.get("external_reference", ""), status=data.get("status", ""),
+            lines=tuple(ErpDispatchLine(item_code=l.get("item_code", ""), quantity=int(l.get("quantity") or 0),
+                                        line_reference=l.get("line_reference") or "") for l in data.get("lines", [])),
+            carrier=data.get("carrier", ""), tracking_number=data.get("tracking_number", ""),
+            tracking_url=data.get("tracking_url", ""), depot=data.get("depot", ""),
+            dispatched_at=data.get("dispatched_at", ""), modified_at=data.get("modified_at", ""))
+
+    @staticmethod
+    def _memo(data: dict) -> ErpCreditMemo:
+        return ErpCreditMemo(id=data["id"], external_reference=data.get("external_reference", ""),
+                             sales_order_id=data.get("sales_order_id", ""), status=data.get("status", ""),
+                             total=data.get("total", ""), tax_total=data.get("tax_total", ""),
+                             gross_total=data.get("gross_total", ""))
+
+    @staticmethod
+    def _journal(data: dict) -> ErpJournal:
+        return ErpJournal(id=data["id"], external_reference=data.get("external_reference", ""),
+                          status=data.get("status", ""), debit_total=data.get("debit_total", ""),
+                          credit_total=data.get("credit_total", ""))
+
+    @staticmethod
+    def _purchase_order(data: dict) -> ErpPurchaseOrder:
+        return ErpPurchaseOrder(
+            id=data["id"], external_reference=data.get("external_reference", ""), status=data.get("status", ""),
+            supplier=data.get("supplier", ""), depot=data.get("depot", ""),
+            lines=tuple(ErpPurchaseOrderLine(item_code=l.get("item_code", ""), quantity=int(l.get("quantity") or 0),
+                                             unit_cost=l.get("unit_cost", ""),
+                                             received_quantity=int(l.get("received_quantity") or 0))
+                        for l in data.get("lines", [])),
+            expected_date=data.get("expected_date", ""), modified_at=data.get("modified_at", ""))
 
     @staticmethod
     def _customer(data: dict) -> ErpCustomer:

@@ -4,8 +4,17 @@ Behaves like the ERPs Ledgerline meets in production: Bearer API key, a per-key 
 with 429 and Retry-After, random record locks (423) on writes, outages (503), strict validation
 (422 with one message per field), Sales Orders unique by external reference (409 with the existing
 id, cancelled ones included), Idempotency-Key replay, totals booked from the lines (not from what the
-client claims) and cancellation refused once dispatched (409 already_dispatched). Admin endpoints for
-a sandbox in another process: /erp/_sandbox/….
+client claims) and cancellation refused once dispatched (409 already_dispatched). A posted order
+allocates its items' stock in its depot (a cancel gives it back, a dispatch uses it up).
+
+Later capabilities, alike in behaviour: confirmed dispatches listed by `modified_since` (inclusive,
+oldest first, ties by id; drafts appear once confirmed, with a new modified time); credit memos,
+journals and purchase orders unique by external reference (409 with the existing id) with
+Idempotency-Key replay; a memo booked at its own figures and refused (422 over_credit, per line) when
+it credits more of an item than was sold; an unbalanced journal refused (422 unbalanced); purchase
+orders listed by `modified_since` as receipts change them. Admin endpoints for a sandbox in another
+process: /erp/_sandbox/… (dispatch an order in parcels, confirm a draft dispatch, receive a purchase
+order).
 """
 from __future__ import annotations
 
@@ -16,16 +25,20 @@ import random
 import time
 from decimal import Decimal, InvalidOperation
 
-from .currencies import currency_exponent
+from .currencies import currency_exponent, on_grid
 from .erp_books import (
     ACCOUNT_TYPES,
     CUSTOMER,
     GUEST,
     NON_STOCK_DEMO_ITEMS,
     OPEN,
+    DispatchRefused,
     OrderBook,
+    ReceiptRefused,
     StatusRefused,
+    is_iso_date,
     missing_for_account,
+    parse_timestamp,
     same_phone,
 )
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
@@ -98,6 +111,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             self._orders: dict[str, dict] = {}
             self._orders_by_reference: dict[str, str] = {}
             self._idempotent: dict[str, tuple[str, str]] = {}  # key -> (body fingerprint, order id)
+            # (route, key) -> (body fingerprint, document id), for credit memos, journals, purchase orders
+            self._idempotent_documents: dict[tuple[str, str], tuple[str, str]] = {}
             self._next_customer = 1
             self._next_order = 1
             self._reset_books()
@@ -173,6 +188,16 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", f"{api}/sales-orders", self._api(self.create_sales_order, write=True))
         self.route("GET", f"{api}/sales-orders/(?P<id>[^/]+)", self._api(self.get_sales_order))
         self.route("POST", f"{api}/sales-orders/(?P<id>[^/]+)/cancel", self._api(self.cancel_sales_order, write=True))
+        self.route("GET", f"{api}/dispatches", self._api(self.list_dispatches))
+        self.route("GET", f"{api}/credit-memos", self._api(self.list_credit_memos))
+        self.route("POST", f"{api}/credit-memos", self._api(self.create_credit_memo, write=True))
+        self.route("GET", f"{api}/credit-memos/(?P<id>[^/]+)", self._api(self.get_credit_memo))
+        self.route("GET", f"{api}/journals", self._api(self.list_journals))
+        self.route("POST", f"{api}/journals", self._api(self.create_journal, write=True))
+        self.route("GET", f"{api}/journals/(?P<id>[^/]+)", self._api(self.get_journal))
+        self.route("GET", f"{api}/purchase-orders", self._api(self.list_purchase_orders))
+        self.route("POST", f"{api}/purchase-orders", self._api(self.create_purchase_order, write=True))
+        self.route("GET", f"{api}/purchase-orders/(?P<id>[^/]+)", self._api(self.get_purchase_order))
         self.route("POST", "/_sandbox/reset", self.admin_reset)
         self.route("POST", "/_sandbox/seed-demo", self.admin_seed_demo)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
@@ -182,6 +207,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/depots", self.admin_add_depot)
         self.route("POST", "/_sandbox/stock", self.admin_set_stock)
         self.route("POST", "/_sandbox/sales-orders/(?P<id>[^/]+)/dispatch", self.admin_dispatch_order)
+        self.route("POST", "/_sandbox/dispatches/(?P<id>[^/]+)/confirm", self.admin_confirm_dispatch)
+        self.route("POST", "/_sandbox/purchase-orders/(?P<id>[^/]+)/receive", self.admin_receive_purchase_order)
 
     def _api(self, handler, *, write: bool = False):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
@@ -354,17 +381,24 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         lines = body.get("lines")
         if not isinstance(lines, list) or not lines:
             errors.append({"field": "lines", "message": "at least one line is required"})
-            lines = []
         if errors:
             return errors
         currency = body["currency"]
         if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
             return [{"field": "currency", "message": f"Currency {currency} is not an ISO 4217 code"}]
-        exponent = currency_exponent(currency)
         if body["customer_id"] not in self._customers:
             errors.append({"field": "customer_id", "message": f"Customer {body['customer_id']} does not exist"})
         if body["depot"] not in self.depots:
             errors.append({"field": "depot", "message": f"Depot {body['depot']} does not exist"})
+        return errors + self._validate_lines_and_totals(body, selling=True)
+
+    def _validate_lines_and_totals(self, body: dict, *, selling: bool) -> list[dict]:
+        """Field errors for the lines and figures of an order (selling) or a credit memo: items, kinds,
+        quantities, amounts on the currency's grid, and totals that add up. Call under the lock."""
+        errors: list[dict] = []
+        currency = body["currency"]
+        exponent = currency_exponent(currency)
+        lines = body["lines"]
         total = self._amount(body["total"], "total", exponent, currency, errors)
         line_sum = tax_sum = Decimal(0)
         sum_ok = tax_ok = True
@@ -379,7 +413,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 errors.append({"field": f"{where}.item_code", "message": f"{where}.item_code is required"})
             elif code not in self.items:
                 errors.append({"field": f"{where}.item_code", "message": f"Item {code} does not exist"})
-            elif not self.items[code]["active"]:
+            elif selling and not self.items[code]["active"]:  # what was sold may be credited after it is blocked
                 errors.append({"field": f"{where}.item_code", "message": f"Item {code} is blocked for sales"})
             kind = line.get("kind", "item")
             if kind not in LINE_KINDS:
@@ -387,6 +421,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             quantity = line.get("quantity")
             if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
                 errors.append({"field": f"{where}.quantity", "message": f"{where}.quantity must be a positive integer"})
+            if not isinstance(line.get("line_reference", ""), str):
+                errors.append({"field": f"{where}.line_reference", "message": f"{where}.line_reference must be a string"})
             self._amount(line.get("unit_price"), f"{where}.unit_price", exponent, currency, errors)
             rate = line.get("tax_rate")
             if rate not in (None, "") and not _is_fraction(rate):
@@ -471,12 +507,13 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                      "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
                      "quantity": line["quantity"], "unit_price": line["unit_price"], "line_total": line["line_total"],
                      "tax_code": str(line.get("tax_code") or ""), "tax_amount": line.get("tax_amount", "0"),
-                     "tax_rate": str(line.get("tax_rate") or ""), "kind": line.get("kind", "item")}
+                     "tax_rate": str(line.get("tax_rate") or ""), "kind": line.get("kind", "item"),
+                     "line_reference": line.get("line_reference") or ""}
                     for n, line in enumerate(body["lines"])
                 ],
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            self._orders[order_id] = order
+            self.post_order(order)
             self._orders_by_reference[reference] = order_id
             if key:
                 self._idempotent[key] = (fingerprint, order_id)
@@ -501,6 +538,313 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return _error(409, "already_dispatched", f"Sales order {order_id} is {refused.current} and can no "
                                                      "longer be cancelled", order_status=refused.current)
         return Response.json(order)
+
+    # --- dispatches, credit memos, journals, purchase orders ----------------------------------
+
+    @staticmethod
+    def _json_object(request: Request) -> tuple[dict | None, Response | None]:
+        try:
+            body = request.json()
+        except ValueError:
+            return None, _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return None, _error(400, "invalid_json", "Request body must be a JSON object")
+        return body, None
+
+    @staticmethod
+    def _modified_since(request: Request):
+        """(since or None, None), or (None, a 422) when modified_since is not an ISO date-time."""
+        text = request.arg("modified_since")
+        if not text:
+            return None, None
+        try:
+            return parse_timestamp(text), None
+        except ValueError:
+            return None, _validation([{"field": "modified_since",
+                                       "message": f"modified_since {text!r} is not an ISO 8601 date-time"}])
+
+    def _replayed(self, route: str, request: Request, documents: dict) -> Response | None:
+        """The same Idempotency-Key with the same body is a client retry: answer as the first call did,
+        with the document as it is now. Call under the lock."""
+        key = request.headers.get("idempotency-key", "")
+        seen = self._idempotent_documents.get((route, key)) if key else None
+        if seen and seen[0] == hashlib.sha256(request.body).hexdigest():
+            return Response.json(copy.deepcopy(documents[seen[1]]), 201, {
+                "Location": f"/erp/api/v1/{route}/{seen[1]}", "Idempotent-Replayed": "true"})
+        return None
+
+    def _created(self, route: str, request: Request, document: dict) -> Response:
+        key = request.headers.get("idempotency-key", "")
+        if key:
+            self._idempotent_documents[(route, key)] = (hashlib.sha256(request.body).hexdigest(), document["id"])
+        return Response.json(document, 201, {"Location": f"/erp/api/v1/{route}/{document['id']}"})
+
+    @staticmethod
+    def _required(body: dict, fields) -> list[dict]:
+        return [{"field": f, "message": f"{f} is required"} for f in fields
+                if not isinstance(body.get(f), str) or not body[f].strip()]
+
+    @staticmethod
+    def _currency_errors(currency: str) -> list[dict]:
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+            return [{"field": "currency", "message": f"Currency {currency} is not an ISO 4217 code"}]
+        return []
+
+    def _by_reference_or_page(self, request: Request, documents: dict, by_reference: dict, rows) -> Response:
+        reference = request.arg("external_reference")
+        if reference is not None:
+            with self.lock:
+                found = by_reference.get(reference)
+                return Response.json({"data": [copy.deepcopy(documents[found])] if found else []})
+        return self._page(request, rows)
+
+    def list_dispatches(self, request: Request) -> Response:
+        """Confirmed dispatches modified at or after modified_since (inclusive), oldest first, ties by id."""
+        since, problem = self._modified_since(request)
+        if problem:
+            return problem
+        rows = self.confirmed_dispatches_since(since)
+        order_id = request.arg("sales_order_id")
+        return self._page(request, [r for r in rows if not order_id or r["sales_order_id"] == order_id])
+
+    def list_credit_memos(self, request: Request) -> Response:
+        order_id = request.arg("sales_order_id")
+        return self._by_reference_or_page(request, self._credit_memos, self._credit_memos_by_reference,
+                                          [m for m in self.credit_memos
+                                           if not order_id or m["sales_order_id"] == order_id])
+
+    def get_credit_memo(self, request: Request) -> Response:
+        with self.lock:
+            memo = self._credit_memos.get(request.params["id"])
+            if memo is None:
+                return _error(404, "not_found", f"Credit memo {request.params['id']} does not exist")
+            return Response.json(copy.deepcopy(memo))
+
+    def create_credit_memo(self, request: Request) -> Response:
+        """A credit memo against a sales order, booked at the ERP's own figures from its lines."""
+        body, problem = self._json_object(request)
+        if problem:
+            return problem
+        with self.lock:
+            replay = self._replayed("credit-memos", request, self._credit_memos)
+            if replay:
+                return replay
+            reference = body.get("external_reference")
+            if isinstance(reference, str) and reference in self._credit_memos_by_reference:
+                existing = self._credit_memos_by_reference[reference]
+                return _error(409, "duplicate_external_reference",
+                              f"Credit memo with external reference {reference} already exists as {existing}",
+                              existing_id=existing)
+            errors = self._required(body, ("external_reference", "sales_order_id", "customer_id", "currency", "total"))
+            if not isinstance(body.get("lines"), list) or not body["lines"]:
+                errors.append({"field": "lines", "message": "at least one line is required"})
+            for field in ("reason",):
+                if not isinstance(body.get(field, ""), str):
+                    errors.append({"field": field, "message": f"{field} must be a string"})
+            for field in ("restock", "prices_include_tax"):
+                if not isinstance(body.get(field, False), bool):
+                    errors.append({"field": field, "message": f"{field} must be true or false"})
+            if errors:
+                return _validation(errors)
+            errors = self._currency_errors(body["currency"])
+            if errors:
+                return _validation(errors)
+            order = self._orders.get(body["sales_order_id"])
+            if order is None:
+                return _validation([{"field": "sales_order_id",
+                                     "message": f"Sales order {body['sales_order_id']} does not exist"}])
+            if body["customer_id"] != order["customer_id"]:
+                errors.append({"field": "customer_id", "message": f"Customer {body['customer_id']} is not the customer "
+                                                                  f"of sales order {order['id']}"})
+            if body["currency"] != order["currency"]:
+                errors.append({"field": "currency", "message": f"currency {body['currency']} is not the sales order's "
+                                                               f"{order['currency']}"})
+            errors += self._validate_lines_and_totals(body, selling=False)
+            if errors:
+                return _validation(errors)
+            over = self.over_credits(order, body["lines"])
+            if over:
+                return Response.json({"error": "over_credit", "message": "; ".join(m for _, m in over),
+                                      "errors": [{"field": f"lines[{i}].quantity", "message": m} for i, m in over]},
+                                     422)
+            inclusive = bool(body.get("prices_include_tax", False))
+            figures = self.booked_figures((Decimal(line["line_total"]) for line in body["lines"]),
+                                          (Decimal(line.get("tax_amount", "0")) for line in body["lines"]),
+                                          prices_include_tax=inclusive, currency=body["currency"])
+            memo = self.book_credit_memo(order, {
+                "external_reference": reference, "customer_id": body["customer_id"], "currency": body["currency"],
+                **figures, "prices_include_tax": inclusive, "reason": body.get("reason", ""),
+                "restock": bool(body.get("restock", False)),
+                "lines": [{"line_number": n + 1, "item_code": line["item_code"],
+                           "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
+                           "quantity": line["quantity"], "unit_price": line["unit_price"],
+                           "line_total": line["line_total"], "tax_code": str(line.get("tax_code") or ""),
+                           "tax_amount": line.get("tax_amount", "0"), "tax_rate": str(line.get("tax_rate") or ""),
+                           "kind": line.get("kind", "item")}
+                          for n, line in enumerate(body["lines"])],
+            })
+            return self._created("credit-memos", request, memo)
+
+    def list_journals(self, request: Request) -> Response:
+        return self._by_reference_or_page(request, self._journals, self._journals_by_reference, self.journals)
+
+    def get_journal(self, request: Request) -> Response:
+        with self.lock:
+            journal = self._journals.get(request.params["id"])
+            if journal is None:
+                return _error(404, "not_found", f"Journal {request.params['id']} does not exist")
+            return Response.json(copy.deepcopy(journal))
+
+    def create_journal(self, request: Request) -> Response:
+        """A journal: every line a debit or a credit on an account, on the currency's grid; refused whole
+        (422 unbalanced) when the debits do not equal the credits."""
+        body, problem = self._json_object(request)
+        if problem:
+            return problem
+        with self.lock:
+            replay = self._replayed("journals", request, self._journals)
+            if replay:
+                return replay
+            reference = body.get("external_reference")
+            if isinstance(reference, str) and reference in self._journals_by_reference:
+                existing = self._journals_by_reference[reference]
+                return _error(409, "duplicate_external_reference",
+                              f"Journal with external reference {reference} already exists as {existing}",
+                              existing_id=existing)
+            errors = self._required(body, ("external_reference", "date", "currency"))
+            lines = body.get("lines")
+            if not isinstance(lines, list) or not lines:
+                errors.append({"field": "lines", "message": "at least one line is required"})
+            if not isinstance(body.get("description", ""), str):
+                errors.append({"field": "description", "message": "description must be a string"})
+            if errors:
+                return _validation(errors)
+            errors = self._currency_errors(body["currency"])
+            if not is_iso_date(body["date"]):
+                errors.append({"field": "date", "message": f"date {body['date']!r} is not an ISO date (YYYY-MM-DD)"})
+            if errors:
+                return _validation(errors)
+            currency = body["currency"]
+            exponent = currency_exponent(currency)
+            debits = credits = Decimal(0)
+            stored_lines = []
+            for i, line in enumerate(lines):
+                where = f"lines[{i}]"
+                if not isinstance(line, dict):
+                    errors.append({"field": where, "message": f"{where} must be an object"})
+                    continue
+                if not isinstance(line.get("account"), str) or not line["account"].strip():
+                    errors.append({"field": f"{where}.account", "message": f"{where}.account is required"})
+                for field in ("description", "reference"):
+                    if not isinstance(line.get(field, ""), str):
+                        errors.append({"field": f"{where}.{field}", "message": f"{where}.{field} must be a string"})
+                debit = self._amount(line.get("debit", "0"), f"{where}.debit", exponent, currency, errors)
+                credit = self._amount(line.get("credit", "0"), f"{where}.credit", exponent, currency, errors)
+                if debit is None or credit is None:
+                    continue
+                if debit < 0 or credit < 0:
+                    errors.append({"field": where, "message": f"{where}: debit and credit must not be negative"})
+                elif bool(debit) == bool(credit):
+                    errors.append({"field": where, "message": f"{where} needs a debit or a credit, not both or neither"})
+                debits += debit
+                credits += credit
+                stored_lines.append({"line_number": i + 1, "account": line.get("account"),
+                                     "debit": str(on_grid(debit, currency)), "credit": str(on_grid(credit, currency)),
+                                     "description": line.get("description", ""), "reference": line.get("reference", "")})
+            if errors:
+                return _validation(errors)
+            if debits != credits:
+                message = (f"Journal {reference} is unbalanced: debits {on_grid(debits, currency)} do not equal "
+                           f"credits {on_grid(credits, currency)}")
+                return Response.json({"error": "unbalanced", "message": message,
+                                      "errors": [{"field": "lines", "message": message}],
+                                      "debit_total": str(on_grid(debits, currency)),
+                                      "credit_total": str(on_grid(credits, currency))}, 422)
+            journal = self.book_journal({
+                "external_reference": reference, "date": body["date"], "currency": currency,
+                "description": body.get("description", ""), "lines": stored_lines,
+                "debit_total": str(on_grid(debits, currency)), "credit_total": str(on_grid(credits, currency)),
+            })
+            return self._created("journals", request, journal)
+
+    def list_purchase_orders(self, request: Request) -> Response:
+        """By external_reference, or created/changed at or after modified_since, oldest first, ties by id."""
+        since, problem = self._modified_since(request)
+        if problem:
+            return problem
+        return self._by_reference_or_page(request, self._purchase_orders, self._purchase_orders_by_reference,
+                                          self.purchase_orders_since(since))
+
+    def get_purchase_order(self, request: Request) -> Response:
+        with self.lock:
+            purchase_order = self._purchase_orders.get(request.params["id"])
+            if purchase_order is None:
+                return _error(404, "not_found", f"Purchase order {request.params['id']} does not exist")
+            return Response.json(copy.deepcopy(purchase_order))
+
+    def create_purchase_order(self, request: Request) -> Response:
+        body, problem = self._json_object(request)
+        if problem:
+            return problem
+        with self.lock:
+            replay = self._replayed("purchase-orders", request, self._purchase_orders)
+            if replay:
+                return replay
+            reference = body.get("external_reference")
+            if isinstance(reference, str) and reference in self._purchase_orders_by_reference:
+                existing = self._purchase_orders_by_reference[reference]
+                return _error(409, "duplicate_external_reference",
+                              f"Purchase order with external reference {reference} already exists as {existing}",
+                              existing_id=existing)
+            errors = self._required(body, ("external_reference", "supplier", "depot", "currency"))
+            lines = body.get("lines")
+            if not isinstance(lines, list) or not lines:
+                errors.append({"field": "lines", "message": "at least one line is required"})
+            if not isinstance(body.get("note", ""), str):
+                errors.append({"field": "note", "message": "note must be a string"})
+            if errors:
+                return _validation(errors)
+            currency = body["currency"]
+            errors = self._currency_errors(currency)
+            if errors:
+                return _validation(errors)
+            if body["depot"] not in self.depots:
+                errors.append({"field": "depot", "message": f"Depot {body['depot']} does not exist"})
+            expected = body.get("expected_date") or ""
+            if expected and not is_iso_date(expected):
+                errors.append({"field": "expected_date",
+                               "message": f"expected_date {expected!r} is not an ISO date (YYYY-MM-DD)"})
+            exponent = currency_exponent(currency)
+            total = Decimal(0)
+            stored_lines = []
+            for i, line in enumerate(lines):
+                where = f"lines[{i}]"
+                if not isinstance(line, dict):
+                    errors.append({"field": where, "message": f"{where} must be an object"})
+                    continue
+                code = line.get("item_code")
+                if not isinstance(code, str) or not code:
+                    errors.append({"field": f"{where}.item_code", "message": f"{where}.item_code is required"})
+                elif code not in self.items:
+                    errors.append({"field": f"{where}.item_code", "message": f"Item {code} does not exist"})
+                quantity = line.get("quantity")
+                if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+                    errors.append({"field": f"{where}.quantity", "message": f"{where}.quantity must be a positive integer"})
+                    quantity = 0
+                cost = self._amount(line.get("unit_cost") or "0", f"{where}.unit_cost", exponent, currency, errors)
+                if cost is not None and cost < 0:
+                    errors.append({"field": f"{where}.unit_cost", "message": f"{where}.unit_cost must not be negative"})
+                cost = cost if cost is not None else Decimal(0)
+                total += cost * quantity
+                stored_lines.append({"item_code": code, "quantity": quantity, "unit_cost": str(on_grid(cost, currency))})
+            if errors:
+                return _validation(errors)
+            purchase_order = self.book_purchase_order({
+                "external_reference": reference, "supplier": body["supplier"], "depot": body["depot"],
+                "currency": currency, "expected_date": expected, "note": body.get("note", ""),
+                "total": str(on_grid(total, currency)), "lines": stored_lines,
+            })
+            return self._created("purchase-orders", request, purchase_order)
 
     # --- admin endpoints (a sandbox in another process) --------------------------------------
 
@@ -546,14 +890,52 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return _error(400, "invalid_config", str(exc))
 
     def admin_dispatch_order(self, request: Request) -> Response:
-        """The warehouse ships the order: {"partly": true} for part of it."""
-        body = request.json() or {}
+        """The warehouse ships the order: {} for everything still open, {"partly": true} for one unit,
+        {"lines": [{"item_code" | "line_number", "quantity"}], "carrier", "tracking_number",
+        "tracking_url"} for one parcel, {"parcels": [{lines, carrier, …}, …]} for several, and
+        "draft": true to book them unconfirmed. Answers the order with "dispatches": those booked."""
         try:
-            return Response.json(self.dispatch_order(request.params["id"], partly=bool(body.get("partly"))))
+            body = request.json() or {}
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "Request body must be a JSON object")
+        try:
+            return Response.json(self.dispatch_order(
+                request.params["id"], partly=bool(body.get("partly")), lines=body.get("lines"),
+                parcels=body.get("parcels"), carrier=str(body.get("carrier") or ""),
+                tracking_number=str(body.get("tracking_number") or ""),
+                tracking_url=str(body.get("tracking_url") or ""), draft=bool(body.get("draft"))))
         except KeyError:
             return _error(404, "not_found", f"Sales order {request.params['id']} does not exist")
         except StatusRefused as refused:
             return _error(409, "invalid_status", str(refused))
+        except DispatchRefused as refused:
+            return _validation([{"field": "lines", "message": str(refused)}])
+
+    def admin_confirm_dispatch(self, request: Request) -> Response:
+        try:
+            return Response.json(self.confirm_dispatch(request.params["id"]))
+        except KeyError:
+            return _error(404, "not_found", f"Dispatch {request.params['id']} does not exist")
+        except StatusRefused as refused:
+            return _error(409, "invalid_status", str(refused))
+
+    def admin_receive_purchase_order(self, request: Request) -> Response:
+        """Goods arrive: {} for everything outstanding, {"lines": [{"item_code" | "line_number", "quantity"}]}
+        for part of it."""
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "Request body must be a JSON object")
+        try:
+            return Response.json(self.receive_purchase_order(request.params["id"], body.get("lines")))
+        except KeyError:
+            return _error(404, "not_found", f"Purchase order {request.params['id']} does not exist")
+        except ReceiptRefused as refused:
+            return _validation([{"field": "lines", "message": str(refused)}])
 
     def admin_add_item(self, request: Request) -> Response:
         body = request.json() or {}
