@@ -26,6 +26,30 @@ class InboxResult:
     created: bool
 
 
+class InboundEventInvalid(ValueError):
+    """An event the inbox cannot store as sent (a value longer than its column, a NUL character):
+    refused before any write, instead of the database's DataError (SQLite would not even notice).
+    `message` says what is wrong with the value, to follow its name ("is 250 characters long…")."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def inbound_event_check(**values: str) -> None:
+    """Raises InboundEventInvalid unless each value (the text columns a vendor fills) fits its
+    InboundEvent column."""
+    for name, value in values.items():
+        max_length = InboundEvent._meta.get_field(name).max_length
+        if not isinstance(value, str):
+            raise InboundEventInvalid(name, "must be text")
+        if len(value) > max_length:
+            raise InboundEventInvalid(name, f"is {len(value)} characters long; at most {max_length} are stored")
+        if "\x00" in value:
+            raise InboundEventInvalid(name, "contains a NUL character")
+
+
 def inbound_event_store(
     *,
     connection: Connection,
@@ -39,7 +63,9 @@ def inbound_event_store(
 ) -> InboxResult:
     """Insert the event, or find the one already stored under the same vendor id (a redelivery,
     also one Shopify sends again under a new webhook id with the same X-Shopify-Event-Id). A topic
-    no flow handles yet is stored as ignored, with no task."""
+    no flow handles yet is stored as ignored, with no task. Raises InboundEventInvalid, writing
+    nothing, when a value does not fit its column."""
+    inbound_event_check(topic=topic, external_id=external_id, event_id=event_id, resource_id=resource_id)
     routed = flow_for(connection.kind, topic) is not None
     event = InboundEvent(
         connection=connection, topic=topic, external_id=external_id, payload=payload, resource_id=resource_id,
