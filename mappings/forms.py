@@ -43,6 +43,7 @@ class ConnectionField(forms.ModelChoiceField):
     """Storefront connections by code, so forms and CSV files speak the same language."""
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Storefront")
         super().__init__(queryset=Connection.objects.storefronts(), to_field_name="code", **kwargs)
 
     def label_from_instance(self, obj):
@@ -160,7 +161,8 @@ class SkuMappingForm(MappingForm):
 
 class LocationMappingForm(MappingForm):
     sellable_states = forms.MultipleChoiceField(
-        choices=STOCK_STATES, widget=forms.CheckboxSelectMultiple, help_text="Which ERP stock states count as sellable here"
+        label="Sellable stock states", choices=STOCK_STATES, widget=forms.CheckboxSelectMultiple,
+        help_text="Which ERP stock states count as sellable here",
     )
     erp_checked_fields = ("erp_warehouse", "active")
     duplicate_field = "storefront_location"
@@ -271,3 +273,26 @@ class TaxCodeMappingForm(MappingForm):
         if other.tax_category:
             what += f" ({other.tax_category})"
         return f"{what} in {other.country or 'every country'} is already mapped to ERP tax code {other.erp_tax_code}"
+
+
+class ProposalCommentForm(forms.Form):
+    """What the person proposing a mapping tells the admin (optional)."""
+
+    comment = forms.CharField(
+        label="Why (for the admin)", required=False, max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: how you know this is the right ERP code.",
+    )
+
+
+class ProposalRejectForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=1000, strip=True,
+        error_messages={"required": "Say why the proposal is rejected: the person who proposed it reads this."},
+    )
+
+
+class ProposalSourceForm(forms.Form):
+    """The exception a proposal starts from, as given in the query string (?exception=42)."""
+
+    exception = forms.IntegerField(min_value=1, max_value=2**63 - 1)

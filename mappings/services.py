@@ -144,6 +144,7 @@ class Change:
     field: str
     old: object
     new: object
+    label: str = ""  # the field's human name ("ERP item"), for the screens
 
 
 @dataclass(frozen=True)
@@ -160,18 +161,30 @@ class HistoryEntry:
 def mapping_history(row: Model) -> list[HistoryEntry]:
     """Newest first: who changed what, when, from -> to (diff against the previous version)."""
     versions = list(row.history.select_related("history_user").order_by("-history_date", "-history_id"))
+    labels = {f.attname: str(f.verbose_name) for f in row._meta.concrete_fields}
+    labels.update({f.name: str(f.verbose_name) for f in row._meta.concrete_fields})
+    from integrations.models import Connection
+
+    codes = dict(Connection.objects.values_list("pk", "code"))
+
+    def shown(name: str, value):
+        return codes.get(value, value) if name in ("connection", "connection_id") else value
+
     entries = []
     for i, version in enumerate(versions):
         previous = versions[i + 1] if i + 1 < len(versions) else None
         if previous is None:
             changes = tuple(
-                Change(f.attname, None, getattr(version, f.attname))
+                Change(f.attname, None, shown(f.attname, getattr(version, f.attname)), labels[f.attname])
                 for f in row._meta.concrete_fields
                 if f.attname != "id"
             )
         else:
             delta = version.diff_against(previous)
-            changes = tuple(Change(c.field, c.old, c.new) for c in delta.changes)
+            changes = tuple(
+                Change(c.field, shown(c.field, c.old), shown(c.field, c.new), labels.get(c.field, c.field))
+                for c in delta.changes
+            )
         entries.append(HistoryEntry(version, changes))
     return entries
 
@@ -206,24 +219,42 @@ def affected_exceptions(row: Model) -> QuerySet[ExceptionRecord]:
     return qs.none()
 
 
+def affected_exceptions_retry(*, row: Model, actor, label: str = ""):
+    """Queue a retry (django-q2) of every open exception the row affects; the returned BulkJob
+    counts them off one by one, so the page can show each one's outcome as it comes."""
+    from exceptions_queue.services import exceptions_retry_queue
+
+    return exceptions_retry_queue(records=list(affected_exceptions(row)), actor=actor, label=label)
+
+
 @dataclass(frozen=True)
-class RetryOutcome:
-    succeeded: int
-    failed: int
+class RetryRow:
+    """One exception of a retry job, as the mapping page shows it."""
+
+    exception_id: int
+    record: ExceptionRecord | None
+    state: str  # "retrying" (not reached yet), "resolved", "ignored", "failing", "gone"
+
+    @property
+    def failure(self) -> str:
+        if self.record is None:
+            return ""
+        return self.record.last_error or self.record.message
 
 
-def affected_exceptions_retry(*, row: Model, actor) -> RetryOutcome:
-    """Retry every open exception the row affects; one failing retry does not stop the others."""
-    from exceptions_queue.services import exception_retry
-
-    ok = failed = 0
-    for record in affected_exceptions(row):
-        try:
-            if exception_retry(record=record, actor=actor):
-                ok += 1
-            else:
-                failed += 1
-        except Exception:  # a retry handler's bug must not hide the other retries
-            log.exception("retry of exception %s failed", record.pk)
-            failed += 1
-    return RetryOutcome(ok, failed)
+def retry_job_rows(job) -> list[RetryRow]:
+    """Each exception of the job in the order the job retries them, with where it stands now."""
+    records = ExceptionRecord.objects.in_bulk(job.exception_ids)
+    rows = []
+    for index, pk in enumerate(job.exception_ids):
+        record = records.get(pk)
+        if record is None:
+            state = "gone"
+        elif index >= job.done and not job.is_finished:
+            state = "retrying"
+        elif record.is_active:
+            state = "failing"
+        else:
+            state = record.status  # resolved or ignored
+        rows.append(RetryRow(pk, record, state))
+    return rows

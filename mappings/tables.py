@@ -85,8 +85,9 @@ class TableSpec:
         return [self.form.base_fields[c].label or c.replace("_", " ").capitalize() for c in self.shown]
 
     def cells(self, row: Model) -> list[str]:
+        """What the screens show: the CSV values, with booleans as "Yes" / "No"."""
         data = self.to_csv(row)
-        return [data[c] for c in self.shown]
+        return [({"true": "Yes", "false": "No"}.get(data[c], data[c]) if c in self.booleans else data[c]) for c in self.shown]
 
     def label(self, row: Model) -> str:
         data = self.to_csv(row)

@@ -1,20 +1,23 @@
 """Mapping screens: list with search/filters, inline edit (HTMX), add, delete, history + revert,
-CSV import (dry run, then all-or-nothing apply) and export, retry of affected exceptions, health.
+CSV import (dry run, then all-or-nothing apply) and export, retry of affected exceptions (queued,
+the page follows each one's outcome), health. Proposals from exceptions: proposal_views.py.
 
 Everyone signed in may read; only admin may change (`_require_admin`, `_get_rw_row_for_user`).
 """
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Model
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.htmx import wants_fragment
 from config.roles import has_role
+from exceptions_queue.models import BulkJob
 
 from . import csv_io, services
 from .health import mappings_health
@@ -52,7 +55,9 @@ def _row_context(request, spec: TableSpec, row: Model, **extra) -> dict:
 @require_GET
 def mapping_index(request):
     cards = [(spec, spec.model.objects.count()) for spec in TABLES.values()]
-    return render(request, "mappings/index.html", {"cards": cards, "nav": "mappings", "rw": _can_change(request)})
+    return render(request, "mappings/index.html", {
+        "cards": cards, "tables": TABLES.values(), "nav": "mappings", "rw": _can_change(request),
+    })
 
 
 @require_GET
@@ -140,13 +145,11 @@ def mapping_delete(request, table: str, pk: int):
 @require_GET
 def mapping_detail(request, table: str, pk: int):
     spec, row, rw = _get_row_for_user(request, table, pk)
-    affected = services.affected_exceptions(row)
     ctx = _row_context(
         request, spec, row,
         history=services.mapping_history(row),
-        affected_count=affected.count(),
-        affected_list=affected[:50],
         identity=spec.slug == "skus",
+        **_affected(row, _retry_job(request, row)),
     )
     return render(request, "mappings/detail.html", ctx)
 
@@ -161,22 +164,55 @@ def mapping_revert(request, table: str, pk: int, history_id: int):
     return redirect("mapping-detail", table=spec.slug, pk=row.pk)
 
 
+def _retry_job(request, row: Model):
+    """The retry job named by ?job= (a job of this row's exceptions), or None."""
+    raw = request.GET.get("job", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("job must be a job number.")
+    return get_object_or_404(BulkJob, pk=int(raw), action="retry")
+
+
+def _affected(row: Model, job=None) -> dict:
+    """What the _affected fragment shows: the open exceptions, and each one of a retry job."""
+    affected = services.affected_exceptions(row)
+    return {
+        "job": job, "job_rows": services.retry_job_rows(job) if job is not None else None,
+        "affected": affected.count(), "affected_list": affected[:50],
+    }
+
+
+def _affected_context(request, spec: TableSpec, row: Model, job=None) -> dict:
+    return {"spec": spec, "row": row, "rw": _can_change(request), **_affected(row, job)}
+
+
 @require_POST
 def mapping_retry_exceptions(request, table: str, pk: int):
+    """Queue a retry of the open exceptions the row affects; the fragment then follows the job."""
     spec, row = _get_rw_row_for_user(request, table, pk)
-    outcome = services.affected_exceptions_retry(row=row, actor=request.user)
-    remaining = services.affected_exceptions(row).count()
-    if request.htmx:
-        response = render(
-            request, "mappings/_affected.html",
-            {"spec": spec, "row": row, "outcome": outcome, "affected": remaining, "rw": True},
-        )
+    job = services.affected_exceptions_retry(row=row, actor=request.user, label=f"{spec.noun} {spec.label(row)}")
+    if not request.htmx:
+        messages.success(request, f"Retrying {job.total} exception{'s' if job.total != 1 else ''}: each one's outcome shows below.")
+        return redirect(f"{reverse('mapping-detail', args=[spec.slug, row.pk])}?job={job.pk}")
+    job.refresh_from_db()  # a synchronous queue (tests, Q_SYNC) has already run it
+    response = render(request, "mappings/_affected.html", _affected_context(request, spec, row, job))
+    response["HX-Trigger"] = "exceptionsChanged"
+    return response
+
+
+@require_GET
+def mapping_affected(request, table: str, pk: int):
+    """The open exceptions of a row, and the outcome of its retry job (?job=): polled while it runs."""
+    spec, row, _rw = _get_row_for_user(request, table, pk)
+    job = _retry_job(request, row)
+    if not wants_fragment(request):
+        url = reverse("mapping-detail", args=[spec.slug, row.pk])
+        return redirect(f"{url}?job={job.pk}" if job else url)
+    response = render(request, "mappings/_affected.html", _affected_context(request, spec, row, job))
+    if job is not None and job.is_finished:
         response["HX-Trigger"] = "exceptionsChanged"
-        return response
-    messages.success(
-        request, f"Retried: {outcome.succeeded} succeeded, {outcome.failed} still failing; {remaining} remain open."
-    )
-    return redirect("mapping-detail", table=spec.slug, pk=row.pk)
+    return response
 
 
 @require_GET

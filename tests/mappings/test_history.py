@@ -13,8 +13,12 @@ def test_history_shows_who_changed_what_from_and_to(admin_client, admin_user, sh
     )
     html = admin_client.get(reverse("mapping-detail", args=["skus", row.pk])).content.decode()
     assert admin_user.username in html
-    assert "<code>note</code>:  → checked" in html
+    assert "<li>Note: — → checked</li>" in html
     assert "Created" in html and "Changed" in html
+    # the first version lists every field by its human name, booleans as Yes / No
+    assert "<li>ERP item: 10042</li>" in html and "<li>Active: Yes</li>" in html
+    assert "<li>Storefront: shopify</li>" in html
+    assert "erp_item_code" not in html and "True" not in html
 
 
 def test_revert_puts_the_old_value_back_and_is_recorded(admin_client, admin_user, shopify_connection):

@@ -13,7 +13,9 @@ UNKNOWN_SKU = registry.register(ExceptionType(
         "variant/inventory item with it, or the ERP has no stock record for the item it maps to. Its "
         "storefront quantity was NOT changed, so it may be offering stock the warehouse cannot ship.\n"
         "Check: the SKU on the storefront, Mappings → SKUs, and the item in the ERP.\n"
-        "Fix: correct the SKU or add the mapping (or set the storefront quantity to 0 by hand), then retry.\n"
+        "Fix: correct the SKU or add the mapping (or set the storefront quantity to 0 by hand), then retry. "
+        "Not an admin? Use \"Propose a mapping\" on this exception (the SKU is filled in; give the ERP item): "
+        "an admin approves it under Mappings → Proposals with one click, and this exception is retried then.\n"
         "Escalate: e-commerce catalogue owner."
     ),
     retry_handler="integrations.flows.inventory.inventory_exception_retry",
@@ -28,7 +30,9 @@ UNMAPPED_LOCATION = registry.register(ExceptionType(
         "mapping names a location the storefront does not have. Stock there is not kept in line with "
         "the ERP.\n"
         "Check: Mappings → Locations for the storefront and the storefront's list of locations.\n"
-        "Fix: add or correct the mapping (or deactivate the storefront location), then retry.\n"
+        "Fix: add or correct the mapping (or deactivate the storefront location), then retry. Not an admin? "
+        "Use \"Propose a mapping\" on this exception (the location is filled in; give the ERP warehouse): an "
+        "admin approves it under Mappings → Proposals with one click, and this exception is retried then.\n"
         "Escalate: warehouse operations lead."
     ),
     retry_handler="integrations.flows.inventory.inventory_exception_retry",

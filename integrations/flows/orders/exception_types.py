@@ -27,7 +27,9 @@ UNKNOWN_SKU = registry.register(ExceptionType(
         "order was not posted.\n"
         "Check: is the SKU a typo on the storefront, a new product, or mapped to a retired item?\n"
         "Fix: add or correct the row under Mappings → SKUs (or create the item in the ERP), then retry; "
-        "retrying the group posts every order waiting on this SKU.\n"
+        "retrying the group posts every order waiting on this SKU. Not an admin? Use \"Propose a mapping\" "
+        "on this exception (the SKU is filled in; give the ERP item): an admin approves it under Mappings → "
+        "Proposals with one click, and this exception is retried then.\n"
         "Escalate: merchandising if the item must be created in the ERP."
     ),
     retry_handler=RETRY, sla=timedelta(hours=4),
@@ -50,7 +52,9 @@ MISSING_TAX_MAPPING = registry.register(ExceptionType(
     runbook=(
         "What happened: an order carries a tax rate that has no ERP tax code mapped, so it was not posted.\n"
         "Check: is the rate right for the country (a new rate, a storefront tax misconfiguration)?\n"
-        "Fix: add the row under Mappings → Tax codes, then retry.\n"
+        "Fix: add the row under Mappings → Tax codes, then retry. Not an admin? Use \"Propose a mapping\" on "
+        "this exception (rate and country are filled in; give the ERP tax code): an admin approves it under "
+        "Mappings → Proposals with one click, and this exception is retried then.\n"
         "Escalate: the finance tax lead."
     ),
     retry_handler=RETRY, sla=timedelta(hours=8),
@@ -62,7 +66,9 @@ INVALID_DEPOT = registry.register(ExceptionType(
         "What happened: the order's depot/warehouse could not be determined, or the mapped depot does "
         "not exist in the ERP.\n"
         "Check: Mappings → Depots for the storefront and the shipping country; the ERP's depot list.\n"
-        "Fix: add or correct the depot mapping, then retry.\n"
+        "Fix: add or correct the depot mapping, then retry. Not an admin? When no depot is mapped, use "
+        "\"Propose a mapping\" on this exception (the country is filled in; give the ERP depot): an admin "
+        "approves it under Mappings → Proposals with one click, and this exception is retried then.\n"
         "Escalate: warehouse operations lead."
     ),
     retry_handler=RETRY, sla=timedelta(hours=4),
