@@ -65,6 +65,8 @@ def exception_raise(
                     return record
                 for name, value in fields.items():
                     setattr(record, name, value)
+                # A recurrence of an open exception only counts (occurrences, last_seen): one line per
+                # recurrence grew thousands of identical timeline lines in a flash sale.
                 record.occurrences += 1
                 if not record.is_active:
                     record.status = ExceptionRecord.Status.OPEN
@@ -72,8 +74,6 @@ def exception_raise(
                     record.due_at = now + exc_type.sla
                     record.escalated_at = None
                     ExceptionActivity.objects.create(exception=record, action="reopened", note=message)
-                else:
-                    ExceptionActivity.objects.create(exception=record, action="recurred", note=message)
                 record.save()
                 return record
         except IntegrityError:
@@ -104,13 +104,15 @@ def exceptions_resolve_for_order(*, order, note: str) -> int:
 
 
 def exception_retry(*, record: ExceptionRecord, actor=None) -> bool:
-    """Re-run the failed step now. True when it succeeded (and the exception is resolved)."""
+    """Re-run the failed step now, on behalf of `actor` (None: Ledgerline itself). True when it
+    succeeded (and the exception is resolved). The handler finds the person as `record.retried_by`."""
     exc_type = registry.get(record.type_code)
     handler = exc_type.retry_function()
     if handler is None:
         ExceptionActivity.objects.create(exception=record, actor=actor, action="retry_unavailable")
         return False
     ExceptionActivity.objects.create(exception=record, actor=actor, action="retried")
+    record.retried_by = actor
     try:
         ok = bool(handler(record))
     except Exception as exc:  # a handler that crashes is a failed retry, recorded on the exception
@@ -182,13 +184,16 @@ def exception_reopen(*, record: ExceptionRecord, actor, note: str = "") -> Excep
 
 # --- many at once ------------------------------------------------------------------------------
 
-def exceptions_retry_queue(*, records, actor=None, label: str = "") -> BulkJob:
-    """Queue a retry of these exceptions through django-q2; the returned job reports progress."""
+def exceptions_retry_queue(*, records, actor=None, label: str = "", refused: dict[str, int] | None = None) -> BulkJob:
+    """Queue a retry of these exceptions through django-q2; the returned job reports progress. The
+    job carries the actor (the task retries on their behalf) and what the selection held that the
+    actor may not retry (`refused`, {reason: count}), so its progress says both."""
     from django_q.tasks import async_task
 
     ids = [r.pk for r in records if r.is_active]
     job = BulkJob.objects.create(
-        action="retry", label=label[:300], created_by=actor, exception_ids=ids, total=len(ids)
+        action="retry", label=label[:300], created_by=actor, exception_ids=ids, total=len(ids),
+        refused=refused or {},
     )
     if not ids:
         BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
@@ -200,7 +205,7 @@ def exceptions_retry_queue(*, records, actor=None, label: str = "") -> BulkJob:
 
 def bulk_job_run(*, job_id: int) -> BulkJob:
     """Retry each exception of the job in turn, counting progress as it goes."""
-    job = BulkJob.objects.get(pk=job_id)
+    job = BulkJob.objects.select_related("created_by").get(pk=job_id)
     if job.is_finished:
         return job
     BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.RUNNING)

@@ -4,8 +4,10 @@ Every URL is a full page on its own; an HTMX request to it gets the named partia
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 from django.http import Http404, HttpResponseRedirect
@@ -18,10 +20,11 @@ from config.htmx import wants_fragment
 from config.roles import has_role
 
 from . import registry
-from .filters import ExceptionFilter, inbox_defaults, team_scope
+from .filters import ExceptionFilter, inbox_defaults
 from .forms import AssignForm, BulkForm, NoteForm, team_members
-from .models import BulkJob, ExceptionRecord
+from .models import BulkJob, ExceptionRecord, refused_summary
 from .paging import DEFAULT_SORT, SORTS, keyset_page
+from .registry import Team
 from .services import (
     exception_assign,
     exception_comment,
@@ -52,6 +55,33 @@ def _get_rw_exception_for_user(request, pk: int) -> ExceptionRecord:
     return record
 
 
+def _acting_teams(user) -> set[str]:
+    """The teams whose exceptions this user may act on (every team for admin)."""
+    return {team for team, _ in Team.CHOICES if has_role(user, team)}
+
+
+def _refusal(record: ExceptionRecord, teams: set[str]) -> str:
+    """Why this user may not act on this row ("owned by finance", "already closed"), or ""."""
+    if record.team not in teams:
+        return f"owned by {dict(Team.CHOICES).get(record.team, record.team).lower()}"
+    if not record.is_active:
+        return "already closed"
+    return ""
+
+
+def _split_by_access(user, records) -> tuple[list[ExceptionRecord], dict[str, int]]:
+    """The rows the user may act on, and the others counted by the reason they are refused."""
+    teams = _acting_teams(user)
+    allowed, refused = [], Counter()
+    for record in records:
+        reason = _refusal(record, teams)
+        if reason:
+            refused[reason] += 1
+        else:
+            allowed.append(record)
+    return allowed, dict(refused)
+
+
 def _query(data, drop=("after", "before")) -> str:
     data = data.copy()
     for name in drop:
@@ -78,7 +108,7 @@ def exception_list(request):
         "grouped": grouped,
         "query": _query(data),
         "type_labels": dict(registry.choices()),
-        "can_act": bool(team_scope(request.user)) or has_role(request.user),
+        "can_act": False,
         "nav": "exceptions",
     }
     if grouped:
@@ -89,7 +119,14 @@ def exception_list(request):
             .order_by("-n", "fingerprint")[:100]
         )
     else:
-        context["page"] = keyset_page(filterset.qs, sort=sort, after=data.get("after"), before=data.get("before"))
+        page = keyset_page(filterset.qs, sort=sort, after=data.get("after"), before=data.get("before"))
+        teams = _acting_teams(request.user)
+        for row in page.rows:  # a row offers a checkbox only when the user may act on it
+            row.refusal = _refusal(row, teams)
+        selectable = [row for row in page.rows if not row.refusal]
+        context["page"] = page
+        context["can_act"] = bool(selectable)
+        context["can_retry_selection"] = any(row.can_retry for row in selectable)
     # sidebar: open exceptions per type within the chosen team, whatever the other filters say
     counts = ExceptionFilter({"team": data.get("team", ""), "status": "active"}, queryset=ExceptionRecord.objects.all(), request=request).qs
     type_query = data.copy()
@@ -111,12 +148,36 @@ def nav_badge(request):
 
 # --- one exception ----------------------------------------------------------------------------
 
+def _in_drawer(request) -> bool:
+    """The panel is swapped into the inbox's drawer (its heading is then an h2 under the page's h1)."""
+    if not _fragment(request):
+        return False
+    return request.htmx.target == "drawer" or (request.POST if request.method == "POST" else request.GET).get("drawer") == "1"
+
+
+def _timeline(record: ExceptionRecord) -> list:
+    """The audit trail, with runs of identical "recurred" lines (written before recurrences only
+    counted) folded into one line that says how many and since when."""
+    entries = []
+    for entry in record.activity.select_related("actor"):
+        last = entries[-1] if entries else None
+        if (last is not None and entry.action == "recurred" and last.action == "recurred"
+                and last.note == entry.note and last.actor_id == entry.actor_id):
+            last.repeats += 1
+            last.last_at = entry.at
+            continue
+        entry.repeats, entry.last_at = 1, entry.at
+        entries.append(entry)
+    return entries
+
+
 def _render_detail(request, record: ExceptionRecord, rw: bool, **extra):
     context = {
         "exc": record,
         "exc_type": record.exception_type,
         "rw": rw,
-        "activity": record.activity.select_related("actor"),
+        "drawer": _in_drawer(request),
+        "activity": _timeline(record),
         "members": team_members(record.team) if rw and record.is_active else [],
         "group_open": ExceptionRecord.objects.filter(
             fingerprint=record.fingerprint, status__in=ExceptionRecord.ACTIVE_STATUSES
@@ -176,9 +237,10 @@ def exception_act(request, pk: int, action: str):
 
 def _done_message(action: str, job: BulkJob | None) -> str:
     if job is not None:
+        refused = f" · {job.refused_summary}" if job.refused_summary else ""
         if job.is_finished:
-            return f"Retried: {job.succeeded} resolved, {job.failed} still failing."
-        return "Retry queued: this page shows the outcome when it finishes."
+            return f"Retried: {job.succeeded} resolved, {job.failed} still failing{refused}."
+        return f"Retry queued: this page shows the outcome when it finishes{refused}."
     return {"assign": "Assignment saved.", "comment": "Comment added.", "resolve": "Resolved.",
             "ignore": "Ignored.", "reopen": "Reopened."}.get(action, "Done.")
 
@@ -210,22 +272,31 @@ def exception_group(request):
     return render(request, template, context)
 
 
-def _bulk_assignee(request, value: str, teams: set[str]):
+PAST = {"assign": "assigned", "retry": "retried", "resolve": "resolved", "ignore": "ignored"}
+
+
+def _bulk_assignee(request, value: str):
+    """The person a bulk "assign" names: '' unassigns, 'me' is the signed-in user."""
     value = (value or "").strip()
     if not value:
         return None
     if value == "me":
         return request.user
-    for team in teams:
-        member = team_members(team).filter(username=value).first()
-        if member is None:
-            raise PermissionDenied(f"{value} is not a member of {team}.")
-    return member
+    return get_user_model().objects.filter(is_active=True, username=value).first() or value
+
+
+def _bulk_outcome(done: int, action: str, refused: dict[str, int]) -> str:
+    """ "3 resolved · 2 refused: owned by finance"."""
+    parts = [f"{done} {PAST[action]}"]
+    if refused:
+        parts.append(refused_summary(refused))
+    return " · ".join(parts)
 
 
 @require_POST
 def exceptions_bulk(request):
-    """An action over a selection (ids) or a whole group (fingerprint) of active exceptions."""
+    """An action over a selection (ids) or a whole group (fingerprint) of active exceptions. Rows the
+    user may not act on (another team's, already closed) are left alone and reported as refused."""
     form = BulkForm(request.POST)
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
@@ -237,31 +308,46 @@ def exceptions_bulk(request):
             return HttpResponseRedirect(next_url)
         return render(request, "exceptions_queue/_bulk_status.html", {"error": error})
     data = form.cleaned_data
-    qs = ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES)
+    qs = ExceptionRecord.objects.all()
     if data["ids"]:
-        qs = qs.filter(pk__in=data["ids"])
+        qs = qs.filter(pk__in=data["ids"])  # a chosen row closed meanwhile is reported, not hidden
+    else:
+        qs = qs.filter(status__in=ExceptionRecord.ACTIVE_STATUSES)
     if data["fingerprint"]:
         qs = qs.filter(fingerprint=data["fingerprint"])
-    records = list(qs.order_by("last_seen", "id")[:BULK_LIMIT])
-    teams = {r.team for r in records}
-    if any(not has_role(request.user, team) for team in teams):
-        raise PermissionDenied("The selection holds exceptions of a team you do not act for.")
+    records, refused = _split_by_access(request.user, qs.order_by("last_seen", "id")[:BULK_LIMIT])
     action, job, changed = data["action"], None, 0
-    label = data["fingerprint"] or f"{len(records)} selected exceptions"
+    refused = Counter(refused)
     if action == "retry":
-        job = exceptions_retry_queue(records=records, actor=request.user, label=label)
+        retryable = [r for r in records if r.can_retry]
+        if len(retryable) < len(records):
+            refused["cannot be retried"] += len(records) - len(retryable)
+        label = data["fingerprint"] or f"{len(retryable)} selected exceptions"
+        job = exceptions_retry_queue(records=retryable, actor=request.user, label=label, refused=dict(refused))
         job.refresh_from_db()
+        message = _done_message("retry", job)
     else:
-        assignee = _bulk_assignee(request, data["assignee"], teams) if action == "assign" else None
+        assignee = _bulk_assignee(request, data["assignee"]) if action == "assign" else None
+        if action == "assign" and assignee is not None:
+            if isinstance(assignee, str):  # no such user: nothing to assign them
+                refused[f"{assignee} is not a member of the team"] += len(records)
+                records = []
+            elif assignee != request.user:
+                member_of = _acting_teams(assignee)
+                keep = [r for r in records if r.team in member_of]
+                for r in records:
+                    if r.team not in member_of:
+                        refused[f"{assignee.get_username()} is not in {dict(Team.CHOICES).get(r.team, r.team).lower()}"] += 1
+                records = keep
         changed = exceptions_bulk_apply(
             records=records, action=action, actor=request.user, note=data["note"].strip(), assignee=assignee
         )
-    verb = dict(BulkForm.ACTIONS)[action].lower()
-    message = _done_message("retry", job) if job else f"{changed} exception{'s' if changed != 1 else ''}: {verb} done."
+        message = _bulk_outcome(changed, action, dict(refused))
     if not _fragment(request):
-        messages.success(request, message)
+        (messages.warning if refused else messages.success)(request, message)
         return HttpResponseRedirect(next_url)
-    response = render(request, "exceptions_queue/_bulk_status.html", {"job": job, "message": message})
+    response = render(request, "exceptions_queue/_bulk_status.html",
+                      {"job": job, "message": message, "refused": bool(refused)})
     response["HX-Trigger"] = CHANGED
     return response
 

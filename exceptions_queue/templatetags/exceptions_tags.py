@@ -1,4 +1,6 @@
 from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from ..filters import team_scope
 from ..models import ExceptionRecord
@@ -37,3 +39,32 @@ def get_item(mapping: dict, key):
 @register.filter
 def spaced(value: str) -> str:
     return str(value).replace("_", " ")
+
+
+@register.filter
+def team_label(code: str) -> str:
+    from ..registry import Team
+
+    return dict(Team.CHOICES).get(code, code)
+
+
+SYSTEM_LABELS = {"erp": "ERP", "rest_erp": "REST ERP", "prima": "Prima", "shopify": "Shopify",
+                 "commercetools": "commercetools", "inventory_planner": "Inventory Planner"}
+
+
+@register.filter
+def system_label(code: str) -> str:
+    return SYSTEM_LABELS.get(code, str(code).replace("_", " "))
+
+
+@register.filter
+def moment(value) -> str:
+    """A time as briefly as it stays clear: "10:02" today, "3 Dec 10:02" this year, else with the year."""
+    if not value:
+        return ""
+    local, now = timezone.localtime(value), timezone.localtime()
+    if local.date() == now.date():
+        return date_format(local, "H:i")
+    if local.year == now.year:
+        return date_format(local, "j M H:i")
+    return date_format(local, "j M Y H:i")

@@ -112,7 +112,7 @@ def test_a_recurrence_reopens_with_count_and_history_kept(ops_user, ops_exc):
 def test_other_team_sees_the_exception_without_action_buttons(finance_user, ops_exc):
     body = client_for(finance_user).get(reverse("exception-detail", args=[ops_exc.pk])).content.decode()
     assert ops_exc.title in body
-    assert "Only the ops team" in body
+    assert "Only the Ops team" in body
     assert reverse("exception-resolve", args=[ops_exc.pk]) not in body
 
 

@@ -25,7 +25,7 @@ def retry_order_exception(record) -> bool:
         order = record.order
     if order.state == OrderLink.State.POSTED:
         return True
-    return order_retry_post(order=order) == "posted"
+    return order_retry_post(order=order, actor=getattr(record, "retried_by", None)) == "posted"
 
 
 def retry_cancel_exception(record) -> bool:
