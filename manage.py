@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 VENV_PY = VENV / "bin" / "python"
 STAMP = VENV / ".ledgerline-installed"
+# Commands that run against the bundled sandbox systems: they set LEDGERLINE_MODE=demo, the only mode
+# besides the tests that may fall back to the sandbox secrets published in this repository.
+DEMO_COMMANDS = {"demo", "demo_seed", "sandbox", "sandbox_flash_sale", "benchmark_flash_sale",
+                 "inventory_benchmark", "exceptions_benchmark"}
 
 
 def _requirements_hash() -> str:
@@ -42,13 +46,23 @@ def _ensure_venv() -> None:
 def main() -> None:
     if os.environ.get("LEDGERLINE_NO_BOOTSTRAP") != "1":
         _ensure_venv()
-    if len(sys.argv) > 1 and sys.argv[1] == "test":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "test":
         # The test command is pytest (pytest-django), not Django's unittest runner.
         from config.testrun import run_tests
 
         sys.exit(run_tests(sys.argv[2:]))
+    if command in DEMO_COMMANDS:
+        os.environ["LEDGERLINE_MODE"] = "demo"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 -- loads the settings: a missing secret stops here, plainly
+    except ImproperlyConfigured as exc:
+        sys.exit(f"Ledgerline cannot start: {exc}")
 
     execute_from_command_line(sys.argv)
 

@@ -1,20 +1,85 @@
-"""Ledgerline settings, read from the environment (django-environ) with demo-friendly defaults."""
+"""Ledgerline settings, read from the environment (django-environ).
+
+LEDGERLINE_MODE says what this process is: "production" (the default when nothing is set),
+"demo" (`manage.py demo` and the sandbox and benchmark commands set it) or "test" (`manage.py test`
+and pytest). Only the demo and the tests fall back to the sandbox secrets published in this
+repository; in production every secret must come from the environment, or the start stops with
+ImproperlyConfigured naming what is missing.
+"""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+# A `.env` file beside manage.py (or the file LEDGERLINE_ENV_FILE names) fills what the environment leaves unset.
+ENV_FILE = Path(os.environ.get("LEDGERLINE_ENV_FILE") or BASE_DIR / ".env")
+environ.Env.read_env(ENV_FILE, overwrite=False) if ENV_FILE.is_file() else None
+
+MODES = ("production", "demo", "test")
+# pytest loads these settings before any conftest runs: its own PYTEST_VERSION marks a test run.
+MODE = env("LEDGERLINE_MODE", default="test" if "PYTEST_VERSION" in os.environ else "production").strip().lower()
+if MODE not in MODES:
+    raise ImproperlyConfigured(f"LEDGERLINE_MODE is {MODE!r}: it must be one of {', '.join(MODES)}")
+PRODUCTION = MODE == "production"
+
+_missing: list[str] = []
+
+
+def _required(name: str, *, sandbox: str) -> str:
+    """A secret: from the environment; the published sandbox value only in the demo and the tests."""
+    value = env(name, default="").strip()
+    if value:
+        return value
+    if PRODUCTION:
+        _missing.append(name)
+        return ""
+    return sandbox
+
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="ledgerline-demo-only-secret-key-change-me-in-production")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+SECRET_KEY = _required("SECRET_KEY", sandbox="ledgerline-demo-only-secret-key-change-me-in-production")
+if PRODUCTION:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    if not ALLOWED_HOSTS:
+        _missing.append("ALLOWED_HOSTS")
+else:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS, cookies and headers (on by default in production; `manage.py check --deploy` passes) ------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# A load balancer's health probe may speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template (base.html hx-headers), never from the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
+# Behind a TLS-terminating proxy that sets e.g. X-Forwarded-Proto: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+# (only when that proxy always sets or strips the header: otherwise a client could claim HTTPS).
+if env("SECURE_PROXY_SSL_HEADER", default=""):
+    _header, _, _value = env("SECURE_PROXY_SSL_HEADER").partition(",")
+    if not _header.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
+# How many proxies in front of Ledgerline append to X-Forwarded-For (0: the client is REMOTE_ADDR);
+# login throttling counts failures per username and client address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -28,16 +93,19 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "django_q",
     "simple_history",
+    "axes",
     "integrations",
     "exceptions_queue",
     "mappings",
 ]
 
 MIDDLEWARE = [
+    "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -51,6 +119,8 @@ MIDDLEWARE = [
     "config.htmx.VaryOnHtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # after the authentication middleware: turns a locked-out sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,6 +173,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+if MODE == "test":
+    # Tests sign in hundreds of times: a fast hash there; Django's strong default everywhere else.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed sign-ins for one username from
+# one address, further attempts are refused for AXES_COOLOFF_MINUTES (config.views.login_lockout
+# renders registration/lockout.html and logs the event on "ledgerline.security").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.views.login_lockout"
+AXES_CLIENT_IP_CALLABLE = "config.views.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -140,7 +227,21 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Ledgerline API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ledgerline API",
+    "VERSION": "1.0.0",
+    # The schema needs a signed-in user or a token (the docs page also needs the site's login).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI and Redoc are served from the drf-spectacular-sidecar package: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Two models have a "status" field with different choices: each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ExceptionStatusEnum": "exceptions_queue.models.ExceptionRecord.Status",
+        "BulkJobStatusEnum": "exceptions_queue.models.BulkJob.Status",
+    },
+}
 
 # --- django-q2 --------------------------------------------------------------------------------
 # timeout < retry so a task is never handed out twice while it still runs; finite attempts;
@@ -178,14 +279,16 @@ Q_CLUSTER = {
 # --- Outside systems --------------------------------------------------------------------------
 # Fernet keys that encrypt connection credentials at rest, newest first (rotate: put a new key first,
 # run `manage.py connections_rotate_keys`, then drop the old one). Blank: a key derived from SECRET_KEY.
-CONNECTION_KEYS = env.list("LEDGERLINE_CONNECTION_KEYS", default=[])
+CONNECTION_KEYS = [key.strip() for key in env.list("LEDGERLINE_CONNECTION_KEYS", default=[]) if key.strip()]
+if PRODUCTION and not CONNECTION_KEYS:
+    _missing.append("LEDGERLINE_CONNECTION_KEYS")
 # The defaults point at the bundled sandbox (`manage.py sandbox`, started by `manage.py demo`).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8100")
 SHOPIFY = {
     "shop_url": env("SHOPIFY_SHOP_URL", default=f"{SANDBOX_URL}/shopify"),
     "api_version": env("SHOPIFY_API_VERSION", default="2026-04"),
-    "access_token": env("SHOPIFY_ACCESS_TOKEN", default="shpat_sandbox_token"),
-    "webhook_secret": env("SHOPIFY_WEBHOOK_SECRET", default="sandbox-shopify-webhook-secret"),
+    "access_token": _required("SHOPIFY_ACCESS_TOKEN", sandbox="shpat_sandbox_token"),
+    "webhook_secret": _required("SHOPIFY_WEBHOOK_SECRET", sandbox="sandbox-shopify-webhook-secret"),
     # X-Shopify-Shop-Domain a webhook must carry (a connection's own settings["shop_domain"] wins).
     "shop_domain": env("SHOPIFY_SHOP_DOMAIN", default="ledgerline-demo.myshopify.com"),
 }
@@ -194,19 +297,25 @@ COMMERCETOOLS = {
     "auth_url": env("CT_AUTH_URL", default=f"{SANDBOX_URL}/commercetools/auth"),
     "project_key": env("CT_PROJECT_KEY", default="ledgerline-demo"),
     "client_id": env("CT_CLIENT_ID", default="sandbox-client"),
-    "client_secret": env("CT_CLIENT_SECRET", default="sandbox-secret"),
+    "client_secret": _required("CT_CLIENT_SECRET", sandbox="sandbox-secret"),
     "scope": env("CT_SCOPE", default="manage_project:ledgerline-demo"),
     # Shared secret expected in the Authorization header of Subscription message deliveries.
-    "subscription_token": env("CT_SUBSCRIPTION_TOKEN", default="sandbox-subscription-token"),
+    "subscription_token": _required("CT_SUBSCRIPTION_TOKEN", sandbox="sandbox-subscription-token"),
     # Which commercetools paymentState values release an order to the ERP.
     "post_on_payment_states": env.list("CT_POST_ON_PAYMENT_STATES", default=["Paid"]),
 }
+# The Shopify app (Dev Dashboard) that connects shops by OAuth or the client-credentials grant. Blank:
+# the sandbox app's published credentials, used only for shops the sandbox serves (integrations.onboarding).
+SHOPIFY_APP_CLIENT_ID = env("SHOPIFY_APP_CLIENT_ID", default="")
+SHOPIFY_APP_CLIENT_SECRET = env("SHOPIFY_APP_CLIENT_SECRET", default="")
 SHOPIFY_POST_ON_FINANCIAL_STATUSES = env.list("SHOPIFY_POST_ON_FINANCIAL_STATUSES", default=["paid", "authorized"])
+ERP_KIND = env("ERP_KIND", default="rest")
 ERP = {
     # "rest" (generic REST ERP) or "prima" (Prima Web Services, XML).
-    "kind": env("ERP_KIND", default="rest"),
+    "kind": ERP_KIND,
     "base_url": env("ERP_BASE_URL", default=f"{SANDBOX_URL}/erp/api/v1"),
-    "api_key": env("ERP_API_KEY", default="sandbox-erp-key"),
+    # Prima is secured at the network and takes no key: only a REST ERP needs one.
+    "api_key": _required("ERP_API_KEY", sandbox="sandbox-erp-key") if ERP_KIND == "rest" else env("ERP_API_KEY", default=""),
     "prima_url": env("PRIMA_URL", default=f"{SANDBOX_URL}/prima"),
     "prima_company": env("PRIMA_COMPANY", default="LEDG01"),
     "timeout": env.float("ERP_TIMEOUT", default=10.0),
@@ -239,14 +348,20 @@ ORDERS = {
 INVENTORY_PUSH_ON_ORDER = env.bool("INVENTORY_PUSH_ON_ORDER", default=True)
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
 
+# Everything goes to the console (stderr) with the request id of the page it belongs to ("-" outside
+# a request). Django's own loggers too: unexpected errors (django.request, with their traceback)
+# are logged whatever DEBUG says; django-q2 logs a failed task with its traceback on "django-q".
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.request_id.RequestIdFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "loggers": {
         "ledgerline": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-        "django_q": {"handlers": ["console"], "level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": False},
+        "django": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="WARNING")},
+        "django-q": {"handlers": ["console"], "level": env("Q_LOG_LEVEL", default="WARNING"), "propagate": False},
+        "axes": {"handlers": ["console"], "level": env("AXES_LOG_LEVEL", default="WARNING"), "propagate": False},
     },
 }
 
@@ -256,3 +371,20 @@ INVENTORY_QUIET_HOURS = env("INVENTORY_QUIET_HOURS", default="11-14,18-21")
 INVENTORY_FULL_SYNC_MINUTES = env.int("INVENTORY_FULL_SYNC_MINUTES", default=30)
 # Name of a django-q2 cluster (ALT_CLUSTERS) reserved for order-driven pushes; blank = the default cluster.
 INVENTORY_PRIORITY_CLUSTER = env("INVENTORY_PRIORITY_CLUSTER", default="")
+
+# --- A production start stops here when a secret is missing -----------------------------------------
+if _missing:
+    raise ImproperlyConfigured(
+        "Ledgerline runs in production mode (LEDGERLINE_MODE is unset or 'production') and these "
+        f"environment variables are not set: {', '.join(_missing)}. Set each one (README, 'Production "
+        "configuration'); the published sandbox values are only used by `manage.py demo` and the tests.")
+for _key in CONNECTION_KEYS:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "LEDGERLINE_CONNECTION_KEYS holds a value that is not a Fernet key (make one with "
+            "`python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        ) from None

@@ -22,6 +22,8 @@ def ensure_chromium() -> None:
 
 def run_tests(args: list[str]) -> int:
     ensure_chromium()
+    # Tests may use the sandbox secrets; a production environment in the shell does not apply to them.
+    os.environ["LEDGERLINE_MODE"] = "test"
     import pytest
 
     return pytest.main(args)

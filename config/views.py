@@ -1,12 +1,22 @@
-"""Home (a dashboard of what needs attention) and the unauthenticated health endpoint."""
+"""Home (a dashboard of what needs attention), the unauthenticated health endpoint, the 500 page
+and the sign-in lockout page."""
+import logging
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.http import require_GET
+
+from config.request_id import request_id_get
 
 from exceptions_queue.models import ExceptionRecord
 from integrations.models import InboundEvent, OrderLink
+
+logger = logging.getLogger("ledgerline.health")
+security_logger = logging.getLogger("ledgerline.security")
 
 
 @require_GET
@@ -35,12 +45,69 @@ def home(request):
     )
 
 
-@login_not_required
-@require_GET
-def health(request):
+def database_error() -> str | None:
+    """Why the database does not answer, or None when it does."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        return JsonResponse({"status": "ok", "database": "ok"})
     except Exception as exc:  # the health check reports, it does not crash
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
+        return str(exc) or exc.__class__.__name__
+    return None
+
+
+def _sees_details(request) -> bool:
+    try:
+        return request.user.is_authenticated and request.user.is_staff
+    except Exception:  # the session's user cannot be loaded (the database is down): a stranger
+        return False
+
+
+@login_not_required
+@require_GET
+def health(request):
+    """Healthy or not, for anyone (a load balancer); what failed only for a signed-in staff user."""
+    error = database_error()
+    if error is not None:
+        logger.warning("health check: the database does not answer: %s", error)
+        body = {"status": "error", "database": error} if _sees_details(request) else {"status": "error"}
+        return JsonResponse(body, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"} if _sees_details(request) else {"status": "ok"})
+
+
+def server_error(request):
+    """handler500: the styled 500 page with the request id to quote; plain text if that page fails.
+
+    Rendered without the request's context processors (like Django's own): the page must show even
+    when the database that the navigation counts from is what failed."""
+    request_id = getattr(request, "request_id", None) or request_id_get()
+    try:
+        body = loader.get_template("500.html").render({"request_id": request_id})
+        return HttpResponseServerError(body)
+    except Exception:
+        logger.exception("the 500 page itself failed to render")
+        return HttpResponseServerError(
+            f"Server error: something went wrong on our side. If you report it, quote this reference: {request_id}\n",
+            content_type="text/plain; charset=utf-8")
+
+
+def client_ip(request) -> str:
+    """The client's address for login throttling: REMOTE_ADDR, or, behind TRUSTED_PROXY_COUNT proxies
+    that append to X-Forwarded-For, the address the outermost of them saw."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= count:
+            return forwarded[-count][:64]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def login_lockout(request, response=None, credentials=None):
+    """django-axes' lockout answer: the lockout page (429), and the event on "ledgerline.security"."""
+    username = str((credentials or {}).get("username") or request.POST.get("username", ""))[:150]
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    security_logger.warning(
+        "sign-in locked out: username %r from %s after %s failed attempts; refused for %s minutes",
+        username, client_ip(request), settings.AXES_FAILURE_LIMIT, minutes)
+    return render(request, "registration/lockout.html",
+                  {"username": username, "cooloff_minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
+                  status=429)

@@ -1,9 +1,14 @@
 """Shared fixtures: the three-plus fixed users, the sandbox systems over real HTTP on loopback."""
+import os
+
 import pytest
 from django.conf import settings
 
 from integrations.sandbox.server import start_sandbox
 from tests.factories import ConnectionFactory, UserFactory
+
+# The settings saw pytest's PYTEST_VERSION and run in test mode; processes the tests start run so too.
+os.environ["LEDGERLINE_MODE"] = "test"
 
 
 @pytest.fixture(autouse=True)

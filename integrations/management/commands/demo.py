@@ -57,7 +57,7 @@ class Command(BaseCommand):
         demo_connections_seed(sandbox_url)  # the EU shop's connection points at its sandbox
 
         env = {"ERP_CLIENT_RATE_LIMIT": "48", **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
-               "DJANGO_SETTINGS_MODULE": "config.settings"}
+               "DJANGO_SETTINGS_MODULE": "config.settings", "LEDGERLINE_MODE": "demo"}
         children = [task_cluster(env), web_server(opts["port"], env)]
         try:
             self._wait_for(f"{web}/health/")
