@@ -4,6 +4,14 @@ through the SOAP operation `comwsomhandler` (or `wsomhandler`), read from the in
 Implements the ErpConnector protocol with Prima's words translated once, here: an Account is an
 ErpCustomer whose id is the AccountCode, a Depot code is a depot, a StockCode is an item code, and
 Prima's `<Error Code=…>` answers and SOAP Faults become the typed errors of base.py.
+
+The later capabilities use request types modelled in the style of the public ones, because nothing
+public documents Prima's own (check them against a real instance's XML Schema Definition):
+DespatchEnquiry (despatch notes by LastModified), NewCreditNote / FindCreditNote, NewJournal /
+FindJournal (NominalCode lines), NewPurchaseOrder / FindPurchaseOrder / PurchaseOrderEnquiry.
+Despatch and purchase-order statuses are translated to ours ("confirmed"; "open",
+"partially_received", "received"); JOURNAL_UNBALANCED and OVER_CREDIT become the codes "unbalanced"
+and "over_credit" the REST ERP answers too.
 """
 from __future__ import annotations
 
@@ -18,21 +26,39 @@ from lxml import etree
 from zeep.wsdl import Document
 
 from .base import (
+    CREDIT_MEMOS,
     CUSTOMERS,
+    DISPATCHES,
     ITEMS,
+    JOURNALS,
+    PURCHASE_ORDERS,
     SALES_ORDERS,
     STOCK,
     Conflict,
+    DispatchPage,
+    ErpCreditMemo,
+    ErpCreditMemoRequest,
     ErpCustomer,
+    ErpDispatch,
+    ErpDispatchLine,
+    ErpJournal,
+    ErpJournalRequest,
+    ErpPurchaseOrder,
+    ErpPurchaseOrderLine,
+    ErpPurchaseOrderRequest,
     ErpSalesOrder,
+    ErpSalesOrderLine,
     ErpSalesOrderRequest,
     NotFound,
     PermanentError,
+    PurchaseOrderPage,
     RateLimited,
     RecordLocked,
     RetryingClient,
     TransientError,
+    claimed_totals,
     parse_retry_after,
+    read_since,
 )
 
 XML_DECLARATION = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
@@ -52,6 +78,11 @@ TRANSIENT_CODES = {"BUSY"}
 NOT_FOUND_CODES = {"ORDER_NOT_FOUND", "ACCOUNT_NOT_FOUND"}
 # Prima's conflict codes -> ours (base.Conflict.code); DUPLICATE_REFERENCE keeps its Prima name.
 CONFLICT_CODES = {"DUPLICATE_REFERENCE": "DUPLICATE_REFERENCE", "ORDER_DESPATCHED": "already_dispatched"}
+# Prima's refusals the flows act on -> the codes the REST ERP answers for the same thing.
+PERMANENT_CODES = {"JOURNAL_UNBALANCED": "unbalanced", "OVER_CREDIT": "over_credit"}
+DESPATCH_STATUSES = {"Confirmed": "confirmed", "Draft": "draft"}
+PURCHASE_STATUSES = {"Open": "open", "Part Received": "partially_received", "Received": "received",
+                     "Cancelled": "cancelled"}
 # SOAP 1.1 fault codes that say our envelope is wrong (retrying will not help); Server faults are Prima's.
 CLIENT_FAULTS = {"Client", "VersionMismatch", "MustUnderstand"}
 
@@ -98,7 +129,8 @@ class PrimaClient(RetryingClient):
     """No credentials: Prima Web Services are secured at the network, not per request."""
 
     system = "prima"  # the outbound-write log names the target by it
-    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK})
+    capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
+                              PURCHASE_ORDERS})
 
     def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -229,7 +261,7 @@ class PrimaClient(RetryingClient):
         if code in NOT_FOUND_CODES:
             raise NotFound(f"Prima: {message}", status=404, code=code, body=errors)
         raise PermanentError(f"Prima rejected {root.get('RequestType') or 'the request'}: {message}", status=422,
-                             code=code, body=errors)
+                             code=PERMANENT_CODES.get(code, code), body=errors)
 
     @staticmethod
     def _fault_text(response: requests.Response) -> str:
@@ -281,19 +313,7 @@ class PrimaClient(RetryingClient):
         for key, value in order.claimed_totals().items():
             _sub(node, PRIMA_TOTAL_TAGS[key], value)
         _sub(node, "PricesIncludeTax", "Y" if order.prices_include_tax else "N")
-        lines = _sub(node, "Lines")
-        for line in order.lines:
-            el = _sub(lines, "Line")
-            _sub(el, "StockCode", line.item_code)
-            _sub(el, "Description", line.description)
-            _sub(el, "Quantity", line.quantity)
-            _sub(el, "UnitPrice", line.unit_price)
-            _sub(el, "LineValue", line.line_total)
-            _sub(el, "TaxCode", line.tax_code)
-            _sub(el, "TaxValue", line.tax_amount)
-            if line.tax_rate:
-                _sub(el, "TaxRate", line.tax_rate)
-            _sub(el, "LineType", LINE_TYPES.get(line.kind, "Stock"))
+        self._lines(node, order.lines)
         try:
             return self._order(self.call(root).find("Order"))
         except Conflict as exc:
@@ -394,6 +414,152 @@ class PrimaClient(RetryingClient):
                 return
             page += 1
 
+    # --- Dispatches (DespatchEnquiry) ---------------------------------------------------------
+
+    def dispatches_since(self, cursor: str = "", *, limit: int = 100) -> DispatchPage:
+        """Confirmed despatch notes created or changed after `cursor`, oldest first (base.read_since:
+        a despatch sharing the last second read is never skipped)."""
+        rows, cursor, more = read_since(
+            lambda since, page: self._enquiry("DespatchEnquiry", "Despatches/Despatch", "Despatches", since, page),
+            cursor, limit, stamp=lambda node: _text(node, "LastModified"), key=lambda node: _text(node, "DespatchNumber"))
+        return DispatchPage([self._dispatch(node) for node in rows], cursor, more)
+
+    def _enquiry(self, request_type: str, path: str, container: str, since: str, page: int) -> tuple[list, bool]:
+        root = self.document(request_type)
+        if since:
+            _sub(root, "ModifiedSince", since)
+        ET.SubElement(root, "Page", Number=str(page), Size=str(PAGE_SIZE))
+        answer = self.call(root)
+        found = answer.find(container)
+        return answer.findall(path), found is not None and page < int(found.get("TotalPages", "1"))
+
+    # --- Credit memos (NewCreditNote, FindCreditNote) ---------------------------------------
+
+    def find_credit_memo(self, external_reference: str) -> ErpCreditMemo | None:
+        return self._find("FindCreditNote", "CreditReference", external_reference, "CreditNotes/CreditNote",
+                          self._memo)
+
+    def create_credit_memo(self, memo: ErpCreditMemoRequest) -> ErpCreditMemo:
+        """NewCreditNote against an order; safe to call twice (a DUPLICATE_REFERENCE answer returns the
+        note already there). Prima books its own totals from the lines and refuses (PermanentError
+        code "over_credit") crediting more of a stock code than the order sold."""
+        root = self.document("NewCreditNote")
+        node = _sub(root, "CreditNote")
+        _sub(node, "CreditReference", memo.external_reference)
+        _sub(node, "OrderNumber", memo.sales_order_id)
+        _sub(node, "AccountCode", memo.customer_id)
+        _sub(node, "Currency", memo.currency)
+        _sub(node, "CreditTotal", memo.total)
+        for key, value in claimed_totals(memo.tax_total, memo.gross_total).items():
+            _sub(node, PRIMA_TOTAL_TAGS[key], value)
+        _sub(node, "PricesIncludeTax", "Y" if memo.prices_include_tax else "N")
+        _sub(node, "Reason", memo.reason)
+        _sub(node, "Restock", "Y" if memo.restock else "N")
+        self._lines(node, memo.lines)
+        return self._create_once(root, "CreditNote", "CreditNumber", "FindCreditNote", "CreditReference",
+                                 memo.external_reference, "CreditNotes/CreditNote", self._memo)
+
+    # --- Journals (NewJournal, FindJournal) ---------------------------------------------------
+
+    def find_journal(self, external_reference: str) -> ErpJournal | None:
+        return self._find("FindJournal", "JournalReference", external_reference, "Journals/Journal", self._journal)
+
+    def create_journal(self, journal: ErpJournalRequest) -> ErpJournal:
+        """NewJournal; safe to call twice. Prima refuses an unbalanced one whole (JOURNAL_UNBALANCED):
+        PermanentError with code "unbalanced"."""
+        root = self.document("NewJournal")
+        node = _sub(root, "Journal")
+        _sub(node, "JournalReference", journal.external_reference)
+        _sub(node, "JournalDate", journal.date)
+        _sub(node, "Currency", journal.currency)
+        _sub(node, "Description", journal.description)
+        lines = _sub(node, "Lines")
+        for line in journal.lines:
+            el = _sub(lines, "Line")
+            _sub(el, "NominalCode", line.account)
+            _sub(el, "Debit", line.debit)
+            _sub(el, "Credit", line.credit)
+            _sub(el, "Narrative", line.description)
+            _sub(el, "Reference", line.reference)
+        return self._create_once(root, "Journal", "JournalNumber", "FindJournal", "JournalReference",
+                                 journal.external_reference, "Journals/Journal", self._journal)
+
+    # --- Purchase orders (NewPurchaseOrder, FindPurchaseOrder, PurchaseOrderEnquiry) ----------
+
+    def find_purchase_order(self, external_reference: str) -> ErpPurchaseOrder | None:
+        return self._find("FindPurchaseOrder", "PurchaseReference", external_reference,
+                          "PurchaseOrders/PurchaseOrder", self._purchase_order)
+
+    def create_purchase_order(self, order: ErpPurchaseOrderRequest) -> ErpPurchaseOrder:
+        """NewPurchaseOrder; safe to call twice for one external reference."""
+        root = self.document("NewPurchaseOrder")
+        node = _sub(root, "PurchaseOrder")
+        _sub(node, "PurchaseReference", order.external_reference)
+        _sub(node, "SupplierCode", order.supplier)
+        _sub(node, "Depot", order.depot)
+        _sub(node, "Currency", order.currency)
+        _sub(node, "DueDate", order.expected_date)
+        _sub(node, "Note", order.note)
+        lines = _sub(node, "Lines")
+        for line in order.lines:
+            el = _sub(lines, "Line")
+            _sub(el, "StockCode", line.item_code)
+            _sub(el, "Quantity", line.quantity)
+            _sub(el, "UnitCost", line.unit_cost)
+        return self._create_once(root, "PurchaseOrder", "PurchaseOrderNumber", "FindPurchaseOrder",
+                                 "PurchaseReference", order.external_reference, "PurchaseOrders/PurchaseOrder",
+                                 self._purchase_order)
+
+    def purchase_orders_since(self, cursor: str = "", *, limit: int = 100) -> PurchaseOrderPage:
+        """Purchase orders created or changed (received) after `cursor`, oldest first."""
+        rows, cursor, more = read_since(
+            lambda since, page: self._enquiry("PurchaseOrderEnquiry", "PurchaseOrders/PurchaseOrder",
+                                              "PurchaseOrders", since, page),
+            cursor, limit, stamp=lambda node: _text(node, "LastModified"),
+            key=lambda node: _text(node, "PurchaseOrderNumber"))
+        return PurchaseOrderPage([self._purchase_order(node) for node in rows], cursor, more)
+
+    def _find(self, request_type: str, tag: str, value: str, path: str, read):
+        root = self.document(request_type)
+        _sub(root, tag, value)
+        found = self.call(root).findall(path)
+        return read(found[0]) if found else None
+
+    def _create_once(self, root: ET.Element, answer_tag: str, number_tag: str, find_type: str, reference_tag: str,
+                     reference: str, path: str, read):
+        """Send a New… request; when Prima answers DUPLICATE_REFERENCE (a retry whose answer was lost,
+        a second worker first), read and return the document already there."""
+        try:
+            return read(self.call(root).find(answer_tag))
+        except Conflict as exc:
+            if exc.code != "DUPLICATE_REFERENCE":
+                raise
+            number = next((e.get(number_tag) for e in exc.body or [] if e.get(number_tag)), "")
+            existing = (self._find(find_type, number_tag, number, path, read) if number
+                        else self._find(find_type, reference_tag, reference, path, read))
+            if existing is None:
+                raise
+            return existing
+
+    @staticmethod
+    def _lines(parent: ET.Element, lines: tuple[ErpSalesOrderLine, ...]) -> None:
+        """Sales order or credit note lines, in Prima's words."""
+        container = _sub(parent, "Lines")
+        for line in lines:
+            el = _sub(container, "Line")
+            _sub(el, "StockCode", line.item_code)
+            _sub(el, "Description", line.description)
+            _sub(el, "Quantity", line.quantity)
+            _sub(el, "UnitPrice", line.unit_price)
+            _sub(el, "LineValue", line.line_total)
+            _sub(el, "TaxCode", line.tax_code)
+            _sub(el, "TaxValue", line.tax_amount)
+            if line.tax_rate:
+                _sub(el, "TaxRate", line.tax_rate)
+            _sub(el, "LineType", LINE_TYPES.get(line.kind, "Stock"))
+            if line.line_reference:
+                _sub(el, "LineReference", line.line_reference)
+
     # --- translation -------------------------------------------------------------------------
 
     @staticmethod
@@ -403,6 +569,50 @@ class PrimaClient(RetryingClient):
         return ErpSalesOrder(id=_text(node, "OrderNumber"), external_reference=_text(node, "OrderReference"),
                              status=_text(node, "OrderStatus"), total=_text(node, "OrderTotal"),
                              tax_total=_text(node, "TaxTotal"), gross_total=_text(node, "GrossTotal"))
+
+    @staticmethod
+    def _dispatch(node: ET.Element) -> ErpDispatch:
+        status = _text(node, "DespatchStatus")
+        return ErpDispatch(
+            id=_text(node, "DespatchNumber"), sales_order_id=_text(node, "OrderNumber"),
+            external_reference=_text(node, "OrderReference"), status=DESPATCH_STATUSES.get(status, status.lower()),
+            lines=tuple(ErpDispatchLine(item_code=_text(l, "StockCode"), quantity=int(_text(l, "Quantity") or 0),
+                                        line_reference=_text(l, "LineReference")) for l in node.findall("Lines/Line")),
+            carrier=_text(node, "Carrier"), tracking_number=_text(node, "TrackingNumber"),
+            tracking_url=_text(node, "TrackingURL"), depot=_text(node, "Depot"),
+            dispatched_at=_text(node, "DespatchDate"), modified_at=_text(node, "LastModified"))
+
+    @staticmethod
+    def _memo(node: ET.Element | None) -> ErpCreditMemo:
+        if node is None:
+            raise PermanentError("Prima answered without a CreditNote element")
+        return ErpCreditMemo(id=_text(node, "CreditNumber"), external_reference=_text(node, "CreditReference"),
+                             sales_order_id=_text(node, "OrderNumber"), status=_text(node, "CreditStatus"),
+                             total=_text(node, "CreditTotal"), tax_total=_text(node, "TaxTotal"),
+                             gross_total=_text(node, "GrossTotal"))
+
+    @staticmethod
+    def _journal(node: ET.Element | None) -> ErpJournal:
+        if node is None:
+            raise PermanentError("Prima answered without a Journal element")
+        return ErpJournal(id=_text(node, "JournalNumber"), external_reference=_text(node, "JournalReference"),
+                          status=_text(node, "JournalStatus"), debit_total=_text(node, "DebitTotal"),
+                          credit_total=_text(node, "CreditTotal"))
+
+    @staticmethod
+    def _purchase_order(node: ET.Element | None) -> ErpPurchaseOrder:
+        if node is None:
+            raise PermanentError("Prima answered without a PurchaseOrder element")
+        status = _text(node, "PurchaseStatus")
+        return ErpPurchaseOrder(
+            id=_text(node, "PurchaseOrderNumber"), external_reference=_text(node, "PurchaseReference"),
+            status=PURCHASE_STATUSES.get(status, status.lower()), supplier=_text(node, "SupplierCode"),
+            depot=_text(node, "Depot"),
+            lines=tuple(ErpPurchaseOrderLine(item_code=_text(l, "StockCode"), quantity=int(_text(l, "Quantity") or 0),
+                                             unit_cost=_text(l, "UnitCost"),
+                                             received_quantity=int(_text(l, "ReceivedQuantity") or 0))
+                        for l in node.findall("Lines/Line")),
+            expected_date=_text(node, "DueDate"), modified_at=_text(node, "LastModified"))
 
     @staticmethod
     def _customer(node: ET.Element | None) -> ErpCustomer:

@@ -20,8 +20,33 @@ Prima's own errors travel inside a normal (HTTP 200) SOAP answer. A broken envel
 operation is a SOAP Fault (HTTP 500, soap:Client); BUSY (overloaded, rate limited or down) is HTTP 503
 with a soap:Server Fault, and Retry-After when a wait is known. Orders are booked at Prima's own
 figures from the lines (OrderTotal, TaxTotal, GrossTotal), go Entered -> (Part) Despatched, and
-CancelOrder is refused with ORDER_DESPATCHED once anything was despatched. Admin endpoints for a
-sandbox in another process: /prima/_sandbox/….
+CancelOrder is refused with ORDER_DESPATCHED once anything was despatched. A NewOrder allocates its
+Stock lines in its Depot (CancelOrder gives it back, a despatch uses it up).
+
+The later request types are NOT from Prima's published documentation: nothing public names Prima's
+request types for despatches, credit notes, journals or purchase orders (only `NewOrder` and the
+`<Request RequestType=…>` / `<Response RequestType=… Status=…>` shape are public). They are modelled
+in the style of the existing ones and should be checked against the Prima Web Services XML Schema
+Definition of a real instance:
+
+    DespatchEnquiry       <ModifiedSince>ISO</ModifiedSince><Page Number= Size=/>  ->  <Despatches …>
+                          confirmed despatch notes changed at or after ModifiedSince (inclusive),
+                          oldest first, ties by DespatchNumber
+    NewCreditNote         <CreditNote><CreditReference/><OrderNumber/><AccountCode/>…<Lines/></CreditNote>
+                          booked at Prima's own figures; DUPLICATE_REFERENCE (CreditNumber=…),
+                          OVER_CREDIT per line when more of a stock code is credited than was sold
+    FindCreditNote        <CreditReference/> or <CreditNumber/>  ->  <CreditNotes>
+    NewJournal            <Journal><JournalReference/><JournalDate/><Currency/><Lines><Line><NominalCode/>
+                          <Debit/><Credit/>…; JOURNAL_UNBALANCED when debits and credits differ
+    FindJournal           <JournalReference/> or <JournalNumber/>  ->  <Journals>
+    NewPurchaseOrder      <PurchaseOrder><PurchaseReference/><SupplierCode/><Depot/><Currency/><DueDate/>
+                          <Lines><Line><StockCode/><Quantity/><UnitCost/>…; DUPLICATE_REFERENCE
+                          (PurchaseOrderNumber=…)
+    FindPurchaseOrder     <PurchaseReference/> or <PurchaseOrderNumber/>  ->  <PurchaseOrders>
+    PurchaseOrderEnquiry  <ModifiedSince/><Page/>  ->  <PurchaseOrders …> changed by receipts
+
+The New… writes meet record locks like NewOrder. Admin endpoints for a sandbox in another process:
+/prima/_sandbox/… (despatch an order in parcels, confirm a draft despatch, receive a purchase order).
 """
 from __future__ import annotations
 
@@ -33,18 +58,27 @@ import time
 import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
 
-from .currencies import currency_exponent
+from .currencies import currency_exponent, on_grid
 from .erp_books import (
     CANCELLED,
+    CONFIRMED,
     CUSTOMER,
     DISPATCHED,
+    DRAFT,
     GUEST,
     NON_STOCK_DEMO_ITEMS,
     OPEN,
     PARTLY_DISPATCHED,
+    PO_OPEN,
+    PO_PARTLY_RECEIVED,
+    PO_RECEIVED,
+    DispatchRefused,
     OrderBook,
+    ReceiptRefused,
     StatusRefused,
+    is_iso_date,
     missing_for_account,
+    parse_timestamp,
     same_phone,
 )
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
@@ -70,7 +104,9 @@ ORDER_STATUSES = {OPEN: "Entered", PARTLY_DISPATCHED: "Part Despatched", DISPATC
                   CANCELLED: "Cancelled"}
 ACCOUNT_TYPES = {"Customer": CUSTOMER, "Guest": GUEST}  # Guest: the cash-sale account guest orders share
 ACCOUNT_TYPE_WORDS = {ours: word for word, ours in ACCOUNT_TYPES.items()}
-WRITES = {"NewOrder", "NewAccount", "CancelOrder"}
+DESPATCH_STATUSES = {DRAFT: "Draft", CONFIRMED: "Confirmed"}
+PURCHASE_STATUSES = {PO_OPEN: "Open", PO_PARTLY_RECEIVED: "Part Received", PO_RECEIVED: "Received"}
+WRITES = {"NewOrder", "NewAccount", "CancelOrder", "NewCreditNote", "NewJournal", "NewPurchaseOrder"}
 DEFAULT_PAGE_SIZE = 500
 
 DEMO_ITEMS = {
@@ -103,6 +139,10 @@ def _sub(parent: ET.Element, tag: str, text=None, **attrs) -> ET.Element:
     return element
 
 
+def _is_currency(code: str) -> bool:
+    return len(code) == 3 and code.isalpha() and code.isupper()
+
+
 def _is_fraction(text: str) -> bool:
     try:
         rate = Decimal(text)
@@ -126,6 +166,8 @@ def _problem(code: str, message: str, **attrs) -> PrimaProblem:
 class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/prima"
     STATUS_WORDS = ORDER_STATUSES
+    ID_FORMATS = {"dispatch": "DN{:06d}", "credit_memo": "CN{:06d}", "journal": "JN{:06d}",
+                  "purchase_order": "PO{:06d}"}
 
     def __init__(
         self,
@@ -227,6 +269,8 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         self.route("POST", "/_sandbox/config", self.admin_config)
         self.route("POST", "/_sandbox/orders/(?P<number>[^/]+)/dispatch", self.admin_dispatch_order)
+        self.route("POST", "/_sandbox/despatches/(?P<number>[^/]+)/confirm", self.admin_confirm_despatch)
+        self.route("POST", "/_sandbox/purchase-orders/(?P<number>[^/]+)/receive", self.admin_receive_purchase_order)
         self.route("GET", "/wsdl", self.serve_wsdl)
         self.route("POST", "/", self.handle_soap)
 
@@ -335,6 +379,9 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             _sub(el, "TaxValue", line["tax_amount"])
             _sub(el, "TaxRate", line["tax_rate"])
             _sub(el, "LineType", line["line_type"])
+            if line.get("line_reference"):
+                _sub(el, "LineReference", line["line_reference"])
+            _sub(el, "DespatchedQuantity", line.get("dispatched_quantity", 0))
 
     def _account_element(self, parent: ET.Element, account: dict) -> None:
         node = _sub(parent, "Account")
@@ -373,7 +420,7 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 "customer_reference": self._text(order, "CustomerReference"), **figures,
                 "prices_include_tax": inclusive, "status": self.STATUS_WORDS[OPEN], "lines": lines,
             }
-            self._orders[number] = stored
+            self.post_order(stored)
             self._orders_by_reference[reference] = number
             self._order_element(response, stored)
 
@@ -383,42 +430,48 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         for tag in ("OrderReference", "AccountCode", "Depot", "Currency", "OrderTotal"):
             if not self._text(order, tag):
                 errors.append(("MISSING_FIELD", f"{tag} is required", {"Field": tag}))
-        line_nodes = order.findall("Lines/Line")
-        if not line_nodes:
+        if not order.findall("Lines/Line"):
             errors.append(("MISSING_FIELD", "An order needs at least one Line", {"Field": "Lines"}))
         if errors:
             return [], errors
         currency = self._text(order, "Currency")
-        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        if not _is_currency(currency):
             return [], [("INVALID_CURRENCY", f"Currency {currency} is not an ISO 4217 code", {})]
-        exponent = currency_exponent(currency)
         account = self._text(order, "AccountCode")
         if account not in self._accounts:
             errors.append(("UNKNOWN_ACCOUNT", f"Account {account} does not exist", {"AccountCode": account}))
         depot = self._text(order, "Depot")
         if depot not in self.depots:
             errors.append(("UNKNOWN_DEPOT", f"Depot {depot} does not exist", {"Depot": depot}))
+        lines = self._validate_lines(order, "OrderTotal", errors, selling=True)
+        return lines, errors
 
-        def amount(text: str, what: str) -> Decimal | None:
-            try:
-                value = Decimal(text)
-            except InvalidOperation:
-                errors.append(("INVALID_AMOUNT", f"{what} {text!r} is not a number", {}))
-                return None
-            if not value.is_finite() or -value.as_tuple().exponent > exponent:
-                errors.append(("INVALID_AMOUNT", f"{what} {text} has more than {exponent} decimals allowed for "
-                                                 f"{currency}", {}))
-                return None
-            return value
+    @staticmethod
+    def _amount(text: str, what: str, currency: str, errors: list) -> Decimal | None:
+        exponent = currency_exponent(currency)
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            errors.append(("INVALID_AMOUNT", f"{what} {text!r} is not a number", {}))
+            return None
+        if not value.is_finite() or -value.as_tuple().exponent > exponent:
+            errors.append(("INVALID_AMOUNT", f"{what} {text} has more than {exponent} decimals allowed for "
+                                             f"{currency}", {}))
+            return None
+        return value
 
-        total = amount(self._text(order, "OrderTotal"), "OrderTotal")
+    def _validate_lines(self, document: ET.Element, total_tag: str, errors: list, *, selling: bool) -> list[dict]:
+        """The lines of an order (selling) or a credit note in neutral keys, adding to `errors` what is
+        wrong with them and with the document's figures (its `total_tag`, TaxTotal, GrossTotal)."""
+        currency = self._text(document, "Currency")
+        total = self._amount(self._text(document, total_tag), total_tag, currency, errors)
         lines, line_sum, tax_sum, sum_ok, tax_ok = [], Decimal(0), Decimal(0), True, True
-        for n, node in enumerate(line_nodes, start=1):
+        for n, node in enumerate(document.findall("Lines/Line"), start=1):
             code = self._text(node, "StockCode")
             if code not in self.stock_items:
                 errors.append(("UNKNOWN_STOCK_CODE", f"Stock code {code} does not exist (line {n})",
                                {"StockCode": code, "Line": n}))
-            elif not self.stock_items[code]["active"]:
+            elif selling and not self.stock_items[code]["active"]:  # what was sold may be credited later
                 errors.append(("STOCK_CODE_INACTIVE", f"Stock code {code} is inactive (line {n})",
                                {"StockCode": code, "Line": n}))
             line_type = self._text(node, "LineType") or "Stock"
@@ -430,8 +483,8 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if quantity <= 0:
                 errors.append(("INVALID_QUANTITY", f"Quantity {quantity_text!r} on line {n} must be a positive "
                                                    "whole number", {"Line": n}))
-            unit = amount(self._text(node, "UnitPrice") or "0", f"UnitPrice on line {n}")
-            tax = amount(self._text(node, "TaxValue") or "0", f"TaxValue on line {n}")
+            unit = self._amount(self._text(node, "UnitPrice") or "0", f"UnitPrice on line {n}", currency, errors)
+            tax = self._amount(self._text(node, "TaxValue") or "0", f"TaxValue on line {n}", currency, errors)
             if tax is None:
                 tax_ok = False
             else:
@@ -440,7 +493,7 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if rate and not _is_fraction(rate):
                 errors.append(("INVALID_TAX_RATE", f"TaxRate {rate!r} on line {n} must be a fraction between 0 and "
                                                    "1 (0.2 for 20 %)", {"Field": "TaxRate", "Line": n}))
-            value = amount(self._text(node, "LineValue"), f"LineValue on line {n}")
+            value = self._amount(self._text(node, "LineValue"), f"LineValue on line {n}", currency, errors)
             if value is None:
                 sum_ok = False
             else:
@@ -451,26 +504,26 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 "quantity": quantity, "unit_price": str(unit) if unit is not None else "",
                 "line_total": str(value) if value is not None else "", "tax_code": self._text(node, "TaxCode"),
                 "tax_amount": str(tax) if tax is not None else "", "tax_rate": rate, "line_type": line_type,
-                "kind": LINE_TYPES.get(line_type, ""),
+                "kind": LINE_TYPES.get(line_type, ""), "line_reference": self._text(node, "LineReference"),
             })
         if total is not None and sum_ok and total != line_sum:
-            errors.append(("TOTAL_MISMATCH", f"OrderTotal {total} does not equal the sum of the line values "
+            errors.append(("TOTAL_MISMATCH", f"{total_tag} {total} does not equal the sum of the line values "
                                              f"{line_sum}", {}))
         # Older clients send neither TaxTotal nor GrossTotal: then there is nothing more to check.
-        tax_text, gross_text = self._text(order, "TaxTotal"), self._text(order, "GrossTotal")
-        tax_total = amount(tax_text, "TaxTotal") if tax_text else None
-        gross_total = amount(gross_text, "GrossTotal") if gross_text else None
+        tax_text, gross_text = self._text(document, "TaxTotal"), self._text(document, "GrossTotal")
+        tax_total = self._amount(tax_text, "TaxTotal", currency, errors) if tax_text else None
+        gross_total = self._amount(gross_text, "GrossTotal", currency, errors) if gross_text else None
         if tax_total is not None and tax_ok and tax_total != tax_sum:
             errors.append(("TAX_TOTAL_MISMATCH", f"TaxTotal {tax_text} does not equal the sum of the line tax "
                                                  f"values {tax_sum}", {"Field": "TaxTotal"}))
         if gross_total is not None and total is not None and tax_ok:
-            inclusive = self._text(order, "PricesIncludeTax").upper() == "Y"
+            inclusive = self._text(document, "PricesIncludeTax").upper() == "Y"
             expected = total if inclusive else total + tax_sum
             if gross_total != expected:
-                how = "OrderTotal (prices include tax)" if inclusive else "OrderTotal + TaxTotal"
+                how = f"{total_tag} (prices include tax)" if inclusive else f"{total_tag} + TaxTotal"
                 errors.append(("GROSS_TOTAL_MISMATCH", f"GrossTotal {gross_text} does not equal {how} {expected}",
                                {"Field": "GrossTotal"}))
-        return lines, errors
+        return lines
 
     def find_order(self, root: ET.Element, response: ET.Element) -> None:
         reference = self._text(root, "OrderReference")
@@ -605,6 +658,306 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             _sub(node, "Description", item["description"])
             _sub(node, "Status", "Active" if item["active"] else "Inactive")
 
+    # --- despatches, credit notes, journals, purchase orders (modelled: see the module docstring) ---
+
+    def _enquiry_page(self, root: ET.Element) -> tuple[object, int, int]:
+        """(ModifiedSince as a datetime or None, page, size) of an enquiry by modification time."""
+        since_text = self._text(root, "ModifiedSince")
+        try:
+            since = parse_timestamp(since_text) if since_text else None
+        except ValueError:
+            raise _problem("INVALID_DATE", f"ModifiedSince {since_text!r} is not an ISO 8601 date-time",
+                           Field="ModifiedSince") from None
+        page_node = root.find("Page")
+        try:
+            page = int(page_node.get("Number", "1")) if page_node is not None else 1
+            size = int(page_node.get("Size", str(DEFAULT_PAGE_SIZE))) if page_node is not None else DEFAULT_PAGE_SIZE
+        except ValueError:
+            raise _problem("INVALID_PAGE", "Page Number and Size must be whole numbers") from None
+        if page < 1 or not 1 <= size <= DEFAULT_PAGE_SIZE:
+            raise _problem("INVALID_PAGE", f"Page Number must be >= 1 and Size between 1 and {DEFAULT_PAGE_SIZE}")
+        return since, page, size
+
+    @staticmethod
+    def _paged(response: ET.Element, tag: str, rows: list, page: int, size: int) -> tuple[ET.Element, list]:
+        pages = max(1, math.ceil(len(rows) / size))
+        container = _sub(response, tag, Page=page, PageSize=size, TotalPages=pages, TotalRecords=len(rows))
+        return container, rows[(page - 1) * size: page * size]
+
+    def _despatch_element(self, parent: ET.Element, despatch: dict) -> None:
+        node = _sub(parent, "Despatch")
+        _sub(node, "DespatchNumber", despatch["id"])
+        _sub(node, "OrderNumber", despatch["sales_order_id"])
+        _sub(node, "OrderReference", despatch["external_reference"])
+        _sub(node, "DespatchStatus", DESPATCH_STATUSES[despatch["status"]])
+        _sub(node, "Depot", despatch["depot"])
+        _sub(node, "Carrier", despatch["carrier"])
+        _sub(node, "TrackingNumber", despatch["tracking_number"])
+        _sub(node, "TrackingURL", despatch["tracking_url"])
+        _sub(node, "DespatchDate", despatch["dispatched_at"])
+        _sub(node, "LastModified", despatch["modified_at"])
+        lines = _sub(node, "Lines")
+        for line in despatch["lines"]:
+            el = _sub(lines, "Line", Number=line["line_number"])
+            _sub(el, "StockCode", line["item_code"])
+            _sub(el, "Quantity", line["quantity"])
+            if line.get("line_reference"):
+                _sub(el, "LineReference", line["line_reference"])
+
+    def despatch_enquiry(self, root: ET.Element, response: ET.Element) -> None:
+        since, page, size = self._enquiry_page(root)
+        container, rows = self._paged(response, "Despatches", self.confirmed_dispatches_since(since), page, size)
+        for despatch in rows:
+            self._despatch_element(container, despatch)
+
+    def _credit_note_element(self, parent: ET.Element, memo: dict) -> None:
+        node = _sub(parent, "CreditNote")
+        _sub(node, "CreditNumber", memo["id"])
+        _sub(node, "CreditReference", memo["external_reference"])
+        _sub(node, "OrderNumber", memo["sales_order_id"])
+        _sub(node, "AccountCode", memo["customer_id"])
+        _sub(node, "Currency", memo["currency"])
+        _sub(node, "CreditStatus", "Posted")
+        _sub(node, "CreditTotal", memo["total"])
+        _sub(node, "TaxTotal", memo["tax_total"])
+        _sub(node, "NetTotal", memo["net_total"])
+        _sub(node, "GrossTotal", memo["gross_total"])
+        _sub(node, "PricesIncludeTax", "Y" if memo["prices_include_tax"] else "N")
+        _sub(node, "Restock", "Y" if memo["restock"] else "N")
+        _sub(node, "Reason", memo["reason"])
+        lines = _sub(node, "Lines")
+        for line in memo["lines"]:
+            el = _sub(lines, "Line", Number=line["line_number"])
+            _sub(el, "StockCode", line["item_code"])
+            _sub(el, "Quantity", line["quantity"])
+            _sub(el, "LineValue", line["line_total"])
+            _sub(el, "TaxValue", line["tax_amount"])
+            _sub(el, "LineType", line["line_type"])
+            _sub(el, "RestockedQuantity", line["restocked_quantity"])
+
+    def new_credit_note(self, root: ET.Element, response: ET.Element) -> None:
+        node = root.find("CreditNote")
+        if node is None:
+            raise _problem("MISSING_FIELD", "NewCreditNote needs a CreditNote element", Field="CreditNote")
+        reference = self._text(node, "CreditReference")
+        with self.lock:
+            if reference and reference in self._credit_memos_by_reference:
+                existing = self._credit_memos_by_reference[reference]
+                raise _problem("DUPLICATE_REFERENCE", f"Credit reference {reference} already exists as credit note "
+                                                      f"{existing}", CreditNumber=existing)
+            errors = [("MISSING_FIELD", f"{tag} is required", {"Field": tag})
+                      for tag in ("CreditReference", "OrderNumber", "AccountCode", "Currency", "CreditTotal")
+                      if not self._text(node, tag)]
+            if not node.findall("Lines/Line"):
+                errors.append(("MISSING_FIELD", "A credit note needs at least one Line", {"Field": "Lines"}))
+            if errors:
+                raise PrimaProblem(*errors)
+            currency, number = self._text(node, "Currency"), self._text(node, "OrderNumber")
+            if not _is_currency(currency):
+                raise _problem("INVALID_CURRENCY", f"Currency {currency} is not an ISO 4217 code")
+            order = self._orders.get(number)
+            if order is None:
+                raise _problem("ORDER_NOT_FOUND", f"No order {number}", OrderNumber=number)
+            account = self._text(node, "AccountCode")
+            if account != order["customer_id"]:
+                errors.append(("ACCOUNT_MISMATCH", f"Account {account} is not the account of order {number}",
+                               {"Field": "AccountCode"}))
+            if currency != order["currency"]:
+                errors.append(("CURRENCY_MISMATCH", f"Currency {currency} is not order {number}'s "
+                                                    f"{order['currency']}", {"Field": "Currency"}))
+            lines = self._validate_lines(node, "CreditTotal", errors, selling=False)
+            if errors:
+                raise PrimaProblem(*errors)
+            over = self.over_credits(order, lines)
+            if over:
+                raise PrimaProblem(*(("OVER_CREDIT", f"Line {i + 1}: {message}",
+                                      {"Line": i + 1, "StockCode": lines[i]["item_code"], "Field": "Quantity"})
+                                     for i, message in over))
+            inclusive = self._text(node, "PricesIncludeTax").upper() == "Y"
+            figures = self.booked_figures((Decimal(l["line_total"]) for l in lines),
+                                          (Decimal(l["tax_amount"]) for l in lines),
+                                          prices_include_tax=inclusive, currency=currency)
+            memo = self.book_credit_memo(order, {
+                "external_reference": reference, "customer_id": account, "currency": currency, **figures,
+                "prices_include_tax": inclusive, "reason": self._text(node, "Reason"),
+                "restock": self._text(node, "Restock").upper() == "Y", "lines": lines,
+            })
+            self._credit_note_element(response, memo)
+
+    def find_credit_note(self, root: ET.Element, response: ET.Element) -> None:
+        self._find(root, response, "CreditNotes", ("CreditReference", "CreditNumber"), self._credit_memos,
+                   self._credit_memos_by_reference, self._credit_note_element)
+
+    def _find(self, root, response, container_tag, tags, documents, by_reference, render) -> None:
+        reference, number = (self._text(root, tag) for tag in tags)
+        if not reference and not number:
+            raise _problem("MISSING_FIELD", f"{root.get('RequestType')} needs a {tags[0]} or a {tags[1]}")
+        with self.lock:
+            found = documents.get(number or by_reference.get(reference, ""))
+            if found and reference and found["external_reference"] != reference:
+                found = None
+            container = _sub(response, container_tag)
+            if found:
+                render(container, found)
+
+    def _journal_element(self, parent: ET.Element, journal: dict) -> None:
+        node = _sub(parent, "Journal")
+        _sub(node, "JournalNumber", journal["id"])
+        _sub(node, "JournalReference", journal["external_reference"])
+        _sub(node, "JournalDate", journal["date"])
+        _sub(node, "Currency", journal["currency"])
+        _sub(node, "Description", journal["description"])
+        _sub(node, "JournalStatus", "Posted")
+        _sub(node, "DebitTotal", journal["debit_total"])
+        _sub(node, "CreditTotal", journal["credit_total"])
+        lines = _sub(node, "Lines")
+        for line in journal["lines"]:
+            el = _sub(lines, "Line", Number=line["line_number"])
+            _sub(el, "NominalCode", line["account"])
+            _sub(el, "Debit", line["debit"])
+            _sub(el, "Credit", line["credit"])
+            _sub(el, "Narrative", line["description"])
+            _sub(el, "Reference", line["reference"])
+
+    def new_journal(self, root: ET.Element, response: ET.Element) -> None:
+        node = root.find("Journal")
+        if node is None:
+            raise _problem("MISSING_FIELD", "NewJournal needs a Journal element", Field="Journal")
+        reference = self._text(node, "JournalReference")
+        with self.lock:
+            if reference and reference in self._journals_by_reference:
+                existing = self._journals_by_reference[reference]
+                raise _problem("DUPLICATE_REFERENCE", f"Journal reference {reference} already exists as journal "
+                                                      f"{existing}", JournalNumber=existing)
+            errors = [("MISSING_FIELD", f"{tag} is required", {"Field": tag})
+                      for tag in ("JournalReference", "JournalDate", "Currency") if not self._text(node, tag)]
+            line_nodes = node.findall("Lines/Line")
+            if not line_nodes:
+                errors.append(("MISSING_FIELD", "A journal needs at least one Line", {"Field": "Lines"}))
+            if errors:
+                raise PrimaProblem(*errors)
+            currency, date = self._text(node, "Currency"), self._text(node, "JournalDate")
+            if not _is_currency(currency):
+                raise _problem("INVALID_CURRENCY", f"Currency {currency} is not an ISO 4217 code")
+            if not is_iso_date(date):
+                errors.append(("INVALID_DATE", f"JournalDate {date!r} is not a date (YYYY-MM-DD)",
+                               {"Field": "JournalDate"}))
+            debits = credits = Decimal(0)
+            lines = []
+            for n, line in enumerate(line_nodes, start=1):
+                nominal = self._text(line, "NominalCode")
+                if not nominal:
+                    errors.append(("MISSING_FIELD", f"NominalCode is required (line {n})",
+                                   {"Field": "NominalCode", "Line": n}))
+                debit = self._amount(self._text(line, "Debit") or "0", f"Debit on line {n}", currency, errors)
+                credit = self._amount(self._text(line, "Credit") or "0", f"Credit on line {n}", currency, errors)
+                if debit is None or credit is None:
+                    continue
+                if debit < 0 or credit < 0 or bool(debit) == bool(credit):
+                    errors.append(("INVALID_LINE", f"Line {n} needs a Debit or a Credit above zero, not both",
+                                   {"Line": n}))
+                debits += debit
+                credits += credit
+                lines.append({"line_number": n, "account": nominal, "debit": str(on_grid(debit, currency)),
+                              "credit": str(on_grid(credit, currency)), "description": self._text(line, "Narrative"),
+                              "reference": self._text(line, "Reference")})
+            if errors:
+                raise PrimaProblem(*errors)
+            if debits != credits:
+                raise _problem("JOURNAL_UNBALANCED", f"Journal {reference} does not balance: debits "
+                                                     f"{on_grid(debits, currency)}, credits {on_grid(credits, currency)}",
+                               DebitTotal=on_grid(debits, currency), CreditTotal=on_grid(credits, currency))
+            journal = self.book_journal({
+                "external_reference": reference, "date": date, "currency": currency,
+                "description": self._text(node, "Description"), "lines": lines,
+                "debit_total": str(on_grid(debits, currency)), "credit_total": str(on_grid(credits, currency)),
+            })
+            self._journal_element(response, journal)
+
+    def find_journal(self, root: ET.Element, response: ET.Element) -> None:
+        self._find(root, response, "Journals", ("JournalReference", "JournalNumber"), self._journals,
+                   self._journals_by_reference, self._journal_element)
+
+    def _purchase_order_element(self, parent: ET.Element, purchase_order: dict) -> None:
+        node = _sub(parent, "PurchaseOrder")
+        _sub(node, "PurchaseOrderNumber", purchase_order["id"])
+        _sub(node, "PurchaseReference", purchase_order["external_reference"])
+        _sub(node, "SupplierCode", purchase_order["supplier"])
+        _sub(node, "Depot", purchase_order["depot"])
+        _sub(node, "Currency", purchase_order["currency"])
+        _sub(node, "DueDate", purchase_order["expected_date"])
+        _sub(node, "Note", purchase_order["note"])
+        _sub(node, "PurchaseStatus", PURCHASE_STATUSES[purchase_order["status"]])
+        _sub(node, "OrderValue", purchase_order["total"])
+        _sub(node, "LastModified", purchase_order["modified_at"])
+        lines = _sub(node, "Lines")
+        for line in purchase_order["lines"]:
+            el = _sub(lines, "Line", Number=line["line_number"])
+            _sub(el, "StockCode", line["item_code"])
+            _sub(el, "Quantity", line["quantity"])
+            _sub(el, "UnitCost", line["unit_cost"])
+            _sub(el, "ReceivedQuantity", line["received_quantity"])
+
+    def new_purchase_order(self, root: ET.Element, response: ET.Element) -> None:
+        node = root.find("PurchaseOrder")
+        if node is None:
+            raise _problem("MISSING_FIELD", "NewPurchaseOrder needs a PurchaseOrder element", Field="PurchaseOrder")
+        reference = self._text(node, "PurchaseReference")
+        with self.lock:
+            if reference and reference in self._purchase_orders_by_reference:
+                existing = self._purchase_orders_by_reference[reference]
+                raise _problem("DUPLICATE_REFERENCE", f"Purchase reference {reference} already exists as purchase "
+                                                      f"order {existing}", PurchaseOrderNumber=existing)
+            errors = [("MISSING_FIELD", f"{tag} is required", {"Field": tag})
+                      for tag in ("PurchaseReference", "SupplierCode", "Depot", "Currency") if not self._text(node, tag)]
+            line_nodes = node.findall("Lines/Line")
+            if not line_nodes:
+                errors.append(("MISSING_FIELD", "A purchase order needs at least one Line", {"Field": "Lines"}))
+            if errors:
+                raise PrimaProblem(*errors)
+            currency, depot, due = self._text(node, "Currency"), self._text(node, "Depot"), self._text(node, "DueDate")
+            if not _is_currency(currency):
+                raise _problem("INVALID_CURRENCY", f"Currency {currency} is not an ISO 4217 code")
+            if depot not in self.depots:
+                errors.append(("UNKNOWN_DEPOT", f"Depot {depot} does not exist", {"Depot": depot}))
+            if due and not is_iso_date(due):
+                errors.append(("INVALID_DATE", f"DueDate {due!r} is not a date (YYYY-MM-DD)", {"Field": "DueDate"}))
+            total, lines = Decimal(0), []
+            for n, line in enumerate(line_nodes, start=1):
+                code = self._text(line, "StockCode")
+                if code not in self.stock_items:
+                    errors.append(("UNKNOWN_STOCK_CODE", f"Stock code {code} does not exist (line {n})",
+                                   {"StockCode": code, "Line": n}))
+                quantity_text = self._text(line, "Quantity")
+                quantity = int(quantity_text) if quantity_text.isdigit() else 0
+                if quantity <= 0:
+                    errors.append(("INVALID_QUANTITY", f"Quantity {quantity_text!r} on line {n} must be a positive "
+                                                       "whole number", {"Line": n}))
+                cost = self._amount(self._text(line, "UnitCost") or "0", f"UnitCost on line {n}", currency, errors)
+                if cost is not None and cost < 0:
+                    errors.append(("INVALID_AMOUNT", f"UnitCost on line {n} must not be negative", {"Line": n}))
+                cost = cost if cost is not None else Decimal(0)
+                total += cost * quantity
+                lines.append({"item_code": code, "quantity": quantity, "unit_cost": str(on_grid(cost, currency))})
+            if errors:
+                raise PrimaProblem(*errors)
+            purchase_order = self.book_purchase_order({
+                "external_reference": reference, "supplier": self._text(node, "SupplierCode"), "depot": depot,
+                "currency": currency, "expected_date": due, "note": self._text(node, "Note"),
+                "total": str(on_grid(total, currency)), "lines": lines,
+            })
+            self._purchase_order_element(response, purchase_order)
+
+    def find_purchase_order(self, root: ET.Element, response: ET.Element) -> None:
+        self._find(root, response, "PurchaseOrders", ("PurchaseReference", "PurchaseOrderNumber"),
+                   self._purchase_orders, self._purchase_orders_by_reference, self._purchase_order_element)
+
+    def purchase_order_enquiry(self, root: ET.Element, response: ET.Element) -> None:
+        since, page, size = self._enquiry_page(root)
+        container, rows = self._paged(response, "PurchaseOrders", self.purchase_orders_since(since), page, size)
+        for purchase_order in rows:
+            self._purchase_order_element(container, purchase_order)
+
     HANDLERS = {
         "NewOrder": new_order,
         "FindOrder": find_order,
@@ -616,6 +969,14 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         "StockEnquiry": stock_enquiry,
         "DepotList": depot_list,
         "StockItem": stock_item,
+        "DespatchEnquiry": despatch_enquiry,
+        "NewCreditNote": new_credit_note,
+        "FindCreditNote": find_credit_note,
+        "NewJournal": new_journal,
+        "FindJournal": find_journal,
+        "NewPurchaseOrder": new_purchase_order,
+        "FindPurchaseOrder": find_purchase_order,
+        "PurchaseOrderEnquiry": purchase_order_enquiry,
     }
 
     # --- admin endpoints (a sandbox in another process) --------------------------------------
@@ -659,15 +1020,48 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return Response.json({"error": "invalid_config", "message": str(exc)}, 400)
 
     def admin_dispatch_order(self, request: Request) -> Response:
-        """The warehouse despatches the order: {"partly": true} for part of it."""
+        """The warehouse despatches the order: {} for everything still open, {"partly": true} for one
+        unit, {"lines": [{"item_code" | "line_number", "quantity"}], "carrier", "tracking_number",
+        "tracking_url"} for one parcel, {"parcels": [{lines, carrier, …}, …]} for several, and
+        "draft": true to book them unconfirmed. Answers the order with "dispatches": those booked."""
+        try:
+            body = json.loads(request.body or b"{}") or {}
+        except ValueError:
+            return Response.json({"error": "invalid_json"}, 400)
+        if not isinstance(body, dict):
+            return Response.json({"error": "invalid_json"}, 400)
+        number = request.params["number"]
+        try:
+            return Response.json(self.dispatch_order(
+                number, partly=bool(body.get("partly")), lines=body.get("lines"), parcels=body.get("parcels"),
+                carrier=str(body.get("carrier") or ""), tracking_number=str(body.get("tracking_number") or ""),
+                tracking_url=str(body.get("tracking_url") or ""), draft=bool(body.get("draft"))))
+        except KeyError:
+            return Response.json({"error": "not_found", "message": f"No order {number}"}, 404)
+        except StatusRefused as refused:
+            return Response.json({"error": "invalid_status", "message": str(refused)}, 409)
+        except DispatchRefused as refused:
+            return Response.json({"error": "invalid_despatch", "message": str(refused)}, 422)
+
+    def admin_confirm_despatch(self, request: Request) -> Response:
+        number = request.params["number"]
+        try:
+            return Response.json(self.confirm_dispatch(number))
+        except KeyError:
+            return Response.json({"error": "not_found", "message": f"No despatch {number}"}, 404)
+        except StatusRefused as refused:
+            return Response.json({"error": "invalid_status", "message": str(refused)}, 409)
+
+    def admin_receive_purchase_order(self, request: Request) -> Response:
+        """Goods arrive: {} for everything outstanding, {"lines": [{"item_code" | "line_number", "quantity"}]}."""
         try:
             body = json.loads(request.body or b"{}") or {}
         except ValueError:
             return Response.json({"error": "invalid_json"}, 400)
         number = request.params["number"]
         try:
-            return Response.json(self.dispatch_order(number, partly=bool(body.get("partly"))))
+            return Response.json(self.receive_purchase_order(number, body.get("lines") if isinstance(body, dict) else body))
         except KeyError:
-            return Response.json({"error": "not_found", "message": f"No order {number}"}, 404)
-        except StatusRefused as refused:
-            return Response.json({"error": "invalid_status", "message": str(refused)}, 409)
+            return Response.json({"error": "not_found", "message": f"No purchase order {number}"}, 404)
+        except ReceiptRefused as refused:
+            return Response.json({"error": "invalid_receipt", "message": str(refused)}, 422)

@@ -3,7 +3,14 @@ import inspect
 
 import pytest
 
-from integrations.connectors.base import CAPABILITY_PROTOCOLS, DISPATCHES, UnsupportedCapability, require, supports
+from integrations.connectors.base import (
+    CAPABILITY_PROTOCOLS,
+    DISPATCHES,
+    ERP_CAPABILITIES,
+    UnsupportedCapability,
+    require,
+    supports,
+)
 from integrations.connectors.erp import RestErpClient
 from integrations.connectors.prima import PrimaClient
 
@@ -22,8 +29,19 @@ def test_a_connector_implements_every_method_of_each_capability_it_declares(clie
             assert wanted <= set(inspect.signature(implemented).parameters), (client_class.__name__, name)
 
 
+class _SalesOnlyErp:
+    """A connector that declares no capability."""
+
+    capabilities = frozenset()
+
+
 def test_a_capability_not_declared_is_refused_clearly():
-    client = RestErpClient(base_url="http://erp.invalid", api_key="k")
+    client = _SalesOnlyErp()
     assert not supports(client, DISPATCHES)
-    with pytest.raises(UnsupportedCapability, match="does not support dispatches"):
+    with pytest.raises(UnsupportedCapability, match="_SalesOnlyErp does not support dispatches"):
         require(client, DISPATCHES)
+
+
+@pytest.mark.parametrize("client_class", [RestErpClient, PrimaClient])
+def test_both_erp_connectors_declare_every_capability(client_class):
+    assert client_class.capabilities == frozenset(ERP_CAPABILITIES)
