@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from config.roles import has_role
+from config.safe_json import SafeJSONParser
 
 from .filters import ExceptionFilter
 from .forms import team_members
@@ -61,12 +64,27 @@ class ExceptionDetailSerializer(ExceptionSerializer):
         return exc_type.runbook if exc_type else ""
 
 
+NOTE_MAX_LENGTH = 2000
+
+
 class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000)
+    note = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+
+
+class OptionalNoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
 class AssignSerializer(serializers.Serializer):
-    assignee = serializers.CharField(allow_blank=True, help_text="username, 'me', or blank to unassign")
+    assignee = serializers.CharField(
+        allow_blank=True, max_length=get_user_model()._meta.get_field("username").max_length,
+        help_text="username, 'me', or blank to unassign",
+    )
+
+
+# Bodies are read by config.safe_json: JSON nested too deep, NaN/Infinity or a NUL character is a
+# 400 {"error", "message"}, never a 500 further down.
+PARSERS = [SafeJSONParser, FormParser, MultiPartParser]
 
 
 class BulkJobSerializer(serializers.ModelSerializer):
@@ -87,6 +105,7 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ExceptionRecord.objects.select_related("order", "assignee")
     filterset_class = ExceptionFilter
     pagination_class = NewestFirst
+    parser_classes = PARSERS
 
     def get_serializer_class(self):
         return ExceptionDetailSerializer if self.action != "list" else ExceptionSerializer
@@ -107,8 +126,8 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         record = self.get_queryset().get(pk=record.pk)
         return Response(ExceptionDetailSerializer(record, context=self.get_serializer_context()).data, status=code)
 
-    def _note(self) -> str:
-        serializer = NoteSerializer(data=self.request.data)
+    def _note(self, serializer_class=NoteSerializer) -> str:
+        serializer = serializer_class(data=self.request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data["note"]
 
@@ -150,11 +169,11 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         exception_ignore(record=record, reason=self._note(), actor=request.user)
         return self._answer(record)
 
-    @extend_schema(request=None, responses=ExceptionDetailSerializer)
+    @extend_schema(request=OptionalNoteSerializer, responses=ExceptionDetailSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
         record = self._rw_object()
-        exception_reopen(record=record, actor=request.user, note=str(request.data.get("note", "")))
+        exception_reopen(record=record, actor=request.user, note=self._note(OptionalNoteSerializer))
         return self._answer(record)
 
     @extend_schema(request=None, responses={202: BulkJobSerializer})
@@ -169,6 +188,7 @@ class ExceptionViewSet(viewsets.ReadOnlyModelViewSet):
 class BulkJobViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = BulkJob.objects.all()
     serializer_class = BulkJobSerializer
+    parser_classes = PARSERS
 
 
 router = SimpleRouter()

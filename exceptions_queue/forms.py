@@ -2,6 +2,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from config.bad_input import db_int
 from config.roles import ADMIN
 
 NOTE_WIDGET = forms.TextInput(attrs={"size": 40})
@@ -46,14 +47,16 @@ class BulkForm(forms.Form):
     ACTIONS = [("assign", "Assign"), ("retry", "Retry"), ("resolve", "Resolve"), ("ignore", "Ignore")]
 
     action = forms.ChoiceField(choices=ACTIONS)
-    ids = forms.TypedMultipleChoiceField(coerce=int, required=False)  # choices are not enumerated
+    ids = forms.TypedMultipleChoiceField(  # choices are not enumerated: any id a database column holds
+        coerce=int, required=False, error_messages={"invalid_choice": "%(value)s is not an exception id."}
+    )
     fingerprint = forms.CharField(required=False, max_length=300)
     note = forms.CharField(required=False, max_length=2000)
     assignee = forms.CharField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        self.fields["ids"].valid_value = lambda value: db_int(value) is not None
 
     def clean(self):
         data = super().clean()
