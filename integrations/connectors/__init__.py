@@ -39,12 +39,17 @@ def connector_for(connection):
     kind = connection.kind
     own = connection.settings or {}
     if kind == "shopify":
+        from integrations.onboarding.shopify_tokens import token_expires_at, token_source_for
+
         from .shopify import ShopifyClient
 
         conf = settings.SHOPIFY
         return ShopifyClient(connection.base_url or conf["shop_url"],
                              connection.secret("access_token", conf["access_token"]),
-                             own.get("api_version") or conf.get("api_version"), **_retry_options(conf))
+                             own.get("api_version") or conf.get("api_version"),
+                             # an expiring token (client-credentials grant) is renewed under the connection's lock
+                             token_source=token_source_for(connection), token_expires_at=token_expires_at(connection),
+                             **_retry_options(conf))
     if kind == "commercetools":
         from .commercetools import CommercetoolsClient
 

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from graphql import GraphQLError, execute
@@ -69,6 +70,52 @@ FIELD_SCOPES = {
     ("Mutation", "inventoryAdjustQuantities"): "write_inventory",
 }
 ALL_ORDERS_AGE = timedelta(days=60)  # older orders need read_all_orders
+# The app (Dev Dashboard) whose installs the sandbox serves: its published demo client credentials.
+APP_CLIENT_ID = "sandbox-app-client-id"
+APP_CLIENT_SECRET = "sandbox-app-client-secret"
+CLIENT_CREDENTIALS_TTL = 86399  # seconds: Shopify's client-credentials tokens last about 24 hours
+AUTH_CODE_TTL = 600.0  # an authorization code not exchanged by then is gone
+ONLINE_TOKEN_TTL = 86400
+CODE_NOT_FOUND = {"error": "invalid_request",
+                  "error_description": "The authorization code was not found or was already used"}
+INVALID_CLIENT = {"error": "invalid_client",
+                  "error_description": "Client authentication failed: the client_id or client_secret is not valid"}
+# Webhook topic (enum prefix) -> the scope a subscription to it needs.
+TOPIC_SCOPES = {"ORDERS_": "read_orders", "REFUNDS_": "read_orders", "FULFILLMENTS_": "read_fulfillments",
+                "PRODUCTS_": "read_products", "INVENTORY_LEVELS_": "read_inventory", "INVENTORY_ITEMS_": "read_inventory"}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def oauth_hmac(secret: str, params: dict) -> str:
+    """The hex HMAC-SHA256 Shopify signs a redirect's query with (every parameter but hmac, sorted)."""
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("hmac", "signature"))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def webhook_topic(enum_value: str) -> str:
+    """ORDERS_CREATE -> orders/create (the X-Shopify-Topic of its deliveries)."""
+    lower = enum_value.lower()
+    for resource in ("fulfillment_orders", "fulfillment_events", "fulfillment_holds", "inventory_levels",
+                     "inventory_items", "inventory_transfers", "inventory_shipments", "app_subscriptions",
+                     "app_purchases_one_time", "customer_payment_methods", "collection_listings",
+                     "product_listings", "tax_summaries"):
+        if lower.startswith(resource + "_"):
+            return f"{resource}/{lower[len(resource) + 1:]}"
+    resource, _, event = lower.partition("_")
+    return f"{resource}/{event}"
+
+
+def valid_endpoint(uri) -> bool:
+    """An address Shopify delivers to: https (http only to a loopback host, for a local Ledgerline: a
+    sandbox leniency), a Pub/Sub topic or an EventBridge ARN."""
+    if not isinstance(uri, str) or not uri:
+        return False
+    if uri.startswith("pubsub://") or uri.startswith("arn:aws:events:"):
+        return True
+    parts = urlsplit(uri)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
 
 
 def webhook_hmac(secret: str, body: bytes) -> str:
@@ -184,6 +231,9 @@ class ShopifySandbox(VendorApp):
         shopify_rest_bucket_size: float = 40,
         shopify_rest_leak_rate: float = 2,
         shopify_webhook_retry_delays=DEFAULT_RETRY_DELAYS,
+        shopify_app_client_id: str = APP_CLIENT_ID,
+        shopify_app_client_secret: str = APP_CLIENT_SECRET,
+        shopify_app_scopes=DEMO_SCOPES,
         **_ignored,
     ):
         unknown = set(shopify_api_versions) - set(gql.API_VERSIONS)
@@ -191,6 +241,8 @@ class ShopifySandbox(VendorApp):
             raise ValueError(f"no published schema for API versions {sorted(unknown)}; known: {sorted(gql.API_VERSIONS)}")
         self.access_token = shopify_access_token
         self.webhook_secret = shopify_webhook_secret
+        self.app_client_id = shopify_app_client_id
+        self.app_client_secret = shopify_app_client_secret
         self.api_versions = tuple(sorted(shopify_api_versions))
         # Webhooks are sent in the version the app subscribed with (served as Shopify would serve it).
         self.api_version = gql.served_version(shopify_api_version, self.api_versions)
@@ -202,6 +254,7 @@ class ShopifySandbox(VendorApp):
             "access_scopes": tuple(shopify_access_scopes),
             "rest_bucket_size": float(shopify_rest_bucket_size),
             "rest_leak_rate": float(shopify_rest_leak_rate),
+            "app_scopes": tuple(shopify_app_scopes),
         }
         super().__init__()
         self.reset()
@@ -224,6 +277,17 @@ class ShopifySandbox(VendorApp):
             self.bucket.available = self.bucket.size
             # access token -> its scopes; REST leaky bucket per token (each request is one marble).
             self.tokens: dict[str, frozenset[str]] = {self.access_token: frozenset(self._defaults["access_scopes"])}
+            # The app's installation: the scopes its version asks for (client-credentials tokens get
+            # these), authorization codes handed out, its tokens (some expiring) and subscriptions.
+            self.app_scopes = frozenset(self._defaults["app_scopes"])
+            self.client_credentials_ttl = CLIENT_CREDENTIALS_TTL
+            self.client_credentials_allowed = True  # the app belongs to the shop's organisation
+            self.auth_codes: dict[str, dict] = {}
+            self.app_tokens: set[str] = set()
+            self.offline_token: str | None = None
+            self.token_expiry: dict[str, float] = {}  # token -> epoch seconds
+            self.token_requests: list[dict] = []  # every POST /admin/oauth/access_token: grant, outcome
+            self.subscriptions: dict[int, dict] = {}
             self.rest_bucket_size = self._defaults["rest_bucket_size"]
             self.rest_leak_rate = self._defaults["rest_leak_rate"]
             self.rest_buckets: dict[str, Bucket] = {}
@@ -256,6 +320,7 @@ class ShopifySandbox(VendorApp):
                 "Duty": itertools.count(2_301_000_001),
                 "Customer": itertools.count(7_301_000_001),
                 "InventoryAdjustmentGroup": itertools.count(1),
+                "WebhookSubscription": itertools.count(1_101_000_001),
             }
             self._order_numbers = itertools.count(1001)
             self._last_updated: datetime | None = None
@@ -282,6 +347,12 @@ class ShopifySandbox(VendorApp):
                 self.bucket.available = min(self.bucket.available, self.bucket.size)
             if options.get("refill_bucket"):
                 self.bucket.available = self.bucket.size
+            if "client_credentials_ttl" in options:
+                self.client_credentials_ttl = float(options["client_credentials_ttl"])
+            if "client_credentials_allowed" in options:
+                self.client_credentials_allowed = bool(options["client_credentials_allowed"])
+            if "app_scopes" in options:
+                self.app_scopes = frozenset(options["app_scopes"])
             if "rest_bucket_size" in options or "rest_leak_rate" in options:
                 self.rest_bucket_size = float(options.get("rest_bucket_size", self.rest_bucket_size))
                 self.rest_leak_rate = float(options.get("rest_leak_rate", self.rest_leak_rate))
@@ -436,6 +507,10 @@ class ShopifySandbox(VendorApp):
         self.route("GET", api + r"/orders/(?P<order_id>\d+)\.json", self.handle_rest_order)
         self.route("GET", api + r"/orders\.json", self.handle_rest_orders)
         self.route("GET", r"/admin/oauth/access_scopes\.json", self.handle_access_scopes)
+        self.route("GET", r"/admin/oauth/authorize", self.handle_authorize)
+        self.route("POST", r"/admin/oauth/access_token", self.handle_access_token)
+        self.route("POST", r"/_sandbox/app/uninstall", self.admin_uninstall)
+        self.route("POST", r"/_sandbox/access-tokens/expire", self.admin_expire_tokens)
         self.route("POST", r"/_sandbox/reset", self.admin_reset)
         self.route("POST", r"/_sandbox/seed-demo", self.admin_seed)
         self.route("POST", r"/_sandbox/config", self.admin_config)
@@ -455,8 +530,11 @@ class ShopifySandbox(VendorApp):
             return None
         with self.lock:
             tokens = list(self.tokens.items())
+            expiry = dict(self.token_expiry)
         for token, scopes in tokens:
             if hmac.compare_digest(supplied, token):
+                if token in expiry and time.time() >= expiry[token]:
+                    return None  # expired: Shopify answers it like an unknown token
                 return granted(scopes)
         return None
 
@@ -527,7 +605,8 @@ class ShopifySandbox(VendorApp):
             result = execute(
                 gql.SCHEMA, document, root_value=_Root(self),
                 context_value={"sandbox": self, "scopes": scopes, "version": version,
-                               "rules": gql.API_VERSIONS[version]},
+                               "rules": gql.API_VERSIONS[version],
+                               "token": request.headers.get("x-shopify-access-token", "")},
                 variable_values=variables, operation_name=operation_name, middleware=[_check_scopes],
             )
             operation = operations[0]
@@ -1133,21 +1212,32 @@ class ShopifySandbox(VendorApp):
         hook = self._record(topic, payload, target)
         return self._deliver(hook, deliver)
 
-    def _emit(self, topic: str, payload: dict, deliver: str | None) -> Webhook:
+    def _emit(self, topic: str, payload: dict, deliver: str | None, subscriptions: list[dict] | None = None) -> Webhook:
+        """To the configured webhook target (an app made in the shop's admin, signed with its webhook
+        secret) and to every subscription of the app for this topic (signed with the app's client
+        secret, in the subscription's API version), each a delivery of its own."""
         hook = self._record(topic, payload, None)
         self._deliver(hook, deliver)
+        if subscriptions is None:
+            with self.lock:
+                subscriptions = [dict(s) for s in self.subscriptions.values()]
+        for subscription in subscriptions:
+            if webhook_topic(subscription["topic"]) == topic and subscription["uri"].startswith(("http://", "https://")):
+                self._deliver(self._record(topic, payload, subscription["uri"], secret=self.app_client_secret,
+                                           api_version=subscription["api_version"]), deliver)
         return hook
 
-    def _record(self, topic: str, payload: dict, target: str | None) -> Webhook:
+    def _record(self, topic: str, payload: dict, target: str | None, *, secret: str | None = None,
+                api_version: str | None = None) -> Webhook:
         body = json.dumps(payload, separators=(",", ":")).encode()
         webhook_id = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Shopify-Captain-Hook",
             "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": webhook_hmac(self.webhook_secret, body),
+            "X-Shopify-Hmac-Sha256": webhook_hmac(secret or self.webhook_secret, body),
             "X-Shopify-Shop-Domain": self.shop_domain,
-            "X-Shopify-API-Version": self.api_version,
+            "X-Shopify-API-Version": api_version or self.api_version,
             "X-Shopify-Webhook-Id": webhook_id,
             "X-Shopify-Event-Id": str(uuid.uuid4()),
             "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
@@ -1292,6 +1382,204 @@ class ShopifySandbox(VendorApp):
             scopes = next(v for k, v in self.tokens.items() if hmac.compare_digest(k, supplied))
         return Response.json({"access_scopes": [{"handle": h} for h in sorted(scopes)]}, headers=headers)
 
+    # --- OAuth: the app's install (authorization-code grant) and the client-credentials grant --------
+
+    @property
+    def shop_handle(self) -> str:
+        return self.shop_domain.split(".", 1)[0]
+
+    def handle_authorize(self, request: Request) -> Response:
+        """GET /admin/oauth/authorize: the merchant approves at once (a sandbox has no one to ask) and is
+        sent back to redirect_uri with code, hmac, host, shop, state and timestamp, as Shopify does."""
+        client_id = request.arg("client_id", "")
+        redirect_uri = request.arg("redirect_uri", "") or ""
+        if not hmac.compare_digest(client_id, self.app_client_id):
+            return _html(400, "Oauth error invalid_request: The client_id parameter is missing or invalid")
+        target = urlsplit(redirect_uri)
+        if target.scheme not in ("http", "https") or not target.netloc:
+            return _html(400, "Oauth error invalid_request: The redirect_uri is missing or not an absolute URL")
+        scopes = [s.strip() for s in (request.arg("scope", "") or "").split(",") if s.strip()]
+        online = "per-user" in request.query.get("grant_options[]", [])
+        code = uuid.uuid4().hex
+        with self.lock:
+            self.auth_codes[code] = {"scopes": frozenset(scopes), "online": online, "created": time.time(),
+                                     "used": False}
+        params = {"code": code, "host": base64.urlsafe_b64encode(
+            f"admin.shopify.com/store/{self.shop_handle}".encode()).decode().rstrip("="),
+                  "shop": self.shop_domain, "state": request.arg("state", "") or "",
+                  "timestamp": str(int(time.time()))}
+        params["hmac"] = oauth_hmac(self.app_client_secret, params)
+        separator = "&" if target.query else "?"
+        location = f"{redirect_uri}{separator}{urlencode(params)}"
+        body = f'<!doctype html><title>Redirecting</title><a href="{location}">Continue to the app</a>'
+        return Response(302, body.encode(), {"Location": location, "Content-Type": "text/html; charset=utf-8"})
+
+    def _token_form(self, request: Request) -> dict:
+        form = {k: v[0] for k, v in request.query.items() if v}
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            body = request.json() or {}
+            if isinstance(body, dict):
+                form.update({k: str(v) for k, v in body.items()})
+        elif request.body:
+            form.update(dict(parse_qsl(request.body.decode("utf-8", "replace"))))
+        return form
+
+    def _issue(self, scopes, *, ttl: float | None, token: str | None = None) -> str:
+        token = token or f"shpat_{uuid.uuid4().hex}"
+        self.tokens[token] = frozenset(scopes)
+        self.app_tokens.add(token)
+        if ttl is not None:
+            self.token_expiry[token] = time.time() + ttl
+        else:
+            self.token_expiry.pop(token, None)
+        return token
+
+    def handle_access_token(self, request: Request) -> Response:
+        """POST /admin/oauth/access_token: an authorization code (single use) or, with
+        grant_type=client_credentials, the app's own credentials for an expiring token."""
+        try:
+            form = self._token_form(request)
+        except (ValueError, UnicodeDecodeError):
+            return Response.json({"error": "invalid_request", "error_description": "The body is not valid"}, 400)
+        grant = form.get("grant_type") or "authorization_code"
+        with self.lock:
+            record = {"grant": grant, "at": time.time()}
+            self.token_requests.append(record)
+            if not (hmac.compare_digest(form.get("client_id", ""), self.app_client_id)
+                    and hmac.compare_digest(form.get("client_secret", ""), self.app_client_secret)):
+                record["outcome"] = "invalid_client"
+                return Response.json(INVALID_CLIENT, 401)
+            if grant == "client_credentials":
+                if not self.client_credentials_allowed:
+                    record["outcome"] = "unauthorized_client"
+                    return Response.json({"error": "unauthorized_client", "error_description":
+                                          "The client credentials grant is only available to apps of the "
+                                          "store's own organization"}, 400)
+                ttl = self.client_credentials_ttl
+                token = self._issue(self.app_scopes, ttl=ttl)
+                record["outcome"] = "issued"
+                return Response.json({"access_token": token, "scope": ",".join(sorted(self.app_scopes)),
+                                      "expires_in": int(ttl)})
+            if grant != "authorization_code":
+                record["outcome"] = "unsupported_grant_type"
+                return Response.json({"error": "unsupported_grant_type",
+                                      "error_description": f"grant_type {grant!r} is not supported"}, 400)
+            code = self.auth_codes.get(form.get("code", ""))
+            if code is None or code["used"] or time.time() - code["created"] > AUTH_CODE_TTL:
+                record["outcome"] = "invalid_request"
+                return Response.json(CODE_NOT_FOUND, 400)
+            code["used"] = True
+            record["outcome"] = "issued"
+            scopes = code["scopes"]
+            if code["online"]:
+                token = self._issue(scopes, ttl=ONLINE_TOKEN_TTL)
+                return Response.json({
+                    "access_token": token, "scope": ",".join(sorted(scopes)), "expires_in": ONLINE_TOKEN_TTL,
+                    "associated_user_scope": ",".join(sorted(scopes)),
+                    "associated_user": {"id": 902541635, "first_name": "Sandbox", "last_name": "Admin",
+                                        "email": "admin@example.com", "account_owner": True, "locale": "en",
+                                        "collaborator": False, "email_verified": True}})
+            # Authorizing again with offline access gives the same token (with the scopes now asked for).
+            self.offline_token = self._issue(scopes, ttl=None, token=self.offline_token)
+            return Response.json({"access_token": self.offline_token, "scope": ",".join(sorted(scopes))})
+
+    def uninstall_app(self, *, deliver: str | None = None) -> None:
+        """The merchant removes the app: its tokens stop working, app/uninstalled goes to its
+        subscription for it, then its subscriptions are gone."""
+        with self.lock:
+            for token in self.app_tokens:
+                self.tokens.pop(token, None)
+                self.token_expiry.pop(token, None)
+            self.app_tokens = set()
+            self.offline_token = None
+            subscriptions = [dict(s) for s in self.subscriptions.values()]
+            self.subscriptions = {}
+        payload = {"id": 1, "name": self.shop_name, "domain": self.shop_domain, "myshopify_domain": self.shop_domain,
+                   "currency": self.currency}
+        self._emit("app/uninstalled", payload, deliver, subscriptions=subscriptions)
+
+    def expire_tokens(self) -> int:
+        """Every expiring token of the app lapses now (tests: no waiting a day)."""
+        with self.lock:
+            now = time.time()
+            for token in self.token_expiry:
+                self.token_expiry[token] = now
+            return len(self.token_expiry)
+
+    def admin_uninstall(self, request: Request) -> Response:
+        self.uninstall_app()
+        return Response.json({"status": "uninstalled"})
+
+    def admin_expire_tokens(self, request: Request) -> Response:
+        return Response.json({"expired": self.expire_tokens()})
+
+    # --- webhook subscriptions (GraphQL) -----------------------------------------------------------
+
+    def _subscription_node(self, subscription: dict) -> dict:
+        return {
+            "id": gid("WebhookSubscription", subscription["number"]), "legacyResourceId": str(subscription["number"]),
+            "topic": subscription["topic"], "uri": subscription["uri"], "callbackUrl": subscription["uri"],
+            "format": subscription["format"], "createdAt": subscription["created_at"],
+            "updatedAt": subscription["updated_at"], "filter": subscription.get("filter"),
+            "includeFields": list(subscription.get("include_fields") or []), "name": subscription.get("name"),
+            "apiVersion": {"handle": subscription["api_version"], "displayName": subscription["api_version"],
+                           "supported": subscription["api_version"] in self.api_versions},
+        }
+
+    def _subscription_problems(self, topic: str, data: dict, scopes, *, ignore: int | None = None) -> list[dict]:
+        errors = []
+        uri = data.get("uri")
+        if not valid_endpoint(uri):
+            errors.append(_user_error(None, ["webhookSubscription", "uri"], "Address is invalid"))
+        elif any(s["topic"] == topic and s["uri"] == uri and s["number"] != ignore for s in self.subscriptions.values()):
+            errors.append(_user_error(None, ["webhookSubscription", "uri"], "Address for this topic has already been taken"))
+        for prefix, scope in TOPIC_SCOPES.items():
+            if topic.startswith(prefix) and scope not in scopes:
+                errors.append(_user_error(None, ["topic"], f"You do not have the `{scope}` access scope needed to "
+                                                           f"subscribe to {webhook_topic(topic)}"))
+        return errors
+
+    def webhook_subscription_create(self, info, topic: str, data: dict) -> dict:
+        self._count_call("webhookSubscriptionCreate")
+        errors = self._subscription_problems(topic, data, info.context["scopes"])
+        if errors:
+            return {"webhookSubscription": None, "userErrors": errors}
+        number = self._next_id("WebhookSubscription")
+        moment = _iso(_now())
+        self.subscriptions[number] = {
+            "number": number, "topic": topic, "uri": data["uri"], "format": data.get("format") or "JSON",
+            "filter": data.get("filter"), "include_fields": data.get("includeFields") or [], "name": data.get("name"),
+            "api_version": info.context["version"], "created_at": moment, "updated_at": moment}
+        return {"webhookSubscription": self._subscription_node(self.subscriptions[number]), "userErrors": []}
+
+    def webhook_subscription_update(self, info, subscription_id: str, data: dict) -> dict:
+        self._count_call("webhookSubscriptionUpdate")
+        subscription = self.subscriptions.get(gid_number(subscription_id))
+        if subscription is None:
+            return {"webhookSubscription": None,
+                    "userErrors": [_user_error(None, ["id"], "Webhook subscription does not exist")]}
+        merged = {"uri": data.get("uri", subscription["uri"])}
+        errors = self._subscription_problems(subscription["topic"], merged, info.context["scopes"],
+                                             ignore=subscription["number"])
+        if errors:
+            return {"webhookSubscription": None, "userErrors": errors}
+        subscription.update(uri=merged["uri"], updated_at=_iso(_now()))
+        if data.get("format"):
+            subscription["format"] = data["format"]
+        for key, field_ in (("filter", "filter"), ("includeFields", "include_fields"), ("name", "name")):
+            if key in data:
+                subscription[field_] = data[key]
+        return {"webhookSubscription": self._subscription_node(subscription), "userErrors": []}
+
+    def webhook_subscription_delete(self, info, subscription_id: str) -> dict:
+        self._count_call("webhookSubscriptionDelete")
+        number = gid_number(subscription_id)
+        if self.subscriptions.pop(number, None) is None:
+            return {"deletedWebhookSubscriptionId": None,
+                    "userErrors": [_user_error(None, ["id"], "Webhook subscription does not exist")]}
+        return {"deletedWebhookSubscriptionId": gid("WebhookSubscription", number), "userErrors": []}
+
     def _order_visible(self, order: dict, scopes) -> bool:
         """Without read_all_orders an app sees the last 60 days of orders only."""
         if "read_all_orders" in scopes:
@@ -1408,6 +1696,11 @@ def _user_error(code: str | None, path: list[str], message: str) -> dict:
     return {"code": code, "field": path, "message": message}
 
 
+def _html(status: int, text: str) -> Response:
+    return Response(status, f"<!doctype html><title>Shopify</title><p>{text}</p>".encode(),
+                    {"Content-Type": "text/html; charset=utf-8"})
+
+
 class _Root:
     """The GraphQL root value: each Query/Mutation field is a method (called with info and args)."""
 
@@ -1497,6 +1790,35 @@ class _Root:
         answer = run(data, rules)
         self.sb.idempotency[(name, key)] = (fingerprint, answer)
         return answer
+
+    def currentAppInstallation(self, info):  # noqa: N802
+        """The installation of the app the token belongs to; its scopes as granted (not expanded)."""
+        token = info.context.get("token", "")
+        scopes = sorted(self.sb.tokens.get(token, ()))
+        return {"id": "gid://shopify/AppInstallation/1",
+                "accessScopes": [{"handle": s, "description": s.replace("_", " ")} for s in scopes]}
+
+    def webhookSubscriptions(self, info, first=None, after=None, last=None, before=None, topics=None,  # noqa: N802
+                             format=None, uri=None, query=None, reverse=False, sortKey=None):
+        rows = [s for s in self.sb.subscriptions.values()
+                if (not topics or s["topic"] in topics) and (format is None or s["format"] == format)
+                and (uri is None or s["uri"] == uri)]
+        rows.sort(key=lambda s: s["number"], reverse=bool(reverse))
+        return gql.connection(rows, first=first, after=after, last=last, before=before, reverse=bool(reverse),
+                              key=lambda s: s["number"], node=self.sb._subscription_node)
+
+    def webhookSubscription(self, info, id):  # noqa: N802
+        subscription = self.sb.subscriptions.get(gid_number(id))
+        return self.sb._subscription_node(subscription) if subscription else None
+
+    def webhookSubscriptionCreate(self, info, topic, webhookSubscription):  # noqa: N802
+        return self.sb.webhook_subscription_create(info, topic, webhookSubscription)
+
+    def webhookSubscriptionUpdate(self, info, id, webhookSubscription):  # noqa: N802
+        return self.sb.webhook_subscription_update(info, id, webhookSubscription)
+
+    def webhookSubscriptionDelete(self, info, id):  # noqa: N802
+        return self.sb.webhook_subscription_delete(info, id)
 
     def inventorySetQuantities(self, info, input):  # noqa: N802
         return self._idempotent(info, "inventorySetQuantities", input, self.sb.inventory_set_quantities)

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
 import requests
 
@@ -42,6 +42,13 @@ class ShopifyGraphQLError(PermanentError):
 
 class ShopifyThrottled(RateLimited):
     """Still THROTTLED after every retry the client was allowed."""
+
+
+class TokenSource(Protocol):
+    """Where a client with an expiring token gets the next one (the connection's stored token, renewed
+    under a lock so that concurrent workers renew once): renew(stale) -> (token, expires_at epoch)."""
+
+    def renew(self, stale: str) -> tuple[str, float | None]: ...
 
 
 def gid(kind: str, value) -> str:
@@ -133,7 +140,8 @@ class ShopifyClient(RetryingClient):
     MAX_IDEMPOTENCY_WAITS = 5  # IDEMPOTENCY_CONCURRENT_REQUEST: the first request with the key is still running
     served_api_version: str | None = None  # X-Shopify-API-Version of the last answer
 
-    def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", **retry_kwargs):
+    def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", *,
+                 token_source: "TokenSource | None" = None, token_expires_at: float | None = None, **retry_kwargs):
         super().__init__(**retry_kwargs)
         self.shop_url = shop_url.rstrip("/")
         self.api_version = api_version
@@ -142,6 +150,12 @@ class ShopifyClient(RetryingClient):
             "Content-Type": "application/json",
             "Accept": "application/json",
         })
+        # An expiring token (client-credentials grant): renewed through token_source shortly before
+        # token_expires_at (epoch seconds), and once more after a 401.
+        self.token_source = token_source
+        self._token = access_token
+        self._token_expires_at = token_expires_at
+        self._token_lock = threading.Lock()
         self._throttle_lock = threading.Lock()
         self.throttle_status: dict | None = None  # the last extensions.cost.throttleStatus seen
         self._throttle_seen_at = 0.0
@@ -157,6 +171,40 @@ class ShopifyClient(RetryingClient):
         kwargs = {key: config[key] for key in ("timeout", "max_attempts", "backoff_base", "backoff_max") if key in config}
         kwargs.update(overrides)
         return cls(config["shop_url"], config["access_token"], config.get("api_version", "2026-04"), **kwargs)
+
+    # --- expiring access tokens --------------------------------------------------------------------
+
+    TOKEN_RENEW_MARGIN = 300.0  # seconds before expiry a token is renewed, so no request leaves with a lapsing one
+
+    def _use_token(self, token: str, expires_at: float | None) -> None:
+        self._token, self._token_expires_at = token, expires_at
+        self.session.headers["X-Shopify-Access-Token"] = token
+
+    def _renew_token(self, stale: str) -> None:
+        with self._token_lock:
+            if self._token != stale:
+                return  # another thread of this client renewed it meanwhile
+            self._use_token(*self.token_source.renew(stale))
+
+    def _token_due(self) -> bool:
+        expires = self._token_expires_at
+        return not self._token or (expires is not None and time.time() >= expires - self.TOKEN_RENEW_MARGIN)
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        if self.token_source is None:
+            return super().request(method, url, **kwargs)
+        if self._token_due():
+            self._renew_token(self._token)
+        sent_with = self._token
+        try:
+            return super().request(method, url, **kwargs)
+        except ShopifyAuthError as exc:
+            if exc.status != 401:
+                raise
+        # 401: the token lapsed or was revoked before its time; one fresh token, one more try.
+        log.info("shopify: access token refused (401), renewing it once")
+        self._renew_token(sent_with)
+        return super().request(method, url, **kwargs)
 
     @property
     def graphql_url(self) -> str:

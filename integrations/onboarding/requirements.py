@@ -1,0 +1,74 @@
+"""What each flow needs from a Shopify shop: the webhook topics it is fed by and the access scopes it
+calls with, each scope with what stops working without it (said to people in those words).
+
+A connection's enabled flows are `settings["flows"]` (default DEFAULT_FLOWS); "connection" is always on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from integrations.inbox.routing import ORDERS, SHOPIFY_TOPICS
+
+
+@dataclass(frozen=True)
+class ScopeNeed:
+    scope: str
+    without: str  # what a person loses without it, completing "<scope> is missing: ..."
+    required: bool = True  # False: a feature is lost (a warning), the flow itself still runs
+
+
+@dataclass(frozen=True)
+class FlowNeeds:
+    flow: str
+    label: str
+    topics: tuple[str, ...] = ()
+    scopes: tuple[ScopeNeed, ...] = ()
+
+
+SHOPIFY_FLOWS: dict[str, FlowNeeds] = {
+    "connection": FlowNeeds(
+        "connection", "Connection", topics=("app/uninstalled",)),
+    ORDERS: FlowNeeds(
+        ORDERS, "Orders to the ERP",
+        # The topics the inbox routes to the orders flow today (integrations/inbox/routing.py).
+        topics=tuple(topic for topic, flow in SHOPIFY_TOPICS.items() if flow == ORDERS),
+        scopes=(
+            ScopeNeed("read_orders", "orders cannot be read, so no order reaches the ERP"),
+            ScopeNeed("read_all_orders", "orders older than 60 days cannot be imported", required=False),
+        )),
+    "inventory": FlowNeeds(
+        "inventory", "Stock to the storefront",
+        scopes=(
+            ScopeNeed("read_products", "SKUs cannot be matched to Shopify variants"),
+            ScopeNeed("read_locations", "Shopify locations cannot be mapped to depots"),
+            ScopeNeed("read_inventory", "stock levels cannot be read"),
+            ScopeNeed("write_inventory", "stock cannot be pushed to Shopify"),
+        )),
+    # Dispatches from the ERP (a later flow): off unless a connection enables it.
+    "dispatches": FlowNeeds(
+        "dispatches", "Dispatches from the ERP",
+        topics=("fulfillments/create", "fulfillments/update"),
+        scopes=(
+            ScopeNeed("read_merchant_managed_fulfillment_orders", "dispatches cannot be matched to orders"),
+            ScopeNeed("write_merchant_managed_fulfillment_orders", "dispatches cannot be reported to Shopify"),
+        )),
+}
+DEFAULT_FLOWS = (ORDERS, "inventory")
+
+
+def enabled_flows(connection=None, flows=None) -> tuple[FlowNeeds, ...]:
+    """The connection's flows (or `flows` given), "connection" first; unknown names are an error."""
+    names = flows if flows is not None else ((connection.settings or {}).get("flows") if connection else None)
+    names = list(names) if names else list(DEFAULT_FLOWS)
+    unknown = sorted(set(names) - set(SHOPIFY_FLOWS))
+    if unknown:
+        raise ValueError(f"unknown flows {unknown}; known: {sorted(SHOPIFY_FLOWS)}")
+    return tuple(SHOPIFY_FLOWS[name] for name in dict.fromkeys(["connection", *names]))
+
+
+def needed_topics(flows: tuple[FlowNeeds, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(topic for flow in flows for topic in flow.topics))
+
+
+def needed_scopes(flows: tuple[FlowNeeds, ...], *, optional: bool = True) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(need.scope for flow in flows for need in flow.scopes if optional or need.required))
