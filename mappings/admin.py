@@ -2,7 +2,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import DepotMapping, KitComponent, LocationMapping, SkuMapping, TaxCodeMapping
+from .models import DepotMapping, KitComponent, LocationMapping, MappingProposal, SkuMapping, TaxCodeMapping
 
 
 class KitComponentInline(admin.TabularInline):
@@ -35,3 +35,18 @@ class DepotMappingAdmin(SimpleHistoryAdmin):
 class TaxCodeMappingAdmin(SimpleHistoryAdmin):
     list_display = ("connection", "tax_category", "rate", "country", "erp_tax_code")
     list_filter = ("connection", "country")
+
+
+@admin.register(MappingProposal)
+class MappingProposalAdmin(SimpleHistoryAdmin):
+    """Read-only here: proposals are decided under Mappings → Proposals, where approving adds the row."""
+
+    list_display = ("key", "table", "status", "proposed_by", "proposed_at", "decided_by", "decided_at")
+    list_filter = ("status", "table")
+    search_fields = ("key",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

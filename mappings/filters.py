@@ -1,10 +1,18 @@
 """List filters (django-filter) for the four mapping tables: a search box plus a few choices."""
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from integrations.models import Connection
 
 from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+
+
+def _yes_no(label: str) -> django_filters.BooleanFilter:
+    """A Yes / No / Any choice (django-filter's default says "Unknown" for any)."""
+    return django_filters.BooleanFilter(
+        label=label, widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+    )
 
 
 class _MappingFilter(django_filters.FilterSet):
@@ -26,8 +34,10 @@ class _MappingFilter(django_filters.FilterSet):
 
 class SkuMappingFilter(_MappingFilter):
     search_fields = ("storefront_sku", "erp_item_code", "note", "components__erp_item_code")
-    active = django_filters.BooleanFilter()
-    kit = django_filters.BooleanFilter(method="filter_kit", label="Kit")
+    active = _yes_no("Active")
+    kit = django_filters.BooleanFilter(
+        method="filter_kit", label="Kit", widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+    )
 
     class Meta:
         model = SkuMapping
@@ -44,7 +54,7 @@ class SkuMappingFilter(_MappingFilter):
 
 class LocationMappingFilter(_MappingFilter):
     search_fields = ("storefront_location", "erp_warehouse")
-    active = django_filters.BooleanFilter()
+    active = _yes_no("Active")
 
     class Meta:
         model = LocationMapping
@@ -53,7 +63,7 @@ class LocationMappingFilter(_MappingFilter):
 
 class DepotMappingFilter(_MappingFilter):
     search_fields = ("country", "storefront_location", "depot_code")
-    active = django_filters.BooleanFilter()
+    active = _yes_no("Active")
 
     class Meta:
         model = DepotMapping
@@ -62,7 +72,7 @@ class DepotMappingFilter(_MappingFilter):
 
 class TaxCodeMappingFilter(_MappingFilter):
     search_fields = ("tax_category", "country", "erp_tax_code")
-    country = django_filters.CharFilter(lookup_expr="iexact")
+    country = django_filters.CharFilter(lookup_expr="iexact", label="Country")
 
     class Meta:
         model = TaxCodeMapping
