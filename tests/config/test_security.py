@@ -258,3 +258,25 @@ def test_health_gives_staff_the_details(client, database_down):
     client.force_login(staff)
     response = client.get("/health/")
     assert response.status_code == 503 and response.json() == {"status": "error", "database": DB_ERROR}
+
+
+# --- The README tells the truth ------------------------------------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readme_api_paths_exist_and_the_old_one_does_not():
+    from django.urls import Resolver404, resolve
+
+    paths = set(re.findall(r"`(?:GET|POST) (/[a-z/<>_]+/)`", README))
+    assert "/exceptions/api/exceptions/<id>/retry/" in paths and "/api/docs/" in paths
+    for path in paths:
+        resolve(path.replace("<id>", "1").replace("<connection>", "shopify"))
+    with pytest.raises(Resolver404):
+        resolve("/exceptions/api/")
+
+
+def test_the_readme_production_environment_sets_every_required_variable():
+    block = README.split("## Production configuration", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    names = set(re.findall(r"^([A-Z_]+)=", block, flags=re.M))
+    assert set(SECRETS + ["ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LEDGERLINE_MODE"]) <= names
