@@ -862,6 +862,10 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return Response.json({
                 "orders": len(self._orders),
                 "customers": len(self._customers),
+                "dispatches": len(self._dispatches),
+                "credit_memos": len(self._credit_memos),
+                "journals": len(self._journals),
+                "purchase_orders": len(self._purchase_orders),
                 "items": len(self.items),
                 "depots": len(self.depots),
                 "rate_limited": self.rate_limited_count,

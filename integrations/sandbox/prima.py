@@ -995,6 +995,10 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return Response.json({
                 "orders": len(self._orders),
                 "customers": len(self._accounts),
+                "dispatches": len(self._dispatches),
+                "credit_memos": len(self._credit_memos),
+                "journals": len(self._journals),
+                "purchase_orders": len(self._purchase_orders),
                 "stock_items": len(self.stock_items),
                 "depots": len(self.depots),
                 "rate_limited": self.rate_limited_count,
