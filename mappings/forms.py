@@ -15,7 +15,10 @@ from integrations.models import Connection
 from .models import STOCK_STATES, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 from .services import ErpChecker, ErpUnavailable
 
-_COMPONENT = re.compile(r"^\s*(?P<code>[^\s:]+)\s*(?:(?:x|\*|:)\s*(?P<qty>\d+))?\s*$", re.IGNORECASE)
+_COMPONENT = re.compile(r"^\s*(?P<code>[^\s:]+)\s*(?:(?:x|\*|:)\s*(?P<qty>[0-9]+))?\s*$", re.IGNORECASE)
+# What a component row holds: an ERP item code of 100 characters, a quantity PostgreSQL's integer holds.
+_COMPONENT_CODE_MAX = 100
+_COMPONENT_QTY_MAX = 2**31 - 1
 
 
 def components_to_text(components) -> str:
@@ -30,7 +33,12 @@ def parse_components(text: str) -> list[tuple[str, int]]:
         match = _COMPONENT.match(part)
         if not match:
             raise forms.ValidationError(f'"{part.strip()}" is not a component: write ITEM-CODE x2')
-        qty = int(match["qty"] or 1)
+        if len(match["code"]) > _COMPONENT_CODE_MAX:
+            raise forms.ValidationError(f"a component's ERP item code has at most {_COMPONENT_CODE_MAX} characters")
+        qty_text = match["qty"] or "1"
+        if len(qty_text) > 10 or int(qty_text) > _COMPONENT_QTY_MAX:
+            raise forms.ValidationError(f"component {match['code']} needs a quantity of at most {_COMPONENT_QTY_MAX}")
+        qty = int(qty_text)
         if qty < 1:
             raise forms.ValidationError(f"component {match['code']} needs a quantity of at least 1")
         if match["code"] in result:
