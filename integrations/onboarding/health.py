@@ -74,12 +74,16 @@ def shopify_version_support(version: str, today: date | None = None) -> tuple[da
 def _shopify_test(connection, client) -> list[HealthLine]:
     from integrations.connectors.shopify import ShopifyAuthError
     from integrations.connectors.shopify.app import shop
+    from integrations.connectors.shopify.oauth import ShopifyOAuthError
 
     try:
         info = shop(client)
     except ShopifyAuthError as exc:
         return [HealthLine("reachable", OK, "Shop reachable"),
                 HealthLine("auth", ERROR, f"Shopify refused the access token: {exc}")]
+    except ShopifyOAuthError as exc:  # renewing an expiring token was refused
+        return [HealthLine("reachable", OK, "Shop reachable"),
+                HealthLine("auth", ERROR, f"No new access token: {exc}")]
     except ConnectorError as exc:
         return [_failure("reachable", exc, "The shop")]
     return [HealthLine("reachable", OK, f"Shop reachable: {info.get('name', '')} ({info.get('myshopifyDomain', '')})"),
