@@ -136,12 +136,14 @@ class _Builder:
     # --- lines -------------------------------------------------------------------------------
 
     def add(self, row: _Row, item_code: str, description: str, quantity: int, line_total: Decimal,
-            tax_code: str, tax_amount: Decimal, kind: str, tax_rate: str = "") -> None:
+            tax_code: str, tax_amount: Decimal, kind: str, tax_rate: str = "", line_reference: str = "") -> None:
         unit = self.money(line_total / quantity) if quantity else line_total
         self.lines.append(ErpSalesOrderLine(
             item_code=item_code, description=description[:200], quantity=quantity or 1,
             unit_price=self.fmt(unit), line_total=self.fmt(line_total), tax_code=tax_code,
             tax_amount=self.fmt(tax_amount), kind=kind, tax_rate=tax_rate,
+            # The storefront line it comes from: dispatches and refunds name lines by it.
+            line_reference=line_reference[:100],
         ))
         row.erp += line_total
         row.erp_tax += tax_amount
@@ -240,7 +242,7 @@ class _Builder:
         exactly: every share but the last is rounded, the last takes what remains."""
         if len(targets) == 1:
             code, qty = targets[0]
-            self.add(row, code, line.name, qty, before, tax_code, tax_amount, kind, rate)
+            self.add(row, code, line.name, qty, before, tax_code, tax_amount, kind, rate, line.line_id)
             return
         units = sum(qty for _, qty in targets)
         remaining, remaining_tax = before, tax_amount
@@ -250,7 +252,8 @@ class _Builder:
             tax_share = remaining_tax if last else self.tax_money(tax_amount * qty / units)
             remaining -= share
             remaining_tax -= tax_share
-            self.add(row, code, f"{line.name} (kit {line.sku})", qty, share, tax_code, tax_share, kind, rate)
+            self.add(row, code, f"{line.name} (kit {line.sku})", qty, share, tax_code, tax_share, kind, rate,
+                     line.line_id)
 
     def charge(self, line: OrderLine, item_code: str, kind: str, what: str) -> None:
         tax_code, tax_amount, rate = self.taxes(line.tax_lines, line.tax_category, what)

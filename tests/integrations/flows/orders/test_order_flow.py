@@ -48,6 +48,10 @@ def test_a_paid_order_becomes_one_sales_order_with_customer_lines_and_depot(
     assert customer["email"] == "zoe@example.com" and sales_order["customer_id"] == customer["id"]
     kinds = list(link.timeline.values_list("kind", flat=True))
     assert kinds[0] == OrderEvent.Kind.RECEIVED and kinds[-1] == OrderEvent.Kind.POSTED
+    # Item lines name the storefront line they come from, so the ERP's dispatches can say which
+    # Shopify line left the warehouse; charges and discounts name none.
+    ids = [str(item["id"]) for item in payload["line_items"]]
+    assert [l["line_reference"] for l in sales_order["lines"]] == [ids[0], "", ids[1], ""]
 
 
 def test_the_same_webhook_delivered_five_times_makes_one_sales_order(client, order_setup, django_capture_on_commit_callbacks):
