@@ -103,3 +103,12 @@ def test_a_refusal_is_logged_as_a_warning_without_the_value(ops_client, caplog):
 ])
 def test_db_int_accepts_only_ids_a_64_bit_column_holds(value, expected):
     assert db_int(value) == expected
+
+
+@pytest.mark.parametrize("url", [
+    f"/orders/?page={HUGE}", f"/orders/?connection={HUGE}&state=posted", f"/inventory/?page={HUGE}",
+    f"/inventory/?connection={HUGE}", f"/mappings/skus/?page={HUGE}", f"/exceptions/?page={HUGE}",
+    f"/mappings/skus/export.csv?connection={HUGE}",
+])
+def test_numbers_beyond_64_bits_in_list_query_parameters_still_show_the_list(ops_client, url):
+    assert ops_client.get(url).status_code == 200
