@@ -109,3 +109,46 @@ class InventoryDriftSample(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+
+class StorefrontLocationQuerySet(models.QuerySet):
+    def names(self, connection_ids) -> dict[tuple[int, str], str]:
+        """{(connection id, location as mappings hold it): name} for these connections."""
+        rows = self.filter(connection_id__in=set(connection_ids)).values_list("connection_id", "location", "name")
+        return {(connection_id, location): name for connection_id, location, name in rows if name}
+
+
+class StorefrontLocation(models.Model):
+    """A storefront location (Shopify) or supply channel (commercetools) as the storefront itself last
+    named it. Each stock push's location check records the names, so screens show "Main warehouse"
+    instead of gid://shopify/Location/1 without calling the storefront from a page view."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="storefront_locations")
+    # As location mappings and inventory levels hold it: "1" or gid://shopify/Location/1, a channel key.
+    location = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = StorefrontLocationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["connection", "name", "location"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "location"], name="uniq_storefront_location"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.location
+
+
+def storefront_locations_remember(*, connection: Connection, names: dict[str, tuple[str, bool]]) -> None:
+    """Record {location: (name, active)} as the storefront just listed them (one upsert; safe to repeat)."""
+    if not names:
+        return
+    now = timezone.now()
+    rows = [StorefrontLocation(connection=connection, location=location[:200], name=(name or "")[:200],
+                               active=active, seen_at=now)
+            for location, (name, active) in names.items()]
+    StorefrontLocation.objects.bulk_create(rows, update_conflicts=True, unique_fields=["connection", "location"],
+                                           update_fields=["name", "active", "seen_at"])

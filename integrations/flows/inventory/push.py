@@ -54,6 +54,8 @@ class _Pusher:
         self.run = run
         self.connection = run.connection
         self.unmapped: list[tuple[str, str]] = []  # (location, why)
+        # {location as mappings hold it, and as the storefront spells it: (name, active)}, for the screens.
+        self.location_names: dict[str, tuple[str, bool]] = {}
         self.writes = 0
 
     def logged(self, action: str, call, *, detail: str = ""):
@@ -85,6 +87,9 @@ class ShopifyPusher(_Pusher):
         active = {loc["id"]: loc["name"] for loc in locations if loc.get("is_active", True)}
         known = {loc["id"] for loc in locations}
         mapped = {shopify_location_gid(r.storefront_location) for r in rules}
+        self.location_names = {loc["id"]: (loc.get("name") or "", loc.get("is_active", True)) for loc in locations}
+        self.location_names.update({r.storefront_location: self.location_names[shopify_location_gid(r.storefront_location)]
+                                    for r in rules if shopify_location_gid(r.storefront_location) in known})
         self.unmapped += [(f"{name} ({gid})", "has no active location mapping") for gid, name in active.items() if gid not in mapped]
         kept = []
         for rule in rules:
@@ -249,6 +254,7 @@ class CommercetoolsPusher(_Pusher):
         channels = self.client.list_channels()
         self.run.read_calls += 1
         self.channels = {c["key"]: c["id"] for c in channels if c.get("key")}
+        self.location_names = {c.get("key") or c["id"]: (_channel_name(c), True) for c in channels}
         mapped = {r.storefront_location for r in rules}
         for channel in channels:
             if "InventorySupply" in (channel.get("roles") or []) and channel.get("key") not in mapped:
@@ -320,6 +326,18 @@ class CommercetoolsPusher(_Pusher):
         return outcomes
 
 
+def _channel_name(channel: dict) -> str:
+    """A channel's name (a commercetools LocalizedString) in English if it has one, else any language."""
+    name = channel.get("name") or {}
+    if isinstance(name, str):
+        return name
+    for language in ("en", "en-GB", "en-US"):
+        if name.get(language):
+            return name[language]
+    english = [text for language, text in sorted(name.items()) if language.startswith("en") and text]
+    return (english or [text for _language, text in sorted(name.items()) if text] or [""])[0]
+
+
 def make_pusher(client, run):
     return ShopifyPusher(client, run) if run.connection.kind == "shopify" else CommercetoolsPusher(client, run)
 
@@ -327,6 +345,7 @@ def make_pusher(client, run):
 def run_push(run, *, erp, storefront) -> None:
     """Compute ATS, diff against the last confirmed push, push the difference, record everything."""
     from integrations.models import InventoryDriftSample, InventoryLevel, InventorySyncRun
+    from integrations.models.inventory import storefront_locations_remember
     from mappings.models import LocationMapping
 
     connection = run.connection
@@ -334,6 +353,7 @@ def run_push(run, *, erp, storefront) -> None:
     pusher = make_pusher(storefront, run)
     rules = [LocationRule.from_mapping(m) for m in LocationMapping.objects.filter(connection=connection, active=True)]
     rules = pusher.check_locations(rules)
+    storefront_locations_remember(connection=connection, names=pusher.location_names)
     exceptions = 0
     for location, why in pusher.unmapped:
         inventory_exception_raise(UNMAPPED_LOCATION, connection=connection, key=f"location:{location}",
