@@ -25,6 +25,7 @@ from .forms import AssignForm, BulkForm, NoteForm, team_members
 from .models import BulkJob, ExceptionRecord, refused_summary
 from .paging import DEFAULT_SORT, SORTS, keyset_page
 from .registry import Team
+from .templatetags.exceptions_tags import type_label
 from .services import (
     exception_assign,
     exception_comment,
@@ -107,7 +108,7 @@ def exception_list(request):
         "sorts": [(key, label) for key, (label, _, _) in SORTS.items()],
         "grouped": grouped,
         "query": _query(data),
-        "type_labels": dict(registry.choices()),
+        "type_labels": {code: type_label(code) for code, _ in registry.choices()},
         "can_act": False,
         "nav": "exceptions",
     }
@@ -133,7 +134,7 @@ def exception_list(request):
     for name in ("after", "before", "type"):
         type_query.pop(name, None)
     context["type_counts"] = [
-        (row["type_code"], context["type_labels"].get(row["type_code"], row["type_code"]), row["n"])
+        (row["type_code"], type_label(row["type_code"]), row["n"])
         for row in counts.order_by().values("type_code").annotate(n=Count("*")).order_by("-n", "type_code")
     ]
     context["type_query"] = type_query.urlencode()

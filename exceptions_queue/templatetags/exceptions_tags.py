@@ -26,9 +26,21 @@ def badge_display(count: int) -> str:
     return f"{BADGE_CAP - 1}+" if count >= BADGE_CAP else str(count)
 
 
+ACRONYMS = {"sku": "SKU", "skus": "SKUs", "erp": "ERP", "ats": "ATS", "id": "ID", "api": "API", "po": "PO", "vat": "VAT"}
+
+
+@register.filter
+def type_label(code: str) -> str:
+    """An exception type's code as words: "unknown_sku" -> "Unknown SKU"."""
+    words = [ACRONYMS.get(word, word) for word in str(code).split("_") if word]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
+
+
 @register.simple_tag
 def exception_type_label(code: str) -> str:
-    return code.replace("_", " ")
+    return type_label(code)
 
 
 @register.filter

@@ -61,7 +61,15 @@ def test_each_action_button_is_disabled_while_its_request_runs(action, ops_user,
 def test_labels_read_as_words(ops_user, raise_exc):
     record = raise_exc("t_ops", cause="D1", sku="TEE-RED-M")
     body = client_for(ops_user).get(reverse("exception-detail", args=[record.pk])).content.decode()
-    assert "<span>T ops</span>" in body  # the type's code with spaces, capitalised
+    assert "<span>T ops</span>" in body  # the type's code as words
     assert "· Ops ·" in body and "· ERP</p>" in body
     assert "Storefront SKU</span><span>TEE-RED-M" in body
     assert re.search(r">\s*(True|False|true|false)\s*<", body) is None
+
+
+@pytest.mark.parametrize("code, label", [("unknown_sku", "Unknown SKU"), ("erp_total_mismatch", "ERP total mismatch"),
+                                         ("event_stuck", "Event stuck")])
+def test_type_codes_read_as_words(code, label):
+    from exceptions_queue.templatetags.exceptions_tags import type_label
+
+    assert type_label(code) == label
