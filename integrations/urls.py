@@ -3,12 +3,15 @@ from django.urls import path
 from .inbox import webhooks
 from .views import inventory as inventory_views
 from .views import orders as views
+from .views import progress as progress_views
 
 urlpatterns = [
+    path("progress/", progress_views.home_progress, name="home-progress"),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("orders/<int:pk>/retry/", views.order_retry, name="order-retry"),
     path("inventory/", inventory_views.inventory_health, name="inventory"),
+    path("inventory/levels/<int:pk>/", inventory_views.inventory_level, name="inventory-level"),
     path("inventory/sync/", inventory_views.inventory_sync, name="inventory-sync"),
     path("inventory/runs/<int:pk>/progress/", inventory_views.inventory_run_progress, name="inventory-run-progress"),
     path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),

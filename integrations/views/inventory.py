@@ -9,6 +9,7 @@ from config.htmx import HtmxHttpRequest, render_page
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
 from ..models import InventoryDriftSample, InventoryLevel, InventorySyncRun, Connection
+from ..models.inventory import StorefrontLocation
 
 SYNC_ROLES = (OPS, ECOMMERCE, ADMIN)
 
@@ -36,6 +37,7 @@ def inventory_health(request):
     if request.GET.get("show") == "drift":
         levels = levels.filter(~Q(storefront_value=F("erp_ats")) | Q(storefront_value__isnull=True) | ~Q(last_error=""))
     page = Paginator(levels, 50).get_page(request.GET.get("page"))
+    page.object_list = _with_location_names(list(page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -47,6 +49,30 @@ def inventory_health(request):
         "nav": "inventory",
     }
     return render_page(request, "integrations/inventory.html", context, fragment="level-table")
+
+
+def _with_location_names(levels: list[InventoryLevel]) -> list[InventoryLevel]:
+    """Each level's `location_name`: what the storefront calls the location (recorded by the last stock
+    push's location check), or the id as the mapping holds it when no push has read the name yet."""
+    names = StorefrontLocation.objects.names(lv.connection_id for lv in levels)
+    for lv in levels:
+        lv.location_name = names.get((lv.connection_id, lv.storefront_location), lv.storefront_location)
+    return levels
+
+
+@require_GET
+def inventory_level(request: HtmxHttpRequest, pk: int):
+    """One SKU at one location: the figures, where they come from, and what is open about the SKU."""
+    from exceptions_queue.models import ExceptionRecord
+
+    level = get_object_or_404(InventoryLevel.objects.select_related("connection"), pk=pk)
+    _with_location_names([level])
+    context = {
+        "level": level,
+        "exceptions": ExceptionRecord.objects.filter(sku=level.storefront_sku, status__in=ExceptionRecord.ACTIVE_STATUSES)[:20],
+        "nav": "inventory",
+    }
+    return render(request, "integrations/inventory_level.html", context)
 
 
 @require_GET

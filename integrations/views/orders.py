@@ -1,4 +1,6 @@
 """Order list and order detail: where each storefront order is on its way to the ERP."""
+import re
+
 import django_filters
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -31,10 +33,23 @@ class OrderFilter(django_filters.FilterSet):
         )
 
 
+def payment_label(state: str) -> str:
+    """A storefront payment state for people: "partially_refunded" or "BalanceDue" -> "Partially refunded",
+    "Balance due"; blank -> "Unknown"."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", state or "").replace("_", " ").split()
+    return " ".join(words).capitalize() if words else "Unknown"
+
+
+def _labelled(order: OrderLink) -> OrderLink:
+    order.payment_label = payment_label(order.payment_state)
+    return order
+
+
 @require_GET
 def order_list(request: HtmxHttpRequest):
     filterset = OrderFilter(request.GET, queryset=OrderLink.objects.select_related("connection"))
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    page.object_list = [_labelled(o) for o in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filter": filterset, "page": page, "query": query.urlencode(), "nav": "orders"}
@@ -43,7 +58,7 @@ def order_list(request: HtmxHttpRequest):
 
 @require_GET
 def order_detail(request: HtmxHttpRequest, pk: int):
-    order = get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk)
+    order = _labelled(get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk))
     context = {
         "order": order,
         "timeline": order.timeline.select_related("event"),
@@ -63,6 +78,7 @@ def order_retry(request: HtmxHttpRequest, pk: int):
 
     # Queued, answered at once: the ERP is called by a worker, never inside a web request.
     queued = order_retry_queue(order=order, actor=request.user)
+    _labelled(order)
     context = {"order": order, "can_retry": True, "retry_queued": queued}
     response = render(request, "integrations/order_detail.html#order-state", context)
     response["HX-Trigger"] = "exceptionsChanged"
