@@ -183,7 +183,7 @@ def test_admins_see_the_proposal_under_the_proposals_tab_with_a_count(admin_clie
     html = admin_client.get(reverse("mapping-proposals")).content.decode()
     assert html.count("<h1") == 1
     assert "shopify · TEE-RED-M" in html and "olivia-ops" in html
-    assert "ERP item: TEE-BLK-M" in html and "Active: Yes" in html
+    assert "<dt>ERP item</dt><dd>TEE-BLK-M</dd>" in html and "<dt>Active</dt><dd>Yes</dd>" in html
     assert "The red tee is sold as the black tee" in html
     assert reverse("mapping-proposal-approve", args=[proposal.pk]) in html
 
