@@ -151,7 +151,7 @@ def shopify_webhook(request, connection_code: str):
     if connection is None:
         return _error(f"unknown Shopify connection {connection_code!r}", 404)
     if _content_length(request) > settings.WEBHOOK_MAX_BYTES:
-        return _error(f"body is larger than {settings.WEBHOOK_MAX_BYTES} bytes", 413)
+        return _bad_input(request, f"body is larger than {settings.WEBHOOK_MAX_BYTES} bytes", "send a smaller body", 413)
     signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
     if not signature:
         return _security_event(request, "shopify", "missing X-Shopify-Hmac-Sha256 header")
@@ -188,7 +188,7 @@ def shopify_webhook(request, connection_code: str):
     resource_id = resource_id_for("shopify", topic, payload)
     if flow_for("shopify", topic) == "orders" and not resource_id:
         path = ".".join(SHOPIFY_ORDER_ID_PATHS.get(topic, ("id",)))
-        return _error(f"{topic} payload has no '{path}'", 400)
+        return _bad_input(request, f"{topic} payload has no '{path}'", f"{topic} payloads name their order in '{path}'")
     return _store(
         request,
         connection,
