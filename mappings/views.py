@@ -149,7 +149,7 @@ def mapping_detail(request, table: str, pk: int):
         request, spec, row,
         history=services.mapping_history(row),
         identity=spec.slug == "skus",
-        **_affected(row, _retry_job(request, row)),
+        **_affected(row, _retry_job(request)),
     )
     return render(request, "mappings/detail.html", ctx)
 
@@ -164,12 +164,12 @@ def mapping_revert(request, table: str, pk: int, history_id: int):
     return redirect("mapping-detail", table=spec.slug, pk=row.pk)
 
 
-def _retry_job(request, row: Model):
-    """The retry job named by ?job= (a job of this row's exceptions), or None."""
+def _retry_job(request):
+    """The retry job named by ?job=, or None; a job number that is not one is a 400."""
     raw = request.GET.get("job", "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest("job must be a job number.")
     return get_object_or_404(BulkJob, pk=int(raw), action="retry")
 
@@ -205,7 +205,7 @@ def mapping_retry_exceptions(request, table: str, pk: int):
 def mapping_affected(request, table: str, pk: int):
     """The open exceptions of a row, and the outcome of its retry job (?job=): polled while it runs."""
     spec, row, _rw = _get_row_for_user(request, table, pk)
-    job = _retry_job(request, row)
+    job = _retry_job(request)
     if not wants_fragment(request):
         url = reverse("mapping-detail", args=[spec.slug, row.pk])
         return redirect(f"{url}?job={job.pk}" if job else url)

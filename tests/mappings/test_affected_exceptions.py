@@ -79,7 +79,8 @@ def test_retry_without_htmx_lands_on_the_row_page_following_the_job(admin_client
 def test_the_poll_answers_a_page_without_htmx_and_refuses_a_bad_job_number(admin_client, shopify_connection):
     row = SkuMappingFactory(connection=shopify_connection, storefront_sku="TEE-RED-M", erp_item_code="10042")
     url = reverse("mapping-affected", args=["skus", row.pk])
-    assert admin_client.get(url + "?job=abc", **HTMX).status_code == 400
+    for bad in ("abc", "²", "-1", "1.5"):
+        assert admin_client.get(url + f"?job={bad}", **HTMX).status_code == 400, bad
     assert admin_client.get(url + "?job=99999999999999999999999", **HTMX).status_code == 400
     assert admin_client.get(url + "?job=424242", **HTMX).status_code == 404
     response = admin_client.get(url)

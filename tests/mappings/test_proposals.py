@@ -198,6 +198,11 @@ def test_ops_can_propose_but_not_approve_or_reject(ops_client, proposal):
     assert proposal.status == "pending" and not SkuMapping.objects.exists()
 
 
+def test_the_proposals_tab_needs_a_sign_in(client):
+    response = client.get(reverse("mapping-proposals"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
 def test_deciding_needs_a_post(admin_client, proposal):
     assert admin_client.get(reverse("mapping-proposal-approve", args=[proposal.pk])).status_code == 405
     assert admin_client.get(reverse("mapping-proposal-reject", args=[proposal.pk])).status_code == 405
