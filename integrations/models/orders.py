@@ -17,6 +17,13 @@ class OrderLink(models.Model):
         FAILED = "failed", "Needs attention"
         CANCELLED = "cancelled", "Cancelled"
         TEST = "test_order", "Test order, not posted"
+        # After posting, as the ERP reports it: dispatches and refunds move it on, never back.
+        PARTLY_DISPATCHED = "partly_dispatched", "Partly dispatched"
+        DISPATCHED = "dispatched", "Dispatched"
+        REFUNDED = "refunded", "Refunded"
+
+    # States in which the order is in the ERP as a Sales Order (posted, and what follows posting).
+    IN_ERP = frozenset({State.POSTED, State.PARTLY_DISPATCHED, State.DISPATCHED, State.REFUNDED})
 
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="orders")
     storefront_order_id = models.CharField(max_length=200)

@@ -119,7 +119,7 @@ def order_cancel_in_erp(*, order_id: int, erp=None) -> str:
     (nothing dispatched); otherwise ops own it. Safe twice: the ERP's cancel is idempotent and the
     link's state only moves POSTED -> CANCELLED once."""
     link = OrderLink.objects.select_related("connection").get(pk=order_id)
-    if link.state != OrderLink.State.POSTED or not link.erp_order_id:
+    if link.state not in OrderLink.IN_ERP or link.state == OrderLink.State.REFUNDED or not link.erp_order_id:
         return link.state
     cfg = connection_settings(link.connection)
     problem = ""

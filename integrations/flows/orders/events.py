@@ -203,7 +203,7 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
         )
-    if not stale and link.state == OrderLink.State.POSTED and action == "":
+    if not stale and link.state in OrderLink.IN_ERP and action == "":
         after_posting_changes(link, order, event)
     return link, action
 
@@ -214,9 +214,9 @@ def _next_state(link: OrderLink, order: StorefrontOrder, cfg: OrderSettings, eve
     state = link.state
     if state == OrderLink.State.CANCELLED:
         return ""  # final: a late event never reopens a cancelled order
-    if state in (OrderLink.State.POSTED, OrderLink.State.POSTING):
-        if cancelled and state == OrderLink.State.POSTED:
-            return "cancel"
+    if state in OrderLink.IN_ERP or state == OrderLink.State.POSTING:
+        if cancelled and state in OrderLink.IN_ERP and state != OrderLink.State.REFUNDED:
+            return "cancel"  # once (partly) dispatched the ERP refuses, and ops own what was shipped
         return ""  # later updates never re-post; edits and refunds are looked at after commit
     if cancelled:
         set_state(link, OrderLink.State.CANCELLED, OrderEvent.Kind.CANCELLED,

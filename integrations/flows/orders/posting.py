@@ -84,7 +84,7 @@ def sales_order_for(link: OrderLink, order: StorefrontOrder, erp):
 def order_post_to_erp(*, order_id: int, erp=None) -> str:
     """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first."""
     link = OrderLink.objects.select_related("connection").get(pk=order_id)
-    if link.state == OrderLink.State.POSTED:
+    if link.state in OrderLink.IN_ERP:
         return "posted"
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
         return link.state
@@ -171,7 +171,7 @@ def catch_up_after_posting(order_id: int, posted_payload: dict) -> str:
     """Events applied while the order was being posted (a cancellation, an edit, a refund) were
     stored but not acted on: act on the newest payload now, so none is dropped."""
     latest = OrderLink.objects.select_related("connection").get(pk=order_id)
-    if latest.payload == posted_payload or latest.state != OrderLink.State.POSTED:
+    if latest.payload == posted_payload or latest.state not in OrderLink.IN_ERP:
         return ""
     try:
         newer = translate_payload(latest.connection, latest.payload)

@@ -23,7 +23,7 @@ def retry_order_exception(record) -> bool:
         order = OrderLink.objects.get(pk=order_id)
     else:
         order = record.order
-    if order.state == OrderLink.State.POSTED:
+    if order.state in OrderLink.IN_ERP:
         return True
     return order_retry_post(order=order, actor=getattr(record, "retried_by", None)) == "posted"
 

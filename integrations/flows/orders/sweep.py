@@ -229,7 +229,7 @@ def order_retry_queue(*, order: OrderLink, actor=None) -> bool:
     the request. False when there is nothing to retry (already posted)."""
     from django_q.tasks import async_task
 
-    if order.state == OrderLink.State.POSTED:
+    if order.state in OrderLink.IN_ERP:
         return False
     who = actor.get_username() if actor else "Ledgerline"
     with transaction.atomic():
