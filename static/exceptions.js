@@ -71,6 +71,22 @@
     }
   });
 
+  // Where htmx keeps snapshots for Back, a snapshot is the markup: write what the filters show now into
+  // it, or Back would bring the filtered rows under a form that shows the old choices.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("#inbox-filters select, #inbox-filters input").forEach(function (field) {
+      if (field.tagName === "SELECT") {
+        Array.prototype.forEach.call(field.options, function (option) {
+          option.toggleAttribute("selected", option.selected);
+        });
+      } else if (field.type === "checkbox" || field.type === "radio") {
+        field.toggleAttribute("checked", field.checked);
+      } else if (field.type !== "hidden") {
+        field.setAttribute("value", field.value);
+      }
+    });
+  });
+
   document.addEventListener("change", function (event) {
     var all = event.target.closest && event.target.closest("[data-select-all]");
     if (!all) return;
