@@ -100,7 +100,7 @@ class OrderLink(models.Model):
 
 
 class OrderEvent(models.Model):
-    """The order's timeline: received, waiting for payment, posted, failed, retried."""
+    """The order's timeline: received, waiting for payment, posted, failed, retried, dispatched, refunded."""
 
     class Kind(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -121,6 +121,13 @@ class OrderEvent(models.Model):
         TEST_ORDER = "test_order", "Test order, not posted"
         TOTAL_MISMATCH = "total_mismatch", "Totals do not add up"
         RETRY_SCHEDULED = "retry_scheduled", "Automatic retry scheduled"
+        # After posting: what the warehouse and finance did with it.
+        DISPATCHED = "dispatched", "Dispatched in the ERP"
+        FULFILMENT_SENT = "fulfilment_sent", "Storefront told of the dispatch"
+        REFUND_RECEIVED = "refund_received", "Refund received"
+        CREDIT_MEMO_POSTED = "credit_memo_posted", "Credit memo posted"
+        RETURN_INSPECTED = "return_inspected", "Return inspected"
+        RESYNCED = "resynced", "Re-synced from the storefront"
 
     order = models.ForeignKey(OrderLink, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)
