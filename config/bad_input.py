@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 
 log = logging.getLogger("ledgerline.security")
 
@@ -38,9 +38,13 @@ def _wants_json(request) -> bool:
     return request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", "")
 
 
-def _refuse(request, status: int, error: str, message: str):
+def _log(request, status: int, error: str) -> None:
     log.warning("bad input refused status=%s method=%s path=%r error=%s addr=%s", status, request.method,
                 request.path[:200], error, request.META.get("REMOTE_ADDR"))
+
+
+def _refuse(request, status: int, error: str, message: str):
+    _log(request, status, error)
     if _wants_json(request):
         return JsonResponse({"error": error, "message": message}, status=status)
     return HttpResponse(f"{error}: {message}\n", status=status, content_type="text/plain; charset=utf-8")
@@ -66,6 +70,9 @@ class BadInputMiddleware:
         if "\x00" in request.path_info or "\x00" in request.path:
             return _refuse(request, 400, "invalid path", "the address contains a NUL character (%00)")
         if _oversized_id_in_path(request.path_info):
+            if not _wants_json(request):  # the site's own 404 page
+                _log(request, 404, "id beyond 64 bits in the path")
+                raise Http404("No record has an id that large.")
             return _refuse(request, 404, "not found", "no record has an id that large")
         for key, value in request.META.items():
             if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and isinstance(value, str) and "\x00" in value:

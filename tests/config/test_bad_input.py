@@ -112,3 +112,8 @@ def test_db_int_accepts_only_ids_a_64_bit_column_holds(value, expected):
 ])
 def test_numbers_beyond_64_bits_in_list_query_parameters_still_show_the_list(ops_client, url):
     assert ops_client.get(url).status_code == 200
+
+
+def test_an_id_beyond_64_bits_in_a_page_path_shows_the_sites_404_page(ops_client):
+    response = ops_client.get(f"/orders/{HUGE}/")
+    assert response.status_code == 404 and "<html" in response.content.decode().lower()
