@@ -1,11 +1,12 @@
 """The one answer to "fragment or page?": an HTMX swap gets the named partial, anything else (a
 plain visit, a history restore after Back, a boosted link) gets the whole page; the response varies
-on HX-Request so no cache or browser history mixes the two."""
+on HX-Request so no cache or browser history mixes the two, and a fragment is never stored at all
+(Cache-Control: no-store), so Back can only ever bring a whole page back."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
 
@@ -37,4 +38,6 @@ class VaryOnHtmxMiddleware:
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith("text/html"):
             patch_vary_headers(response, ("HX-Request",))
+            if wants_fragment(request) and not response.has_header("Cache-Control"):
+                patch_cache_control(response, no_store=True, private=True)
         return response
