@@ -20,8 +20,9 @@ def _drift_chart(samples: list) -> dict:
     width, height = 300, 60
     peak = max([s.levels_drifted for s in samples] + [1])
     step = width / max(len(samples) - 1, 1)
-    points = " ".join(f"{i * step:.1f},{height - (s.levels_drifted / peak) * (height - 4):.1f}" for i, s in enumerate(samples))
-    return {"points": points, "peak": peak, "width": width, "height": height, "count": len(samples),
+    xy = [(f"{i * step:.1f}", f"{height - (s.levels_drifted / peak) * (height - 4):.1f}") for i, s in enumerate(samples)]
+    points = " ".join(f"{x},{y}" for x, y in xy)
+    return {"points": points, "last_xy": xy[-1] if xy else None, "peak": peak, "width": width, "height": height, "count": len(samples),
             "last": samples[-1] if samples else None}
 
 
