@@ -4,10 +4,13 @@ from __future__ import annotations
 
 def run_bulk_job(job_id: int) -> str:
     # Safe twice: the job resumes at its `done` counter and skips exceptions already resolved.
+    # Only the id travels: the job row names the person it acts for (created_by), so the timeline does too.
     from .services import bulk_job_run
 
     job = bulk_job_run(job_id=job_id)
-    return f"{job.succeeded} resolved, {job.failed} still failing"
+    who = job.created_by.get_username() if job.created_by else "Ledgerline"
+    refused = f"; {job.refused_summary}" if job.refused_summary else ""
+    return f"for {who}: {job.succeeded} resolved, {job.failed} still failing{refused}"
 
 
 def escalate_overdue() -> int:

@@ -148,3 +148,17 @@ def test_old_runs_of_identical_recurrence_lines_show_as_one(ops_user, raise_exc)
     assert lines.count("<li>") == 4  # raised, 25 recurrences as one, the comment, the later recurrence
     assert lines.count("recurred") == 2
     assert "recurred 25 times, until" in lines
+
+
+def test_the_bulk_task_says_whom_it_acted_for(ops_user, raise_exc, finance_user, django_capture_on_commit_callbacks):
+    raise_exc("t_ops", n=2, cause="D1")
+    theirs = raise_exc("t_finance", cause="P1")
+    FIXED.add("t_ops:D1")
+    ids = list(ExceptionRecord.objects.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks():
+        client_for(ops_user).post(BULK, {"action": "retry", "ids": ids}, **HTMX)
+    from exceptions_queue.tasks import run_bulk_job
+
+    result = run_bulk_job(BulkJob.objects.get().pk)
+    assert result == "for olivia-ops: 2 resolved, 0 still failing; 1 refused: owned by finance"
+    assert ExceptionRecord.objects.get(pk=theirs.pk).activity.filter(action="retried").count() == 0
