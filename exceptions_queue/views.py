@@ -25,7 +25,7 @@ from .forms import AssignForm, BulkForm, NoteForm, team_members
 from .models import BulkJob, ExceptionRecord, refused_summary
 from .paging import DEFAULT_SORT, SORTS, keyset_page
 from .registry import Team
-from .templatetags.exceptions_tags import type_label
+from .templatetags.exceptions_tags import system_label, type_label
 from .services import (
     exception_assign,
     exception_comment,
@@ -92,6 +92,14 @@ def _query(data, drop=("after", "before")) -> str:
 
 # --- inbox ------------------------------------------------------------------------------------
 
+def _label_choices(form) -> None:
+    """The type and system filters name their choices in words ("Unknown SKU", "ERP"), not codes."""
+    for name, label in (("type", type_label), ("system", system_label)):
+        field = form.fields.get(name)
+        if field is not None:
+            field.choices = [(value, label(value) if value else text) for value, text in field.choices]
+
+
 @require_GET
 def exception_list(request):
     data = inbox_defaults(request, request.GET)
@@ -100,6 +108,7 @@ def exception_list(request):
         "context", "retry_args", "message", "last_error", "order__payload", "order__erp_payload"
     )
     filterset = ExceptionFilter(data, queryset=base, request=request)
+    _label_choices(filterset.form)
     sort = data.get("sort") if data.get("sort") in SORTS else DEFAULT_SORT
     grouped = data.get("view") == "groups"
     context = {

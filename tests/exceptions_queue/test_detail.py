@@ -73,3 +73,10 @@ def test_type_codes_read_as_words(code, label):
     from exceptions_queue.templatetags.exceptions_tags import type_label
 
     assert type_label(code) == label
+
+
+def test_the_inbox_filters_name_types_and_systems_in_words(ops_user, raise_exc):
+    raise_exc("t_ops", cause="D1")
+    body = client_for(ops_user).get(reverse("exceptions")).content.decode()
+    assert '<option value="t_ops">T ops</option>' in body
+    assert '<option value="erp">ERP</option>' in body
