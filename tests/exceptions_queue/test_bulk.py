@@ -224,3 +224,10 @@ def test_resolved_group_says_all_clear(ops_user, group):
 
 def test_unknown_group_is_404(ops_user, db):
     assert client_for(ops_user).get(reverse("exception-group"), {"fingerprint": "nope"}).status_code == 404
+
+
+def test_group_actions_are_disabled_while_their_request_runs(ops_user, raise_exc):
+    raise_exc("t_ops", n=2, cause="D1")
+    body = client_for(ops_user).get(reverse("exception-group"), {"fingerprint": "t_ops:D1"}).content.decode()
+    form = body[body.index('<form id="group-actions"'):body.index("</form>", body.index('<form id="group-actions"'))]
+    assert 'hx-disabled-elt="find button"' in form and "Working…" in form
