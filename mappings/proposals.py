@@ -221,7 +221,7 @@ def _decided_message(proposal: MappingProposal) -> str:
 
 
 def _lock_pending(proposal: MappingProposal, new_status: str) -> MappingProposal:
-    locked = MappingProposal.objects.select_for_update().select_related("decided_by").get(pk=proposal.pk)
+    locked = MappingProposal.objects.select_for_update(of=("self",)).select_related("decided_by").get(pk=proposal.pk)
     if not MappingProposal.can_move(locked.status, new_status):
         raise ProposalRefused(_decided_message(locked))
     return locked
