@@ -4,6 +4,8 @@
   parameter, a header or a form field: 400 with a message saying where.
 - A path segment of digits beyond a 64-bit id (e.g. /orders/<30 digits>/): 404, as for any id that
   does not exist, before a database is asked.
+- A sign-in with a username longer than any user's: 400. Django's login form does not enforce the
+  length, and django-axes stores each failed username in a 255-character column (PostgreSQL: 500).
 
 Each refusal is logged at WARNING on "ledgerline.security" with the place (a parameter's or header's
 name), never the value. JSON bodies are read by config.safe_json, which refuses `\\u0000` itself.
@@ -14,6 +16,8 @@ from __future__ import annotations
 import logging
 import re
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpResponse, JsonResponse
 
 log = logging.getLogger("ledgerline.security")
@@ -99,4 +103,9 @@ class BadInputMiddleware:
             return None
         if name := _nul_in(fields):  # (Django drops unprintable characters from file names itself)
             return _refuse(request, 400, f"invalid form field {name!r}", "form fields may not contain a NUL character")
+        if issubclass(getattr(view_func, "view_class", object), LoginView):
+            user_model = get_user_model()
+            limit = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
+            if len(fields.get("username", "")) > limit:
+                return _refuse(request, 400, "username too long", f"a username has at most {limit} characters")
         return None

@@ -117,3 +117,13 @@ def test_numbers_beyond_64_bits_in_list_query_parameters_still_show_the_list(ops
 def test_an_id_beyond_64_bits_in_a_page_path_shows_the_sites_404_page(ops_client):
     response = ops_client.get(f"/orders/{HUGE}/")
     assert response.status_code == 404 and "<html" in response.content.decode().lower()
+
+
+def test_a_sign_in_with_a_username_longer_than_any_users_is_400(client, ops_user):
+    from axes.models import AccessAttempt
+
+    response = client.post("/accounts/login/", {"username": "u" * 300, "password": "guess"})
+    assert response.status_code == 400 and "at most 150 characters" in response.content.decode()
+    assert not AccessAttempt.objects.exists()
+    # an ordinary failed sign-in is still the login page with its error
+    assert client.post("/accounts/login/", {"username": "u" * 150, "password": "guess"}).status_code == 200
