@@ -50,3 +50,8 @@ def test_it_rejects_post(client, ops_user, level):
 def test_it_redirects_to_login_when_signed_out(client, level):
     response = client.get(reverse("inventory-level", args=[level.pk]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_an_id_beyond_64_bits_is_a_404(client, outsider):
+    client.force_login(outsider)
+    assert client.get(f"/inventory/levels/{2 ** 70}/").status_code == 404
