@@ -51,10 +51,20 @@
 
   document.addEventListener("htmx:afterSettle", function (event) {
     var d = drawer();
-    if (!d || event.detail.target !== d || !isOpen()) return;
-    d.setAttribute("data-open", "true");
-    var heading = d.querySelector("#exception-heading");
-    if (heading) heading.focus();
+    if (d && event.detail.target === d && isOpen()) {
+      d.setAttribute("data-open", "true");
+      var heading = d.querySelector("#exception-heading");
+      if (heading) heading.focus();
+      return;
+    }
+    // An action answered a new panel: the button that had focus is gone, so focus its heading
+    // rather than leave the keyboard at the top of the page.
+    var lost = !document.activeElement || document.activeElement === document.body;
+    var panel = document.getElementById("exception-panel");
+    if (lost && panel && panel.contains(event.target)) {
+      var title = panel.querySelector("#exception-heading");
+      if (title) title.focus({ preventScroll: true });
+    }
   });
 
   document.addEventListener("click", function (event) {

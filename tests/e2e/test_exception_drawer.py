@@ -90,6 +90,7 @@ def test_an_action_button_is_disabled_and_says_working_while_its_request_runs(tr
     expect(dialog.locator("#exception-timeline")).to_contain_text("olivia-ops · commented: Asked the depot")
     expect(dialog.get_by_role("button", name="Comment")).to_be_enabled()
     expect(dialog.get_by_role("button", name="Close this exception")).to_be_visible()  # still the drawer's panel
+    expect(dialog.locator("#exception-heading")).to_be_focused()  # the keyboard stays in the drawer
 
 
 def test_back_after_filtering_and_opening_a_row_shows_the_styled_filtered_inbox(transactional_db, live_server, page,
