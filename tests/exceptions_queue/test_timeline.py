@@ -150,7 +150,7 @@ def test_old_runs_of_identical_recurrence_lines_show_as_one(ops_user, raise_exc)
     assert "recurred 25 times, until" in lines
 
 
-def test_the_bulk_task_says_whom_it_acted_for(ops_user, raise_exc, finance_user, django_capture_on_commit_callbacks):
+def test_the_bulk_task_says_whom_it_acted_for(ops_user, raise_exc, django_capture_on_commit_callbacks):
     raise_exc("t_ops", n=2, cause="D1")
     theirs = raise_exc("t_finance", cause="P1")
     FIXED.add("t_ops:D1")
