@@ -1,5 +1,6 @@
 """What Ledgerline remembers of what it moved, one module per domain noun: connections, the inbox,
 order links, the outbound-write log, inventory."""
+from .backfill import BackfillRun, ConnectionHealthCheck
 from .connections import ERP_KINDS, STOREFRONT_KINDS, Connection, ConnectionKind, ConnectionQuerySet, Platform
 from .inbox import InboundEvent, PollCursor, SecurityEvent
 from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
@@ -7,7 +8,7 @@ from .orders import CustomerLink, OrderEvent, OrderLink
 from .writes import OutboundWrite
 
 __all__ = [
-    "ERP_KINDS", "STOREFRONT_KINDS", "Connection", "ConnectionKind", "ConnectionQuerySet", "CustomerLink",
+    "BackfillRun", "ConnectionHealthCheck", "ERP_KINDS", "STOREFRONT_KINDS", "Connection", "ConnectionKind", "ConnectionQuerySet", "CustomerLink",
     "InboundEvent", "InventoryDriftSample", "InventoryLevel", "InventorySyncRun", "OrderEvent", "OrderLink",
     "OutboundWrite", "Platform", "PollCursor", "SecurityEvent",
 ]

@@ -1,6 +1,7 @@
 """Connections: one row per outside system instance, with its kind, URL, encrypted credentials and settings."""
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from ..secrets import EncryptedCredentialsField
 
@@ -49,6 +50,9 @@ class Connection(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ConnectionQuerySet.as_manager()
+    # Who changed what and when; the credentials are never copied into history (the change reason
+    # names which secrets were replaced, never their values).
+    history = HistoricalRecords(excluded_fields=["credentials"])
 
     class Meta:
         ordering = ["code"]
