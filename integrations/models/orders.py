@@ -59,6 +59,8 @@ class OrderLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connection", "storefront_order_id"], name="uniq_order_link"),
         ]
+        # The live-progress panel counts orders posted in the last minutes.
+        indexes = [models.Index(fields=["posted_at"], name="order_link_posted_at_idx")]
 
     def __str__(self) -> str:
         return self.order_number or self.storefront_order_id

@@ -33,7 +33,9 @@ class OutboundWrite(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["subject_type", "subject_id"], name="outbound_write_subject_idx")]
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="outbound_write_subject_idx"),
+                   # The live-progress panel counts writes per minute.
+                   models.Index(fields=["started_at"], name="outbound_write_started_idx")]
 
     @property
     def idempotency_key(self) -> str:
