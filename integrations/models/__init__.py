@@ -3,12 +3,14 @@ order links, the outbound-write log, inventory."""
 from .backfill import BackfillRun, ConnectionHealthCheck
 from .connections import ERP_KINDS, STOREFRONT_KINDS, Connection, ConnectionKind, ConnectionQuerySet, Platform
 from .inbox import InboundEvent, PollCursor, SecurityEvent
+from .fulfilment import Dispatch, DispatchCursor
 from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
 from .orders import CustomerLink, OrderEvent, OrderLink
+from .refunds import Refund
 from .writes import OutboundWrite
 
 __all__ = [
     "BackfillRun", "ConnectionHealthCheck", "ERP_KINDS", "STOREFRONT_KINDS", "Connection", "ConnectionKind", "ConnectionQuerySet", "CustomerLink",
     "InboundEvent", "InventoryDriftSample", "InventoryLevel", "InventorySyncRun", "OrderEvent", "OrderLink",
-    "OutboundWrite", "Platform", "PollCursor", "SecurityEvent",
+    "OutboundWrite", "Platform", "PollCursor", "Refund", "SecurityEvent",
 ]
