@@ -124,3 +124,39 @@ class StorefrontOrder:
     @property
     def all_lines(self) -> tuple[OrderLine, ...]:
         return (*self.lines, *self.shipping, *self.charges)
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """One thing a storefront refund gives money back for: units of an order line, shipping, a
+    duty, or an amount on no line at all (goodwill, a refund discrepancy)."""
+
+    kind: str  # item | shipping | duty | goodwill
+    amount: Decimal  # exact, positive = credited; net of tax unless the refund's taxes are included
+    tax_lines: tuple[TaxLine, ...] = ()
+    quantity: int = 1
+    sku: str = ""
+    name: str = ""
+    line_id: str = ""  # the storefront order line (or shipping line, duty) it refunds
+    restock: bool = False  # the units come back to stock (Shopify restock_type return; commercetools Returned)
+
+
+@dataclass(frozen=True)
+class StorefrontRefund:
+    """A storefront refund in our words: what it credits, line by line, and the money it returned."""
+
+    storefront_refund_id: str
+    storefront_order_id: str
+    currency: str
+    lines: tuple[RefundLine, ...]
+    # The money the storefront returned (successful refund transactions): the credit memo must total it.
+    total: Decimal | None
+    created_at: datetime | None = None
+    taxes_included: bool = False
+    note: str = ""
+    # Order lines named by the refund that the storefront itself states (for people reading the memo).
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def restock(self) -> bool:
+        return any(line.restock for line in self.lines)
