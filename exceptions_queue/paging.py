@@ -3,7 +3,7 @@ and page 10,000 cost the same and no COUNT(*) over a million rows is ever needed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from django.db.models import Q
 
@@ -48,6 +48,8 @@ def _decode(cursor: str, field: str, model):
         internal = model._meta.get_field(field).get_internal_type()
         if internal == "DateTimeField":
             value = datetime.fromisoformat(raw)
+            if value.tzinfo is None:  # a hand-edited cursor: read it as UTC, as ours are written
+                value = value.replace(tzinfo=timezone.utc)
         else:
             value = int(raw)
         return value, pk

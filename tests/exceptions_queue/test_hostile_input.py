@@ -141,3 +141,14 @@ def test_a_nul_in_a_comment_form_post_is_a_readable_400(ops_user, raise_exc):
     response = client_for(ops_user).post(reverse("exception-comment", args=[record.pk]), {"note": "a\x00b"})
     assert response.status_code == 400 and "NUL character" in response.content.decode()
     assert comments(record) == 0
+
+
+def test_a_hand_edited_cursor_without_a_time_zone_pages_on_as_utc(ops_user, raise_exc):
+    import warnings
+
+    raise_exc("t_ops", n=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # Django warns about naive datetimes in queries
+        response = client_for(ops_user).get("/exceptions/", {"after": "2999-01-01T00:00:00~999"})
+    assert response.status_code == 200
+    assert response.content.decode().count('class="exc-row') == 3  # every row is older than the cursor
