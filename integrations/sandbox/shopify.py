@@ -214,6 +214,7 @@ class Bucket:
 
 class ShopifySandbox(VendorApp):
     prefix = "/shopify"
+    mount = "/shopify"  # where the sandbox server serves this shop (bulk result URLs point there)
     shop_name = "Ledgerline Demo Store"
     shop_domain = "ledgerline-demo.myshopify.com"
     currency = "GBP"
@@ -288,6 +289,9 @@ class ShopifySandbox(VendorApp):
             self.token_expiry: dict[str, float] = {}  # token -> epoch seconds
             self.token_requests: list[dict] = []  # every POST /admin/oauth/access_token: grant, outcome
             self.subscriptions: dict[int, dict] = {}
+            # Bulk query operations: number -> {status, query, lines, polls, ...}; one runs at a time.
+            self.bulk_operations: dict[int, dict] = {}
+            self.bulk_polls_to_complete = 2  # polls of bulkOperation(id:) before it is COMPLETED
             self.rest_bucket_size = self._defaults["rest_bucket_size"]
             self.rest_leak_rate = self._defaults["rest_leak_rate"]
             self.rest_buckets: dict[str, Bucket] = {}
@@ -321,6 +325,7 @@ class ShopifySandbox(VendorApp):
                 "Customer": itertools.count(7_301_000_001),
                 "InventoryAdjustmentGroup": itertools.count(1),
                 "WebhookSubscription": itertools.count(1_101_000_001),
+                "BulkOperation": itertools.count(4_001_000_001),
             }
             self._order_numbers = itertools.count(1001)
             self._last_updated: datetime | None = None
@@ -353,6 +358,8 @@ class ShopifySandbox(VendorApp):
                 self.client_credentials_allowed = bool(options["client_credentials_allowed"])
             if "app_scopes" in options:
                 self.app_scopes = frozenset(options["app_scopes"])
+            if "bulk_polls_to_complete" in options:
+                self.bulk_polls_to_complete = int(options["bulk_polls_to_complete"])
             if "rest_bucket_size" in options or "rest_leak_rate" in options:
                 self.rest_bucket_size = float(options.get("rest_bucket_size", self.rest_bucket_size))
                 self.rest_leak_rate = float(options.get("rest_leak_rate", self.rest_leak_rate))
@@ -507,6 +514,7 @@ class ShopifySandbox(VendorApp):
         self.route("GET", api + r"/orders/(?P<order_id>\d+)\.json", self.handle_rest_order)
         self.route("GET", api + r"/orders\.json", self.handle_rest_orders)
         self.route("GET", r"/admin/oauth/access_scopes\.json", self.handle_access_scopes)
+        self.route("GET", r"/_bulk/(?P<number>\d+)\.jsonl", self.handle_bulk_result)
         self.route("GET", r"/admin/oauth/authorize", self.handle_authorize)
         self.route("POST", r"/admin/oauth/access_token", self.handle_access_token)
         self.route("POST", r"/_sandbox/app/uninstall", self.admin_uninstall)
@@ -606,7 +614,8 @@ class ShopifySandbox(VendorApp):
                 gql.SCHEMA, document, root_value=_Root(self),
                 context_value={"sandbox": self, "scopes": scopes, "version": version,
                                "rules": gql.API_VERSIONS[version],
-                               "token": request.headers.get("x-shopify-access-token", "")},
+                               "token": request.headers.get("x-shopify-access-token", ""),
+                               "host": request.headers.get("host", "")},
                 variable_values=variables, operation_name=operation_name, middleware=[_check_scopes],
             )
             operation = operations[0]
@@ -686,27 +695,105 @@ class ShopifySandbox(VendorApp):
         }
 
     def _order_node(self, order: dict) -> dict:
+        """The stored (REST-format) order as GraphQL's Order: camelCase, MoneyBags, GIDs, enums."""
         currency = order["currency"]
 
         def money(amount):
             return {"shopMoney": {"amount": amount, "currencyCode": currency},
                     "presentmentMoney": {"amount": amount, "currencyCode": currency}}
 
+        def bag(money_set, plain=None):
+            if isinstance(money_set, dict):
+                return {"shopMoney": {"amount": money_set["shop_money"]["amount"],
+                                      "currencyCode": money_set["shop_money"]["currency_code"]},
+                        "presentmentMoney": {"amount": money_set["presentment_money"]["amount"],
+                                             "currencyCode": money_set["presentment_money"]["currency_code"]}}
+            return money(plain) if plain is not None else None
+
+        def taxes(lines):
+            return [{"title": t["title"], "rate": t.get("rate"), "priceSet": bag(t.get("price_set"), t.get("price"))}
+                    for t in lines or ()]
+
+        def allocations(lines):
+            return [{"allocatedAmountSet": bag(a.get("amount_set"), a.get("amount"))} for a in lines or ()]
+
+        def address(value):
+            return None if not value else {"name": value.get("name"), "phone": value.get("phone"),
+                                           "countryCodeV2": value.get("country_code")}
+
+        def line_node(li):
+            return {
+                "id": gid("LineItem", li["id"]), "sku": li["sku"], "title": li["title"],
+                "name": li.get("name") or li["title"], "quantity": li["quantity"],
+                "currentQuantity": li.get("current_quantity", li["quantity"]),
+                "isGiftCard": bool(li.get("gift_card")), "requiresShipping": bool(li.get("requires_shipping", True)),
+                "variant": (lambda info: self._variant_node(li["variant_id"])) if li["variant_id"] in self.variants else None,
+                "product": (lambda info: self._product_node(li["product_id"])) if li.get("product_id") in self.products else None,
+                "originalUnitPriceSet": bag(li.get("price_set"), li["price"]),
+                "discountAllocations": allocations(li.get("discount_allocations")),
+                "taxLines": taxes(li.get("tax_lines")),
+                "duties": [{"id": gid("Duty", d["id"]), "harmonizedSystemCode": d.get("harmonized_system_code"),
+                            "countryCodeOfOrigin": d.get("country_code_of_origin"),
+                            "price": bag(d.get("price_set")), "taxLines": taxes(d.get("tax_lines"))}
+                           for d in li.get("duties") or ()],
+            }
+
         def line_items(info, first=None, after=None):
             return gql.connection(sorted(order["line_items"], key=lambda li: li["id"]), first=first, after=after,
-                                  key=lambda li: li["id"], node=lambda li: {
-                "id": gid("LineItem", li["id"]), "sku": li["sku"], "title": li["title"], "quantity": li["quantity"],
-                "variant": (lambda info: self._variant_node(li["variant_id"])) if li["variant_id"] in self.variants else None,
-                "originalUnitPriceSet": money(li["price"]),
+                                  key=lambda li: li["id"], node=line_node)
+
+        def shipping_lines(info, first=None, after=None):
+            return gql.connection(sorted(order.get("shipping_lines") or [], key=lambda sl: sl["id"]), first=first,
+                                  after=after, key=lambda sl: sl["id"], node=lambda sl: {
+                "id": gid("ShippingLine", sl["id"]), "title": sl["title"], "code": sl.get("code"),
+                "originalPriceSet": bag(sl.get("price_set"), sl["price"]),
+                "discountAllocations": allocations(sl.get("discount_allocations")), "taxLines": taxes(sl.get("tax_lines")),
             })
 
+        lines_by_id = {li["id"]: li for li in order["line_items"]}
+
+        def refund_node(refund):
+            items = [{"quantity": item["quantity"], "lineItem": line_node(lines_by_id[item["line_item_id"]])}
+                     for item in refund.get("refund_line_items") or () if item.get("line_item_id") in lines_by_id]
+            transactions = [{"kind": str(t.get("kind", "refund")).upper(), "status": str(t.get("status", "success")).upper(),
+                             "amountSet": money(t.get("amount"))} for t in refund.get("transactions") or ()]
+            return {"id": gid("Refund", refund.get("id", 0)),
+                    "refundLineItems": lambda info, first=None, after=None: gql.connection(
+                        items, first=first, after=after, key=lambda i: items.index(i), node=lambda i: i),
+                    "transactions": lambda info, first=None, after=None: gql.connection(
+                        transactions, first=first, after=after, key=lambda t: transactions.index(t), node=lambda t: t)}
+
+        customer = order.get("customer")
+        location = order.get("location_id")
         return {
             "id": order["admin_graphql_api_id"], "legacyResourceId": str(order["id"]), "name": order["name"],
-            "email": order["email"], "createdAt": order["created_at"], "updatedAt": order["updated_at"],
-            "processedAt": order["processed_at"], "cancelledAt": order["cancelled_at"],
+            "email": order["email"] or None, "phone": order.get("phone"), "createdAt": order["created_at"],
+            "updatedAt": order["updated_at"], "processedAt": order["processed_at"], "cancelledAt": order["cancelled_at"],
+            "cancelReason": (order.get("cancel_reason") or "").upper() or None,
             "displayFinancialStatus": (order["financial_status"] or "pending").upper(),
-            "currencyCode": currency, "totalPriceSet": money(order["total_price"]),
-            "currentTotalPriceSet": money(order["current_total_price"]), "lineItems": line_items,
+            "test": bool(order.get("test")), "taxesIncluded": bool(order.get("taxes_included")),
+            "sourceName": order.get("source_name"), "currencyCode": currency,
+            "presentmentCurrencyCode": order.get("presentment_currency") or currency,
+            "totalPriceSet": bag(order.get("total_price_set"), order["total_price"]),
+            "currentTotalPriceSet": bag(order.get("current_total_price_set"), order["current_total_price"]),
+            "totalTaxSet": bag(order.get("total_tax_set"), order.get("total_tax")),
+            "totalDiscountsSet": bag(order.get("total_discounts_set"), order.get("total_discounts")),
+            "totalTipReceivedSet": money(order.get("total_tip_received") or "0.00"),
+            "originalTotalDutiesSet": bag(order.get("original_total_duties_set")),
+            "currentTotalDutiesSet": bag(order.get("current_total_duties_set")),
+            "taxLines": taxes(order.get("tax_lines")),
+            "retailLocation": (lambda info: self._location_node(location)) if location in self.locations else None,
+            "customer": None if not customer else {
+                "id": gid("Customer", customer["id"]), "firstName": customer.get("first_name"),
+                "lastName": customer.get("last_name"),
+                "defaultEmailAddress": {"emailAddress": customer["email"]} if customer.get("email") else None,
+                "defaultPhoneNumber": {"phoneNumber": customer["phone"]} if customer.get("phone") else None,
+                "defaultAddress": address(customer.get("default_address")),
+            },
+            "shippingAddress": address(order.get("shipping_address")),
+            "billingAddress": address(order.get("billing_address")),
+            "lineItems": line_items, "shippingLines": shipping_lines,
+            "refunds": lambda info, first=None: [refund_node(r) for r in (order.get("refunds") or [])][:first],
         }
 
     def _orders_matching(self, query: str | None) -> list[dict]:
@@ -1580,6 +1667,157 @@ class ShopifySandbox(VendorApp):
                     "userErrors": [_user_error(None, ["id"], "Webhook subscription does not exist")]}
         return {"deletedWebhookSubscriptionId": gid("WebhookSubscription", number), "userErrors": []}
 
+    # --- bulk query operations ----------------------------------------------------------------------
+
+    BULK_MAX_CONNECTIONS = 5
+    BULK_MAX_DEPTH = 2
+
+    def _bulk_problems(self, query: str, version: str) -> list[str]:
+        """Why Shopify would refuse this bulk query: invalid on the version's published schema, not
+        implemented here, no connection, more than five, nested deeper than two, or a connection
+        inside a list field."""
+        problems = [p["message"] for p in gql.published_problems(version, query, None, {})]
+        if problems:
+            return problems
+        problems = [f"The Shopify sandbox does not implement this: {p['message']}" for p in gql.implemented_problems(query)]
+        if problems:
+            return problems
+        from graphql import get_named_type, is_list_type, is_non_null_type
+        from graphql.language import FieldNode as _Field
+
+        counted = {"connections": 0}
+
+        def walk(selection_set, parent, in_list: bool, depth: int):
+            for selection in selection_set.selections if selection_set else ():
+                if not isinstance(selection, _Field) or selection.name.value.startswith("__"):
+                    continue
+                field = parent.fields[selection.name.value]
+                kind = field.type.of_type if is_non_null_type(field.type) else field.type
+                named = get_named_type(field.type)
+                connection = named.name.endswith("Connection")
+                if connection:
+                    counted["connections"] += 1
+                    if in_list:
+                        problems.append("Queries that contain a connection field within a list field are not "
+                                        "currently supported.")
+                    if depth + 1 > self.BULK_MAX_DEPTH:
+                        problems.append(f"Bulk queries cannot contain connections with a nesting depth greater "
+                                        f"than {self.BULK_MAX_DEPTH}.")
+                # A connection's own edges / nodes lists are the connection, not a list field.
+                transparent = parent.name.endswith(("Connection", "Edge"))
+                if hasattr(named, "fields"):
+                    walk(selection.selection_set, named,
+                         in_list or (is_list_type(kind) and not connection and not transparent),
+                         depth + int(connection))
+
+        document = gql.parse_document(query)
+        operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+        walk(operation.selection_set, gql.SCHEMA.query_type, False, 0)
+        if not counted["connections"]:
+            problems.append("Bulk queries must contain at least one connection.")
+        if counted["connections"] > self.BULK_MAX_CONNECTIONS:
+            problems.append(f"Bulk queries cannot contain more than {self.BULK_MAX_CONNECTIONS} connections.")
+        return problems
+
+    def bulk_run_query(self, info, query: str) -> dict:
+        running = [op for op in self.bulk_operations.values() if op["status"] in ("CREATED", "RUNNING")
+                   and op["token"] == info.context["token"]]
+        if running:
+            return {"bulkOperation": None, "userErrors": [_user_error(
+                "OPERATION_IN_PROGRESS", None, f"A bulk query operation for this app and shop is already in "
+                f"progress: {gid('BulkOperation', running[0]['number'])}.")]}
+        problems = self._bulk_problems(query, info.context["version"])
+        if problems:
+            return {"bulkOperation": None, "userErrors": [_user_error("INVALID", ["query"], f"Invalid bulk query: {p}")
+                                                          for p in problems]}
+        number = self._next_id("BulkOperation")
+        self.bulk_operations[number] = {
+            "number": number, "status": "CREATED", "query": query, "created": _iso(_now()), "completed": None,
+            "polls": 0, "lines": None, "token": info.context["token"], "context": dict(info.context),
+        }
+        return {"bulkOperation": self._bulk_node(self.bulk_operations[number]), "userErrors": []}
+
+    def _bulk_lines(self, op: dict) -> list[dict]:
+        """Run the query as the app (its scopes), then flatten it the way Shopify writes JSONL: each
+        node of a connection is a line; a nested connection's nodes follow their parent with __parentId."""
+        reset = gql.BULK.set(True)
+        try:
+            result = execute(gql.SCHEMA, gql.parse_document(op["query"]), root_value=_Root(self),
+                             context_value=op["context"], middleware=[_check_scopes])
+        finally:
+            gql.BULK.reset(reset)
+        if result.errors:
+            op["error"] = "ACCESS_DENIED" if any("access" in str(e).lower() for e in result.errors) else \
+                "INTERNAL_SERVER_ERROR"
+            return []
+        lines: list[dict] = []
+
+        def nodes_of(value) -> list | None:
+            if isinstance(value, dict) and ("edges" in value or "nodes" in value):
+                return [e["node"] for e in value.get("edges") or []] + list(value.get("nodes") or [])
+            return None
+
+        def emit(node: dict, parent: str | None) -> None:
+            own, children = {}, []
+            for key, value in node.items():
+                nested = nodes_of(value)
+                if nested is None:
+                    own[key] = value
+                else:
+                    children.extend(nested)
+            if parent is not None:
+                own["__parentId"] = parent
+            lines.append(own)
+            for child in children:
+                emit(child, node.get("id"))
+
+        for value in (result.data or {}).values():
+            for node in nodes_of(value) or []:
+                emit(node, None)
+        return lines
+
+    def _bulk_node(self, op: dict) -> dict:
+        lines = op["lines"] or []
+        done = op["status"] == "COMPLETED"
+        host = op["context"].get("host") or "127.0.0.1"
+        return {
+            "id": gid("BulkOperation", op["number"]), "status": op["status"], "type": "QUERY",
+            "errorCode": op.get("error"), "createdAt": op["created"], "completedAt": op["completed"],
+            "objectCount": str(len(lines)), "rootObjectCount": str(sum(1 for l in lines if "__parentId" not in l)),
+            "fileSize": str(len(self._bulk_body(lines))) if done and lines else None,
+            # Shopify's url is a signed storage link (no token); null when the query found nothing.
+            "url": f"http://{host}{self.mount}/_bulk/{op['number']}.jsonl" if done and lines else None,
+            "partialDataUrl": None, "query": op["query"],
+        }
+
+    @staticmethod
+    def _bulk_body(lines: list[dict]) -> bytes:
+        return b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
+
+    def bulk_operation(self, info, operation_id: str) -> dict | None:
+        """Each poll moves the operation on: CREATED, RUNNING, then (its result written) COMPLETED."""
+        op = self.bulk_operations.get(gid_number(operation_id))
+        if op is None or op["token"] != info.context["token"]:
+            return None
+        op["polls"] += 1
+        if op["status"] == "CREATED":
+            op["status"] = "RUNNING"
+        if op["status"] == "RUNNING" and op["polls"] >= self.bulk_polls_to_complete:
+            op["lines"] = self._bulk_lines(op)
+            op["status"] = "FAILED" if op.get("error") else "COMPLETED"
+            op["completed"] = _iso(_now())
+        return self._bulk_node(op)
+
+    def handle_bulk_result(self, request: Request) -> Response:
+        """The JSONL file behind a completed operation's url (no access token, like a signed link)."""
+        with self.lock:
+            op = self.bulk_operations.get(int(request.params["number"]))
+            if op is None or op["status"] != "COMPLETED":
+                return Response(404, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>",
+                                {"Content-Type": "application/xml"})
+            body = self._bulk_body(op["lines"] or [])
+        return Response(200, body, {"Content-Type": "application/jsonl"})
+
     def _order_visible(self, order: dict, scopes) -> bool:
         """Without read_all_orders an app sees the last 60 days of orders only."""
         if "read_all_orders" in scopes:
@@ -1820,6 +2058,12 @@ class _Root:
     def webhookSubscriptionDelete(self, info, id):  # noqa: N802
         return self.sb.webhook_subscription_delete(info, id)
 
+    def bulkOperationRunQuery(self, info, query, groupObjects=False):  # noqa: N802
+        return self.sb.bulk_run_query(info, query)
+
+    def bulkOperation(self, info, id):  # noqa: N802
+        return self.sb.bulk_operation(info, id)
+
     def inventorySetQuantities(self, info, input):  # noqa: N802
         return self._idempotent(info, "inventorySetQuantities", input, self.sb.inventory_set_quantities)
 
@@ -1833,6 +2077,7 @@ class ShopifyEuSandbox(ShopifySandbox):
     shopify_eu_webhook_target."""
 
     shop_name = "Ledgerline EU Store"
+    mount = "/shopify-eu"
     shop_domain = "ledgerline-eu.myshopify.com"
     currency = "EUR"
 

@@ -11,6 +11,7 @@ them with `info` and the field arguments), so every node is a plain dict.
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import lzma
 import re
@@ -149,6 +150,7 @@ type Query {
   currentAppInstallation: AppInstallation!
   webhookSubscriptions(first: Int, after: String, last: Int, before: String, topics: [WebhookSubscriptionTopic!], format: WebhookSubscriptionFormat, uri: String, query: String, reverse: Boolean, sortKey: WebhookSubscriptionSortKeys): WebhookSubscriptionConnection!
   webhookSubscription(id: ID!): WebhookSubscription
+  bulkOperation(id: ID!): BulkOperation
 }
 
 type Mutation {
@@ -157,6 +159,7 @@ type Mutation {
   webhookSubscriptionCreate(topic: WebhookSubscriptionTopic!, webhookSubscription: WebhookSubscriptionInput!): WebhookSubscriptionCreatePayload
   webhookSubscriptionUpdate(id: ID!, webhookSubscription: WebhookSubscriptionInput!): WebhookSubscriptionUpdatePayload
   webhookSubscriptionDelete(id: ID!): WebhookSubscriptionDeletePayload
+  bulkOperationRunQuery(query: String!, groupObjects: Boolean! = false): BulkOperationRunQueryPayload
 }
 
 type AccessScope { handle: String! description: String! }
@@ -272,22 +275,87 @@ type Order {
   legacyResourceId: String!
   name: String!
   email: String
+  phone: String
   createdAt: DateTime!
   updatedAt: DateTime!
   processedAt: DateTime!
   cancelledAt: DateTime
+  cancelReason: OrderCancelReason
   displayFinancialStatus: OrderDisplayFinancialStatus
+  test: Boolean!
+  taxesIncluded: Boolean!
+  sourceName: String
   currencyCode: String!
+  presentmentCurrencyCode: String!
   totalPriceSet: MoneyBag!
   currentTotalPriceSet: MoneyBag!
+  totalTaxSet: MoneyBag
+  totalDiscountsSet: MoneyBag
+  totalTipReceivedSet: MoneyBag!
+  originalTotalDutiesSet: MoneyBag
+  currentTotalDutiesSet: MoneyBag
+  taxLines: [TaxLine!]!
+  retailLocation: Location
+  customer: Customer
+  shippingAddress: MailingAddress
+  billingAddress: MailingAddress
   lineItems(first: Int, after: String): LineItemConnection!
+  shippingLines(first: Int, after: String): ShippingLineConnection!
+  refunds(first: Int): [Refund!]!
 }
 type OrderEdge { cursor: String! node: Order! }
 type OrderConnection { edges: [OrderEdge!]! nodes: [Order!]! pageInfo: PageInfo! }
+enum OrderCancelReason { CUSTOMER DECLINED FRAUD INVENTORY OTHER STAFF }
 
-type LineItem { id: ID! sku: String title: String! quantity: Int! variant: ProductVariant originalUnitPriceSet: MoneyBag! }
+type TaxLine { title: String! rate: Float priceSet: MoneyBag! }
+type DiscountAllocation { allocatedAmountSet: MoneyBag! }
+type Duty { id: ID! harmonizedSystemCode: String countryCodeOfOrigin: String price: MoneyBag! taxLines: [TaxLine!]! }
+type MailingAddress { name: String phone: String countryCodeV2: String }
+type CustomerEmailAddress { emailAddress: String! }
+type CustomerPhoneNumber { phoneNumber: String! }
+type Customer {
+  id: ID! firstName: String lastName: String defaultEmailAddress: CustomerEmailAddress
+  defaultPhoneNumber: CustomerPhoneNumber defaultAddress: MailingAddress
+}
+
+type LineItem {
+  id: ID! sku: String title: String! name: String! quantity: Int! currentQuantity: Int! isGiftCard: Boolean!
+  requiresShipping: Boolean! variant: ProductVariant product: Product originalUnitPriceSet: MoneyBag!
+  discountAllocations: [DiscountAllocation!]! taxLines: [TaxLine!]! duties: [Duty!]!
+}
 type LineItemEdge { cursor: String! node: LineItem! }
 type LineItemConnection { edges: [LineItemEdge!]! nodes: [LineItem!]! pageInfo: PageInfo! }
+
+type ShippingLine {
+  id: ID title: String! code: String originalPriceSet: MoneyBag! discountAllocations: [DiscountAllocation!]!
+  taxLines: [TaxLine!]!
+}
+type ShippingLineEdge { cursor: String! node: ShippingLine! }
+type ShippingLineConnection { edges: [ShippingLineEdge!]! nodes: [ShippingLine!]! pageInfo: PageInfo! }
+
+enum OrderTransactionKind { AUTHORIZATION CAPTURE CHANGE EMV_AUTHORIZATION REFUND SALE SUGGESTED_REFUND VOID }
+enum OrderTransactionStatus { AWAITING_RESPONSE ERROR FAILURE PENDING SUCCESS UNKNOWN }
+type OrderTransaction { kind: OrderTransactionKind! status: OrderTransactionStatus! amountSet: MoneyBag! }
+type OrderTransactionConnection { nodes: [OrderTransaction!]! pageInfo: PageInfo! }
+type RefundLineItem { quantity: Int! lineItem: LineItem! }
+type RefundLineItemConnection { nodes: [RefundLineItem!]! pageInfo: PageInfo! }
+type Refund {
+  id: ID!
+  refundLineItems(first: Int, after: String): RefundLineItemConnection!
+  transactions(first: Int, after: String): OrderTransactionConnection!
+}
+
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationType { MUTATION QUERY }
+enum BulkOperationUserErrorCode { INVALID LIMIT_REACHED OPERATION_IN_PROGRESS }
+type BulkOperation {
+  id: ID! status: BulkOperationStatus! type: BulkOperationType! errorCode: BulkOperationErrorCode
+  createdAt: DateTime! completedAt: DateTime objectCount: String! rootObjectCount: String! fileSize: String
+  url: URL partialDataUrl: URL query: String!
+}
+type BulkOperationUserError { field: [String!] message: String! code: BulkOperationUserErrorCode }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation userErrors: [BulkOperationUserError!]! }
 
 type Location { id: ID! legacyResourceId: String! name: String! isActive: Boolean! }
 type LocationEdge { cursor: String! node: Location! }
@@ -425,6 +493,10 @@ def _sort_key_from_cursor(cursor: str, width: int) -> tuple:
     return key
 
 
+# True while a bulk query operation runs: its connections are read whole, without `first`.
+BULK: contextvars.ContextVar[bool] = contextvars.ContextVar("shopify_bulk", default=False)
+
+
 def connection(items: list, *, first, after, key, node, last=None, before=None, value=None,
                reverse: bool = False) -> dict:
     """A Relay connection over `items` sorted by (`value`, `key`) (descending when `reverse`).
@@ -433,9 +505,11 @@ def connection(items: list, *, first, after, key, node, last=None, before=None, 
     a row that changed between two pages and so moved past the cursor is returned again on a later
     page, never skipped, as Shopify does."""
     if first is None and last is None:
-        raise GraphQLError("you must provide one of first or last")
+        if not BULK.get():
+            raise GraphQLError("you must provide one of first or last")
+        first = len(items)  # a bulk operation reads every node of a connection; `first` is not given
     size = first if first is not None else last
-    if size < 0 or size > MAX_PAGE_SIZE:
+    if size < 0 or (size > MAX_PAGE_SIZE and not BULK.get()):
         raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {size}")
 
     def sort_key(item) -> tuple:
