@@ -2,7 +2,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import DepotMapping, KitComponent, LocationMapping, MappingProposal, SkuMapping, TaxCodeMapping
+from .models import CarrierMapping, DepotMapping, KitComponent, LocationMapping, MappingProposal, SkuMapping, TaxCodeMapping
 
 
 class KitComponentInline(admin.TabularInline):
@@ -35,6 +35,13 @@ class DepotMappingAdmin(SimpleHistoryAdmin):
 class TaxCodeMappingAdmin(SimpleHistoryAdmin):
     list_display = ("connection", "tax_category", "rate", "country", "erp_tax_code")
     list_filter = ("connection", "country")
+
+
+@admin.register(CarrierMapping)
+class CarrierMappingAdmin(SimpleHistoryAdmin):
+    list_display = ("connection", "erp_carrier", "tracking_company", "active")
+    list_filter = ("connection", "active")
+    search_fields = ("erp_carrier", "tracking_company")
 
 
 @admin.register(MappingProposal)

@@ -5,7 +5,7 @@ from django.db.models import Q
 
 from integrations.models import Connection
 
-from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+from .models import CarrierMapping, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 
 
 def _yes_no(label: str) -> django_filters.BooleanFilter:
@@ -77,3 +77,12 @@ class TaxCodeMappingFilter(_MappingFilter):
     class Meta:
         model = TaxCodeMapping
         fields = ["q", "connection", "country"]
+
+
+class CarrierMappingFilter(_MappingFilter):
+    search_fields = ("erp_carrier", "tracking_company")
+    active = _yes_no("Active")
+
+    class Meta:
+        model = CarrierMapping
+        fields = ["q", "connection", "active"]

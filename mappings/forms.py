@@ -12,7 +12,7 @@ from django import forms
 
 from integrations.models import Connection
 
-from .models import STOCK_STATES, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+from .models import STOCK_STATES, CarrierMapping, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 from .services import ErpChecker, ErpUnavailable
 
 _COMPONENT = re.compile(r"^\s*(?P<code>[^\s:]+)\s*(?:(?:x|\*|:)\s*(?P<qty>[0-9]+))?\s*$", re.IGNORECASE)
@@ -281,6 +281,33 @@ class TaxCodeMappingForm(MappingForm):
         if other.tax_category:
             what += f" ({other.tax_category})"
         return f"{what} in {other.country or 'every country'} is already mapped to ERP tax code {other.erp_tax_code}"
+
+
+class CarrierMappingForm(MappingForm):
+    """No ERP check: carriers are the ERP's free text on its dispatches, not a list it can be asked for."""
+
+    duplicate_field = "erp_carrier"
+
+    class Meta:
+        model = CarrierMapping
+        fields = ["connection", "erp_carrier", "tracking_company", "active"]
+
+    def clean_erp_carrier(self):
+        return self.cleaned_data["erp_carrier"].strip()
+
+    def clean_tracking_company(self):
+        return self.cleaned_data["tracking_company"].strip()
+
+    def duplicate_of(self):
+        d = self.cleaned_data
+        # ERP carrier names are matched without regard to case, so two rows may not differ only by it.
+        qs = CarrierMapping.objects.filter(connection=d["connection"], erp_carrier__iexact=d["erp_carrier"])
+        if self.instance.pk:
+            qs = qs.exclude(pk=self.instance.pk)
+        return qs.first()
+
+    def duplicate_message(self, other) -> str:
+        return f"carrier {other.erp_carrier} is already mapped to {other.tracking_company}"
 
 
 class ProposalCommentForm(forms.Form):

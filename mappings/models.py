@@ -191,3 +191,25 @@ class MappingProposal(models.Model):
     @classmethod
     def can_move(cls, old: str, new: str) -> bool:
         return new in cls.TRANSITIONS.get(old, set())
+
+
+class CarrierMapping(models.Model):
+    """The ERP's name for a carrier -> the tracking company the storefront knows (Shopify's list of
+    supported carriers), so the storefront builds working tracking links and names the carrier right."""
+
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE, verbose_name="Storefront")
+    erp_carrier = models.CharField("ERP carrier", max_length=100, help_text="The carrier as the ERP names it")
+    tracking_company = models.CharField(
+        "Tracking company", max_length=100, help_text="As the storefront knows it, e.g. Royal Mail, DHL Express, UPS"
+    )
+    active = models.BooleanField("Active", default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["connection", "erp_carrier"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "erp_carrier"], name="uniq_carrier_mapping"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.erp_carrier} → {self.tracking_company}"

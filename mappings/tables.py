@@ -1,4 +1,4 @@
-"""The four mapping tables described once: model, form, filters, columns, CSV key. Views, the CSV
+"""The mapping tables described once: model, form, filters, columns, CSV key. Views, the CSV
 import/export and the health panel read these specs instead of repeating themselves per table."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db.models import Model
 from django.http import Http404
 
 from . import filters, forms
-from .models import DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
+from .models import CarrierMapping, DepotMapping, LocationMapping, SkuMapping, TaxCodeMapping
 
 
 def _yes(value: bool) -> str:
@@ -58,6 +58,15 @@ def _tax_csv(row: TaxCodeMapping) -> dict[str, str]:
         "rate": format(row.rate.normalize(), "f"),
         "country": row.country,
         "erp_tax_code": row.erp_tax_code,
+    }
+
+
+def _carrier_csv(row: CarrierMapping) -> dict[str, str]:
+    return {
+        "connection": row.connection.code,
+        "erp_carrier": row.erp_carrier,
+        "tracking_company": row.tracking_company,
+        "active": _yes(row.active),
     }
 
 
@@ -155,6 +164,18 @@ TABLES: dict[str, TableSpec] = {
             to_csv=_tax_csv,
             defaults={},
             booleans=(),
+        ),
+        TableSpec(
+            slug="carriers",
+            title="Carriers",
+            noun="carrier mapping",
+            model=CarrierMapping,
+            form=forms.CarrierMappingForm,
+            filterset=filters.CarrierMappingFilter,
+            columns=("connection", "erp_carrier", "tracking_company", "active"),
+            key=("connection", "erp_carrier"),
+            to_csv=_carrier_csv,
+            defaults={"active": "true"},
         ),
     )
 }

@@ -3,6 +3,7 @@ order links, the outbound-write log, inventory."""
 from .backfill import BackfillRun, ConnectionHealthCheck
 from .connections import ERP_KINDS, STOREFRONT_KINDS, Connection, ConnectionKind, ConnectionQuerySet, Platform
 from .inbox import InboundEvent, PollCursor, SecurityEvent
+from .fulfilment import Dispatch, DispatchCursor
 from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
 from .orders import CustomerLink, OrderEvent, OrderLink
 from .refunds import Refund
