@@ -182,3 +182,82 @@ def deliver_shopify_webhook(client, payload: dict | bytes, capture, **header_kw)
         response = post_shopify_webhook(client, payload, **header_kw)
     assert response.status_code == 200, response.content
     return response
+
+
+_refund_ids = itertools.count(890_000_001)
+
+
+def _set(amount: str, currency: str) -> dict:
+    return {"shop_money": {"amount": amount, "currency_code": currency},
+            "presentment_money": {"amount": amount, "currency_code": currency}}
+
+
+def shopify_refund(order: dict, *, lines: list[dict] | None = None, shipping: str | None = None,
+                   shipping_tax: str = "0.00", legacy_shipping: bool = False, duties: str | None = None,
+                   goodwill: str | None = None, refunded: str | None = None, refund_id: int | None = None,
+                   note: str = "") -> dict:
+    """A Shopify refunds/create payload (REST JSON, 2026-04) for an order built by shopify_order.
+
+    `lines`: [{"index": order line, "quantity", "restock_type"?, "subtotal"?, "total_tax"?}] (amounts
+    worked out from the order line unless given); `shipping` refunds that much of the first shipping
+    line (as refund_shipping_lines, or `legacy_shipping` as a shipping_refund order adjustment);
+    `duties` refunds a duty; `goodwill` returns money on no line (a refund_discrepancy adjustment, as
+    Shopify records it). The refund transaction returns what all of it comes to unless `refunded`
+    says otherwise."""
+    currency = order["currency"]
+    refund_id = refund_id or next(_refund_ids)
+    total = Decimal(0)
+    refund_lines = []
+    for n, spec in enumerate(lines or []):
+        item = order["line_items"][spec.get("index", 0)]
+        quantity = spec["quantity"]
+        discount = sum((_money(d["amount"]) for d in item["discount_allocations"]), Decimal(0))
+        subtotal = spec.get("subtotal") or str((_money(item["price"]) * item["quantity"] - discount)
+                                                 * quantity / item["quantity"])
+        tax = spec.get("total_tax") or str(sum((_money(t["price"]) for t in item["tax_lines"]), Decimal(0))
+                                           * quantity / item["quantity"])
+        total += _money(subtotal) + (Decimal(0) if order.get("taxes_included") else _money(tax))
+        refund_lines.append({
+            "id": refund_id * 10 + n, "line_item_id": item["id"], "quantity": quantity, "location_id": 1001,
+            "restock_type": spec.get("restock_type", "no_restock"), "subtotal": float(subtotal),
+            "total_tax": float(tax), "subtotal_set": _set(subtotal, currency), "total_tax_set": _set(tax, currency),
+            "line_item": item,
+        })
+    adjustments, shipping_lines = [], []
+    if shipping is not None:
+        total += _money(shipping) + _money(shipping_tax)
+        if legacy_shipping:
+            adjustments.append({"id": refund_id * 10 + 7, "order_id": order["id"], "refund_id": refund_id,
+                                "amount": str(-_money(shipping)), "tax_amount": str(-_money(shipping_tax)),
+                                "kind": "shipping_refund", "reason": "Shipping refund",
+                                "amount_set": _set(str(-_money(shipping)), currency),
+                                "tax_amount_set": _set(str(-_money(shipping_tax)), currency)})
+        else:
+            ship = order["shipping_lines"][0]
+            shipping_lines.append({"id": refund_id * 10 + 8, "shipping_line_id": ship["id"], "shipping_line": ship,
+                                   "subtotal_amount_set": _set(shipping, currency),
+                                   "tax_amount_set": _set(shipping_tax, currency)})
+    if goodwill is not None:
+        total += _money(goodwill)
+        adjustments.append({"id": refund_id * 10 + 9, "order_id": order["id"], "refund_id": refund_id,
+                            "amount": str(-_money(goodwill)), "tax_amount": "0.00", "kind": "refund_discrepancy",
+                            "reason": "Refund discrepancy", "amount_set": _set(str(-_money(goodwill)), currency),
+                            "tax_amount_set": _set("0.00", currency)})
+    refund_duties = []
+    if duties is not None:
+        total += _money(duties)
+        refund_duties.append({"duty_id": order["id"] * 1000 + 1, "amount_set": _set(duties, currency)})
+    amount = refunded if refunded is not None else str(total)
+    return {
+        "id": refund_id, "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}", "order_id": order["id"],
+        "created_at": "2026-11-21T10:00:00-05:00", "processed_at": "2026-11-21T10:00:00-05:00", "note": note,
+        "restock": any(l["restock_type"] == "return" for l in refund_lines), "user_id": None,
+        "refund_line_items": refund_lines, "refund_shipping_lines": shipping_lines,
+        "order_adjustments": adjustments, "duties": refund_duties,
+        "refund_duties": [{"duty_id": d["duty_id"], "refund_type": "FULL"} for d in refund_duties],
+        "transactions": [{
+            "id": refund_id + 5_000_000, "order_id": order["id"], "kind": "refund", "gateway": "shopify_payments",
+            "status": "success", "message": None, "created_at": "2026-11-21T10:00:00-05:00", "test": False,
+            "parent_id": order["id"] + 1, "amount": amount, "currency": currency,
+        }] if _money(amount) else [],
+    }

@@ -4,17 +4,26 @@ rejected and never mistaken for an order."""
 from __future__ import annotations
 
 ORDERS = "orders"
+REFUNDS = "refunds"
 
 # Shopify webhook topics (X-Shopify-Topic) -> flow.
 SHOPIFY_TOPICS = {
     "orders/create": ORDERS, "orders/paid": ORDERS, "orders/updated": ORDERS, "orders/cancelled": ORDERS,
-    "orders/edited": ORDERS, "refunds/create": ORDERS,
+    "orders/edited": ORDERS, "refunds/create": REFUNDS,
 }
 # Where the order's id is in a topic's payload (orders/* carry the order itself).
 SHOPIFY_ORDER_ID_PATHS = {"orders/edited": ("order_edit", "order_id"), "refunds/create": ("order_id",)}
 
 # Flow name -> the dotted path of its event handler: handler(event_id=...) -> str.
-HANDLERS = {ORDERS: "integrations.flows.orders.inbound_event_process"}
+HANDLERS = {ORDERS: "integrations.flows.orders.inbound_event_process",
+            REFUNDS: "integrations.flows.refunds.refund_event_process"}
+
+# commercetools messages the refunds flow reads: a return recorded on an order, and a payment's
+# transactions (a Refund transaction that succeeded is the money going back).
+COMMERCETOOLS_REFUND_TOPICS = {
+    "message/ReturnInfoAdded", "message/payment/PaymentTransactionAdded",
+    "message/payment/PaymentTransactionStateChanged",
+}
 
 
 def flow_for(kind: str, topic: str) -> str | None:
@@ -22,6 +31,8 @@ def flow_for(kind: str, topic: str) -> str | None:
     if kind == "shopify":
         return SHOPIFY_TOPICS.get(topic)
     if kind == "commercetools":
+        if topic in COMMERCETOOLS_REFUND_TOPICS:
+            return REFUNDS
         # Order messages ("message/OrderCreated", "message/DeliveryAdded") and poll results
         # ("order/poll"); messages about other resources are stored as "message/<typeId>/<type>".
         if topic == "order/poll" or (topic.startswith("message/") and topic.count("/") == 1):

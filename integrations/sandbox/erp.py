@@ -60,6 +60,7 @@ DEMO_ITEMS = {
     "DUTIES": "Duties and import taxes",
     "TIPS": "Tips",
     "GIFT-CARD-LIABILITY": "Gift cards sold (liability)",
+    "GOODWILL": "Goodwill credit (refund on no line)",
 }
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
 
@@ -209,6 +210,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/sales-orders/(?P<id>[^/]+)/dispatch", self.admin_dispatch_order)
         self.route("POST", "/_sandbox/dispatches/(?P<id>[^/]+)/confirm", self.admin_confirm_dispatch)
         self.route("POST", "/_sandbox/purchase-orders/(?P<id>[^/]+)/receive", self.admin_receive_purchase_order)
+        self.route("POST", "/_sandbox/credit-memos/(?P<id>[^/]+)/inspect", self.admin_inspect_return)
 
     def _api(self, handler, *, write: bool = False):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
@@ -939,6 +941,23 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         except KeyError:
             return _error(404, "not_found", f"Purchase order {request.params['id']} does not exist")
         except ReceiptRefused as refused:
+            return _validation([{"field": "lines", "message": str(refused)}])
+
+    def admin_inspect_return(self, request: Request) -> Response:
+        """The warehouse inspects what a restocking credit memo took back: {"result": "passed" | "failed",
+        "lines"?: [{"item_code", "quantity"}]} (all that awaits inspection when no lines are given)."""
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict) or body.get("result") not in ("passed", "failed"):
+            return _error(400, "invalid_inspection", 'result must be "passed" or "failed"')
+        try:
+            return Response.json(self.inspect_return(request.params["id"], passed=body["result"] == "passed",
+                                                     lines=body.get("lines")))
+        except KeyError:
+            return _error(404, "not_found", f"Credit memo {request.params['id']} does not exist")
+        except ValueError as refused:
             return _validation([{"field": "lines", "message": str(refused)}])
 
     def admin_add_item(self, request: Request) -> Response:

@@ -25,7 +25,7 @@ TRANSITIONS = {
 }
 
 # Demo items that are charges, not goods: no stock is kept for them.
-NON_STOCK_DEMO_ITEMS = ("CUSTOM", "SHIPPING", "DISCOUNT", "DUTIES", "TIPS", "GIFT-CARD-LIABILITY")
+NON_STOCK_DEMO_ITEMS = ("CUSTOM", "SHIPPING", "DISCOUNT", "DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "GOODWILL")
 
 CUSTOMER, GUEST = "customer", "guest"
 ACCOUNT_TYPES = (CUSTOMER, GUEST)
@@ -351,7 +351,8 @@ class OrderBook:
 
     def book_credit_memo(self, order: dict, memo: dict) -> dict:
         """Store a checked memo (neutral keys, its figures booked by the caller); with "restock", what
-        had left the depot for its item lines goes back on hand there. Call under the lock."""
+        had left the depot for its item lines comes back there awaiting inspection (on hand, not
+        sellable until `inspect_return`). Call under the lock."""
         memo.update(id=self._next_id("credit_memo"), sales_order_id=order["id"], status=POSTED,
                     created_at=self.now())
         for line in memo["lines"]:
@@ -370,12 +371,54 @@ class OrderBook:
                 if units:
                     row = self.stock.get((line["item_code"], order["depot"])) or self._new_stock_row(
                         line["item_code"], order["depot"])
-                    row["on_hand"] += units
+                    self._returned(row, units)
                     line["restocked_quantity"] = units
                     out[line["item_code"]] -= units
         self._credit_memos[memo["id"]] = memo
         self._credit_memos_by_reference[memo["external_reference"]] = memo["id"]
         return copy.deepcopy(memo)
+
+    def inspect_return(self, memo_id: str, *, passed: bool, lines=None) -> dict:
+        """The warehouse inspects goods a credit memo took back: every unit still awaiting inspection,
+        or `lines` ([{item_code, quantity}]). Passed, they become sellable; failed, damaged. Returns
+        the memo with its "inspections". KeyError when unknown, ValueError for more than awaits."""
+        with self.lock:
+            memo = self._credit_memos[memo_id]
+            order = self._orders[memo["sales_order_id"]]
+            waiting = Counter()
+            for line in memo["lines"]:
+                waiting[line["item_code"]] += line.get("restocked_quantity", 0) - line.get("inspected_quantity", 0)
+            if lines is None:
+                wanted = Counter({code: units for code, units in waiting.items() if units > 0})
+            else:
+                if not isinstance(lines, list) or not all(isinstance(l, dict) for l in lines):
+                    raise ValueError("lines must be a list of {item_code, quantity}")
+                wanted = Counter()
+                for spec in lines:
+                    quantity = spec.get("quantity")
+                    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+                        raise ValueError(f"quantity {quantity!r} must be a positive whole number")
+                    wanted[spec.get("item_code")] += quantity
+            for code, units in wanted.items():
+                if units > waiting.get(code, 0):
+                    raise ValueError(f"credit memo {memo_id} has {max(0, waiting.get(code, 0))} of {code} "
+                                     f"awaiting inspection, not {units}")
+            if not wanted:
+                raise ValueError(f"nothing of credit memo {memo_id} awaits inspection")
+            for code, units in wanted.items():
+                left = units
+                for line in memo["lines"]:
+                    if line["item_code"] != code or not left:
+                        continue
+                    take = min(left, line.get("restocked_quantity", 0) - line.get("inspected_quantity", 0))
+                    line["inspected_quantity"] = line.get("inspected_quantity", 0) + take
+                    left -= take
+                self._inspected(self.stock[(code, order["depot"])], units, passed=passed)
+            memo.setdefault("inspections", []).append({
+                "result": "passed" if passed else "failed", "at": self.now(),
+                "lines": [{"item_code": code, "quantity": units} for code, units in sorted(wanted.items())]})
+            memo["modified_at"] = self.now()
+            return copy.deepcopy(memo)
 
     @property
     def credit_memos(self) -> list[dict]:

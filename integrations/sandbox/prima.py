@@ -122,6 +122,7 @@ DEMO_ITEMS = {
     "DUTIES": "Duties and import taxes",
     "TIPS": "Tips",
     "GIFT-CARD-LIABILITY": "Gift cards sold (liability)",
+    "GOODWILL": "Goodwill credit (refund on no line)",
 }
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
 
@@ -271,6 +272,7 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/orders/(?P<number>[^/]+)/dispatch", self.admin_dispatch_order)
         self.route("POST", "/_sandbox/despatches/(?P<number>[^/]+)/confirm", self.admin_confirm_despatch)
         self.route("POST", "/_sandbox/purchase-orders/(?P<number>[^/]+)/receive", self.admin_receive_purchase_order)
+        self.route("POST", "/_sandbox/credit-notes/(?P<number>[^/]+)/inspect", self.admin_inspect_return)
         self.route("GET", "/wsdl", self.serve_wsdl)
         self.route("POST", "/", self.handle_soap)
 
@@ -1055,6 +1057,23 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return Response.json({"error": "not_found", "message": f"No despatch {number}"}, 404)
         except StatusRefused as refused:
             return Response.json({"error": "invalid_status", "message": str(refused)}, 409)
+
+    def admin_inspect_return(self, request: Request) -> Response:
+        """Returned goods of a restocking credit note are inspected: {"result": "passed" | "failed",
+        "lines"?: [{"item_code", "quantity"}]}; passed, they become free stock; failed, damaged."""
+        try:
+            body = json.loads(request.body or b"{}") or {}
+        except ValueError:
+            return Response.json({"error": "invalid_json"}, 400)
+        if not isinstance(body, dict) or body.get("result") not in ("passed", "failed"):
+            return Response.json({"error": "invalid_inspection", "message": 'result must be "passed" or "failed"'}, 400)
+        number = request.params["number"]
+        try:
+            return Response.json(self.inspect_return(number, passed=body["result"] == "passed", lines=body.get("lines")))
+        except KeyError:
+            return Response.json({"error": "not_found", "message": f"No credit note {number}"}, 404)
+        except ValueError as refused:
+            return Response.json({"error": "invalid_inspection", "message": str(refused)}, 422)
 
     def admin_receive_purchase_order(self, request: Request) -> Response:
         """Goods arrive: {} for everything outstanding, {"lines": [{"item_code" | "line_number", "quantity"}]}."""

@@ -98,6 +98,21 @@ class DepotStock:
             self.stock[(item_code, depot)] = row
             return copy.deepcopy(row)
 
+    # Returned goods are counted on hand but held in this state until they are inspected.
+    AWAITING_INSPECTION = "returned_awaiting_inspection"
+
+    def _returned(self, row: dict, units: int) -> None:
+        """Returned units arrive: on hand, but not sellable until inspected. Call under the lock."""
+        row["on_hand"] += units
+        row["states"][self.AWAITING_INSPECTION] += units
+
+    def _inspected(self, row: dict, units: int, *, passed: bool) -> None:
+        """An inspection of returned units: passed, they become sellable stock; failed, damaged."""
+        units = min(units, row["states"][self.AWAITING_INSPECTION])
+        row["states"][self.AWAITING_INSPECTION] -= units
+        if not passed:
+            row["states"]["damaged"] += units
+
 
 class FaultInjection:
     """What an ERP sandbox can be told to do wrong: rate limit, record locks, latency, outage."""

@@ -72,8 +72,16 @@ def raise_once(**kwargs) -> bool:
 
 
 def hold_refund(link: OrderLink, order: StorefrontOrder, event: InboundEvent | None = None) -> None:
-    """A refund on a posted order waits for its credit memo as a finance exception (once per
-    refund state and amount: the same refund delivered again does not reopen it)."""
+    """A refund on a posted order becomes its credit memo through the refunds flow, for each refund
+    the order payload carries (stored by refund id, so the refunds/create webhook of the same refund
+    changes nothing). Where the ERP takes no credit memos, or the payload names no refund, it waits
+    for one as a finance exception (once per refund state and amount: the same refund delivered
+    again does not reopen it)."""
+    from integrations.connectors.base import CREDIT_MEMOS, supports
+    from integrations.flows.refunds import refunds_from_order
+
+    if supports(get_erp(), CREDIT_MEMOS) and refunds_from_order(link, event):
+        return
     state = (order.payment_state or "").lower()
     refunded = str(order.extra.get("total_refunded", "") or "")
     if not raise_once(

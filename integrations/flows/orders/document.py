@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Protocol
 
 from exceptions_queue.registry import ExceptionType
-from integrations.connectors.base import ErpSalesOrderLine, ErpSalesOrderRequest
-from integrations.domain import OrderLine, StorefrontOrder, TaxLine, format_amount, format_percent, quantum
+from integrations.connectors.base import ErpCreditMemoRequest, ErpSalesOrderLine, ErpSalesOrderRequest
+from integrations.domain import (
+    OrderLine, StorefrontOrder, StorefrontRefund, TaxLine, format_amount, format_percent, quantum,
+)
 from mappings.lookup import ResolvedSku
 
 from .exception_types import (
@@ -88,6 +90,10 @@ class _Builder:
     problems: list[Problem] = field(default_factory=list)
     tax_by_rate: dict[str, Decimal] = field(default_factory=dict)
     rounding: Decimal = Decimal(0)
+    # What the check calls the document and the storefront's figure (a credit memo: "refund total").
+    mismatch_type: ExceptionType = TOTAL_MISMATCH
+    headline: str = ""
+    total_label: str = "order total"
 
     def __post_init__(self):
         self.currency = self.order.currency
@@ -375,8 +381,8 @@ class _Builder:
             reasons.append("the storefront states no order total to compare with")
         elif gross != order.total:
             lines_sum = breakdown["storefront"]["lines"]
-            reasons.append(f"the ERP document totals {self.fmt(gross)} {self.currency}, the storefront's order "
-                           f"total is {self.fmt(order.total)} (difference {self.fmt(gross - order.total)}; the "
+            reasons.append(f"the ERP document totals {self.fmt(gross)} {self.currency}, the storefront's "
+                           f"{self.total_label} is {self.fmt(order.total)} (difference {self.fmt(gross - order.total)}; the "
                            f"storefront's own lines add up to {lines_sum} before tax)")
         if order.total_tax is not None and tax != self.tax_money(order.total_tax):
             reasons.append(f"tax on the document is {self.fmt(tax)}, the storefront's total tax is "
@@ -391,8 +397,9 @@ class _Builder:
         if not reasons:
             return
         self.problems.append(Problem(
-            TOTAL_MISMATCH, f"{self.key_prefix}:total", f"{self.storefront_name}:total",
-            f"Order {self.number} was not posted: " + "; ".join(reasons) + ". Both breakdowns are below.",
+            self.mismatch_type, f"{self.key_prefix}:total", f"{self.storefront_name}:total",
+            (self.headline or f"Order {self.number} was not posted") + ": " + "; ".join(reasons)
+            + ". Both breakdowns are below.",
             {"order_number": self.number, "erp_total": f"{self.fmt(gross)} {self.currency}",
              "storefront_total": (f"{self.fmt(order.total)} {self.currency}" if order.total is not None else "none"),
              "breakdown": breakdown},
@@ -434,3 +441,81 @@ def build_sales_order(*, order: StorefrontOrder, settings: OrderSettings, resolv
         tax_total=b.fmt(tax), gross_total=b.fmt(net if b.included else net + tax),
     )
     return SalesOrderDocument(request, [], b.rounding, breakdown, gross)
+
+
+# --- credit memos: a storefront refund, through the same lines, tax and rounding ------------------
+
+
+@dataclass
+class CreditMemoDocument:
+    request: ErpCreditMemoRequest | None  # None when there are problems
+    problems: list[Problem]
+    rounding: Decimal
+    breakdown: dict  # both sides line by line, shown on a credit_memo_mismatch exception
+    gross_total: Decimal | None = None
+
+
+def _refund_as_order(refund: StorefrontRefund, *, number: str, country: str, price_rounding: str,
+                     tax_rounding: str) -> StorefrontOrder:
+    """The refund as the builder reads a sale: what it credits is what the "order" sells, and the
+    money the storefront returned is its total."""
+    return StorefrontOrder(
+        storefront_order_id=refund.storefront_order_id, order_number=number, currency=refund.currency,
+        payment_state="refunded", updated_at=None, created_at=refund.created_at, customer_email="", customer_name="",
+        customer_storefront_id="", country=country, lines=(), total=refund.total,
+        taxes_included=refund.taxes_included, price_rounding=price_rounding, tax_rounding=tax_rounding,
+    )
+
+
+def build_credit_memo(*, refund: StorefrontRefund, settings: OrderSettings, resolver: Resolver, goodwill_item: str,
+                      mismatch_type: ExceptionType, external_reference: str, sales_order_id: str, customer_id: str,
+                      number: str, key_prefix: str, storefront_name: str = "", country: str = "",
+                      price_rounding: str = "", tax_rounding: str = "") -> CreditMemoDocument:
+    """The ERP credit memo for one storefront refund and every problem that holds it back.
+
+    Refunded units map to ERP items exactly as the sale did (SKU mapping, kits, tax codes, one
+    rounding at the boundary); shipping and duties refunds go on the connection's shipping and duty
+    items, money on no line (goodwill) on `goodwill_item`. The memo must total the money the
+    storefront returned, else `mismatch_type` carries both breakdowns and nothing is sent. Amounts
+    are positive: what is credited."""
+    order = _refund_as_order(refund, number=number, country=country, price_rounding=price_rounding,
+                             tax_rounding=tax_rounding)
+    b = _Builder(order=order, settings=settings, resolver=resolver, number=number, key_prefix=key_prefix,
+                 storefront_name=storefront_name, mismatch_type=mismatch_type,
+                 headline=f"Refund {refund.storefront_refund_id} on order {number} was not credited",
+                 total_label="refund total (money returned)")
+    items = 0
+    for line in refund.lines:
+        quantity = max(1, line.quantity)
+        as_line = OrderLine(sku=line.sku, name=line.name, quantity=quantity, unit_price=line.amount / quantity,
+                            tax_lines=line.tax_lines, line_id=line.line_id, kind="item", total=line.amount)
+        if line.kind == "item":
+            b.storefront_line(as_line, items)
+            items += 1
+            # The unit price is only the amount over the units: what it loses in division is no rounding.
+            noise = as_line.unit_price * quantity - line.amount
+            if noise and abs(noise) < b.quantum:
+                b.rounding -= noise
+        elif line.kind == "shipping":
+            b.charge(as_line, settings.shipping_item, "shipping", f"shipping refund '{line.name or 'Shipping'}'")
+        elif line.kind == "duty":
+            b.charge(as_line, settings.duty_item, "duty", line.name or "duties refund")
+        else:  # goodwill, a refund discrepancy: money on no line, on the configured item
+            b.charge(as_line, goodwill_item, "discount", f"goodwill '{line.name or 'no line'}'")
+    net_all = sum((r.erp for r in b.rows), Decimal(0))
+    tax_all = sum((r.erp_tax for r in b.rows), Decimal(0))
+    gross = net_all if b.included else net_all + tax_all
+    breakdown = b.breakdown(net_all, tax_all, gross)
+    b.check(net_all, tax_all, gross, breakdown)
+    if b.problems:
+        return CreditMemoDocument(None, b.problems, b.rounding, breakdown, gross)
+    net = sum((Decimal(line.line_total) for line in b.lines), Decimal(0))
+    tax = sum((Decimal(line.tax_amount) for line in b.lines), Decimal(0))
+    request = ErpCreditMemoRequest(
+        external_reference=external_reference, sales_order_id=sales_order_id, customer_id=customer_id,
+        currency=refund.currency, lines=tuple(b.lines), total=b.fmt(net), tax_total=b.fmt(tax),
+        gross_total=b.fmt(net if b.included else net + tax), prices_include_tax=b.included,
+        reason=(refund.note or f"Refund {refund.storefront_refund_id} in {storefront_name or 'the storefront'}")[:200],
+        restock=refund.restock,
+    )
+    return CreditMemoDocument(request, [], b.rounding, breakdown, gross)

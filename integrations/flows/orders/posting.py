@@ -241,6 +241,9 @@ def record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, 
         timeline_add(link, kind, message)
     link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, erp_order_id, summary or []
     exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
+    from integrations.flows.refunds import refunds_release_on_commit
+
+    refunds_release_on_commit(link.pk)  # refunds that waited for this order are credited right after it
 
 
 def order_failed(link: OrderLink, problems: list[Problem], error: str, *, transient: bool = False) -> None:

@@ -183,7 +183,7 @@ def test_an_orders_edited_webhook_reads_the_order_and_shows_the_edit(client, ord
     assert len(order_setup.erp.sales_orders) == 1
 
 
-def test_a_refunds_create_webhook_holds_the_refund_for_finance(client, order_setup, django_capture_on_commit_callbacks):
+def test_a_refunds_create_webhook_goes_to_the_refunds_flow(client, order_setup, django_capture_on_commit_callbacks):
     shop = order_setup.shopify
     paid = shop.create_order(deliver=None, financial_status="paid", email="fay@example.com",
                              line_items=[{"sku": "TEE-BLK-M", "quantity": 1}])
@@ -192,5 +192,9 @@ def test_a_refunds_create_webhook_holds_the_refund_for_finance(client, order_set
     refund = {"id": 890001, "order_id": paid["id"], "created_at": "2026-11-20T11:00:00-05:00", "note": "damaged",
               "restock": False, "refund_line_items": [], "transactions": [], "order_adjustments": []}
     _deliver(client, refund, django_capture_on_commit_callbacks, topic="refunds/create")
-    [record] = _active("refund_pending")
-    assert record.team == "finance" and "refunded" in record.message
+    # The refund is stored as itself; with no money returned there is nothing to credit and nothing to hold.
+    from integrations.models import Refund
+
+    [stored] = Refund.objects.all()
+    assert stored.storefront_refund_id == "890001" and stored.state == Refund.State.POSTED
+    assert order_setup.erp.credit_memos == [] and not _active("refund_pending")
