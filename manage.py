@@ -38,7 +38,9 @@ def _ensure_venv() -> None:
             subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
         pip = [str(VENV_PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         subprocess.check_call(pip + ["--upgrade", "pip"])
-        subprocess.check_call(pip + ["-e", f"{ROOT}[dev]"])
+        # Only the dependencies are wanted (the project runs from its checkout), so a plain install of
+        # the project: an editable one makes setuptools warn about folders shadowing the package.
+        subprocess.check_call(pip + [f"{ROOT}[dev]"])
         STAMP.write_text(wanted)
     os.execv(str(VENV_PY), [str(VENV_PY), str(ROOT / "manage.py"), *sys.argv[1:]])
 
