@@ -45,29 +45,32 @@ SHIPPING_LINE_FIELDS = f"""
 _REFUNDS = f"""
     refunds {{
       id
-      refundLineItems(first: 250) {{ nodes {{ quantity lineItem {{ id }} }} }}
-      transactions(first: 50) {{ nodes {{ kind status amountSet {_BAG} }} }}
+      refundLineItems(first: 50) {{ nodes {{ quantity lineItem {{ id }} }} }}
+      transactions(first: 5) {{ nodes {{ kind status amountSet {_BAG} }} }}
     }}"""
 
-# One whole order (re-sync); an order has at most a few hundred lines, read in one answer.
+# One whole order (re-sync). Its cost stays under Shopify's 1,000 points a query: 25 lines at a time,
+# the rest read page by page (LINE_ITEMS_PAGE).
 ORDER_BY_ID = f"""
 query OrderForResync($id: ID!) {{
   order(id: $id) {{{ORDER_FIELDS}
-    lineItems(first: 250) {{ nodes {{{LINE_ITEM_FIELDS} }} pageInfo {{ hasNextPage }} }}
-    shippingLines(first: 50) {{ nodes {{{SHIPPING_LINE_FIELDS} }} }}{_REFUNDS}
+    lineItems(first: 25) {{ nodes {{{LINE_ITEM_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }}
+    shippingLines(first: 5) {{ nodes {{{SHIPPING_LINE_FIELDS} }} }}{_REFUNDS}
   }}
 }}"""
 
-# An order by its name ("#1001"), for importing an order Ledgerline never saw.
-ORDER_BY_NAME = f"""
-query OrderByName($query: String!) {{
-  orders(first: 2, query: $query) {{
-    nodes {{{ORDER_FIELDS}
-      lineItems(first: 250) {{ nodes {{{LINE_ITEM_FIELDS} }} pageInfo {{ hasNextPage }} }}
-      shippingLines(first: 50) {{ nodes {{{SHIPPING_LINE_FIELDS} }} }}{_REFUNDS}
-    }}
+LINE_ITEMS_PAGE = f"""
+query OrderLineItems($id: ID!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: 25, after: $after) {{ nodes {{{LINE_ITEM_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }}
   }}
 }}"""
+
+# Orders by name ("#1001"), for importing an order Ledgerline never saw; then read whole by id.
+ORDERS_BY_NAME = """
+query OrdersByName($query: String!) {
+  orders(first: 5, query: $query) { nodes { id name } }
+}"""
 
 
 def _number(value) -> int | None:
@@ -211,8 +214,19 @@ def order_payload(node: dict, *, line_items=None, shipping_lines=None, refunds=N
 def fetch_order(client: ShopifyClient, order_id) -> dict | None:
     """The order (a numeric id or a GID) in the webhooks' shape, or None when Shopify has no such
     order the token may read (an order older than 60 days without read_all_orders reads as none)."""
-    node = client.graphql(ORDER_BY_ID, {"id": gid("Order", order_id)}).get("order")
-    return order_payload(node) if node else None
+    order_gid = gid("Order", order_id)
+    node = client.graphql(ORDER_BY_ID, {"id": order_gid}).get("order")
+    if not node:
+        return None
+    page = node["lineItems"]
+    lines = list(page.get("nodes") or [])
+    while (page.get("pageInfo") or {}).get("hasNextPage"):
+        more = client.graphql(LINE_ITEMS_PAGE, {"id": order_gid, "after": page["pageInfo"]["endCursor"]}).get("order")
+        if not more:
+            break
+        page = more["lineItems"]
+        lines.extend(page.get("nodes") or [])
+    return order_payload(node, line_items=lines)
 
 
 def find_order_by_name(client: ShopifyClient, name: str) -> dict | None:
@@ -222,6 +236,6 @@ def find_order_by_name(client: ShopifyClient, name: str) -> dict | None:
         return None
     term = wanted if wanted.startswith("#") else f"#{wanted}"
     escaped = term.replace("\\", "\\\\").replace('"', '\\"')
-    nodes = client.graphql(ORDER_BY_NAME, {"query": f'name:"{escaped}"'}).get("orders", {}).get("nodes") or []
+    nodes = client.graphql(ORDERS_BY_NAME, {"query": f'name:"{escaped}"'}).get("orders", {}).get("nodes") or []
     exact = [n for n in nodes if str(n.get("name", "")).lstrip("#") == term.lstrip("#")]
-    return order_payload(exact[0]) if exact else None
+    return fetch_order(client, exact[0]["id"]) if exact else None
