@@ -42,6 +42,7 @@ ROUTE_SCOPES = {
     ("inventory", "GET"): ("view_products",),
     ("inventory", "POST"): ("manage_products",),
     ("product-projections", "GET"): ("view_products", "view_published_products"),
+    ("payments", "GET"): ("view_payments",),
 }
 
 # Scope names the auth service knows for client credentials (the reference's oauth2 security scheme).
@@ -69,6 +70,7 @@ LOOKUPS = {
     "channels": ("key", "key"),
     "inventory": ("key", "key"),
     "product-projections": ("key", "key"),
+    "payments": ("key", "key"),
 }
 PAYMENT_STATES = ("BalanceDue", "Failed", "Pending", "CreditOwed", "Paid")
 ORDER_STATES = ("Open", "Confirmed", "Complete", "Cancelled")
@@ -203,6 +205,7 @@ class CommercetoolsSandbox(VendorApp):
                 self.client_id: (self.client_secret, frozenset(self.client_scopes))}
             self.tokens_issued = 0
             self.orders: dict[str, dict] = {}
+            self.payments: dict[str, dict] = {}  # Payments, with their Charge and Refund transactions
             self.customers: dict[str, dict] = {}
             self.channels: dict[str, dict] = {}
             self.inventory: dict[str, dict] = {}
@@ -399,6 +402,79 @@ class CommercetoolsSandbox(VendorApp):
             self._bump(order)
             self._message(order, "OrderPaymentStateChanged", paymentState=payment_state, oldPaymentState=old)
             return copy.deepcopy(order)
+
+    # --- payments and returns (what the refunds flow reads) ----------------------------------
+
+    def add_payment(self, order_id: str, *, amount: dict | None = None) -> dict:
+        """A Payment of the order's total (one Charge transaction, Success), named in its paymentInfo."""
+        with self.lock:
+            order = self.orders[order_id]
+            amount = copy.deepcopy(amount or order["totalPrice"])
+            now = self.now()
+            payment = {"id": str(uuid.uuid4()), "version": 1, "createdAt": now, "lastModifiedAt": now,
+                       "amountPlanned": copy.deepcopy(amount), "interfaceId": f"psp-{order['orderNumber']}",
+                       "paymentMethodInfo": {"paymentInterface": "sandbox-psp", "method": "card"},
+                       "paymentStatus": {}, "interfaceInteractions": [], "lastMessageSequenceNumber": 0,
+                       "transactions": [{"id": str(uuid.uuid4()), "timestamp": now, "type": "Charge",
+                                         "amount": amount, "state": "Success"}]}
+            self.payments[payment["id"]] = payment
+            order.setdefault("paymentInfo", {"payments": []})["payments"].append({"typeId": "payment", "id": payment["id"]})
+            self._bump(order)
+            return copy.deepcopy(payment)
+
+    def refund_payment(self, payment_id: str, amount: str, *, state: str = "Success") -> dict:
+        """The PSP gives money back: a Refund transaction (addTransaction; message PaymentTransactionAdded)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            currency = payment["amountPlanned"]["currencyCode"]
+            transaction = {"id": str(uuid.uuid4()), "timestamp": self.now(), "type": "Refund",
+                           "amount": money(amount, currency), "interactionId": f"re_{uuid.uuid4().hex[:12]}",
+                           "state": state}
+            payment["transactions"].append(transaction)
+            self._bump(payment)
+            self._payment_message(payment, "PaymentTransactionAdded", transaction=copy.deepcopy(transaction))
+            return copy.deepcopy(transaction)
+
+    def change_transaction_state(self, payment_id: str, transaction_id: str, state: str) -> dict:
+        """changeTransactionState (message PaymentTransactionStateChanged)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            transaction = next(t for t in payment["transactions"] if t["id"] == transaction_id)
+            transaction["state"] = state
+            self._bump(payment)
+            self._payment_message(payment, "PaymentTransactionStateChanged", transactionId=transaction_id, state=state)
+            return copy.deepcopy(transaction)
+
+    def add_return_info(self, order_id: str, items: list[dict], *, tracking_id: str = "") -> dict:
+        """addReturnInfo: items [{"sku" or "line_item_id", "quantity", "shipment_state" (Returned)}];
+        message ReturnInfoAdded."""
+        with self.lock:
+            order = self.orders[order_id]
+            now = self.now()
+            returned = []
+            for spec in items:
+                line = next(l for l in order["lineItems"]
+                            if l["id"] == spec.get("line_item_id") or l["variant"].get("sku") == spec.get("sku"))
+                returned.append({"type": "LineItemReturnItem", "id": str(uuid.uuid4()), "quantity": spec["quantity"],
+                                 "lineItemId": line["id"], "shipmentState": spec.get("shipment_state", "Returned"),
+                                 "paymentState": spec.get("payment_state", "Initial"), "createdAt": now,
+                                 "lastModifiedAt": now})
+            info = {"items": returned, "returnTrackingId": tracking_id or f"RT-{order['orderNumber']}",
+                    "returnDate": now}
+            order.setdefault("returnInfo", []).append(info)
+            self._bump(order)
+            self._message(order, "ReturnInfoAdded", returnInfo=copy.deepcopy(info))
+            return copy.deepcopy(info)
+
+    def _payment_message(self, payment: dict, message_type: str, **payload) -> None:
+        payment["lastMessageSequenceNumber"] = payment.get("lastMessageSequenceNumber", 0) + 1
+        self.messages.append({
+            "notificationType": "Message", "projectKey": self.project_key, "id": str(uuid.uuid4()), "version": 1,
+            "sequenceNumber": payment["lastMessageSequenceNumber"],
+            "resource": {"typeId": "payment", "id": payment["id"]}, "resourceVersion": payment["version"],
+            "type": message_type, "createdAt": payment["lastModifiedAt"], "lastModifiedAt": payment["lastModifiedAt"],
+            **payload,
+        })
 
     def _bump(self, resource: dict) -> None:
         resource["version"] += 1
@@ -636,6 +712,7 @@ class CommercetoolsSandbox(VendorApp):
         self.route("POST", "/_sandbox/orders", self.admin_create_order)
         self.route("POST", "/_sandbox/orders/(?P<id>[^/]+)/payment-state", self.admin_payment_state)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
+        self.route("GET", r"/(?P<project>[^/_][^/]*)/payments/(?P<id>[^/]+)", self._api(self.get, "payments"))
         project = r"/(?P<project>[^/_][^/]*)"
         for resource in ("product-projections", "orders", "customers", "channels", "inventory"):
             base = f"{project}/{resource}"
@@ -724,7 +801,8 @@ class CommercetoolsSandbox(VendorApp):
 
     def _store(self, resource: str) -> dict[str, dict]:
         return {"orders": self.orders, "customers": self.customers, "channels": self.channels,
-                "inventory": self.inventory, "product-projections": self.products}[resource]
+                "inventory": self.inventory, "product-projections": self.products,
+                "payments": self.payments}[resource]
 
     def _expand(self, resource: dict, paths: list[str]) -> dict:
         """Reference Expansion for `lineItems[*].supplyChannel`-style paths onto channels and customers."""
