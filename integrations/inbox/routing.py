@@ -14,6 +14,9 @@ SHOPIFY_TOPICS = {
 # Where the order's id is in a topic's payload (orders/* carry the order itself).
 SHOPIFY_ORDER_ID_PATHS = {"orders/edited": ("order_edit", "order_id"), "refunds/create": ("order_id",)}
 
+# commercetools change notifications about an order that the orders flow applies (by fetching the order).
+COMMERCETOOLS_ORDER_CHANGES = ("change/ResourceCreated", "change/ResourceUpdated")
+
 # Flow name -> the dotted path of its event handler: handler(event_id=...) -> str.
 HANDLERS = {ORDERS: "integrations.flows.orders.inbound_event_process",
             REFUNDS: "integrations.flows.refunds.refund_event_process"}
@@ -33,9 +36,12 @@ def flow_for(kind: str, topic: str) -> str | None:
     if kind == "commercetools":
         if topic in COMMERCETOOLS_REFUND_TOPICS:
             return REFUNDS
-        # Order messages ("message/OrderCreated", "message/DeliveryAdded") and poll results
-        # ("order/poll"); messages about other resources are stored as "message/<typeId>/<type>".
+        # Order messages ("message/OrderCreated", "message/DeliveryAdded"), order change notifications
+        # ("change/ResourceUpdated": the order is fetched) and poll results ("order/poll"); messages
+        # about other resources are stored as "message/<typeId>/<type>", a deleted order as ignored.
         if topic == "order/poll" or (topic.startswith("message/") and topic.count("/") == 1):
+            return ORDERS
+        if topic in COMMERCETOOLS_ORDER_CHANGES:
             return ORDERS
         return None
     return None

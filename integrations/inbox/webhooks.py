@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import logging
@@ -18,6 +17,8 @@ from django.views.decorators.http import require_POST
 
 from config.safe_json import UnsafeJSON, loads as safe_json_loads
 
+from .ct_delivery import NotADelivery, delivery_read
+from .oidc import KeysUnavailable, TokenRefused, push_token_verify
 from .store import InboundEventInvalid, inbound_event_check, inbound_event_store
 from .routing import SHOPIFY_ORDER_ID_PATHS, flow_for, resource_id_for
 from ..models import Platform, SecurityEvent, Connection
@@ -202,56 +203,75 @@ def shopify_webhook(request, connection_code: str):
     )
 
 
-def _unwrap_commercetools_message(payload: dict):
-    """(message, None) or (None, problem): Subscription messages come as the message itself, or
-    wrapped by a Pub/Sub push whose message.data is the message's JSON in base64."""
-    if not ("message" in payload and isinstance(payload["message"], dict) and "data" in payload["message"]):
-        return payload, None
-    data = payload["message"]["data"]
-    if not isinstance(data, str):
-        return None, "Pub/Sub message.data must be a base64 string"
-    try:
-        decoded = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return None, "Pub/Sub message.data is not base64"
-    try:
-        return safe_json_loads(decoded), None
-    except UnsafeJSON as exc:
-        return None, f"Pub/Sub message.data {exc.problem}: {exc.message}"
+# How a commercetools connection's Subscription deliveries prove they are its own (connection setting
+# `subscription_auth`): the shared bearer token, Google Pub/Sub push's signed OIDC token, or the
+# shared secret in the push URL (`?token=…`) where a project prefers it.
+SUBSCRIPTION_AUTH_MODES = ("token", "oidc", "url_secret")
+
+
+def _commercetools_refused(request, connection: Connection) -> JsonResponse | None:
+    """None when the delivery is authenticated as this connection's mode asks, else the answer (401
+    and a security event; 503 when the keys to check it with cannot be read)."""
+    own = connection.settings or {}
+    mode = own.get("subscription_auth") or "token"
+    if mode == "oidc":
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or not header[7:].strip():
+            return _security_event(request, "commercetools", "missing OIDC bearer token")
+        # Pub/Sub's default audience is the push endpoint's URL.
+        audiences = [own["oidc_audience"]] if own.get("oidc_audience") else [
+            request.build_absolute_uri(), request.build_absolute_uri(request.path)]
+        try:
+            push_token_verify(header[7:].strip(), config=own, audiences=audiences)
+        except TokenRefused as exc:
+            return _security_event(request, "commercetools", exc.reason)
+        except KeysUnavailable as exc:
+            log.error("commercetools push for %s not checked: %s", connection.code, exc)
+            return _error("the keys to check this push with cannot be read now; deliver it again later", 503)
+        return None
+    token = connection.secret("subscription_token", settings.COMMERCETOOLS["subscription_token"])
+    if mode == "url_secret":
+        supplied = request.GET.get("token", "")
+        if not supplied or not hmac.compare_digest(supplied.encode(), token.encode()):
+            return _security_event(request, "commercetools", "missing or wrong token in the push URL")
+        return None
+    if mode != "token":
+        log.error("commercetools connection %s has subscription_auth %r; expected one of %s", connection.code,
+                  mode, ", ".join(SUBSCRIPTION_AUTH_MODES))
+        return _error(f"connection {connection.code!r} is misconfigured: nothing is accepted for it", 503)
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not supplied or not hmac.compare_digest(supplied.encode(), token.encode()):
+        return _security_event(request, "commercetools", "missing or wrong subscription token")
+    return None
 
 
 @csrf_exempt
 @login_not_required
 @require_POST
 def commercetools_subscription(request, connection_code: str):
+    """A Subscription delivery (Platform or CloudEvents format, or inside a Pub/Sub push), stored as one
+    message shape (integrations.inbox.ct_delivery); the orders flow applies it in resource order."""
     connection = _connection(connection_code, Platform.COMMERCETOOLS)
     if connection is None:
         return _error(f"unknown commercetools connection {connection_code!r}", 404)
-    token = connection.secret("subscription_token", settings.COMMERCETOOLS["subscription_token"])
-    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not supplied or not hmac.compare_digest(supplied, token):
-        return _security_event(request, "commercetools", "missing or wrong subscription token")
+    refused = _commercetools_refused(request, connection)
+    if refused is not None:
+        return refused
     if not connection.active:
         return _error(f"connection {connection.code!r} is inactive: nothing is accepted for it", 409)
     payload, error = _read_json_body(request)
     if error:
         return error
-    message, problem = _unwrap_commercetools_message(payload)
-    if problem:
-        return _bad_input(request, "not a commercetools Subscription message", problem)
-    if not isinstance(message, dict) or not message.get("id") or not isinstance(message.get("resource"), dict):
-        return _error("not a commercetools Subscription message: needs 'id' and 'resource'", 400)
-    if not isinstance(message["id"], str):
-        return _bad_input(request, "not a commercetools Subscription message", "'id' must be a string")
-    type_id = str(message["resource"].get("typeId") or "")
-    message_type = str(message.get("type", message.get("notificationType", "Message")))
-    # Order messages go to the orders flow; messages about other resources are stored (ignored for now).
-    topic = f"message/{message_type}" if type_id == "order" else f"message/{type_id}/{message_type}"
+    try:
+        delivery = delivery_read(payload)
+    except NotADelivery as exc:
+        return _bad_input(request, exc.error, exc.problem)
     return _store(
         request,
         connection,
-        topic=topic,
-        external_id=f"message:{message['id']}",
-        resource_id=str(message["resource"].get("id", "")),
-        payload=message,
+        topic=delivery.topic,
+        external_id=delivery.external_id,
+        resource_id=delivery.resource_id,
+        payload=delivery.message,
+        headers={h: request.headers[h] for h in ("User-Agent", "Content-Type") if h in request.headers},
     )

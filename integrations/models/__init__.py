@@ -1,6 +1,7 @@
 """What Ledgerline remembers of what it moved, one module per domain noun: connections, the inbox,
 order links, the outbound-write log, inventory."""
 from .backfill import BackfillRun, ConnectionHealthCheck
+from .ct_delivery import CommercetoolsResourceSequence
 from .connections import ERP_KINDS, STOREFRONT_KINDS, Connection, ConnectionKind, ConnectionQuerySet, Platform
 from .inbox import InboundEvent, PollCursor, SecurityEvent
 from .fulfilment import Dispatch, DispatchCursor

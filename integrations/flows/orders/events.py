@@ -10,6 +10,7 @@ from exceptions_queue.services import exception_raise, exception_resolve
 from integrations.connectors import get_storefront
 from integrations.connectors.base import PermanentError, TransientError
 from integrations.domain import StorefrontOrder, to_minor_units
+from integrations.inbox.ct_ordering import message_admit, message_applied
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
 from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, translate_payload
@@ -42,10 +43,12 @@ def _fetches_order(event: InboundEvent) -> bool:
     return event.topic.startswith("message/") and not isinstance(event.payload.get("order"), dict)
 
 
-def _event_payload_order(event: InboundEvent) -> dict:
+def _event_payload_order(event: InboundEvent, *, fetch_current: bool = False) -> dict:
     """The full order for an event: webhooks and polls carry it; an order edit, a refund and some
-    commercetools messages only name it."""
+    commercetools messages only name it (and a message after a gap is read as the order is now)."""
     payload = event.payload
+    if fetch_current:
+        return get_storefront(event.connection).get_order(event.resource_id)
     if event.topic in FETCH_ORDER_TOPICS:
         return get_storefront(event.connection).get_order_payload(event.resource_id)
     if event.topic.startswith("message/"):
@@ -60,13 +63,17 @@ def inbound_event_process(*, event_id: int) -> str:
     event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
     if event is None:
         return "missing"
+    # commercetools messages are applied in sequenceNumber order per order: held, dropped or fetched.
+    admission = message_admit(event=event)
+    if admission.outcome:
+        return admission.outcome
     # An event that carries its order is claimed inside the transaction that applies it (one write);
     # one that needs the order fetched from the storefront is claimed first, outside any transaction.
-    fetch = _fetches_order(event)
+    fetch = admission.fetch or _fetches_order(event)
     if fetch and not _claim_event(event_id):
         return _post_after_replay(event_id)
     try:
-        raw_order = _event_payload_order(event)
+        raw_order = _event_payload_order(event, fetch_current=admission.fetch)
         order = translate_payload(event.connection, raw_order)
         applied = _apply_order(event, order, raw_order, claim=not fetch)
     except (TransientError, PermanentError) as exc:
@@ -200,6 +207,7 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             link.total_minor = total_minor
             action = _next_state(link, order, cfg, event)
         link.save()
+        message_applied(event=event, raw_order=raw_order)
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
         )
