@@ -24,6 +24,11 @@ def registry() -> list[ScheduleSpec]:
         ScheduleSpec("commercetools-order-poll", "integrations.tasks.poll_commercetools_orders", minutes=1, owner="inbox"),
         # The order flow's safety net: lost/failed events, dead posts, due automatic re-posts.
         ScheduleSpec("orders-sweep", "integrations.tasks.sweep_orders", minutes=1, owner="orders"),
+        # Confirmed ERP dispatches to the storefronts (the webhook is the fast path; this one misses nothing).
+        ScheduleSpec("fulfilment-dispatch-poll", "integrations.flows.fulfilment.tasks.poll_dispatches", minutes=1,
+                     owner="fulfilment"),
+        ScheduleSpec("fulfilment-sweep", "integrations.flows.fulfilment.tasks.sweep_fulfilment", minutes=1,
+                     owner="fulfilment"),
         ScheduleSpec("inventory-full-sync", "integrations.tasks.inventory_full_sync_all",
                      minutes=settings.INVENTORY_FULL_SYNC_MINUTES, owner="inventory"),
         ScheduleSpec("mappings health check", "mappings.tasks.mappings_health_check", minutes=60, owner="mappings"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .inbox import webhooks
+from .inbox import erp_webhooks, webhooks
 from .views import inventory as inventory_views
 from .views import orders as views
 from .views import progress as progress_views
@@ -16,6 +16,7 @@ urlpatterns = [
     path("inventory/runs/<int:pk>/progress/", inventory_views.inventory_run_progress, name="inventory-run-progress"),
     path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),
     path(
+    path("webhooks/erp/<slug:connection_code>/", erp_webhooks.erp_dispatch_webhook, name="webhook-erp"),
         "webhooks/commercetools/<slug:connection_code>/",
         webhooks.commercetools_subscription,
         name="webhook-commercetools",

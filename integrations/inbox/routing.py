@@ -4,6 +4,7 @@ rejected and never mistaken for an order."""
 from __future__ import annotations
 
 ORDERS = "orders"
+FULFILMENT = "fulfilment"
 REFUNDS = "refunds"
 
 # Shopify webhook topics (X-Shopify-Topic) -> flow.
@@ -19,7 +20,8 @@ COMMERCETOOLS_ORDER_CHANGES = ("change/ResourceCreated", "change/ResourceUpdated
 
 # Flow name -> the dotted path of its event handler: handler(event_id=...) -> str.
 HANDLERS = {ORDERS: "integrations.flows.orders.inbound_event_process",
-            REFUNDS: "integrations.flows.refunds.refund_event_process"}
+            REFUNDS: "integrations.flows.refunds.refund_event_process",
+            FULFILMENT: "integrations.flows.fulfilment.dispatch_event_process"}
 
 # commercetools messages the refunds flow reads: a return recorded on an order, and a payment's
 # transactions (a Refund transaction that succeeded is the money going back).
@@ -44,6 +46,8 @@ def flow_for(kind: str, topic: str) -> str | None:
         if topic in COMMERCETOOLS_ORDER_CHANGES:
             return ORDERS
         return None
+    if kind == "rest_erp" and topic == "dispatch/confirmed":  # the REST ERP's signed dispatch webhook
+        return FULFILMENT
     return None
 
 

@@ -15,15 +15,27 @@ it credits more of an item than was sold; an unbalanced journal refused (422 unb
 orders listed by `modified_since` as receipts change them. Admin endpoints for a sandbox in another
 process: /erp/_sandbox/… (dispatch an order in parcels, confirm a draft dispatch, receive a purchase
 order).
+
+Confirmed dispatches are also pushed: with a webhook configured (POST /erp/_sandbox/webhooks
+{"url", "secret"}), each confirmed dispatch is POSTed to the URL as {"id", "event":
+"dispatch.confirmed", "created_at", "data": <the dispatch>} with `X-Erp-Signature: sha256=<hex
+HMAC-SHA256 of the body with the secret>` and `X-Erp-Delivery` (the same on a redelivery), after
+the booking answers; a failed delivery is retried a few times, and any can be redelivered.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
+import json
 import math
 import random
+import threading
 import time
+import uuid
 from decimal import Decimal, InvalidOperation
+
+import requests
 
 from .currencies import currency_exponent, on_grid
 from .erp_books import (
@@ -44,6 +56,7 @@ from .erp_books import (
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 DEFAULT_PAGE_SIZE = 50
+WEBHOOK_RETRY_DELAYS = (0.2, 1.0, 5.0)  # a failed dispatch webhook is sent again after these pauses
 MAX_PAGE_SIZE = 200
 LINE_KINDS = ("item", "shipping", "discount", "duty", "tip", "gift_card", "rounding")
 
@@ -125,6 +138,13 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             self.locked_count = 0
             self.requests_count = 0
             self.requests_seen = []
+            self._webhook_generation = getattr(self, "_webhook_generation", 0) + 1
+            self.webhook_url = ""
+            self.webhook_secret = ""
+            self.webhook_mode = "async"  # async (a thread per delivery) | sync (before the call returns) | none
+            self.webhook_retry_delays = WEBHOOK_RETRY_DELAYS
+            self._webhook_outbox: list[dict] = []
+            self.webhook_deliveries: list[dict] = []  # every dispatch webhook sent: id, dispatch, body, headers, attempts
 
     def seed_demo(self) -> None:
         """The demo catalogue: depots MAIN and NORTH, the demo items and some stock in both."""
@@ -211,6 +231,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/dispatches/(?P<id>[^/]+)/confirm", self.admin_confirm_dispatch)
         self.route("POST", "/_sandbox/purchase-orders/(?P<id>[^/]+)/receive", self.admin_receive_purchase_order)
         self.route("POST", "/_sandbox/credit-memos/(?P<id>[^/]+)/inspect", self.admin_inspect_return)
+        self.route("POST", "/_sandbox/webhooks", self.admin_webhooks)
+        self.route("POST", "/_sandbox/webhooks/(?P<id>[^/]+)/redeliver", self.admin_redeliver_webhook)
 
     def _api(self, handler, *, write: bool = False):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
@@ -847,6 +869,118 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 "total": str(on_grid(total, currency)), "lines": stored_lines,
             })
             return self._created("purchase-orders", request, purchase_order)
+
+    # --- the dispatch webhook ----------------------------------------------------------------
+
+    def configure_webhook(self, *, url: str | None = None, secret: str | None = None, mode: str | None = None,
+                          retry_delays=None) -> dict:
+        with self.lock:
+            if url is not None:
+                self.webhook_url = url
+            if secret is not None:
+                self.webhook_secret = secret
+            if mode is not None:
+                if mode not in ("sync", "async", "none"):
+                    raise ValueError("mode must be sync, async or none")
+                self.webhook_mode = mode
+            if retry_delays is not None:
+                self.webhook_retry_delays = tuple(float(d) for d in retry_delays)
+            return {"url": self.webhook_url, "mode": self.webhook_mode, "secret_set": bool(self.webhook_secret)}
+
+    def _apply_dispatch(self, order: dict, dispatch: dict) -> None:
+        super()._apply_dispatch(order, dispatch)
+        if self.webhook_url or self.webhook_mode == "none":
+            self._webhook_outbox.append(self._webhook_delivery(dispatch))
+
+    def _webhook_delivery(self, dispatch: dict) -> dict:
+        body = json.dumps({"id": str(uuid.uuid4()), "event": "dispatch.confirmed", "created_at": self.now(),
+                           "data": {k: v for k, v in dispatch.items() if k != "created_at"}},
+                          separators=(",", ":")).encode()
+        signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        delivery = {"id": str(uuid.uuid4()), "dispatch_id": dispatch["id"], "body": body, "target": self.webhook_url,
+                    "headers": {"Content-Type": "application/json", "User-Agent": "ERP-Sandbox-Webhooks",
+                                "X-Erp-Event": "dispatch.confirmed", "X-Erp-Signature": f"sha256={signature}"},
+                    "attempts": [], "delivered": False}
+        delivery["headers"]["X-Erp-Delivery"] = delivery["id"]
+        self.webhook_deliveries.append(delivery)
+        return delivery
+
+    def _flush_webhooks(self) -> None:
+        """Send what the last booking confirmed, once its answer is ready (never under the lock)."""
+        with self.lock:
+            outbox, self._webhook_outbox = self._webhook_outbox, []
+            mode, generation = self.webhook_mode, self._webhook_generation
+        for delivery in outbox:
+            if mode == "sync":
+                self._send_webhook(delivery, generation)
+            elif mode == "async":
+                threading.Thread(target=self._send_webhook, args=(delivery, generation), daemon=True,
+                                 name=f"erp-webhook-{delivery['dispatch_id']}").start()
+
+    def _attempt_webhook(self, delivery: dict) -> int | None:
+        status, error = None, ""
+        try:
+            status = requests.post(delivery["target"], data=delivery["body"], headers=delivery["headers"],
+                                   timeout=5).status_code
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            delivery["attempts"].append({"status": status, "error": error, "at": self.now()})
+            delivery["delivered"] = delivery["delivered"] or (status is not None and 200 <= status < 300)
+        return status
+
+    def _send_webhook(self, delivery: dict, generation: int) -> None:
+        if not delivery["target"]:
+            return
+        if self._attempt_webhook(delivery) is not None and delivery["delivered"]:
+            return
+        for pause in self.webhook_retry_delays:
+            time.sleep(pause)
+            if generation != self._webhook_generation:
+                return  # the sandbox was reset meanwhile
+            self._attempt_webhook(delivery)
+            if delivery["delivered"]:
+                return
+
+    def redeliver_webhook(self, delivery_id: str) -> int | None:
+        """Send a dispatch webhook again, as it was (same body, signature and X-Erp-Delivery)."""
+        with self.lock:
+            delivery = next(d for d in self.webhook_deliveries if d["id"] == delivery_id)
+            if not delivery["target"]:
+                delivery["target"] = self.webhook_url
+        return self._attempt_webhook(delivery)
+
+    def dispatch_order(self, order_id: str, **kwargs) -> dict:
+        try:
+            return super().dispatch_order(order_id, **kwargs)
+        finally:
+            self._flush_webhooks()
+
+    def confirm_dispatch(self, dispatch_id: str) -> dict:
+        try:
+            return super().confirm_dispatch(dispatch_id)
+        finally:
+            self._flush_webhooks()
+
+    def admin_webhooks(self, request: Request) -> Response:
+        """{"url", "secret", "mode"?, "retry_delays"?}: where confirmed dispatches are pushed."""
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        if not isinstance(body, dict) or set(body) - {"url", "secret", "mode", "retry_delays"}:
+            return _error(400, "invalid_config", "send {url, secret, mode?, retry_delays?}")
+        try:
+            return Response.json(self.configure_webhook(**body))
+        except (TypeError, ValueError) as exc:
+            return _error(400, "invalid_config", str(exc))
+
+    def admin_redeliver_webhook(self, request: Request) -> Response:
+        try:
+            status = self.redeliver_webhook(request.params["id"])
+        except StopIteration:
+            return _error(404, "not_found", f"Webhook delivery {request.params['id']} does not exist")
+        return Response.json({"status": status})
 
     # --- admin endpoints (a sandbox in another process) --------------------------------------
 

@@ -35,6 +35,7 @@ from graphql.error import GraphQLSyntaxError
 from graphql.language import OperationDefinitionNode
 
 from . import shopify_graphql as gql
+from .shopify_fulfilment import ShopifyFulfilments
 from .currencies import currency_exponent, on_grid
 from .server import Request, Response, VendorApp
 
@@ -57,7 +58,8 @@ REST_THROTTLED_BODY = {"errors": "Exceeded 2 calls per second for api client. Re
 ACCESS_SCOPES_DOC = "https://shopify.dev/api/usage/access-scopes"
 # What the demo's app is granted: least privilege for reading the catalogue, locations and orders and
 # pushing stock. Orders older than 60 days would need read_all_orders as well.
-DEMO_SCOPES = ("read_products", "read_locations", "read_inventory", "write_inventory", "read_orders")
+DEMO_SCOPES = ("read_products", "read_locations", "read_inventory", "write_inventory", "read_orders",
+               "write_merchant_managed_fulfillment_orders")
 # (GraphQL type, field) -> the access scope Shopify requires for it (a write_ scope grants its read_).
 FIELD_SCOPES = {
     ("Query", "orders"): "read_orders", ("Query", "order"): "read_orders",
@@ -68,6 +70,8 @@ FIELD_SCOPES = {
     ("InventoryItem", "inventoryLevels"): "read_inventory", ("InventoryItem", "inventoryLevel"): "read_inventory",
     ("Mutation", "inventorySetQuantities"): "write_inventory",
     ("Mutation", "inventoryAdjustQuantities"): "write_inventory",
+    ("Order", "fulfillmentOrders"): "read_merchant_managed_fulfillment_orders",
+    ("Mutation", "fulfillmentCreate"): "write_merchant_managed_fulfillment_orders",
 }
 ALL_ORDERS_AGE = timedelta(days=60)  # older orders need read_all_orders
 # The app (Dev Dashboard) whose installs the sandbox serves: its published demo client credentials.
@@ -212,7 +216,7 @@ class Bucket:
         }
 
 
-class ShopifySandbox(VendorApp):
+class ShopifySandbox(ShopifyFulfilments, VendorApp):
     prefix = "/shopify"
     mount = "/shopify"  # where the sandbox server serves this shop (bulk result URLs point there)
     shop_name = "Ledgerline Demo Store"
@@ -300,6 +304,7 @@ class ShopifySandbox(VendorApp):
             # (mutation, idempotency key) -> (the input it was sent with, the answer given)
             self.idempotency: dict[tuple[str, str], tuple[str, dict]] = {}
             self.idempotent_replays = 0
+            self._reset_fulfilments()
             self.versions_served: dict[str, int] = {}
             self.locations: dict[int, dict] = {}
             self.products: dict[int, dict] = {}
@@ -794,6 +799,7 @@ class ShopifySandbox(VendorApp):
             "billingAddress": address(order.get("billing_address")),
             "lineItems": line_items, "shippingLines": shipping_lines,
             "refunds": lambda info, first=None: [refund_node(r) for r in (order.get("refunds") or [])][:first],
+            **self._fulfilment_order_fields(order),
         }
 
     def _orders_matching(self, query: str | None) -> list[dict]:
@@ -1019,8 +1025,13 @@ class ShopifySandbox(VendorApp):
         + duties + tip, with every total also as a `*_set` money bag.
         """
         with self.lock:
+            # A line may name the location it ships from ("location_id"): its own fulfillment order.
+            specs = fields.get("line_items") or []
+            line_locations = {i: self._location_number(spec["location_id"]) for i, spec in enumerate(specs)
+                              if isinstance(spec, dict) and spec.get("location_id") is not None}
             order = self._build_order(fields)
             self.orders[order["id"]] = order
+            self._open_fulfillment_orders(order, {order["line_items"][i]["id"]: loc for i, loc in line_locations.items()})
             payload = copy.deepcopy(order)
         self._emit("orders/create", payload, deliver)
         if payload["financial_status"] == "paid":
@@ -1923,6 +1934,7 @@ class ShopifySandbox(VendorApp):
                 "webhook_target": self.webhook_target, "retry_delays": list(self.retry_delays),
                 "delivery_mode": self.delivery_mode, "api_versions": list(self.api_versions),
                 "versions_served": dict(self.versions_served), "idempotent_replays": self.idempotent_replays,
+                "fulfillments": len(self.fulfillments), "notifications": len(self.notifications),
                 "rest_requests": self.rest_requests, "rest_throttled": self.rest_throttled,
             }
 
@@ -2002,7 +2014,7 @@ class _Root:
         item = gid_number(id.split("inventory_item_id=", 1)[-1]) if "inventory_item_id=" in id else None
         return self.sb._level_node(item, location) if (item, location) in self.sb.levels else None
 
-    def _idempotent(self, info, name: str, data: dict, run):
+    def _idempotent(self, info, name: str, data: dict, run, *, payload: str = "inventoryAdjustmentGroup"):
         """Shopify's `@idempotent(key: ...)`: the same key with the same input answers what the first
         request got, without applying it again; with another input it is a user error. Required from
         2026-04 (a request without it is refused at run time), optional on 2026-01."""
@@ -2010,7 +2022,7 @@ class _Root:
         variables = getattr(info.variable_values, "coerced", info.variable_values)  # graphql-core 3.3 / 3.2
         key = gql.idempotency_key(info.field_nodes[0], variables)
         if key is None:
-            if rules.idempotency_required:
+            if rules.idempotency_required and name in gql.IDEMPOTENT_MUTATIONS:
                 raise GraphQLError(f"The @idempotent directive is required for {name} on API version "
                                    f"{info.context['version']}: pass @idempotent(key: ...) with a unique key.")
             return run(data, rules)
@@ -2020,7 +2032,7 @@ class _Root:
         seen = self.sb.idempotency.get((name, key))
         if seen is not None:
             if seen[0] != fingerprint:
-                return {"inventoryAdjustmentGroup": None, "userErrors": [_user_error(
+                return {payload: None, "userErrors": [_user_error(
                     "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", None,
                     "The same idempotency key cannot be used with different operation parameters.")]}
             self.sb.idempotent_replays += 1
@@ -2069,6 +2081,10 @@ class _Root:
 
     def inventoryAdjustQuantities(self, info, input):  # noqa: N802
         return self._idempotent(info, "inventoryAdjustQuantities", input, self.sb.inventory_adjust_quantities)
+
+    def fulfillmentCreate(self, info, fulfillment, message=None):  # noqa: N802
+        # @idempotent is honoured when sent (a resend is answered as the first, nothing fulfilled twice).
+        return self._idempotent(info, "fulfillmentCreate", fulfillment, self.sb.fulfillment_create, payload="fulfillment")
 
 
 class ShopifyEuSandbox(ShopifySandbox):

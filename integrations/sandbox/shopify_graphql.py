@@ -467,7 +467,66 @@ type InventoryAdjustQuantitiesUserError { code: InventoryAdjustQuantitiesUserErr
 type InventoryAdjustQuantitiesPayload { inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventoryAdjustQuantitiesUserError!]! }
 """
 
-SCHEMA = build_schema(SDL)
+# Fulfilment (shopify_fulfilment.py): an order's fulfillment orders per location, its fulfilments and
+# fulfillmentCreate, with the published schema's names and types.
+FULFILMENT_SDL = """
+extend type Order {
+  fulfillmentOrders(first: Int, after: String, last: Int, before: String, displayable: Boolean, query: String, reverse: Boolean): FulfillmentOrderConnection!
+  fulfillments(first: Int, query: String): [Fulfillment!]!
+}
+extend type Mutation {
+  fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
+}
+enum FulfillmentOrderStatus { OPEN IN_PROGRESS CANCELLED INCOMPLETE CLOSED SCHEDULED ON_HOLD }
+enum FulfillmentStatus { PENDING OPEN SUCCESS CANCELLED ERROR FAILURE }
+enum FulfillmentDisplayStatus {
+  ATTEMPTED_DELIVERY CANCELED CONFIRMED DELAYED DELIVERED FAILURE FULFILLED CARRIER_PICKED_UP IN_TRANSIT
+  LABEL_PRINTED LABEL_PURCHASED LABEL_VOIDED MARKED_AS_FULFILLED NOT_DELIVERED OUT_FOR_DELIVERY READY_FOR_PICKUP
+  PICKED_UP SUBMITTED
+}
+type FulfillmentOrderAssignedLocation { name: String! location: Location }
+type FulfillmentOrderLineItem { id: ID! remainingQuantity: Int! totalQuantity: Int! lineItem: LineItem! }
+type FulfillmentOrderLineItemEdge { cursor: String! node: FulfillmentOrderLineItem! }
+type FulfillmentOrderLineItemConnection { edges: [FulfillmentOrderLineItemEdge!]! nodes: [FulfillmentOrderLineItem!]! pageInfo: PageInfo! }
+type FulfillmentOrder {
+  id: ID!
+  orderId: ID!
+  status: FulfillmentOrderStatus!
+  assignedLocation: FulfillmentOrderAssignedLocation!
+  lineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean): FulfillmentOrderLineItemConnection!
+  fulfillments(first: Int, after: String, last: Int, before: String, reverse: Boolean): FulfillmentConnection!
+}
+type FulfillmentOrderEdge { cursor: String! node: FulfillmentOrder! }
+type FulfillmentOrderConnection { edges: [FulfillmentOrderEdge!]! nodes: [FulfillmentOrder!]! pageInfo: PageInfo! }
+type FulfillmentTrackingInfo { company: String number: String url: URL }
+type FulfillmentLineItem { id: ID! quantity: Int lineItem: LineItem! }
+type FulfillmentLineItemEdge { cursor: String! node: FulfillmentLineItem! }
+type FulfillmentLineItemConnection { edges: [FulfillmentLineItemEdge!]! nodes: [FulfillmentLineItem!]! pageInfo: PageInfo! }
+type Fulfillment {
+  id: ID!
+  name: String!
+  status: FulfillmentStatus!
+  displayStatus: FulfillmentDisplayStatus
+  createdAt: DateTime!
+  totalQuantity: Int!
+  location: Location
+  trackingInfo(first: Int): [FulfillmentTrackingInfo!]!
+  fulfillmentLineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean): FulfillmentLineItemConnection!
+}
+type FulfillmentEdge { cursor: String! node: Fulfillment! }
+type FulfillmentConnection { edges: [FulfillmentEdge!]! nodes: [Fulfillment!]! pageInfo: PageInfo! }
+input FulfillmentTrackingInput { company: String number: String numbers: [String!] url: URL urls: [URL!] }
+input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
+input FulfillmentOrderLineItemsInput { fulfillmentOrderId: ID! fulfillmentOrderLineItems: [FulfillmentOrderLineItemInput!] }
+input FulfillmentInput {
+  lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]!
+  notifyCustomer: Boolean = false
+  trackingInfo: FulfillmentTrackingInput
+}
+type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
+"""
+
+SCHEMA = build_schema(SDL + FULFILMENT_SDL)
 
 MAX_PAGE_SIZE = 250  # Shopify's maximum for `first`/`last` on a connection
 MUTATION_COST = 10

@@ -123,7 +123,7 @@ def _sweep_events(conf: dict, counts: dict, deadline: float) -> None:
             return
         counts["events_retried"] += 1
         try:
-            orders.inbound_event_process(event_id=event_id)
+            _process_event(event_id)
         except (TransientError, PermanentError) as exc:
             # The flow stored the error on the event (FAILED); the next run retries it after its backoff.
             counts["errors"] += 1
@@ -135,6 +135,17 @@ def _sweep_events(conf: dict, counts: dict, deadline: float) -> None:
             continue
         if InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.DONE).exists():
             counts["events_done"] += 1
+
+
+def _process_event(event_id: int) -> None:
+    """Re-run an event through the flow its topic names: the order flow's own, or another flow's handler."""
+    from integrations.inbox.routing import ORDERS, flow_for, handle
+
+    row = InboundEvent.objects.filter(pk=event_id).values_list("connection__kind", "topic").first()
+    if row is not None and flow_for(*row) not in (None, ORDERS):
+        handle(event_id, *row)
+    else:
+        orders.inbound_event_process(event_id=event_id)
 
 
 def _event_stuck_raise(event: InboundEvent) -> None:
