@@ -23,6 +23,7 @@ from typing import Iterable
 from urllib.parse import parse_qs, unquote
 
 from .ct_predicates import PredicateError, parse_predicates, sort_resources
+from .ct_subscription import SubscriptionDeliveries
 from .currencies import currency_exponent
 from .server import RateLimiter, Request, Response, VendorApp
 
@@ -171,7 +172,7 @@ def _round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)), rounding=ROUND_HALF_EVEN)
 
 
-class CommercetoolsSandbox(VendorApp):
+class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
     prefix = "/commercetools"
     token_ttl = 172800  # seconds, as the real auth service grants for client credentials
 
@@ -212,6 +213,7 @@ class CommercetoolsSandbox(VendorApp):
             self.products: dict[str, dict] = {}  # published ProductProjections by id
             self.reserved: dict[str, int] = {}  # inventory entry id -> quantity held by open checkouts
             self.messages: list[dict] = []  # Subscription deliveries that would have been sent
+            self.subscription_reset()  # how they are delivered (ct_subscription)
             self.order_sequence = 0
             self.limiter = RateLimiter(self.rate_limit)
             self.requests_seen = []
@@ -491,6 +493,7 @@ class CommercetoolsSandbox(VendorApp):
             "version": 1,
             "sequenceNumber": order["lastMessageSequenceNumber"],
             "resource": {"typeId": "order", "id": order["id"]},
+            "resourceUserProvidedIdentifiers": {"orderNumber": order["orderNumber"]},
             "resourceVersion": order["version"],
             "type": message_type,
             "createdAt": moment,
@@ -712,6 +715,7 @@ class CommercetoolsSandbox(VendorApp):
         self.route("POST", "/_sandbox/orders", self.admin_create_order)
         self.route("POST", "/_sandbox/orders/(?P<id>[^/]+)/payment-state", self.admin_payment_state)
         self.route("GET", "/_sandbox/stats", self.admin_stats)
+        self.register_subscription_routes()
         self.route("GET", r"/(?P<project>[^/_][^/]*)/payments/(?P<id>[^/]+)", self._api(self.get, "payments"))
         project = r"/(?P<project>[^/_][^/]*)"
         for resource in ("product-projections", "orders", "customers", "channels", "inventory"):

@@ -203,3 +203,18 @@ def test_an_erp_without_credit_memos_keeps_the_refund_for_finance(
     [record] = _active("refund_pending")
     assert record.team == "finance" and "2.00 GBP" in record.message
     assert refund_setup.erp.credit_memos == []
+
+
+def test_an_order_first_seen_refunded_credits_the_refund_it_carries_once(
+    client, refund_setup, django_capture_on_commit_callbacks
+):
+    sold = shopify_order(number=2011, lines=[{"sku": "TEE-BLK-M", "price": "20.00", "quantity": 2, "tax_price": "8.00"}])
+    refund = shopify_refund(sold, lines=[{"index": 0, "quantity": 1}])
+    first_seen = {**sold, "financial_status": "partially_refunded",
+                  "refunds": [{k: v for k, v in refund.items() if k != "order_id"}]}
+    deliver_shopify_webhook(client, first_seen, django_capture_on_commit_callbacks)
+    deliver_shopify_webhook(client, refund, django_capture_on_commit_callbacks, topic="refunds/create")
+    [sales_order] = refund_setup.erp.sales_orders
+    [memo] = refund_setup.erp.credit_memos
+    assert sales_order["gross_total"] == "48.00" and memo["gross_total"] == "24.00"
+    assert not _active("refund_pending")
