@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from .inbox import erp_webhooks, webhooks
 from .views import inventory as inventory_views
@@ -7,6 +7,7 @@ from .views import progress as progress_views
 
 urlpatterns = [
     path("progress/", progress_views.home_progress, name="home-progress"),
+    path("", include("integrations.connections_urls")),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("orders/<int:pk>/retry/", views.order_retry, name="order-retry"),
