@@ -195,7 +195,7 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, erp):
     assert requests.get(f"{sandbox.url}/erp/api/v1/depots", timeout=5).status_code == 503
     requests.post(f"{base}/config", json={"outage": False}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
-    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["items"] == 12
+    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["items"] == 13
     assert {"DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM", "SHIPPING", "DISCOUNT"} <= set(seeded["items"])
     assert not any(code == "DUTIES" for code, _ in erp.stock)  # charges, not goods: no stock kept
     requests.post(f"{base}/reset", timeout=5)

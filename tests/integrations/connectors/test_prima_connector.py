@@ -240,7 +240,7 @@ def test_admin_endpoints_seed_configure_and_count(sandbox, prima):
     assert busy.status_code == 503 and _fault(busy)[0] == "soap:Server"
     requests.post(f"{base}/config", json={"outage": False}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
-    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 12
+    assert stats["orders"] == 0 and stats["requests"] == 1 and stats["stock_items"] == 13
     assert {"DUTIES", "TIPS", "GIFT-CARD-LIABILITY", "CUSTOM", "SHIPPING", "DISCOUNT"} <= set(seeded["stock_items"])
     assert not any(code == "TIPS" for code, _ in prima.stock)  # charges, not goods: no stock kept
     requests.post(f"{base}/reset", timeout=5)
