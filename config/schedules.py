@@ -32,6 +32,12 @@ def registry() -> list[ScheduleSpec]:
         ScheduleSpec("inventory-full-sync", "integrations.tasks.inventory_full_sync_all",
                      minutes=settings.INVENTORY_FULL_SYNC_MINUTES, owner="inventory"),
         ScheduleSpec("mappings health check", "mappings.tasks.mappings_health_check", minutes=60, owner="mappings"),
+        # Each connection's health line, stored so the connections list never calls a vendor.
+        ScheduleSpec("connections: health check", "integrations.flows.backfill.tasks.connections_health_refresh",
+                     minutes=15, owner="connections"),
+        # Backfill runs whose worker died resume from their cursor.
+        ScheduleSpec("backfill: resume", "integrations.flows.backfill.tasks.backfill_runs_resume", minutes=5,
+                     owner="backfill"),
         ScheduleSpec("exceptions: escalate overdue", "exceptions_queue.tasks.escalate_overdue", minutes=15,
                      owner="exceptions"),
         ScheduleSpec("exceptions: daily digest", "exceptions_queue.tasks.send_daily_digest", daily_at=time(7, 0),

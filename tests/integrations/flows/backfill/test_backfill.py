@@ -186,3 +186,18 @@ def test_an_inactive_storefront_is_not_backfilled(shopify_connection):
     shopify_connection.save()
     with pytest.raises(BackfillRefused, match="inactive"):
         backfill_start(connection=shopify_connection, since=timezone.now() - timedelta(days=1))
+
+
+def test_the_schedules_refresh_every_health_line_and_resume_backfills(db, sandbox, shopify_connection):
+    from django.core.management import call_command
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    from integrations.models import ConnectionHealthCheck
+
+    call_command("ledgerline_schedules", verbosity=0)
+    health = Schedule.objects.get(name="connections: health check")
+    assert health.minutes == 15 and Schedule.objects.get(name="backfill: resume").minutes == 5
+    assert import_string(health.func)() == 1
+    check = ConnectionHealthCheck.objects.get(connection=shopify_connection)
+    assert check.status in ("ok", "warn", "error") and check.lines
