@@ -3,8 +3,8 @@
 `kid`), issuer, audience, expiry and, when configured, the push service account's verified email.
 
 The keys come from a connection's settings: a JWKS document (`oidc_jwks`), PEM public keys or X.509
-certificates by kid (`oidc_public_keys`), or a JWKS URL (`oidc_jwks_url`, in production Google's
-published certs) fetched and kept in the Django cache.
+certificates by kid (`oidc_public_keys`), or a JWKS URL (`oidc_jwks_url`) fetched and kept in the
+Django cache; with none of them, Google's published certs (GOOGLE_CERTS_URL), as in production.
 """
 from __future__ import annotations
 
@@ -80,6 +80,13 @@ def _fetch_jwks(url: str, *, fresh: bool = False) -> dict:
     return document
 
 
+def jwks_url(config: dict) -> str:
+    """The JWKS URL keys are fetched from: the configured one, Google's when no keys are configured."""
+    if config.get("oidc_jwks_url"):
+        return config["oidc_jwks_url"]
+    return "" if config.get("oidc_jwks") or config.get("oidc_public_keys") else GOOGLE_CERTS_URL
+
+
 def signing_keys(config: dict, *, fresh: bool = False) -> dict:
     """{kid: public key} from a connection's settings (see the module docstring)."""
     try:
@@ -88,8 +95,8 @@ def signing_keys(config: dict, *, fresh: bool = False) -> dict:
             keys.update(_keys_from_jwks(config["oidc_jwks"]))
         for kid, pem in (config.get("oidc_public_keys") or {}).items():
             keys[kid] = _key_from_pem(pem)
-        if config.get("oidc_jwks_url"):
-            keys.update(_keys_from_jwks(_fetch_jwks(config["oidc_jwks_url"], fresh=fresh)))
+        if jwks_url(config):
+            keys.update(_keys_from_jwks(_fetch_jwks(jwks_url(config), fresh=fresh)))
     except (ValueError, TypeError, AttributeError, jwt.PyJWKError) as exc:
         raise KeysUnavailable(f"the configured signing keys cannot be read: {type(exc).__name__}") from None
     return keys
@@ -106,7 +113,7 @@ def push_token_verify(token: str, *, config: dict, audiences: list[str]) -> dict
         raise TokenRefused(f"the OIDC token is signed with {str(header.get('alg'))[:20]!r}, not RS256")
     kid = header.get("kid", "")
     keys = signing_keys(config)
-    if kid not in keys and config.get("oidc_jwks_url"):
+    if kid not in keys and jwks_url(config):
         keys = signing_keys(config, fresh=True)  # Google rotated its keys since we cached them
     if kid in keys:
         key = keys[kid]

@@ -4,11 +4,15 @@ messages arriving twice and out of order, applied in sequenceNumber order per or
 import logging
 from datetime import timedelta
 
+import jwt
 import pytest
+import requests_mock
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.cache import cache
 from django.utils import timezone
 
 from integrations.flows.orders.sweep import orders_sweep
+from integrations.inbox.oidc import GOOGLE_CERTS_URL
 from integrations.models import CommercetoolsResourceSequence, InboundEvent, OrderLink, SecurityEvent
 
 pytestmark = pytest.mark.django_db
@@ -198,6 +202,29 @@ def test_the_signing_keys_can_come_from_a_jwks_url_read_once(client, order_setup
     assert len(order_setup.erp.sales_orders) == 2
     assert ct.requests_seen.count(("GET", "/_sandbox/oidc/certs")) == 1  # then from the cache
     cache.clear()
+
+
+def test_with_no_keys_configured_googles_published_certs_are_used(client, order_setup, ct_connection,
+                                                                  django_capture_on_commit_callbacks):
+    cache.clear()
+    ct = order_setup.commercetools
+    use_oidc(ct_connection, ct, oidc_jwks=None)
+    [delivery] = ct.subscription_deliveries(paid_order(ct)["id"])
+    with requests_mock.Mocker(real_http=True) as google:  # the sandbox ERP is still reached over HTTP
+        google.get(GOOGLE_CERTS_URL, json=ct.oidc_jwks(), headers={"Cache-Control": "public, max-age=20000"})
+        assert deliver(client, django_capture_on_commit_callbacks, [delivery]) == [200]
+    assert len(order_setup.erp.sales_orders) == 1
+    cache.clear()
+
+
+def test_the_signing_keys_can_be_pem_public_keys_by_kid(client, order_setup, ct_connection,
+                                                        django_capture_on_commit_callbacks):
+    ct = order_setup.commercetools
+    [jwk] = ct.oidc_jwks()["keys"]
+    pem = jwt.PyJWK(jwk).key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    use_oidc(ct_connection, ct, oidc_jwks=None, oidc_public_keys={jwk["kid"]: pem})
+    assert deliver(client, django_capture_on_commit_callbacks, ct.subscription_deliveries(paid_order(ct)["id"])) == [200]
+    assert len(order_setup.erp.sales_orders) == 1
 
 
 def test_an_unreachable_jwks_url_is_503_so_pubsub_delivers_again(client, order_setup, ct_connection):
