@@ -21,6 +21,7 @@ MESSAGE = "Message"
 CHANGE_NOTIFICATIONS = ("ResourceCreated", "ResourceUpdated", "ResourceDeleted")
 CLOUDEVENTS_VERSION = "1.0"
 CLOUDEVENTS_TYPE_PREFIX = "com.commercetools."
+MAX_WHOLE = 2**63 - 1  # sequence numbers and versions are stored as 64-bit integers
 
 
 class NotADelivery(ValueError):
@@ -90,8 +91,8 @@ def _whole(message: dict, name: str) -> int | None:
     value = message.get(name)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise NotADelivery(f"'{name}' must be a whole number")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_WHOLE:
+        raise NotADelivery(f"'{name}' must be a whole number (at most {MAX_WHOLE})")
     return value
 
 

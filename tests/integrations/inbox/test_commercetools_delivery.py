@@ -350,3 +350,15 @@ def test_a_message_another_flow_reads_leaves_no_gap(client, order_setup, django_
                                 status=InboundEvent.Status.IGNORED)
     assert deliver(client, capture, ct.subscription_deliveries(order["id"], sequence=[3])) == [200]
     assert OrderLink.objects.get().state == OrderLink.State.POSTED
+
+
+@pytest.mark.parametrize("field, value", [("sequenceNumber", "3"), ("sequenceNumber", 2**64), ("resourceVersion", -1),
+                                          ("sequenceNumber", True)], ids=["text", "too-large", "negative", "bool"])
+def test_a_sequence_number_or_version_that_is_not_a_whole_number_is_400(client, ct_connection, field, value):
+    body = {"notificationType": "Message", "id": "m-1", "type": "OrderCreated", "sequenceNumber": 1,
+            "resourceVersion": 1, "resource": {"typeId": "order", "id": "o-1"}, field: value}
+    response = client.post(URL, data=body, content_type="application/json",
+                           headers={"Authorization": "Bearer sandbox-subscription-token"})
+    assert response.status_code == 400
+    assert f"'{field}' must be a whole number" in response.json()["message"]
+    assert InboundEvent.objects.count() == 0
