@@ -75,6 +75,9 @@ LOOKUPS = {
 }
 PAYMENT_STATES = ("BalanceDue", "Failed", "Pending", "CreditOwed", "Paid")
 ORDER_STATES = ("Open", "Confirmed", "Complete", "Cancelled")
+SHIPMENT_STATES = ("Shipped", "Delivered", "Ready", "Pending", "Delayed", "Partial", "Backorder", "Canceled")
+DELIVERY_ACTIONS = ("addDelivery", "addParcelToDelivery", "setDeliveryItems", "changeShipmentState")
+_RESOURCE_KEY = re.compile(r"^[A-Za-z0-9_-]{2,256}$")  # a Delivery's or Parcel's key
 
 
 def _error(status: int, code: str, message: str, **extra) -> Response:
@@ -945,8 +948,14 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
                 return _error(409, "ConcurrentModification", message, currentVersion=item["version"])
             updated = copy.deepcopy(item)
             reserved = self.reserved.get(item["id"], 0)
+            messages: list[tuple[str, dict]] = []
             for action in actions:
                 name = action["action"]
+                if resource == "orders" and name in DELIVERY_ACTIONS:
+                    refused = self._delivery_action(updated, action, messages)
+                    if refused is not None:
+                        return refused
+                    continue
                 if resource == "inventory" and name in ("addQuantity", "removeQuantity", "changeQuantity"):
                     quantity = action.get("quantity")
                     if not isinstance(quantity, int) or isinstance(quantity, bool):
@@ -972,7 +981,122 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
             if resource == "orders" and item.get("paymentState") != old_payment:
                 self._message(item, "OrderPaymentStateChanged", paymentState=item["paymentState"],
                               oldPaymentState=old_payment)
+            for message_type, payload in messages:
+                self._message(item, message_type, **payload)
             return Response.json(copy.deepcopy(item))
+
+    # --- deliveries: addDelivery, addParcelToDelivery, setDeliveryItems, changeShipmentState --------
+
+    def _delivery_items(self, order: dict, items, where: str) -> tuple[list[dict] | None, Response | None]:
+        if items is None:
+            return [], None
+        if not isinstance(items, list):
+            raise InvalidJson(f"{where}.items: expected an array of DeliveryItem.")
+        known = {line["id"] for line in order.get("lineItems") or []} | {
+            line["id"] for line in order.get("customLineItems") or []}
+        out = []
+        for n, entry in enumerate(items):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise InvalidJson(f"{where}.items[{n}]: expected an object with an 'id'.")
+            quantity = entry.get("quantity")
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+                return None, _error(400, "InvalidField", f"{where}.items[{n}].quantity must be a non-negative integer.",
+                                    field="quantity", invalidValue=quantity)
+            if entry["id"] not in known:
+                return None, _error(400, "InvalidInput", f"The order does not contain a line item with id "
+                                                         f"'{entry['id']}'.")
+            out.append({"id": entry["id"], "quantity": quantity})
+        return out, None
+
+    def _parcel(self, order: dict, draft: dict, where: str) -> tuple[dict | None, Response | None]:
+        if not isinstance(draft, dict):
+            raise InvalidJson(f"{where}: expected a ParcelDraft object.")
+        items, refused = self._delivery_items(order, draft.get("items"), where)
+        if refused:
+            return None, refused
+        parcel = {"id": str(uuid.uuid4()), "createdAt": self.now(), "items": items}
+        key = draft.get("key", draft.get("parcelKey"))
+        if key is not None:
+            if not isinstance(key, str) or not _RESOURCE_KEY.match(key):
+                return None, _error(400, "InvalidField", f"{where}.key must match [A-Za-z0-9_-]{{2,256}}.", field="key")
+            parcel["key"] = key
+        tracking = draft.get("trackingData")
+        if tracking is not None:
+            if not isinstance(tracking, dict):
+                raise InvalidJson(f"{where}.trackingData: expected a TrackingData object.")
+            parcel["trackingData"] = {k: tracking[k] for k in ("trackingId", "carrier", "provider", "providerTransaction")
+                                      if tracking.get(k) is not None}
+            parcel["trackingData"]["isReturn"] = bool(tracking.get("isReturn", False))
+        if draft.get("measurements") is not None:
+            parcel["measurements"] = draft["measurements"]
+        return parcel, None
+
+    @staticmethod
+    def _find_delivery(order: dict, action: dict) -> dict | None:
+        deliveries = (order.get("shippingInfo") or {}).get("deliveries") or []
+        if action.get("deliveryId"):
+            return next((d for d in deliveries if d["id"] == action["deliveryId"]), None)
+        if action.get("deliveryKey"):
+            return next((d for d in deliveries if d.get("key") == action["deliveryKey"]), None)
+        return None
+
+    def _delivery_action(self, order: dict, action: dict, messages: list) -> Response | None:
+        """Apply one delivery action to `order` (a copy); an error Response refuses the whole update."""
+        name = action["action"]
+        if name == "changeShipmentState":
+            old = order.get("shipmentState")
+            order["shipmentState"] = self._enum(action, "shipmentState", SHIPMENT_STATES)
+            if old != order["shipmentState"]:
+                messages.append(("OrderShipmentStateChanged",
+                                 {"shipmentState": order["shipmentState"], "oldShipmentState": old}))
+            return None
+        shipping = order.setdefault("shippingInfo", {"shippingMethodName": "Sandbox delivery", "deliveries": []})
+        deliveries = shipping.setdefault("deliveries", [])
+        if name == "addDelivery":
+            items, refused = self._delivery_items(order, action.get("items"), "addDelivery")
+            if refused:
+                return refused
+            delivery = {"id": str(uuid.uuid4()), "createdAt": self.now(), "items": items, "parcels": []}
+            key = action.get("deliveryKey")
+            if key is not None:
+                if not isinstance(key, str) or not _RESOURCE_KEY.match(key):
+                    return _error(400, "InvalidField", "deliveryKey must match [A-Za-z0-9_-]{2,256}.", field="deliveryKey")
+                if any(d.get("key") == key for d in deliveries):
+                    return _error(400, "DuplicateField", f"A delivery with key '{key}' already exists.",
+                                  field="deliveryKey", duplicateValue=key)
+                delivery["key"] = key
+            for n, draft in enumerate(action.get("parcels") or []):
+                parcel, refused = self._parcel(order, draft, f"addDelivery.parcels[{n}]")
+                if refused:
+                    return refused
+                delivery["parcels"].append(parcel)
+            deliveries.append(delivery)
+            messages.append(("DeliveryAdded", {"delivery": copy.deepcopy(delivery)}))
+            return None
+        delivery = self._find_delivery(order, action)
+        if delivery is None:
+            return _error(400, "InvalidOperation", f"{name}: the order has no delivery "
+                                                   f"{action.get('deliveryId') or action.get('deliveryKey')!r}.")
+        if name == "addParcelToDelivery":
+            draft = {k: action[k] for k in ("trackingData", "items", "measurements") if k in action}
+            if "parcelKey" in action:
+                draft["key"] = action["parcelKey"]
+            parcel, refused = self._parcel(order, draft, "addParcelToDelivery")
+            if refused:
+                return refused
+            if parcel.get("key") and any(p.get("key") == parcel["key"] for d in deliveries for p in d["parcels"]):
+                return _error(400, "DuplicateField", f"A parcel with key '{parcel['key']}' already exists.",
+                              field="parcelKey", duplicateValue=parcel["key"])
+            delivery["parcels"].append(parcel)
+            messages.append(("ParcelAddedToDelivery", {"delivery": copy.deepcopy(delivery), "parcel": copy.deepcopy(parcel)}))
+            return None
+        # setDeliveryItems
+        items, refused = self._delivery_items(order, action.get("items"), "setDeliveryItems")
+        if refused:
+            return refused
+        old_items, delivery["items"] = delivery["items"], items
+        messages.append(("DeliveryItemsUpdated", {"deliveryId": delivery["id"], "items": items, "oldItems": old_items}))
+        return None
 
     @staticmethod
     def _enum(action: dict, name: str, values: tuple[str, ...]) -> str:

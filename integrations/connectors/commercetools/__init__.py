@@ -27,9 +27,10 @@ from ..base import (
 
 ORDER_EXPAND = ("lineItems[*].supplyChannel",)
 
-# What Ledgerline does in a project, in the scopes the HTTP API reference asks for: read orders, find and
+# What Ledgerline does in a project, in the scopes the HTTP API reference asks for: read orders and record
+# their deliveries and shipment state (fulfilment.py; manage_orders includes view_orders), find and
 # create customers, read channels and products and move inventory (inventory needs manage_products).
-LEDGERLINE_SCOPES = ("view_orders", "manage_customers", "manage_products")
+LEDGERLINE_SCOPES = ("manage_orders", "manage_customers", "manage_products")
 
 _SCOPE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z]+)+:[A-Za-z0-9_-]+(?::[A-Za-z0-9_-]+)?")
 
