@@ -5,9 +5,11 @@ unordered). The orders flow asks `message_admit` before it applies a commercetoo
 - a message older than the last one applied, or about a resource version already applied in full,
   changes nothing (it is marked done);
 - the next message in sequence is applied; one that arrives after a gap (3 before 2) is held, stored
-  and pending, until the missing one is applied (then it is queued) or, after
-  CT_MESSAGE_GAP_SECONDS, applied from the order fetched as it is now (which covers the missing
-  ones). The orders sweep re-runs pending events, so a held message is never left behind;
+  and pending, until the missing one is applied (then it is queued) or, after the gap timeout
+  (the connection's `ct_message_gap_seconds`, else CT_MESSAGE_GAP_SECONDS, 60 s), applied from the
+  order fetched as it is now (which covers the missing ones). The orders sweep re-runs pending
+  events (after its own two-minute wait), so a held message is never left behind;
+- a message stored for another flow (refunds) or for none leaves no gap: it was delivered;
 - change notifications (ResourceCreated/Updated) name no sequence: the order is fetched.
 """
 from __future__ import annotations
