@@ -16,8 +16,8 @@ urlpatterns = [
     path("inventory/sync/", inventory_views.inventory_sync, name="inventory-sync"),
     path("inventory/runs/<int:pk>/progress/", inventory_views.inventory_run_progress, name="inventory-run-progress"),
     path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),
-    path(
     path("webhooks/erp/<slug:connection_code>/", erp_webhooks.erp_dispatch_webhook, name="webhook-erp"),
+    path(
         "webhooks/commercetools/<slug:connection_code>/",
         webhooks.commercetools_subscription,
         name="webhook-commercetools",
