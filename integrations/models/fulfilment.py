@@ -80,6 +80,12 @@ class Dispatch(models.Model):
                          for line in self.lines)
 
     @property
+    def tracking_link(self) -> str:
+        """The ERP's tracking URL when it is a web address (nothing else is made a link)."""
+        url = (self.tracking_url or "").strip()
+        return url if url.lower().startswith(("https://", "http://")) else ""
+
+    @property
     def idempotency_key(self) -> str:
         """What every storefront write made of this dispatch is keyed by."""
         return f"dispatch:{self.erp}:{self.erp_dispatch_id}"

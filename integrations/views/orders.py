@@ -10,7 +10,16 @@ from django.views.decorators.http import require_GET, require_POST
 from config.htmx import HtmxHttpRequest, render_page
 from config.roles import ADMIN, ECOMMERCE, OPS, has_role, role_required
 
-from ..models import OrderLink, Connection
+from ..models import Dispatch, OrderEvent, OrderLink, Connection
+
+# What happened after posting, as the list filters it (the ERP's dispatches, refunds of any size).
+AFTER_POSTING = [
+    ("dispatched", "Dispatched"),
+    ("partly_dispatched", "Partly dispatched"),
+    ("refunded", "Refunded"),
+    ("storefront_not_told", "Dispatched, storefront not told yet"),
+]
+REFUND_KINDS = (OrderEvent.Kind.REFUNDED, OrderEvent.Kind.REFUND_RECEIVED, OrderEvent.Kind.CREDIT_MEMO_POSTED)
 
 
 class OrderFilter(django_filters.FilterSet):
@@ -19,10 +28,25 @@ class OrderFilter(django_filters.FilterSet):
     connection = django_filters.ModelChoiceFilter(
         queryset=Connection.objects.storefronts(), empty_label="Any storefront"
     )
+    after_posting = django_filters.ChoiceFilter(choices=AFTER_POSTING, method="filter_after_posting",
+                                                empty_label="Anything", label="After posting")
 
     class Meta:
         model = OrderLink
-        fields = ["q", "state", "connection"]
+        fields = ["q", "state", "connection", "after_posting"]
+
+    def filter_after_posting(self, queryset, name, value):
+        if value == "dispatched":
+            return queryset.filter(state=OrderLink.State.DISPATCHED)
+        if value == "partly_dispatched":
+            return queryset.filter(state=OrderLink.State.PARTLY_DISPATCHED)
+        if value == "refunded":
+            return queryset.filter(Q(state=OrderLink.State.REFUNDED) | Q(timeline__kind__in=REFUND_KINDS)).distinct()
+        if value == "storefront_not_told":
+            return queryset.filter(dispatches__storefront_status__in=[
+                Dispatch.Status.PENDING, Dispatch.Status.SENDING, Dispatch.Status.RETRYING,
+                Dispatch.Status.FAILED]).distinct()
+        return queryset
 
     def search(self, queryset, name, value):
         return queryset.filter(
@@ -61,7 +85,8 @@ def order_detail(request: HtmxHttpRequest, pk: int):
     order = _labelled(get_object_or_404(OrderLink.objects.select_related("connection"), pk=pk))
     context = {
         "order": order,
-        "timeline": order.timeline.select_related("event"),
+        # One timeline, in order: every entry as it is; an entry a dispatch belongs to shows its details.
+        "timeline": order.timeline.select_related("event", "dispatch"),
         "events": order.connection.events.filter(resource_id=order.storefront_order_id).order_by("received_at")[:50],
         "exceptions": order.exceptions.all(),
         "can_retry": has_role(request.user, OPS, ECOMMERCE, ADMIN),
