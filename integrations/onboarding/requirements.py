@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from integrations.inbox.routing import ORDERS, SHOPIFY_TOPICS
+from integrations.inbox.routing import ORDERS, REFUNDS, SHOPIFY_TOPICS
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ SHOPIFY_FLOWS: dict[str, FlowNeeds] = {
             ScopeNeed("read_orders", "orders cannot be read, so no order reaches the ERP"),
             ScopeNeed("read_all_orders", "orders older than 60 days cannot be imported", required=False),
         )),
+    REFUNDS: FlowNeeds(
+        REFUNDS, "Refunds to credit memos",
+        topics=tuple(topic for topic, flow in SHOPIFY_TOPICS.items() if flow == REFUNDS),
+        scopes=(ScopeNeed("read_orders", "refunds cannot be read, so no credit memo reaches the ERP"),)),
     "inventory": FlowNeeds(
         "inventory", "Stock to the storefront",
         scopes=(
@@ -53,7 +57,7 @@ SHOPIFY_FLOWS: dict[str, FlowNeeds] = {
             ScopeNeed("write_merchant_managed_fulfillment_orders", "dispatches cannot be reported to Shopify"),
         )),
 }
-DEFAULT_FLOWS = (ORDERS, "inventory")
+DEFAULT_FLOWS = (ORDERS, REFUNDS, "inventory")
 
 
 def enabled_flows(connection=None, flows=None) -> tuple[FlowNeeds, ...]:

@@ -10,7 +10,8 @@ from integrations.onboarding.scopes import shopify_scopes_check
 from integrations.onboarding.shopify_oauth import shopify_connect_client_credentials
 from integrations.onboarding.subscriptions import shopify_subscriptions_check, shopify_subscriptions_repair
 
-ORDER_TOPICS = set(SHOPIFY_FLOWS["orders"].topics)
+# The default flows' topics: orders and refunds (the inventory flow is fed by the ERP, not by webhooks).
+ORDER_TOPICS = set(SHOPIFY_FLOWS["orders"].topics) | set(SHOPIFY_FLOWS["refunds"].topics)
 
 
 @pytest.fixture
