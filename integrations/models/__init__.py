@@ -7,6 +7,7 @@ from .inbox import InboundEvent, PollCursor, SecurityEvent
 from .fulfilment import Dispatch, DispatchCursor
 from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
 from .orders import CustomerLink, OrderEvent, OrderLink
+from .payouts import BalanceTransaction, Payout, ReconciliationLine, SettlementFile
 from .refunds import Refund
 from .writes import OutboundWrite
 
