@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         # Flows register their exception types on import: load them all so the registry is full.
         from integrations import flows  # noqa: F401
+        from integrations.drift import exception_types  # noqa: F401
         from django.db.models.signals import post_delete, post_save
 
         from integrations.models import Connection

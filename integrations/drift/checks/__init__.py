@@ -1,0 +1,1 @@
+"""Every drift check, one module each; importing this package registers them all."""
