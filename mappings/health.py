@@ -234,6 +234,7 @@ def mappings_health(*, connections=None) -> HealthReport:
             # Items the order flow posts charges to (not products a storefront sells).
             service_items = {settings.ORDERS.get(k) for k in (
                 "default_custom_item", "shipping_item", "discount_item", "duty_item", "tip_item", "gift_card_item")}
+            service_items.add(settings.ORDERS.get("goodwill_item") or "GOODWILL")  # refunds on no line
             for code in sorted(erp_items - sold - service_items):
                 report.findings.append(Finding(
                     ERP_ITEM_UNSOLD, code, f"ERP item {code} is sold by no storefront variant.", {"item": code}
