@@ -31,6 +31,9 @@ def registry() -> list[ScheduleSpec]:
                      owner="fulfilment"),
         ScheduleSpec("inventory-full-sync", "integrations.tasks.inventory_full_sync_all",
                      minutes=settings.INVENTORY_FULL_SYNC_MINUTES, owner="inventory"),
+        # Inventory Planner feeds: tables refreshed hourly, increments uploaded at night outside peak hours.
+        ScheduleSpec("planner-feeds", "integrations.flows.planner_feeds.tasks.planner_feeds_hourly", minutes=60,
+                     owner="planner_feeds"),
         ScheduleSpec("mappings health check", "mappings.tasks.mappings_health_check", minutes=60, owner="mappings"),
         # Each connection's health line, stored so the connections list never calls a vendor.
         ScheduleSpec("connections: health check", "integrations.flows.backfill.tasks.connections_health_refresh",

@@ -76,6 +76,16 @@ DEMO_ITEMS = {
     "GOODWILL": "Goodwill credit (refund on no line)",
 }
 DEMO_DEPOTS = {"MAIN": "Main warehouse", "NORTH": "North depot"}
+# The item master's purchasing figures of the demo stock items: cost, lead time (days), supplier.
+DEMO_ITEM_SUPPLY = {
+    "TEE-BLK-S": ("6.40", 21, "Northern Textiles"),
+    "TEE-BLK-M": ("6.40", 21, "Northern Textiles"),
+    "TEE-BLK-L": ("6.60", 21, "Northern Textiles"),
+    "TEE-WHT-M": ("6.20", 21, "Northern Textiles"),
+    "MUG-001": ("3.15", 35, "Stoke Enamelware"),
+    "HOODIE-GRY-L": ("14.90", 28, "Northern Textiles"),
+}
+ITEM_FIGURES = ("unit_cost", "lead_time_days", "supplier", "barcode")
 
 
 def _error(status: int, error: str, message: str, **extra) -> Response:
@@ -152,16 +162,19 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             for code, name in DEMO_DEPOTS.items():
                 self.add_depot(code, name)
             for code, description in DEMO_ITEMS.items():
-                self.add_item(code, description)
+                cost, lead_time, supplier = DEMO_ITEM_SUPPLY.get(code, (None, None, None))
+                self.add_item(code, description, unit_cost=cost, lead_time_days=lead_time, supplier=supplier)
             for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, allocated=0, reserved=0, damaged=n % 2)
 
-    def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "") -> dict:
+    def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "", **figures) -> dict:
+        """figures: the item master's unit_cost (a decimal string), lead_time_days, supplier, barcode."""
         with self.lock:
             item = {"code": code, "description": description or code, "active": bool(active)}
             if tax_code:
                 item["tax_code"] = tax_code
+            item.update({k: v for k, v in figures.items() if k in ITEM_FIGURES and v not in (None, "")})
             self.items[code] = item
             return dict(item)
 
@@ -1099,7 +1112,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         if not body.get("code"):
             return _error(400, "invalid_item", "code is required")
         return Response.json(self.add_item(body["code"], body.get("description", ""), body.get("active", True),
-                                           body.get("tax_code", "")), 201)
+                                           body.get("tax_code", ""), **{k: body.get(k) for k in ITEM_FIGURES}), 201)
 
     def admin_add_depot(self, request: Request) -> Response:
         body = request.json() or {}
