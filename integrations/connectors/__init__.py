@@ -72,6 +72,13 @@ def connector_for(connection):
         url = connection.base_url or settings.ERP["prima_url"]
         return PrimaClient.from_settings(url=url, company=own.get("company") or settings.ERP["prima_company"],
                                          pacer=erp_pacer(f"prima:{url}"))
+    if kind == "inventory_planner":
+        from .inventory_planner import InventoryPlannerClient
+
+        return InventoryPlannerClient(connection.base_url or "https://app.inventory-planner.com/api/v1",
+                                      connection.secret("api_key"),
+                                      own.get("account_id") or connection.secret("account_id"),
+                                      **_retry_options(own))
     raise ValueError(f"no connector for connections of kind {kind!r}")
 
 

@@ -10,6 +10,7 @@ VENDORS = {
     "/shopify": "integrations.sandbox.shopify:ShopifySandbox",
     "/shopify-eu": "integrations.sandbox.shopify:ShopifyEuSandbox",
     "/commercetools": "integrations.sandbox.commercetools:CommercetoolsSandbox",
+    "/inventory-planner": "integrations.sandbox.inventory_planner:InventoryPlannerSandbox",
 }
 
 
