@@ -41,6 +41,14 @@ def registry() -> list[ScheduleSpec]:
         # Backfill runs whose worker died resume from their cursor.
         ScheduleSpec("backfill: resume", "integrations.flows.backfill.tasks.backfill_runs_resume", minutes=5,
                      owner="backfill"),
+        # Inventory Planner: drafts to review, the planner's catalogue against the ERP, receipts back.
+        ScheduleSpec("replenishment: pull recommendations",
+                     "integrations.flows.replenishment.tasks.pull_recommendations", minutes=15, owner="replenishment"),
+        ScheduleSpec("replenishment: planner catalogue check",
+                     "integrations.flows.replenishment.tasks.check_planner_catalogue", minutes=360,
+                     owner="replenishment"),
+        ScheduleSpec("replenishment: receipts", "integrations.flows.replenishment.tasks.sync_receipts", minutes=5,
+                     owner="replenishment"),
         ScheduleSpec("exceptions: escalate overdue", "exceptions_queue.tasks.escalate_overdue", minutes=15,
                      owner="exceptions"),
         ScheduleSpec("exceptions: daily digest", "exceptions_queue.tasks.send_daily_digest", daily_at=time(7, 0),

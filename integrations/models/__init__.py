@@ -9,6 +9,7 @@ from .fulfilment import Dispatch, DispatchCursor
 from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
 from .orders import CustomerLink, OrderEvent, OrderLink
 from .payouts import BalanceTransaction, Payout, ReconciliationLine, SettlementFile
+from .planner import PlannerVariant, ReceiptCursor, Recommendation, RecommendationLine
 from .planner_feeds import FeedRun, PlannerItem, PlannerSalesLine, PlannerStock
 from .refunds import Refund
 from .writes import OutboundWrite
