@@ -11,11 +11,11 @@ returns are sales rows with a negative quantity. Names starting with "." (upload
 never read, and a file is processed once.
 
 Rows naming a SKU (CSV) or VARIANT_ID (Advanced) that the planner's variants do not know are not
-imported and are reported under `unknown_skus`. The planner's variants are those of its files plus,
-when the vendor app offers one, `app.known_skus()` (the variants it holds through its API).
+imported and are reported under `unknown_skus`. The planner's variants are those of its files plus
+those the vendor app holds through its API (`app.variants`, or `app.known_skus()`).
 
-`import_feeds(app, body)` is what `POST /_sandbox/import` runs; `imported(app)` what
-`GET /_sandbox/imported` shows; `reset_feeds(app)` forgets everything.
+`import_feeds(app, body)` is what `POST /_sandbox/import` runs (the app keeps each answer);
+`imported(app)` is the planner's current view of the files' data; `reset_feeds(app)` forgets it.
 """
 from __future__ import annotations
 
@@ -59,10 +59,14 @@ CSV_REQUIRED = {
 
 
 def _state(app) -> dict:
+    """The import state kept on the vendor app; a reset of the app (which replaces its `imported`
+    list) starts it afresh."""
+    generation = id(getattr(app, "imported", None))
     with _LOCK:
         state = getattr(app, "feed_state", None)
-        if state is None:
-            state = {"csv": {}, "advanced": {kind: {} for kind in ADVANCED_ORDER}, "processed": set(), "log": []}
+        if state is None or state["generation"] != generation:
+            state = {"csv": {}, "advanced": {kind: {} for kind in ADVANCED_ORDER}, "processed": set(), "log": [],
+                     "generation": generation}
             app.feed_state = state
         return state
 
@@ -82,6 +86,9 @@ def _known_skus(app, state) -> set[str]:
     extra = getattr(app, "known_skus", None)
     if callable(extra):
         known |= set(extra())
+    variants = getattr(app, "variants", None)  # the variants the planner holds through its API
+    if isinstance(variants, dict):
+        known |= {v.get("sku") for v in variants.values() if isinstance(v, dict) and v.get("sku")}
     return known
 
 

@@ -346,6 +346,8 @@ def planner_catalogue_refresh(*, erp=None, warehouses: list[str] | None = None) 
                 result.items_changed += 1
         gone = [row.pk for code, row in existing.items() if code not in listed and not row.removed]
         result.items_changed += PlannerItem.objects.filter(pk__in=gone).update(removed=True, updated_at=now)
+        dropped = {code for code, row in existing.items() if not row.removed
+                   and (code not in listed or listed[code]["removed"])}
 
     # One pool per item and warehouse however many channels sell from it: what is really available
     # (on hand − allocated − reserved − every held state), with no storefront's safety buffer.
@@ -383,6 +385,14 @@ def planner_catalogue_refresh(*, erp=None, warehouses: list[str] | None = None) 
     for code, skus in unknown.items():
         unknown_sku_raise(item_code=code, what="stock update", detail=f"storefront SKUs {', '.join(sorted(skus)[:10])}")
     result.unknown_stock = tuple(sorted(unknown))
+    # Sales already sent for an item the catalogue no longer has: held back (REMOVED in the next
+    # increment, gone from the snapshot) and said, rather than left naming a variant the planner lacks.
+    for code in sorted(dropped):
+        orders = sorted(set(PlannerSalesLine.objects.filter(item_code=code, held=False, removed=False)
+                            .values_list("order_number", flat=True)[:10]))
+        if orders and PlannerSalesLine.objects.filter(item_code=code, held=False, removed=False).update(
+                held=True, updated_at=now):
+            unknown_sku_raise(item_code=code, what="order line", detail=f"orders {', '.join(orders)}")
     held_rows_release()
     return result
 
