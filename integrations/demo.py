@@ -100,12 +100,14 @@ def demo_orders_send(sandbox) -> str:
     later = shopify.create_order(deliver="sync", email="frank@example.com", line_items=[{"sku": "TEE-BLK-L", "quantity": 1}])
     shopify.mark_paid(later["id"], deliver="sync")
     sent.append(f"Shopify {later['name']} (created pending, then paid)")
-    # Work for finance: a paid order later partly refunded (its credit memo waits), and a US order
+    # Work for finance: a paid order later partly refunded (its credit memo is posted), and a US order
     # with duties; for ops: an order cancelled after it was posted (cancelled in the ERP too).
     refunded = shopify.create_order(deliver="sync", financial_status="paid", email="gail@example.com",
                                     line_items=[{"sku": "MUG-001", "quantity": 2}])
-    shopify.update_order(refunded["id"], deliver="sync", financial_status="partially_refunded")
-    sent.append(f"Shopify {refunded['name']} (paid, then partly refunded: a credit memo for finance)")
+    # One of the two mugs comes back: refunds/create carries the refund, which becomes one credit memo.
+    shopify.refund_order(refunded["id"], lines=[(0, 1)], restock_type="return", note="One mug arrived chipped",
+                         deliver="sync")
+    sent.append(f"Shopify {refunded['name']} (paid, then one mug refunded and returned: a credit memo)")
     duties = shopify.create_order(deliver="sync", financial_status="paid", email="hank@example.com", tax_rate="0",
                                   shipping_address={"country": "United States", "country_code": "US"},
                                   line_items=[{"sku": "HOODIE-GRY-L", "quantity": 1,

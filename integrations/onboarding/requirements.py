@@ -48,16 +48,16 @@ SHOPIFY_FLOWS: dict[str, FlowNeeds] = {
             ScopeNeed("read_inventory", "stock levels cannot be read"),
             ScopeNeed("write_inventory", "stock cannot be pushed to Shopify"),
         )),
-    # Dispatches from the ERP (a later flow): off unless a connection enables it.
+    # Dispatches confirmed in the ERP become Shopify fulfilments (integrations/flows/fulfilment/):
+    # the flow reads the order's fulfillment orders and fulfils them; no webhook feeds it.
     "dispatches": FlowNeeds(
-        "dispatches", "Dispatches from the ERP",
-        topics=("fulfillments/create", "fulfillments/update"),
+        "dispatches", "Dispatches to the storefront",
         scopes=(
-            ScopeNeed("read_merchant_managed_fulfillment_orders", "dispatches cannot be matched to orders"),
-            ScopeNeed("write_merchant_managed_fulfillment_orders", "dispatches cannot be reported to Shopify"),
+            ScopeNeed("write_merchant_managed_fulfillment_orders",
+                      "dispatches cannot be reported to Shopify, so customers get no tracking"),
         )),
 }
-DEFAULT_FLOWS = (ORDERS, REFUNDS, "inventory")
+DEFAULT_FLOWS = (ORDERS, REFUNDS, "inventory", "dispatches")
 
 
 def enabled_flows(connection=None, flows=None) -> tuple[FlowNeeds, ...]:

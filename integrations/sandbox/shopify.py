@@ -331,6 +331,7 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
                 "InventoryAdjustmentGroup": itertools.count(1),
                 "WebhookSubscription": itertools.count(1_101_000_001),
                 "BulkOperation": itertools.count(4_001_000_001),
+                "Refund": itertools.count(9_201_000_001),
             }
             self._order_numbers = itertools.count(1001)
             self._last_updated: datetime | None = None
@@ -1284,6 +1285,62 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
             payload = copy.deepcopy(order)
         self._emit("orders/updated", payload, deliver)
         return payload
+
+    def refund_order(self, order_id, *, lines: list[tuple[int, int]] = (), restock_type: str = "no_restock",
+                     shipping: str | None = None, note: str = "", deliver: str | None = None) -> dict:
+        """Refund part of an order as a merchant does in the admin: `lines` are (line index, quantity)
+        refunded at what the customer paid for them (discount and tax shares pro rata), `shipping`
+        refunds that much of the first shipping line. Records the refund on the order, moves its
+        financial status, and emits refunds/create then orders/updated. Returns the refund."""
+        with self.lock:
+            order = self._order(order_id)
+            currency = order["currency"]
+            exponent = Decimal(1).scaleb(-currency_exponent(currency))
+            money = lambda amount: self._money_set(self._money(amount, currency), currency)  # noqa: E731
+            refund_id = self._next_id("Refund")
+            included = bool(order.get("taxes_included"))
+            total, refund_lines = Decimal(0), []
+            for n, (index, quantity) in enumerate(lines):
+                item = order["line_items"][index]
+                share = Decimal(quantity) / Decimal(item["quantity"])
+                discount = sum((Decimal(d["amount"]) for d in item.get("discount_allocations") or ()), Decimal(0))
+                subtotal = ((Decimal(item["price"]) * item["quantity"] - discount) * share).quantize(exponent, ROUND_HALF_EVEN)
+                tax = (sum((Decimal(t["price"]) for t in item.get("tax_lines") or ()), Decimal(0)) * share).quantize(
+                    exponent, ROUND_HALF_EVEN)
+                total += subtotal + (Decimal(0) if included else tax)
+                refund_lines.append({
+                    "id": refund_id * 10 + n, "line_item_id": item["id"], "quantity": quantity,
+                    "location_id": order.get("location_id"), "restock_type": restock_type,
+                    "subtotal": float(subtotal), "total_tax": float(tax),  # Shopify's REST floats; the *_set bags are exact
+                    "subtotal_set": money(subtotal), "total_tax_set": money(tax), "line_item": copy.deepcopy(item),
+                })
+            shipping_lines = []
+            if shipping is not None and order.get("shipping_lines"):
+                ship = order["shipping_lines"][0]
+                amount = Decimal(shipping)
+                total += amount
+                shipping_lines.append({"id": refund_id * 10 + 8, "shipping_line_id": ship["id"], "shipping_line": ship,
+                                       "subtotal_amount_set": money(amount), "tax_amount_set": money(Decimal(0))})
+            moment = _iso(self._stamp())
+            refund = {
+                "id": refund_id, "admin_graphql_api_id": gid("Refund", refund_id), "order_id": order["id"],
+                "created_at": moment, "processed_at": moment, "note": note, "user_id": None,
+                "restock": restock_type == "return", "refund_line_items": refund_lines,
+                "refund_shipping_lines": shipping_lines, "order_adjustments": [], "duties": [],
+                "transactions": [{
+                    "id": refund_id * 10 + 9, "order_id": order["id"], "kind": "refund", "gateway": "shopify_payments",
+                    "status": "success", "amount": self._money(total, currency), "currency": currency,
+                    "created_at": moment, "processed_at": moment, "test": False,
+                }],
+            }
+            order.setdefault("refunds", []).append(refund)
+            refunded = sum((Decimal(t["amount"]) for r in order["refunds"] for t in r["transactions"]), Decimal(0))
+            order["financial_status"] = "refunded" if refunded >= Decimal(order["total_price"]) else "partially_refunded"
+            order["updated_at"] = moment
+            refund_payload, order_payload = copy.deepcopy(refund), copy.deepcopy(order)
+        self._emit("refunds/create", refund_payload, deliver)
+        self._emit("orders/updated", order_payload, deliver)
+        return refund_payload
 
     def cancel_order(self, order_id, *, reason: str = "customer", deliver: str | None = None) -> dict:
         """Cancelled: committed stock goes back to available, orders/cancelled then orders/updated."""

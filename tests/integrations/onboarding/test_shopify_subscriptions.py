@@ -74,7 +74,7 @@ def test_a_missing_scope_is_reported_in_plain_words(connection, sandbox):
 
 def test_a_write_scope_counts_as_its_read_scope_and_a_missing_required_one_is_an_error(db, sandbox, sandbox_shop):
     sandbox.shopify.configure(app_scopes=["write_orders", "read_all_orders", "read_products", "read_locations",
-                                          "write_inventory"])
+                                          "write_inventory", "write_merchant_managed_fulfillment_orders"])
     connection = shopify_connect_client_credentials(shop=sandbox_shop).connection
     _, missing = shopify_scopes_check(connection)
     assert missing == []
@@ -83,3 +83,5 @@ def test_a_write_scope_counts_as_its_read_scope_and_a_missing_required_one_is_an
     _, missing = shopify_scopes_check(connection)
     assert [(m.scope, m.required) for m in missing][:2] == [("read_orders", True), ("read_all_orders", False)]
     assert "write_inventory is missing: stock cannot be pushed to Shopify" in [m.message for m in missing]
+    assert ("write_merchant_managed_fulfillment_orders is missing: dispatches cannot be reported to Shopify, "
+            "so customers get no tracking") in [m.message for m in missing]
