@@ -8,6 +8,7 @@ from .views import progress as progress_views
 urlpatterns = [
     path("progress/", progress_views.home_progress, name="home-progress"),
     path("", include("integrations.connections_urls")),
+    path("", include("integrations.replenishment_urls")),
     path("", include("integrations.planner_feeds_urls")),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
