@@ -1,1 +1,2 @@
 """Every drift check, one module each; importing this package registers them all."""
+from . import orders  # noqa: F401,E402
