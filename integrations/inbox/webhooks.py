@@ -158,6 +158,8 @@ def shopify_webhook(request, connection_code: str):
         return _security_event(request, "shopify", "missing X-Shopify-Hmac-Sha256 header")
     # Verified with THIS connection's secret: a webhook signed for another shop is refused.
     secret = connection.secret("webhook_secret", settings.SHOPIFY["webhook_secret"])
+    if not secret:  # an HMAC under an empty key is one anybody can compute: accept nothing
+        return _security_event(request, "shopify", f"connection {connection.code!r} has no webhook secret")
     if not hmac.compare_digest(shopify_hmac(secret, request.body), signature):
         return _security_event(request, "shopify", "HMAC signature does not match the body")
     shop_domain = (connection.settings or {}).get("shop_domain") or settings.SHOPIFY.get("shop_domain", "")

@@ -135,3 +135,15 @@ def test_a_webhook_for_a_connection_removed_since_the_last_one_gets_a_404(client
     response = post_shopify_webhook(client, shopify_order(), webhook_id="wh-b")
     assert response.status_code == 404 and "connection 'shopify'" in response.json()["error"]
     assert InboundEvent.objects.count() == 0
+
+
+def test_a_connection_without_a_webhook_secret_accepts_nothing_even_signed_with_the_empty_key(
+        client, shopify_connection, settings):
+    # No secret on the connection and none in the environment: an HMAC under "" is anybody's.
+    settings.SHOPIFY = {**settings.SHOPIFY, "webhook_secret": ""}
+    shopify_connection.credentials = {**(shopify_connection.credentials or {}), "webhook_secret": ""}
+    shopify_connection.save()
+    response = post_shopify_webhook(client, shopify_order(), secret="")
+    assert response.status_code == 401
+    assert not InboundEvent.objects.exists() and not OrderLink.objects.exists()
+    assert "no webhook secret" in SecurityEvent.objects.get().reason
