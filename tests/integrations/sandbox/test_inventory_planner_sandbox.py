@@ -122,15 +122,3 @@ def test_without_the_feeds_module_the_import_is_501(ip, monkeypatch):
     answer = requests.post(f"{ip.url}/_sandbox/import", json={}, timeout=5)
     assert answer.status_code == 501 and "file import not available" in answer.json()["result"]["message"]
 
-
-def test_the_sandbox_imports_nothing_from_the_product():
-    import ast
-    from pathlib import Path
-
-    import integrations.sandbox.inventory_planner as module
-
-    tree = ast.parse(Path(module.__file__).read_text())
-    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    assert not [name for name in imported if name.startswith(("integrations", "config", "mappings", "exceptions_queue"))
-                and not name.startswith("integrations.sandbox")]
