@@ -36,6 +36,7 @@ from graphql.language import OperationDefinitionNode
 
 from . import shopify_graphql as gql
 from .shopify_fulfilment import ShopifyFulfilments
+from .shopify_payments import ShopifyPayments
 from .currencies import currency_exponent, on_grid
 from .server import Request, Response, VendorApp
 
@@ -216,7 +217,7 @@ class Bucket:
         }
 
 
-class ShopifySandbox(ShopifyFulfilments, VendorApp):
+class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
     prefix = "/shopify"
     mount = "/shopify"  # where the sandbox server serves this shop (bulk result URLs point there)
     shop_name = "Ledgerline Demo Store"
@@ -305,6 +306,7 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
             self.idempotency: dict[tuple[str, str], tuple[str, dict]] = {}
             self.idempotent_replays = 0
             self._reset_fulfilments()
+            self._reset_payments()
             self.versions_served: dict[str, int] = {}
             self.locations: dict[int, dict] = {}
             self.products: dict[int, dict] = {}
@@ -538,6 +540,7 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
         self.route("GET", r"/_sandbox/stats", self.admin_stats)
 
     def _scopes(self, request: Request) -> frozenset[str] | None:
+        self.register_payment_routes()
         """The scopes of the request's access token; None when the token is missing or unknown."""
         supplied = request.headers.get("x-shopify-access-token", "")
         if not supplied:
@@ -1036,6 +1039,8 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
             payload = copy.deepcopy(order)
         self._emit("orders/create", payload, deliver)
         if payload["financial_status"] == "paid":
+        if payload["financial_status"] == "paid":
+            self.payments_on_paid(payload["id"])
             self._emit("orders/paid", payload, deliver)
         return payload
 
@@ -1275,6 +1280,7 @@ class ShopifySandbox(ShopifyFulfilments, VendorApp):
             payload = copy.deepcopy(order)
         self._emit("orders/paid", payload, deliver)
         self._emit("orders/updated", payload, deliver)
+        self.payments_on_paid(payload["id"])
         return payload
 
     def update_order(self, order_id, *, deliver: str | None = None, **changes) -> dict:
@@ -2141,6 +2147,9 @@ class _Root:
 
     def fulfillmentCreate(self, info, fulfillment, message=None):  # noqa: N802
         # @idempotent is honoured when sent (a resend is answered as the first, nothing fulfilled twice).
+    def shopifyPaymentsAccount(self, info):  # noqa: N802
+        return self.sb.shopify_payments_account(info)
+
         return self._idempotent(info, "fulfillmentCreate", fulfillment, self.sb.fulfillment_create, payload="fulfillment")
 
 

@@ -1,0 +1,250 @@
+"""A payout's reconciliation against the ERP: each balance transaction matched to what the ERP booked
+for it (charges to posted Sales Orders, refunds to credit memos, fees to the agreed fee, disputes to
+their orders), every difference classified, and totals that always add up: the lines' actual amounts
+sum to what the bank received.
+
+Lines are rebuilt from scratch on every run (a locked payout is never touched), so a late posting
+makes its difference disappear by itself on the next run (`payouts_rematch_open`, every 10 minutes).
+
+Per-connection settings (Connection.settings): `payout_tolerance_minor` (default 0: a difference
+within it is `rounding`, and matched), `payout_fee_percent` and `payout_fee_fixed_minor` (the agreed
+processing fee of a charge; not set: the fee Shopify or the PSP charged is taken as agreed).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from integrations.models import BalanceTransaction, OrderLink, Payout, ReconciliationLine, Refund
+
+Class = ReconciliationLine.DifferenceClass
+Kind = ReconciliationLine.Kind
+T = BalanceTransaction.Type
+MATCHED_CLASSES = frozenset({Class.NONE, Class.ROUNDING})
+# Statuses a run may move a payout between; anything else (approved, posted, rejected, sent back) is
+# the approval flow's, and matching leaves the status as it is.
+MATCHING_STATUSES = frozenset({Payout.Status.IMPORTED, Payout.Status.MATCHED, Payout.Status.VARIANCE})
+REMATCH_STATUSES = MATCHING_STATUSES | {Payout.Status.SENT_BACK}
+
+
+def _setting_int(connection, name: str, default: int = 0) -> int:
+    try:
+        return int((connection.settings or {}).get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _fee_schedule(connection) -> tuple[Decimal, int] | None:
+    settings = connection.settings or {}
+    if settings.get("payout_fee_percent") in (None, "") and settings.get("payout_fee_fixed_minor") in (None, ""):
+        return None
+    try:
+        percent = Decimal(str(settings.get("payout_fee_percent") or 0))
+    except InvalidOperation:
+        percent = Decimal(0)
+    return percent, _setting_int(connection, "payout_fee_fixed_minor")
+
+
+class _Context:
+    """What the ERP side says, loaded once per payout (not once per transaction)."""
+
+    def __init__(self, payout: Payout, transactions: list[BalanceTransaction]):
+        self.tolerance = abs(_setting_int(payout.connection, "payout_tolerance_minor"))
+        self.fees = _fee_schedule(payout.connection)
+        order_ids = {bt.storefront_order_id for bt in transactions if bt.storefront_order_id}
+        self.orders = {o.storefront_order_id: o for o in
+                       OrderLink.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids)}
+        self.refunds: dict[str, list[Refund]] = defaultdict(list)
+        for refund in Refund.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids):
+            self.refunds[refund.storefront_order_id].append(refund)
+        self.lines: list[ReconciliationLine] = []
+        self.payout = payout
+
+    def add(self, bt, actual: int, expected: int | None, klass: str, *, order=None, refund=None,
+            erp_document: str = "", note: str = "") -> None:
+        variance = actual - (expected if expected is not None else 0)
+        self.lines.append(ReconciliationLine(
+            payout=self.payout, balance_transaction=bt, kind=Kind.MATCHED if klass in MATCHED_CLASSES else Kind.UNMATCHED,
+            difference_class=klass, expected_minor=expected, actual_minor=actual, variance_minor=variance,
+            order=order, refund=refund, erp_document=erp_document, note=note[:1000]))
+
+    def compare(self, actual: int, expected: int) -> str:
+        difference = abs(actual - expected)
+        if difference == 0:
+            return Class.NONE
+        return Class.ROUNDING if difference <= self.tolerance else Class.AMOUNT_MISMATCH
+
+    def expected_fee(self, bt) -> int:
+        percent, fixed = self.fees
+        rate = (Decimal(abs(bt.amount_minor)) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return int(rate) + fixed
+
+
+def _order_problem(ctx: _Context, bt) -> tuple[str, OrderLink | None, str]:
+    """(class, order, note) when the transaction's order is not in the ERP as a Sales Order; else ("", order, "")."""
+    order = ctx.orders.get(bt.storefront_order_id) if bt.storefront_order_id else None
+    if order is None:
+        return Class.UNKNOWN_ORDER, None, f"order {bt.storefront_order_id or '(none named)'} is not known to Ledgerline"
+    if order.state == OrderLink.State.TEST:
+        return Class.TEST_TRANSACTION, order, "a test order: never posted to the ERP"
+    if order.state not in OrderLink.IN_ERP or order.erp_total_minor is None:
+        return Class.MISSING_ERP_POSTING, order, f"order {order} is not posted to the ERP yet ({order.get_state_display()})"
+    return "", order, ""
+
+
+def _match_charge(ctx: _Context, bt) -> None:
+    klass, order, note = _order_problem(ctx, bt)
+    if klass:
+        ctx.add(bt, bt.amount_minor, None, klass, order=order, note=note)
+    elif order.currency and order.currency != bt.currency:
+        ctx.add(bt, bt.amount_minor, None, Class.CURRENCY_CONVERSION, order=order, erp_document=order.erp_order_id,
+                note=f"paid out in {bt.currency}; the Sales Order is in {order.currency}")
+    else:
+        expected = order.erp_total_minor
+        ctx.add(bt, bt.amount_minor, expected, ctx.compare(bt.amount_minor, expected), order=order,
+                erp_document=order.erp_order_id)
+
+
+def _refund_for(ctx: _Context, bt) -> Refund | None:
+    candidates = ctx.refunds.get(bt.storefront_order_id, [])
+    for refund in candidates:  # Shopify's sourceId of a refund transaction is the refund
+        if bt.source_id and refund.storefront_refund_id == bt.source_id:
+            return refund
+    by_amount = [r for r in candidates if r.amount_minor == -bt.amount_minor]
+    return by_amount[0] if by_amount else None
+
+
+def _match_refund(ctx: _Context, bt) -> None:
+    klass, order, note = _order_problem(ctx, bt)
+    if klass:
+        ctx.add(bt, bt.amount_minor, None, klass, order=order, note=note)
+        return
+    refund = _refund_for(ctx, bt)
+    if refund is None or refund.state != Refund.State.POSTED or refund.credit_memo_total_minor is None:
+        ctx.add(bt, bt.amount_minor, None, Class.MISSING_ERP_POSTING, order=order, refund=refund,
+                erp_document=order.erp_order_id,
+                note="the refund has no credit memo in the ERP yet" if refund else "no refund of this amount is known")
+        return
+    expected = -refund.credit_memo_total_minor
+    ctx.add(bt, bt.amount_minor, expected, ctx.compare(bt.amount_minor, expected), order=order, refund=refund,
+            erp_document=refund.credit_memo_id)
+
+
+def _match_dispute(ctx: _Context, bt) -> None:
+    klass, order, note = _order_problem(ctx, bt)
+    if klass:
+        ctx.add(bt, bt.amount_minor, None, klass, order=order, note=note)
+        return
+    # A chargeback takes back at most what the order was paid; its reversal gives it back.
+    if abs(bt.amount_minor) > order.erp_total_minor + ctx.tolerance:
+        ctx.add(bt, bt.amount_minor, -order.erp_total_minor if bt.amount_minor < 0 else order.erp_total_minor,
+                Class.AMOUNT_MISMATCH, order=order, erp_document=order.erp_order_id,
+                note="the dispute is for more than the order's ERP total")
+        return
+    label = "chargeback" if bt.type == T.DISPUTE else "chargeback reversed"
+    ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE, order=order, erp_document=order.erp_order_id, note=label)
+
+
+def _match_fee(ctx: _Context, bt) -> None:
+    if not bt.fee_minor:
+        return
+    actual = -bt.fee_minor
+    if ctx.fees is None or bt.type != T.CHARGE:
+        ctx.add(bt, actual, actual, Class.NONE, note="processing fee")
+        return
+    expected = -ctx.expected_fee(bt)
+    klass = ctx.compare(actual, expected)
+    ctx.add(bt, actual, expected, Class.FEE_MISMATCH if klass == Class.AMOUNT_MISMATCH else klass,
+            note="processing fee against the agreed rate")
+
+
+def _match_transaction(ctx: _Context, bt) -> None:
+    if bt.test:
+        ctx.add(bt, bt.net_minor, 0, Class.TEST_TRANSACTION, note="test mode: no money moved")
+        return
+    if bt.type == T.CHARGE:
+        _match_charge(ctx, bt)
+    elif bt.type == T.REFUND:
+        _match_refund(ctx, bt)
+    elif bt.type in (T.DISPUTE, T.DISPUTE_REVERSAL):
+        _match_dispute(ctx, bt)
+    elif bt.type in (T.RESERVE, T.RESERVE_RELEASE):
+        ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE,
+                note="held in reserve" if bt.type == T.RESERVE else "released from reserve")
+    elif bt.type == T.ADJUSTMENT:
+        ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE, note=f"adjustment: {bt.adjustment_reason or 'no reason given'}")
+    elif bt.type == T.CURRENCY_CONVERSION:
+        ctx.add(bt, bt.amount_minor, 0, Class.CURRENCY_CONVERSION, note=bt.adjustment_reason or "currency conversion")
+    elif bt.type == T.FEE:
+        ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE, note="fee")
+    else:
+        ctx.add(bt, bt.amount_minor, None, Class.MISSING_ERP_POSTING, note=f"{bt.raw.get('type') or bt.type}: nothing in the ERP explains it")
+    _match_fee(ctx, bt)
+
+
+@transaction.atomic
+def payout_match(payout_id: int) -> Payout:
+    """Rebuild the payout's reconciliation lines and set it matched or variance. Safe to run twice:
+    the lines are replaced as a whole under the payout's row lock; a locked payout is returned as is."""
+    payout = Payout.objects.select_for_update().select_related("connection").get(pk=payout_id)
+    if payout.locked:
+        return payout
+    transactions = list(BalanceTransaction.objects.filter(payout=payout).exclude(type=T.PAYOUT).order_by("id"))
+    ctx = _Context(payout, transactions)
+    for bt in transactions:
+        _match_transaction(ctx, bt)
+    explained = sum(line.actual_minor for line in ctx.lines)
+    if explained != payout.amount_minor:
+        ctx.add(None, payout.amount_minor - explained, 0, Class.AMOUNT_MISMATCH,
+                note="the payout's amount differs from the sum of its transactions")
+    ReconciliationLine.objects.filter(payout=payout).delete()
+    ReconciliationLine.objects.bulk_create(ctx.lines, batch_size=2000)
+    payout.matched_at = timezone.now()
+    fields = ["matched_at"]
+    if payout.status in MATCHING_STATUSES:
+        clean = all(line.kind == Kind.MATCHED for line in ctx.lines)
+        status = Payout.Status.MATCHED if clean else Payout.Status.VARIANCE
+        if status != payout.status:
+            payout.status = status
+            fields.append("status")
+    if "status" in fields:
+        payout.save()  # a status change is history
+    else:
+        Payout.objects.filter(pk=payout.pk).update(matched_at=payout.matched_at)
+    return payout
+
+
+def payout_rematch(*, payout: Payout) -> Payout:
+    """The "re-match" action: run the matching again now (late postings are taken into account)."""
+    return payout_match(payout.pk)
+
+
+def payouts_rematch_open() -> int:
+    """Every payout not yet approved, matched again (the schedule's entry point, every 10 minutes)."""
+    ids = list(Payout.objects.filter(status__in=REMATCH_STATUSES).values_list("pk", flat=True))
+    for payout_id in ids:
+        payout_match(payout_id)
+    return len(ids)
+
+
+def payout_totals(payout: Payout) -> dict:
+    """What the reconciliation screen shows; received == matched + unmatched, always."""
+    lines = ReconciliationLine.objects.filter(payout=payout)
+    by_kind = {row["kind"]: row["total"] or 0 for row in lines.values("kind").annotate(total=Sum("actual_minor"))}
+    by_class = {row["difference_class"]: row["total"] or 0 for row in
+                lines.exclude(difference_class=Class.NONE).values("difference_class").annotate(total=Sum("variance_minor"))}
+    expected = lines.aggregate(total=Sum("expected_minor"))["total"] or 0
+    variance = lines.aggregate(total=Sum("variance_minor"))["total"] or 0
+    return {
+        "currency": payout.currency,
+        "expected": expected,
+        "received": payout.amount_minor,
+        "matched": by_kind.get(Kind.MATCHED, 0),
+        "unmatched": by_kind.get(Kind.UNMATCHED, 0),
+        "variance": variance,
+        "variance_by_class": {klass: by_class.get(klass, 0) for klass in Class.values if klass != Class.NONE},
+    }
