@@ -214,6 +214,9 @@ ESCALATION_CONTACTS = {
     "ecommerce": env("ESCALATION_ECOMMERCE", default="ecommerce-lead@example.com"),
 }
 SITE_URL = env("SITE_URL", default="http://localhost:8000")  # links in mails
+# /metrics answers a scraper that sends this token (HTTP basic auth, any user name) or a staff sign-in;
+# production has no default: unset, only staff may read the metrics.
+METRICS_TOKEN = env("METRICS_TOKEN", default="" if PRODUCTION else "ledgerline-demo-metrics-token")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,11 +5,15 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.db.models import Count
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from config.dashboard import dashboard
+from config.htmx import HtmxHttpRequest, wants_fragment
 from config.request_id import request_id_get
 
 from exceptions_queue.models import ExceptionRecord
@@ -17,12 +21,11 @@ from integrations.models import InboundEvent, OrderLink
 
 logger = logging.getLogger("ledgerline.health")
 security_logger = logging.getLogger("ledgerline.security")
+REFRESH_SECONDS = 10  # the dashboard section polls this often (its figures are cached ~30 s)
 
 
-@require_GET
-def home(request):
-    from django.db.models import Count
-
+def _overview() -> dict:
+    """The overview cards: orders by state, open exceptions per team, the inbox's waiting and ignored events."""
     by_state = {row["state"]: row["n"] for row in OrderLink.objects.values("state").annotate(n=Count("id"))}
     open_by_team = {
         row["team"]: row["n"]
@@ -32,17 +35,29 @@ def home(request):
     }
     ignored = [(row["topic"], row["n"]) for row in InboundEvent.objects.filter(status=InboundEvent.Status.IGNORED)
                .values("topic").annotate(n=Count("id")).order_by("-n", "topic")]
-    return render(
-        request,
-        "home.html",
-        {
-            "orders_by_state": [(label, by_state.get(value, 0), value) for value, label in OrderLink.State.choices],
-            "open_by_team": open_by_team,
-            "pending_events": InboundEvent.objects.filter(status=InboundEvent.Status.PENDING).count(),
-            "ignored_events": sum(n for _, n in ignored),
-            "ignored_topics": ignored[:8],
-        },
-    )
+    return {
+        "orders_by_state": [(label, by_state.get(value, 0), value) for value, label in OrderLink.State.choices],
+        "open_by_team": open_by_team,
+        "pending_events": InboundEvent.objects.filter(status=InboundEvent.Status.PENDING).count(),
+        "ignored_events": sum(n for _, n in ignored),
+        "ignored_topics": ignored[:8],
+    }
+
+
+@require_GET
+def home(request: HtmxHttpRequest):
+    """The health dashboard: per flow its colour and the rule that set it, open exceptions by team and
+    age, failing patterns, drift over time (config/dashboard.py, cached ~30 s); htmx refreshes the
+    dashboard section every 10 s. The live flash-sale panel and the teams' own sections follow it."""
+    context = {"board": dashboard(), "refresh_seconds": REFRESH_SECONDS}
+    if not wants_fragment(request):  # the polled fragment needs the dashboard's figures only
+        context.update(_overview())
+    fragment = wants_fragment(request)
+    response = render(request, "home.html#dashboard" if fragment else "home.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    if fragment:
+        response["Cache-Control"] = "no-store"  # live figures: never replayed from a cache
+    return response
 
 
 def database_error() -> str | None:
