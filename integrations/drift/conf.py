@@ -16,6 +16,8 @@ DEFAULTS = {
     "erp_status_window_days": 14,
     # Inventory: a difference of more than this many units is drift.
     "inventory_tolerance": 0,
+    # Seconds between polls of a Shopify bulk operation.
+    "bulk_poll_seconds": 2,
     # Prices: a difference beyond this many minor units is drift.
     "price_tolerance_minor": 0,
     # Tax: an ERP tax total differing from the storefront's by more than the recorded rounding plus this.

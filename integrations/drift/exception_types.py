@@ -70,7 +70,9 @@ INVENTORY_DRIFT = _drift(
     "What happened: for this SKU and location, what the storefront shows as available, the ATS Ledgerline "
     "last pushed and the ERP's current ATS disagree beyond the tolerance.\n"
     "Check: the three figures on this exception; recent stock moves in the ERP; a manual edit in the storefront.\n"
-    f"Fix: run the inventory full sync (Inventory), or correct the stock where it is wrong. {_RETRY_TEXT}\n"
+    "Fix: when the ERP moved, run the inventory full sync (Inventory); when the storefront was edited by hand, "
+    "set it back there (the sync pushes only an ATS that changed since its last push); when the ERP is wrong, "
+    f"correct the stock in the ERP. {_RETRY_TEXT}\n"
     "Escalate: the warehouse lead if the ERP figure is wrong.",
     system="storefront", sla=timedelta(hours=8))
 

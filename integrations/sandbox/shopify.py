@@ -397,7 +397,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
         return {name: 0 for name in (*ON_HAND_PARTS, "incoming")}
 
     def add_product(self, title: str, variants: list[dict], *, stock: dict | None = None) -> str:
-        """A product with variants ({"sku", "price", "title"?}); each gets an inventory item stocked
+        """A product with variants ({"sku", "price", "title"?, "compare_at_price"?}); each gets an inventory item stocked
         at every location. `stock` maps sku -> {location (gid or number): available}."""
         with self.lock:
             product = self._next_id("Product")
@@ -410,6 +410,8 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
                     "sku": spec.get("sku") or "",
                     "title": spec.get("title") or spec.get("sku") or "Default Title",
                     "price": str(on_grid(Decimal(str(spec.get("price", "0"))), self.currency)),
+                    "compare_at_price": (str(on_grid(Decimal(str(spec["compare_at_price"])), self.currency))
+                                         if spec.get("compare_at_price") is not None else None),
                     "product": product,
                     "inventory_item": item,
                 }
@@ -662,7 +664,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
         variant = self.variants[number]
         return {
             "id": gid("ProductVariant", number), "legacyResourceId": str(number), "sku": variant["sku"],
-            "title": variant["title"], "price": variant["price"],
+            "title": variant["title"], "price": variant["price"], "compareAtPrice": variant.get("compare_at_price"),
             "product": lambda info: self._product_node(variant["product"]),
             "inventoryItem": lambda info: self._item_node(variant["inventory_item"]),
         }

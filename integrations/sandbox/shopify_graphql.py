@@ -379,6 +379,7 @@ type ProductVariant {
   sku: String
   title: String!
   price: Decimal!
+  compareAtPrice: Decimal
   product: Product!
   inventoryItem: InventoryItem!
 }

@@ -1,2 +1,3 @@
 """Every drift check, one module each; importing this package registers them all."""
 from . import orders  # noqa: F401,E402
+from . import inventory  # noqa: F401,E402
