@@ -404,10 +404,20 @@ def planner_feeds_refresh(*, erp=None) -> dict:
     return {"items_changed": catalogue.items_changed, "stock_changed": catalogue.stock_changed, "sales": sales}
 
 
+_MONEY_TEXT: dict = {}
+
+
 def money_text(value: Decimal, currency: str) -> str:
     """A price as the files write it: at least the currency's decimals, more only when a kit's share
-    needs them; never a float, always the same text for the same value."""
-    places = currency_exponent(currency) if currency else 2
-    value = value.normalize()
-    exponent = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0
-    return f"{value:.{max(places, exponent)}f}"
+    needs them; never a float, always the same text for the same value. (Memoised: a year of sales
+    repeats the same few thousand prices.)"""
+    key = (value, currency)
+    text = _MONEY_TEXT.get(key)
+    if text is None:
+        places = currency_exponent(currency) if currency else 2
+        exponent = value.normalize().as_tuple().exponent
+        text = f"{value:.{max(places, -exponent if exponent < 0 else 0)}f}"
+        if len(_MONEY_TEXT) > 200_000:
+            _MONEY_TEXT.clear()
+        _MONEY_TEXT[key] = text
+    return text
