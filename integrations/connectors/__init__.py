@@ -1,7 +1,10 @@
 """Connector factories: which client talks to which configured system."""
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import os
 import threading
 from pathlib import Path
 
@@ -89,9 +92,48 @@ def erp_connection():
     return Connection.objects.erps().filter(active=True).order_by("pk").first()
 
 
+# One ERP client (one requests.Session, so one kept-alive TCP connection) per process, thread and
+# configuration: a task reuses it instead of building a client per order. Per thread because the
+# client's retry counters and session cookies are not meant to be shared; per process because a
+# session must never cross a fork.
+_erp_clients = threading.local()
+
+
+def _erp_client_key(connection) -> tuple:
+    conf = settings.ERP
+    env = tuple(str(conf.get(name, "")) for name in (
+        "kind", "base_url", "api_key", "prima_url", "prima_company", "timeout", "max_attempts", "backoff_base",
+        "backoff_max", "client_rate_limit"))
+    if connection is None:
+        return (os.getpid(), "env", env)
+    # The credentials enter the key only as a digest: edited keys build a new client, nothing readable is kept.
+    secrets = hashlib.sha256(json.dumps(connection.credentials or {}, sort_keys=True).encode()).hexdigest()
+    return (os.getpid(), connection.pk, connection.kind, connection.base_url, str(connection.updated_at), secrets,
+            json.dumps(connection.settings or {}, sort_keys=True, default=str), env)
+
+
+def erp_clients_clear() -> None:
+    """Forget this thread's ERP client (a test that swaps the sandbox, or a changed connection)."""
+    _erp_clients.__dict__.clear()
+
+
 def get_erp():
-    """The ERP client: from the active ERP connection, else from the environment (ERP_KIND)."""
+    """The ERP client: from the active ERP connection, else from the environment (ERP_KIND); the
+    same client (and connection pool) for every task of this thread while the configuration holds."""
     connection = erp_connection()
+    key = _erp_client_key(connection)
+    cached = getattr(_erp_clients, "client", None)
+    if cached is None or getattr(_erp_clients, "key", None) != key:
+        if cached is not None and getattr(cached, "session", None) is not None:
+            cached.session.close()
+        cached = _build_erp(connection)
+        _erp_clients.key, _erp_clients.client = key, cached
+    # A shallow copy shares the session (and Prima's parsed WSDL) but not the settings a caller
+    # tunes for itself (the sweep's max_attempts = 1 must not reach the next order's posting).
+    return copy.copy(cached)
+
+
+def _build_erp(connection):
     if connection is not None:
         return connector_for(connection)
     kind = settings.ERP.get("kind", "rest")

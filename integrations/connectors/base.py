@@ -253,6 +253,9 @@ class ErpSalesOrder:
     total: str = ""  # line totals as the ERP booked them
     tax_total: str = ""  # tax as the ERP booked it
     gross_total: str = ""  # the ERP's own gross total of the order (compared with the storefront's)
+    # True when create_sales_order found the order already there (the ERP answered "duplicate
+    # reference"): an earlier attempt or another worker created it, nothing new was booked.
+    already_existed: bool = False
 
 
 # --- ERP capabilities: each a typed interface; a connector declares which it implements ------------
@@ -266,6 +269,9 @@ CREDIT_MEMOS = "credit_memos"
 JOURNALS = "journals"
 PURCHASE_ORDERS = "purchase_orders"
 ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS, PURCHASE_ORDERS)
+# What only some ERPs offer, and the flows use when it is there (fewer requests per order).
+CUSTOMER_MATCH_OR_CREATE = "customer_match_or_create"
+OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE,)
 
 
 class SalesOrders(Protocol):
@@ -293,6 +299,25 @@ class Customers(Protocol):
         ...
 
     def get_customer(self, customer_id: str) -> ErpCustomer | None: ...
+
+
+class AmbiguousCustomer(Conflict):
+    """A match-or-create found several accounts for one field: a person must choose (or merge)."""
+
+    def __init__(self, message: str, *, candidates: list[ErpCustomer], **kw):
+        super().__init__(message, **kw)
+        self.candidates = candidates
+
+
+class CustomerMatchOrCreate(Protocol):
+    def match_or_create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
+                                 phone: str = "", guest: bool = False,
+                                 match_on: tuple[str, ...] = ("external_reference", "email"),
+                                 ) -> tuple[ErpCustomer, str]:
+        """One request: the existing account matched by the first field of match_on that finds one
+        (returned with that field's name), else a new account (returned with ""). Several accounts
+        for one field raise AmbiguousCustomer."""
+        ...
 
 
 class Items(Protocol):
@@ -477,7 +502,7 @@ class PurchaseOrders(Protocol):
 
 CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
                         DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
-                        PURCHASE_ORDERS: PurchaseOrders}
+                        PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate}
 
 
 class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):

@@ -6,6 +6,7 @@ and purchase orders (created once per external reference, read back by it or by 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator
 from urllib.parse import quote
 
@@ -13,12 +14,14 @@ import requests
 
 from .base import (
     CREDIT_MEMOS,
+    CUSTOMER_MATCH_OR_CREATE,
     CUSTOMERS,
     DISPATCHES,
     ITEMS,
     JOURNALS,
     PURCHASE_ORDERS,
     SALES_ORDERS,
+    AmbiguousCustomer,
     STOCK,
     Conflict,
     DispatchPage,
@@ -66,7 +69,7 @@ def _message(body, response: requests.Response) -> str:
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
     capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
-                              PURCHASE_ORDERS})
+                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE})
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -170,12 +173,11 @@ class RestErpClient(RetryingClient):
             if exc.code != "duplicate_external_reference":
                 raise
             existing_id = (exc.body or {}).get("existing_id") if isinstance(exc.body, dict) else None
-            if existing_id:
-                return self.get_sales_order(existing_id)
-            existing = self.find_sales_order(order.external_reference)
+            existing = self.get_sales_order(existing_id) if existing_id else self.find_sales_order(
+                order.external_reference)
             if existing is None:
                 raise
-            return existing
+            return replace(existing, already_existed=True)
         return self._order(response.json())
 
     def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
@@ -210,6 +212,26 @@ class RestErpClient(RetryingClient):
             "phone": phone, "account_type": "guest" if guest else "customer",
         })
         return self._customer(response.json())
+
+    def match_or_create_customer(self, *, email: str, name: str, external_reference: str, country: str = "",
+                                 phone: str = "", guest: bool = False,
+                                 match_on: tuple[str, ...] = ("external_reference", "email"),
+                                 ) -> tuple[ErpCustomer, str]:
+        """POST /customers with match_on: 200 with the account matched (and `matched_on`), 201 with a
+        new one; 409 multiple_matches (every candidate listed) raises AmbiguousCustomer."""
+        try:
+            response = self.request("POST", self._url("customers"), json={
+                "email": email, "name": name, "external_reference": external_reference, "country": country,
+                "phone": phone, "account_type": "guest" if guest else "customer", "match_on": list(match_on),
+            })
+        except Conflict as exc:
+            if exc.code != "multiple_matches":
+                raise
+            body = exc.body if isinstance(exc.body, dict) else {}
+            raise AmbiguousCustomer(str(exc), status=409, code="multiple_matches", body=body,
+                                    candidates=[self._customer(c) for c in body.get("candidates", [])]) from exc
+        body = response.json()
+        return self._customer(body), (str(body.get("matched_on") or "") if response.status_code == 200 else "")
 
     def item_exists(self, item_code: str) -> bool:
         """True when the item exists and is active (an inactive item cannot be sold)."""

@@ -16,6 +16,7 @@ and "over_credit" the REST ERP answers too.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 from typing import Iterator
 
@@ -139,7 +140,9 @@ class PrimaClient(RetryingClient):
         self.company = company
         # comwsomhandler names the company; wsomhandler works on the instance's own.
         self.operation = "comwsomhandler" if company else "wsomhandler"
-        self._soap: zeep.Client | None = None
+        # A holder, not an attribute: copies of this client (get_erp hands out shallow copies) share
+        # the zeep client built over the one session.
+        self._soap_holder: dict[str, zeep.Client] = {}
 
     @classmethod
     def from_settings(cls, **overrides) -> "PrimaClient":
@@ -164,10 +167,10 @@ class PrimaClient(RetryingClient):
         """zeep over the instance's WSDL: it writes the request envelopes and reads the answers; the
         requests themselves go through RetryingClient.request (pacing, retries, timeouts). The WSDL's
         own soap:address is not used: the configured instance URL says where Prima is."""
-        if self._soap is None:
+        if "client" not in self._soap_holder:
             transport = zeep.Transport(session=self.session, timeout=self.timeout, operation_timeout=self.timeout)
-            self._soap = zeep.Client(self._wsdl(transport), transport=transport)
-        return self._soap
+            self._soap_holder["client"] = zeep.Client(self._wsdl(transport), transport=transport)
+        return self._soap_holder["client"]
 
     @property
     def _binding(self):
@@ -320,12 +323,11 @@ class PrimaClient(RetryingClient):
             if exc.code != "DUPLICATE_REFERENCE":
                 raise
             existing_number = next((e.get("OrderNumber") for e in exc.body or [] if e.get("OrderNumber")), "")
-            if existing_number:
-                return self.get_sales_order(existing_number)
-            existing = self.find_sales_order(order.external_reference)
+            existing = self.get_sales_order(existing_number) if existing_number else self.find_sales_order(
+                order.external_reference)
             if existing is None:
                 raise
-            return existing
+            return replace(existing, already_existed=True)
 
     def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
         """CancelOrder; safe to call twice (Prima answers a cancelled order as it is).

@@ -21,6 +21,13 @@ Confirmed dispatches are also pushed: with a webhook configured (POST /erp/_sand
 "dispatch.confirmed", "created_at", "data": <the dispatch>} with `X-Erp-Signature: sha256=<hex
 HMAC-SHA256 of the body with the secret>` and `X-Erp-Delivery` (the same on a redelivery), after
 the booking answers; a failed delivery is retried a few times, and any can be redelivered.
+
+Customers can be matched or created in one call: `POST /customers` with `"match_on":
+["external_reference", "email"]` (any of external_reference, email, phone, in the order given) looks
+for an existing account by each field in turn and answers 200 with it (plus `"matched_on"`), 409
+`multiple_matches` with every candidate when one field matches several accounts, or 201 with the
+account it created. Without `match_on` a duplicate external reference is 409 as before.
+`GET /erp/_sandbox/stats` counts the API requests by kind (`requests_by_kind`) for benchmarks.
 """
 from __future__ import annotations
 
@@ -58,6 +65,7 @@ from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, 
 DEFAULT_PAGE_SIZE = 50
 WEBHOOK_RETRY_DELAYS = (0.2, 1.0, 5.0)  # a failed dispatch webhook is sent again after these pauses
 MAX_PAGE_SIZE = 200
+CUSTOMER_MATCH_FIELDS = ("external_reference", "email", "phone")
 LINE_KINDS = ("item", "shipping", "discount", "duty", "tip", "gift_card", "rounding")
 
 DEMO_ITEMS = {
@@ -147,6 +155,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             self.rate_limited_count = 0
             self.locked_count = 0
             self.requests_count = 0
+            self.requests_by_kind: dict[str, int] = {}
             self.requests_seen = []
             self._webhook_generation = getattr(self, "_webhook_generation", 0) + 1
             self.webhook_url = ""
@@ -251,8 +260,10 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
 
         def guarded(request: Request) -> Response:
+            kind = self._request_kind(handler, request)
             with self.lock:
                 self.requests_count += 1
+                self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
                 latency, outage = self.latency, self.outage
             if latency:
                 time.sleep(latency)  # outside the lock, so concurrent callers overlap
@@ -275,6 +286,17 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return handler(request)
 
         return guarded
+
+    @staticmethod
+    def _request_kind(handler, request: Request) -> str:
+        """What a benchmark calls this request: create, existence_check, customer_search, …"""
+        name = getattr(handler, "__name__", "other")
+        if name == "create_customer":
+            return "customer_match_or_create" if b'"match_on"' in (request.body or b"") else "customer_create"
+        if name == "list_sales_orders":
+            return "existence_check" if request.arg("external_reference") is not None else "list_sales_orders"
+        return {"create_sales_order": "create", "list_customers": "customer_search",
+                "get_item": "item_check", "list_depots": "depots"}.get(name, name)
 
     @staticmethod
     def _page(request: Request, rows: list) -> Response:
@@ -360,10 +382,27 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             else:
                 errors.append({"field": "email", "message": "email or phone is required (a guest account, "
                                                             "account_type guest, needs neither)"})
+        match_on = body.get("match_on")
+        if match_on is not None and (not isinstance(match_on, list) or not match_on
+                                     or any(f not in CUSTOMER_MATCH_FIELDS for f in match_on)):
+            errors.append({"field": "match_on",
+                           "message": f"match_on must be a non-empty list of {', '.join(CUSTOMER_MATCH_FIELDS)}"})
         if errors:
             return _validation(errors)
         reference = str(body.get("external_reference") or "")
         with self.lock:
+            for field in match_on or ():
+                wanted = {"external_reference": reference, "email": email, "phone": phone}[field]
+                if not wanted:
+                    continue
+                found = [dict(c) for c in self._customers.values() if self._customer_matches(c, field, wanted)]
+                if len(found) > 1:
+                    return _error(409, "multiple_matches",
+                                  f"{len(found)} customers match {field} {wanted}", candidates=found,
+                                  matched_on=field)
+                if found:
+                    return Response.json({**found[0], "matched_on": field}, 200,
+                                         {"Location": f"/erp/api/v1/customers/{found[0]['id']}"})
             if reference:
                 for existing in self._customers.values():
                     if existing["external_reference"] == reference:
@@ -374,6 +413,14 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                                           country=str(body.get("country") or ""), phone=phone,
                                           account_type=account_type)
         return Response.json(customer, 201, {"Location": f"/erp/api/v1/customers/{customer['id']}"})
+
+    @staticmethod
+    def _customer_matches(customer: dict, field: str, wanted: str) -> bool:
+        if field == "email":
+            return customer["email"].strip().lower() == wanted.lower()
+        if field == "phone":
+            return same_phone(wanted, customer["phone"])
+        return customer["external_reference"] == wanted
 
     def list_sales_orders(self, request: Request) -> Response:
         reference = request.arg("external_reference")
@@ -1020,6 +1067,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 "rate_limited": self.rate_limited_count,
                 "record_locks": self.locked_count,
                 "requests": self.requests_count,
+                "requests_by_kind": dict(self.requests_by_kind),
                 "config": self._config(),
             })
 

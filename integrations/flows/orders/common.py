@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from decimal import InvalidOperation
 
@@ -33,15 +34,48 @@ PAYLOAD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, A
 MAX_MINOR = 2**63 - 1
 
 
+# Facts about the ERP's items and depots, keyed by the ERP they were read from (erp_facts_key), so no
+# order asks them again; positive answers only (an unknown item is asked again, it may be added).
 known_items = TtlCache(ttl=300)
 
 
 erp_depots_cache = TtlCache(ttl=60)
 
 
+# A mapping change (mappings/signals.py) bumps this in Django's cache: every process sharing that
+# cache forgets its facts at its next order; elsewhere the TTLs above bound how long a fact lives.
+ERP_FACTS_GENERATION = "ledgerline:erp-facts-generation"
+_facts_generation = {"seen": None}
+
+
 def erp_caches_clear() -> None:
     known_items.clear()
     erp_depots_cache.clear()
+
+
+def erp_facts_changed() -> None:
+    """The mappings changed: forget the ERP facts here and tell the other processes."""
+    from django.core.cache import cache
+
+    erp_caches_clear()
+    cache.set(ERP_FACTS_GENERATION, time.time(), None)
+
+
+def erp_facts_key(erp) -> str:
+    """Which ERP a fact was read from: its kind and address (one ERP connection)."""
+    return f"{getattr(erp, 'system', type(erp).__name__)}:{getattr(erp, 'base_url', '') or getattr(erp, 'url', '')}" \
+           f":{getattr(erp, 'company', '')}"
+
+
+def erp_facts_fresh() -> None:
+    """Forget the facts if a mapping changed in any process since this one last looked."""
+    from django.core.cache import cache
+
+    generation = cache.get(ERP_FACTS_GENERATION)
+    if generation != _facts_generation["seen"]:
+        if _facts_generation["seen"] is not None or generation is not None:
+            erp_caches_clear()
+        _facts_generation["seen"] = generation
 
 
 def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None) -> None:

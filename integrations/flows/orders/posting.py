@@ -13,12 +13,13 @@ from exceptions_queue.services import exception_raise, exception_resolve, except
 from integrations.connectors import get_erp
 from integrations.connectors.base import ErpSalesOrderRequest, PermanentError, TransientError
 from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
-from integrations.models import OrderEvent, OrderLink
+from integrations.models import OrderEvent, OrderLink, OutboundWrite
 from integrations.writes import outbound_write, write_succeeded
 from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
 
 from .common import (
-    CLAIM_LEASE, PAYLOAD_ERRORS, OrderNotReady, auto_retry_delay, erp_depots_cache, is_payment_done, known_items,
+    CLAIM_LEASE, PAYLOAD_ERRORS, OrderNotReady, auto_retry_delay, erp_depots_cache, erp_facts_fresh, erp_facts_key,
+    is_payment_done, known_items,
     log, timeline_add, translate_payload,
 )
 from .connection_settings import connection_settings
@@ -46,16 +47,18 @@ class ErpResolver:
 
     def __init__(self, connection, erp):
         self.connection, self.erp = connection, erp
+        erp_facts_fresh()
+        self.facts = erp_facts_key(erp)
 
     def sku(self, storefront_sku):
         return resolve_sku(self.connection, storefront_sku)
 
     def item_exists(self, code: str) -> bool:
-        if known_items.get(code):
+        if known_items.get((self.facts, code)):
             return True
         exists = self.erp.item_exists(code)
         if exists:
-            known_items.put(code, True)
+            known_items.put((self.facts, code), True)
         return exists
 
     def tax_code(self, *, rate, country, category):
@@ -65,10 +68,10 @@ class ErpResolver:
         return resolve_depot(self.connection, country=country, location=location) or settings.ORDERS["default_depot"]
 
     def erp_depots(self) -> set[str]:
-        depots = erp_depots_cache.get("all")
+        depots = erp_depots_cache.get(self.facts)
         if depots is None:
             depots = set(self.erp.list_depots())
-            erp_depots_cache.put("all", depots)
+            erp_depots_cache.put(self.facts, depots)
         return depots
 
 
@@ -82,7 +85,8 @@ def sales_order_for(link: OrderLink, order: StorefrontOrder, erp):
 
 
 def order_post_to_erp(*, order_id: int, erp=None) -> str:
-    """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first."""
+    """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first when an
+    earlier attempt was started, and a duplicate external reference is linked, never booked twice."""
     link = OrderLink.objects.select_related("connection").get(pk=order_id)
     if link.state in OrderLink.IN_ERP:
         return "posted"
@@ -106,7 +110,9 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
     erp = erp or get_erp()
     try:
         order = translate_payload(link.connection, link.payload)
-        existing = erp.find_sales_order(link.external_reference)
+        # Only an earlier attempt whose outcome is unknown makes the ERP worth asking first; a first
+        # attempt creates directly, and the ERP's duplicate-reference answer means "already there".
+        existing = erp.find_sales_order(link.external_reference) if _create_was_started(link) else None
         if existing is not None:
             record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
                            OrderEvent.Kind.LINKED_EXISTING,
@@ -153,6 +159,12 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
             {"order_number": str(link)},
         )], error, transient=True)
         return "failed"
+    if created.already_existed:  # another attempt or worker created it: link it, book nothing new
+        record_posted(link, created.id, customer_id, _request_as_dict(request), Decimal(0),
+                       OrderEvent.Kind.LINKED_EXISTING,
+                       f"The ERP already had Sales Order {created.id} for {link.external_reference}",
+                       write_id=write_id, summary=sale_summary(order))
+        return catch_up_after_posting(link.pk, posted_payload) or "posted"
     rounding = document.rounding
     record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
                    f"Sales Order {created.id} created for {link.external_reference}, total "
@@ -289,6 +301,12 @@ def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
     data = dict(request.__dict__)
     data["lines"] = [dict(line.__dict__) for line in request.lines]
     return data
+
+
+def _create_was_started(link: OrderLink) -> bool:
+    """Whether any attempt to create this order's Sales Order was ever started (its outcome may be unknown)."""
+    return OutboundWrite.objects.filter(action="create_sales_order",
+                                        external_reference=link.external_reference[:200]).exists()
 
 
 def _create_sales_order(link: OrderLink, request: ErpSalesOrderRequest, erp):

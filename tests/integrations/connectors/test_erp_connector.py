@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from integrations.connectors.base import (
+    AmbiguousCustomer,
     Conflict,
     ErpSalesOrderLine,
     ErpSalesOrderRequest,
@@ -65,6 +66,38 @@ def test_a_second_customer_with_the_same_reference_is_a_conflict(client, erp):
     assert len(erp.customers) == 1
 
 
+def test_match_or_create_creates_once_then_matches_by_reference_or_email_in_one_request(client, erp):
+    before = erp.requests_count
+    created, matched_on = client.match_or_create_customer(email="zoe@example.com", name="Zoë",
+                                                          external_reference="shopify:customer:7", country="GB")
+    assert matched_on == "" and len(erp.customers) == 1
+    again, matched_on = client.match_or_create_customer(email="zoe@example.com", name="Zoë",
+                                                        external_reference="shopify:customer:7")
+    assert (again.id, matched_on) == (created.id, "external_reference")
+    by_email, matched_on = client.match_or_create_customer(email="ZOE@example.com", name="Zoë",
+                                                           external_reference="commercetools:customer:1")
+    assert (by_email.id, matched_on) == (created.id, "email")
+    assert len(erp.customers) == 1 and erp.requests_count - before == 3
+    assert erp.requests_by_kind["customer_match_or_create"] == 3
+
+
+def test_match_or_create_names_every_candidate_when_an_email_matches_several(client, erp):
+    a = erp.customers_add(email="cat@example.com", name="Cat A")
+    b = erp.customers_add(email="cat@example.com", name="Cat B")
+    with pytest.raises(AmbiguousCustomer) as raised:
+        client.match_or_create_customer(email="cat@example.com", name="Cat", external_reference="shopify:customer:9")
+    assert sorted(c.id for c in raised.value.candidates) == sorted([a["id"], b["id"]])
+    assert len(erp.customers) == 2
+
+
+def test_the_sandbox_refuses_a_match_on_field_it_does_not_know(sandbox, erp):
+    response = requests.post(f"{sandbox.url}/erp/api/v1/customers", timeout=5,
+                             headers={"Authorization": "Bearer sandbox-erp-key"},
+                             json={"email": "a@example.com", "name": "A", "match_on": ["surname"]})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "match_on"
+    assert erp.customers == []
+
+
 def test_a_sales_order_is_created_with_its_lines_and_found_by_external_reference(client, erp):
     customer = _customer(client)
     created = client.create_sales_order(_order(customer.id))
@@ -86,6 +119,7 @@ def test_posting_the_same_external_reference_twice_returns_the_one_existing_orde
         ErpSalesOrderLine("MUG-001", "Mug", 1, "9.00", "9.00", "T1", "1.50"),), total="9.00"))
     replayed = client.create_sales_order(_order(customer.id))  # same key and body: idempotent replay
     assert again.id == first.id == replayed.id
+    assert again.already_existed and not first.already_existed  # the flow links it, books nothing
     assert len(erp.sales_orders) == 1
 
 
