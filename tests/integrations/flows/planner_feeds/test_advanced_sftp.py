@@ -124,3 +124,24 @@ def test_a_server_with_another_host_key_gets_nothing_and_is_not_retried(advanced
     assert "host key" in run.errors[-1]
     assert sftp_server.files("inbound") == []
     assert ExceptionRecord.objects.filter(type_code="planner_feed_failed", status="open").exists()
+
+
+def test_the_schedule_uploads_at_night_once_and_never_in_peak_hours(advanced, sftp_server, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.flows.planner_feeds import planner_feeds_scheduled
+    from integrations.models.planner_feeds import FeedRun
+
+    settings.PLANNER_FEEDS = {**settings.PLANNER_FEEDS, "quiet_hours": "11-14,18-21"}
+    today = timezone.localtime().replace(minute=0, second=0, microsecond=0)
+    assert "planner" not in planner_feeds_scheduled(now=today.replace(hour=12), sleep=lambda s: None)  # peak
+    assert "planner" not in planner_feeds_scheduled(now=today.replace(hour=9), sleep=lambda s: None)  # not night
+    assert sftp_server.files("inbound") == []
+    night = today.replace(hour=2) + timedelta(days=1)
+    assert planner_feeds_scheduled(now=night, sleep=lambda s: None)["planner"] == "succeeded"
+    FeedRun.objects.filter(kind="incremental").update(created_at=night)
+    assert "planner" not in planner_feeds_scheduled(now=night + timedelta(hours=1), sleep=lambda s: None)  # done
+    assert len(sftp_server.files("inbound/sales_orders")) == 1
+    assert planner_feeds_scheduled(now=night + timedelta(days=1), sleep=lambda s: None)["planner"] == "succeeded"
