@@ -1,5 +1,6 @@
-"""Mapping health: what the tables say against what the systems have. Shown on the health panel and
-raised as owned exceptions by the scheduled `mappings_health_check` (mappings/tasks.py).
+"""Mapping health: what the tables say against what the systems have. The catalogue drift check
+(integrations/drift/checks/catalogue.py) runs this report on its schedule and raises each finding as
+an owned exception; the health panel shows its last run (catalogue_panel), never calling a vendor.
 
 Findings: ERP items no storefront variant sells; storefront variants whose ERP item does not exist;
 SKUs on two Shopify products; mappings pointing at depots, warehouses or locations that are gone.
@@ -88,6 +89,8 @@ STALE_LOCATION = register(ExceptionType(
     system="storefront",
 ))
 HEALTH_TYPES = (ERP_ITEM_UNSOLD, VARIANT_WITHOUT_ITEM, DUPLICATE_SKU_PRODUCTS, STALE_DEPOT, STALE_LOCATION)
+# Declared with the drift checks, which run this report as their catalogue check.
+from integrations.drift.exception_types import VARIANT_INCOMPLETE  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,14 @@ def mappings_health(*, connections=None) -> HealthReport:
         for variant in rows:
             sku = (variant.get("sku") or "").strip()
             if not sku:
+                # The ERP needs a SKU to know the item: an order for this variant cannot post.
+                report.findings.append(Finding(
+                    VARIANT_INCOMPLETE, f"{conn.code}:{variant.get('variant_id', '')}:sku",
+                    f"A variant of {variant.get('product_title') or variant.get('product_id', '')} on {conn.code} "
+                    f"has no SKU, so its orders cannot be posted to the ERP.",
+                    {"connection": conn.code, "product": variant.get("product_title") or variant.get("product_id", ""),
+                     "missing": "a SKU", "variant_id": str(variant.get("variant_id", ""))},
+                ))
                 continue
             products_by_sku.setdefault(sku, set()).add(str(variant.get("product_id", "")))
             resolved = resolve_sku(conn, sku)
@@ -227,6 +238,8 @@ def mappings_health(*, connections=None) -> HealthReport:
                     ))
     if variants:
         report.checked.add(DUPLICATE_SKU_PRODUCTS.code)
+        if variants_complete:
+            report.checked.add(VARIANT_INCOMPLETE.code)
     if erp_items is not None and variants:
         report.checked.add(VARIANT_WITHOUT_ITEM.code)
         if variants_complete:
@@ -281,3 +294,30 @@ def mappings_health(*, connections=None) -> HealthReport:
                     {"location": loc, "connection": conn.code, "table": table, "row": row.pk},
                 ))
     return report
+
+
+# The panel's sections: each kind of finding of the catalogue check, in the order people read them.
+PANEL_SECTIONS = (
+    (ERP_ITEM_UNSOLD.code, "ERP items with no storefront variant"),
+    (VARIANT_WITHOUT_ITEM.code, "Storefront variants with no ERP item"),
+    (DUPLICATE_SKU_PRODUCTS.code, "SKUs on two Shopify products"),
+    (VARIANT_INCOMPLETE.code, "Variants missing what the ERP needs"),
+    ("stale", "Mappings to depots or locations that are gone"),
+)
+
+
+def catalogue_panel() -> dict:
+    """What the health panel shows: the catalogue check's last run and its open findings, by kind.
+    Read from the database only: a page view never calls a vendor."""
+    from integrations.drift.services import drift_check_status
+
+    status = drift_check_status("catalogue")
+    sections = {code: [] for code, _ in PANEL_SECTIONS}
+    stale = {STALE_DEPOT.code, STALE_LOCATION.code}
+    for finding in status["findings"]:
+        kind = finding.key.split(":", 1)[0]
+        sections.setdefault("stale" if kind in stale else kind, []).append(finding)
+    status["sections"] = [(code, title, sections.get(code, [])) for code, title in PANEL_SECTIONS]
+    summary = (status["last_run"].summary if status["last_run"] else {}) or {}
+    status["errors"], status["notes"] = summary.get("errors", []), summary.get("notes", [])
+    return status

@@ -20,7 +20,7 @@ from config.roles import has_role
 from exceptions_queue.models import BulkJob
 
 from . import csv_io, services
-from .health import mappings_health
+from .health import catalogue_panel
 from .tables import TABLES, TableSpec, get_table
 
 PAGE_SIZE = 50
@@ -264,7 +264,17 @@ def mapping_import(request, table: str):
     return render(request, "mappings/import.html", ctx)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def mapping_health_panel(request):
-    report = mappings_health()
-    return render(request, "mappings/health.html", {"report": report, "nav": "mappings", "tables": TABLES.values()})
+    """The catalogue check's last run (never a live call to a vendor); POST = "Run now" (queued)."""
+    if request.method == "POST":
+        if not has_role(request.user, "ecommerce"):
+            raise PermissionDenied("Only ecommerce, admin may run the catalogue check.")
+        from integrations.drift.services import drift_check_queue
+
+        drift_check_queue(code="catalogue", user=request.user)
+        messages.success(request, "The catalogue check is queued; this panel shows its findings once it has run.")
+        return redirect("mapping-health")
+    return render(request, "mappings/health.html", {"panel": catalogue_panel(), "nav": "mappings",
+                                                    "tables": TABLES.values(),
+                                                    "can_run": has_role(request.user, "ecommerce")})

@@ -77,25 +77,8 @@ INVENTORY_DRIFT = _drift(
     system="storefront", sla=timedelta(hours=8))
 
 # --- catalogue (e-commerce) --------------------------------------------------------------------------
-ITEM_MISSING_ON_STOREFRONT = _drift(
-    "drift_item_missing_on_storefront", Team.ECOMMERCE, "ERP item {item_code} is not on {storefront}",
-    "What happened: an active ERP item has no storefront variant (by SKU or mapping).\n"
-    "Check: is the item meant to be sold online?\n"
-    f"Fix: create the product in the storefront, or map the SKU under Mappings → SKUs. {_RETRY_TEXT}\n"
-    "Escalate: the e-commerce catalogue owner.", system="storefront", sla=timedelta(days=3))
-SKU_MISSING_IN_ERP = _drift(
-    "drift_sku_missing_in_erp", Team.ECOMMERCE, "Storefront SKU {sku} on {storefront} has no ERP item",
-    "What happened: a storefront variant's SKU resolves to no active ERP item, so an order for it will fail.\n"
-    "Check: a typo in the storefront SKU, a retired ERP item, a missing mapping.\n"
-    f"Fix: correct the SKU, map it under Mappings → SKUs, or create the item in the ERP. {_RETRY_TEXT}\n"
-    "Escalate: merchandising.", system="erp", sla=timedelta(days=1))
-DUPLICATE_STOREFRONT_SKU = _drift(
-    "drift_duplicate_sku", Team.ECOMMERCE, "SKU {sku} is on {count} products of {storefront}",
-    "What happened: the same SKU is used by variants of different storefront products, so an order line "
-    "cannot tell which item was sold.\n"
-    "Check: the products listed on this exception.\n"
-    f"Fix: give each variant its own SKU. {_RETRY_TEXT}\n"
-    "Escalate: the e-commerce catalogue owner.", severity=Severity.HIGH, system="storefront", sla=timedelta(days=1))
+# Items missing on either side, duplicate SKUs and stale mappings keep the mapping health check's types
+# (mappings/health.py), so a gap it raised before stays the same exception.
 VARIANT_INCOMPLETE = _drift(
     "drift_variant_incomplete", Team.ECOMMERCE, "A variant of {product} on {storefront} lacks {missing}",
     "What happened: a storefront variant is missing a field the ERP needs to post its orders (a SKU, a price).\n"

@@ -40,6 +40,9 @@ class Finding:
     context: dict = field(default_factory=dict)  # fills the exception type's title
     order: object | None = None  # the OrderLink concerned, if any
     sku: str = ""
+    # The exception's own key, when the gap has an exception under an older key (the mapping health
+    # check's): the same gap stays one exception. Default: "<check>:<key>".
+    exception_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def _raise(check: DriftCheck, finding: Finding) -> ExceptionRecord:
         context.setdefault("storefront", getattr(connection, "code", str(connection)))
     subject = (finding.subject_type, str(finding.subject_id)) if finding.subject_type else None
     return exception_raise(
-        exc_type=exc_type, key=f"{check.code}:{finding.key}", fingerprint=finding.group or check.code,
+        exc_type=exc_type, key=finding.exception_key or f"{check.code}:{finding.key}",
+        fingerprint=finding.group or check.code,
         message=finding.message, context={**context, "detail": finding.detail}, order=finding.order,
         sku=finding.sku, subject=subject,
         retry_args={"check": check.code, "key": finding.key[:250]},

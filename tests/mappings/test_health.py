@@ -1,10 +1,13 @@
-"""The health panel and the scheduled check that raises each finding as an owned exception."""
+"""The health panel (the catalogue drift check's last run) and the scheduled check that raises each
+finding as an owned exception."""
 import pytest
+import requests_mock
 from django.core.management import call_command
 from django.urls import reverse
 from django_q.models import Schedule
 
 from exceptions_queue.models import ExceptionRecord
+from integrations.drift.registry import check_run
 from mappings.tasks import mappings_health_check
 from tests.factories import DepotMappingFactory, LocationMappingFactory, SkuMappingFactory
 
@@ -28,8 +31,15 @@ def world(sandbox, shopify_connection):
     return {"sandbox": sandbox, "gone_depot": gone_depot}
 
 
+def _panel(client) -> str:
+    """The panel as a person sees it: from the last run, with every outside call refused."""
+    with requests_mock.Mocker():  # any HTTP call from the page view would raise NoMockAddress
+        return client.get(reverse("mapping-health")).content.decode()
+
+
 def test_health_panel_shows_every_kind_of_finding(ops_client, world):
-    html = ops_client.get(reverse("mapping-health")).content.decode()
+    check_run("catalogue")
+    html = _panel(ops_client)
     assert "ERP item ORPHAN-1 is sold by no storefront variant." in html
     assert "MUG-1 is sold" not in html and "TEE-BLK-M is sold" not in html
     assert "SKU NOERP-1 on shopify translates identically (no mapping row) to ERP item NOERP-1" in html
@@ -65,7 +75,8 @@ def test_scheduled_check_raises_owned_exceptions_once_and_resolves_fixed_ones(wo
 def test_an_erp_outage_neither_breaks_the_panel_nor_resolves_erp_findings(ops_client, world):
     mappings_health_check()
     world["sandbox"].erp.outage = True
-    html = ops_client.get(reverse("mapping-health")).content.decode()
+    check_run("catalogue")
+    html = _panel(ops_client)
     assert "The ERP could not be asked" in html
     mappings_health_check()
     assert ExceptionRecord.objects.get(type_code="mapping_stale_depot").status == "open"
@@ -98,7 +109,8 @@ def test_commercetools_variants_are_checked_against_the_erp(ops_client, world, c
     ct.create_channel(key="main-warehouse")
     ct.add_product("Tee", ["TEE-BLK-M", "CT-ONLY-1"])
     ct.add_product("Orphan", ["ORPHAN-1"])  # now sold on commercetools
-    report_html = ops_client.get(reverse("mapping-health")).content.decode()
+    check_run("catalogue")
+    report_html = _panel(ops_client)
     assert "SKU CT-ONLY-1 on commercetools translates identically (no mapping row) to ERP item CT-ONLY-1" in report_html
     assert "ERP item ORPHAN-1 is sold by no storefront variant." not in report_html
     assert "cannot list variants" not in report_html
