@@ -49,6 +49,14 @@ def registry() -> list[ScheduleSpec]:
                      owner="replenishment"),
         ScheduleSpec("replenishment: receipts", "integrations.flows.replenishment.tasks.sync_receipts", minutes=5,
                      owner="replenishment"),
+        # Payouts: Shopify Payments read hourly; PSP settlement files from each connection's watched folder;
+        # payouts not yet approved matched again so late postings clear their differences.
+        ScheduleSpec("payouts: import Shopify Payments", "integrations.flows.payouts.tasks.import_shopify_payouts",
+                     minutes=60, owner="payouts"),
+        ScheduleSpec("payouts: settlement folders", "integrations.flows.payouts.tasks.scan_settlement_folders",
+                     minutes=15, owner="payouts"),
+        ScheduleSpec("payouts: re-match", "integrations.flows.payouts.tasks.rematch_open_payouts", minutes=10,
+                     owner="payouts"),
         ScheduleSpec("exceptions: escalate overdue", "exceptions_queue.tasks.escalate_overdue", minutes=15,
                      owner="exceptions"),
         ScheduleSpec("exceptions: daily digest", "exceptions_queue.tasks.send_daily_digest", daily_at=time(7, 0),

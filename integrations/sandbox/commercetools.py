@@ -717,6 +717,8 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
         self.route("POST", "/_sandbox/api-clients", self.admin_api_client)
         self.route("POST", "/_sandbox/orders", self.admin_create_order)
         self.route("POST", "/_sandbox/orders/(?P<id>[^/]+)/payment-state", self.admin_payment_state)
+        # Payments queried by interfaceId / transactions' interactionId (what a PSP's settlement report names).
+        self.route("GET", r"/(?P<project>[^/_][^/]*)/payments", self._api(self.query, "payments"))
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         self.register_subscription_routes()
         self.route("GET", r"/(?P<project>[^/_][^/]*)/payments/(?P<id>[^/]+)", self._api(self.get, "payments"))

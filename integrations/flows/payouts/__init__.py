@@ -2,6 +2,7 @@
 settlement files for commercetools), matched to what the ERP booked."""
 from .exception_types import PAYOUTS_IMPORT_FAILED, SETTLEMENT_FILE_REJECTED
 from .matching import payout_match, payout_rematch, payout_totals, payouts_rematch_open
+from .settlement import SettlementFileError, settlement_file_import, settlement_folders_scan
 from .shopify_import import payouts_import_all, payouts_import_shopify
 
 
@@ -25,5 +26,6 @@ def retry_payouts_import_exception(record) -> bool:
 
 __all__ = [
     "PAYOUTS_IMPORT_FAILED", "SETTLEMENT_FILE_REJECTED", "payout_match", "payout_rematch", "payout_totals",
-    "payouts_import_all", "payouts_import_shopify", "payouts_rematch_open", "retry_payouts_import_exception",
+    "SettlementFileError", "payouts_import_all", "payouts_import_shopify", "payouts_rematch_open",
+    "retry_payouts_import_exception", "settlement_file_import", "settlement_folders_scan",
 ]

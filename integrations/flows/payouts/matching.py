@@ -225,6 +225,9 @@ def payout_rematch(*, payout: Payout) -> Payout:
 
 def payouts_rematch_open() -> int:
     """Every payout not yet approved, matched again (the schedule's entry point, every 10 minutes)."""
+    from .settlement import settlement_orders_resolve_open
+
+    settlement_orders_resolve_open()
     ids = list(Payout.objects.filter(status__in=REMATCH_STATUSES).values_list("pk", flat=True))
     for payout_id in ids:
         payout_match(payout_id)
