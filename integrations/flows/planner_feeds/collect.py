@@ -322,9 +322,13 @@ def planner_catalogue_refresh(*, erp=None, warehouses: list[str] | None = None) 
     erp = erp or get_erp()
     now = timezone.now()
     result = CatalogueResult()
+    if not hasattr(erp, "list_items"):
+        # Prima's connector offers no item list yet: keep the catalogue as it is rather than empty it.
+        log.warning("planner feeds: the ERP connector lists no items; the catalogue is left unchanged")
+        return result
     skip = _non_stock_items()
     listed = {}
-    for item in (erp.list_items() if hasattr(erp, "list_items") else []):
+    for item in erp.list_items():
         code = str(item.get("code") or "")
         if not code or code in skip or item.get("stock_item") is False:
             continue
