@@ -7,6 +7,7 @@ and purchase orders (created once per external reference, read back by it or by 
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from typing import Iterator
 from urllib.parse import quote
 
@@ -244,6 +245,23 @@ class RestErpClient(RetryingClient):
     def list_items(self) -> Iterator[dict]:
         """Every item, page by page: {code, description, active, tax_code?}."""
         yield from self._pages("items")
+
+    def item_prices(self) -> Iterator[tuple[str, list[dict]]]:
+        """(item code, its selling prices) of every active item, page by page. A price is
+        {currency, amount (Decimal), type ("list" | "compare_at"), customer_group, channel, min_quantity}."""
+        for item in self._pages("items"):
+            if not item.get("active", True):
+                continue
+            prices = []
+            for row in item.get("prices") or ():
+                try:
+                    amount = Decimal(str(row["amount"]))
+                except (KeyError, InvalidOperation):
+                    continue  # a price the ERP cannot state is no price to compare
+                prices.append({"currency": str(row.get("currency") or "").upper(), "amount": amount,
+                               "type": row.get("type") or "list", "customer_group": row.get("customer_group") or "",
+                               "channel": row.get("channel") or "", "min_quantity": int(row.get("min_quantity") or 1)})
+            yield str(item["code"]), prices
 
     def list_depots(self) -> list[str]:
         return [d["code"] for d in self._get("depots").get("data", [])]

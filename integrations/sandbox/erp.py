@@ -94,6 +94,14 @@ DEMO_ITEM_SUPPLY = {
     "HOODIE-GRY-L": ("14.90", 28, "Northern Textiles"),
 }
 ITEM_FIGURES = ("unit_cost", "lead_time_days", "supplier", "barcode")
+# The item master's selling prices: {currency, amount (decimal string), type ("list" | "compare_at"),
+# customer_group?, channel?, min_quantity? (a quantity tier)}, as the demo storefronts sell them.
+DEMO_ITEM_PRICES = {
+    **{code: [{"currency": "GBP", "amount": "19.99", "type": "list"}, {"currency": "EUR", "amount": "22.99", "type": "list"}]
+       for code in ("TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M")},
+    "MUG-001": [{"currency": "GBP", "amount": "9.50", "type": "list"}, {"currency": "EUR", "amount": "10.99", "type": "list"}],
+    "HOODIE-GRY-L": [{"currency": "GBP", "amount": "44.00", "type": "list"}, {"currency": "EUR", "amount": "49.99", "type": "list"}],
+}
 
 
 def _error(status: int, error: str, message: str, **extra) -> Response:
@@ -172,17 +180,22 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 self.add_depot(code, name)
             for code, description in DEMO_ITEMS.items():
                 cost, lead_time, supplier = DEMO_ITEM_SUPPLY.get(code, (None, None, None))
-                self.add_item(code, description, unit_cost=cost, lead_time_days=lead_time, supplier=supplier)
+                self.add_item(code, description, unit_cost=cost, lead_time_days=lead_time, supplier=supplier,
+                              prices=DEMO_ITEM_PRICES.get(code))
             for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, allocated=0, reserved=0, damaged=n % 2)
 
-    def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "", **figures) -> dict:
-        """figures: the item master's unit_cost (a decimal string), lead_time_days, supplier, barcode."""
+    def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "",
+                 prices: list[dict] | None = None, **figures) -> dict:
+        """figures: the item master's unit_cost (a decimal string), lead_time_days, supplier, barcode;
+        prices: its selling prices (see DEMO_ITEM_PRICES)."""
         with self.lock:
             item = {"code": code, "description": description or code, "active": bool(active)}
             if tax_code:
                 item["tax_code"] = tax_code
+            if prices:
+                item["prices"] = [dict(p) for p in prices]
             item.update({k: v for k, v in figures.items() if k in ITEM_FIGURES and v not in (None, "")})
             self.items[code] = item
             return dict(item)

@@ -130,3 +130,14 @@ def variant_prices(client: ShopifyClient) -> Iterator[VariantPrice]:
         if not info.get("hasNextPage") or not info.get("endCursor"):
             return
         after = info["endCursor"]
+
+
+SHOP_CURRENCY = """
+query DriftShopCurrency {
+  shop { currencyCode }
+}"""
+
+
+def shop_currency(client: ShopifyClient) -> str:
+    """The shop's own currency: the one its variant prices are stated in."""
+    return str((client.graphql(SHOP_CURRENCY).get("shop") or {}).get("currencyCode") or "").upper()

@@ -9,6 +9,7 @@ from tests.integrations.connectors.test_shopify_order_documents import documents
 
 SENT_WITH = {
     "integrations.connectors.shopify.catalogue_read.VARIANT_PRICES": {"after": None},
+    "integrations.connectors.shopify.catalogue_read.SHOP_CURRENCY": {},
     # bulk.RUN_QUERY, sent with this module's inner query.
     "integrations.connectors.shopify.catalogue_read.RUN_QUERY": {"query": catalogue_read.INVENTORY_BULK_QUERY},
 }
