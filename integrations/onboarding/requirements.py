@@ -56,6 +56,14 @@ SHOPIFY_FLOWS: dict[str, FlowNeeds] = {
             ScopeNeed("write_merchant_managed_fulfillment_orders",
                       "dispatches cannot be reported to Shopify, so customers get no tracking"),
         )),
+    # Shopify Payments payouts and balance transactions for reconciliation (integrations/flows/payouts/):
+    # read on a schedule; no webhook feeds it. On when a connection's settings["flows"] names it.
+    "payouts": FlowNeeds(
+        "payouts", "Payout reconciliation",
+        scopes=(
+            ScopeNeed("read_shopify_payments_payouts",
+                      "Shopify Payments payouts cannot be read, so finance cannot reconcile them"),
+        )),
 }
 DEFAULT_FLOWS = (ORDERS, REFUNDS, "inventory", "dispatches")
 
