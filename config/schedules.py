@@ -57,6 +57,9 @@ def registry() -> list[ScheduleSpec]:
                      minutes=15, owner="payouts"),
         ScheduleSpec("payouts: re-match", "integrations.flows.payouts.tasks.rematch_open_payouts", minutes=10,
                      owner="payouts"),
+        # Approved payouts' journals to the ERP in one batch (approval also queues a run at once).
+        ScheduleSpec("payouts: post approved", "integrations.flows.payouts.approval.payouts_post_approved", minutes=15,
+                     owner="payouts"),
         ScheduleSpec("exceptions: escalate overdue", "exceptions_queue.tasks.escalate_overdue", minutes=15,
                      owner="exceptions"),
         ScheduleSpec("exceptions: daily digest", "exceptions_queue.tasks.send_daily_digest", daily_at=time(7, 0),

@@ -33,3 +33,19 @@ SETTLEMENT_FILE_REJECTED = registry.register(ExceptionType(
     ),
     sla=timedelta(days=2),
 ))
+PAYOUT_JOURNAL_NOT_POSTED = registry.register(ExceptionType(
+    code="payout_journal_not_posted", team=Team.FINANCE, severity=Severity.HIGH, system="erp",
+    title="Approved payout {payout} was not posted to the ERP",
+    runbook=(
+        "What happened: finance approved payout {payout} ({connection}), but the ERP did not book its journal "
+        "(bank deposit, fees, clearing and any accepted variance): it was down after several tries, or it "
+        "refused the journal (the error names why: an unknown account, a closed period, unbalanced lines). "
+        "The approval is kept and the reconciliation stays locked; nothing was booked twice.\n"
+        "Check: the last error, and the connection's journal accounts (payout_bank_account, "
+        "payout_clearing_account, payout_fee_account, payout_variance_account in its settings).\n"
+        "Fix: correct the account or reopen the period in the ERP, then press Retry: the journal is booked "
+        "once (the ERP keeps it unique by {reference}) and the payout shows as posted.\n"
+        "Escalate: the finance systems owner."
+    ),
+    retry_handler="integrations.flows.payouts.approval.retry_payout_post", sla=timedelta(hours=8),
+))
