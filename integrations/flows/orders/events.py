@@ -91,14 +91,15 @@ def inbound_event_process(*, event_id: int) -> str:
     if applied is None:
         return _post_after_replay(event_id)
     link, action = applied
-    # A malformed-payload exception about this event is cleared now that it was read.
+    # A malformed-payload exception about this event is cleared now that it was read (an event
+    # never claimed before this attempt cannot have one).
     for record in ExceptionRecord.objects.filter(
         type_code__in=[MALFORMED_PAYLOAD.code, EVENT_STUCK.code], retry_args__event_id=event.pk,
         status__in=ExceptionRecord.ACTIVE_STATUSES,
-    ):
+    ) if event.attempts else ():
         exception_resolve(record=record, note="The event was read successfully.", action="auto_resolved")
     if action == "post":
-        return order_post_to_erp(order_id=link.pk)
+        return order_post_to_erp(order_id=link.pk, link=link)
     if action == "cancel":
         return order_cancel_in_erp(order_id=link.pk)
     return link.state
@@ -176,9 +177,15 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
     with transaction.atomic():
         if claim and not _claim_event(event.pk):
             return None
+        fields = {"payload": raw_order, "order_number": order.order_number[:100],
+                  "customer_email": order.customer_email[:254], "currency": order.currency[:3],
+                  "payment_state": order.payment_state[:40], "source_updated_at": order.updated_at,
+                  "total_minor": total_minor}
+        # A new link is inserted with its fields (no second write unless its state moves on).
         link, created = OrderLink.objects.select_for_update().get_or_create(
-            connection=event.connection, storefront_order_id=order.storefront_order_id
+            connection=event.connection, storefront_order_id=order.storefront_order_id, defaults=fields
         )
+        inserted_state = link.state
         if created:
             timeline_add(link, OrderEvent.Kind.RECEIVED, f"{event.topic} from {event.connection.name}", event)
         stale = (
@@ -198,15 +205,11 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
         else:
             if not created:
                 timeline_add(link, OrderEvent.Kind.UPDATED, f"{event.topic}: payment {order.payment_state or 'unknown'}", event)
-            link.payload = raw_order
-            link.order_number = order.order_number[:100]
-            link.customer_email = order.customer_email[:254]
-            link.currency = order.currency[:3]
-            link.payment_state = order.payment_state[:40]
-            link.source_updated_at = order.updated_at
-            link.total_minor = total_minor
+            for name, value in fields.items():
+                setattr(link, name, value)
             action = _next_state(link, order, cfg, event)
-        link.save()
+        if not created or link.state != inserted_state:
+            link.save()
         message_applied(event=event, raw_order=raw_order)
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""

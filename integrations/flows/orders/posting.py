@@ -84,10 +84,22 @@ def sales_order_for(link: OrderLink, order: StorefrontOrder, erp):
     )
 
 
-def order_post_to_erp(*, order_id: int, erp=None) -> str:
+# Every field but the connection: re-read after the claim without loading the connection again.
+_LINK_FIELDS = None
+
+
+def _link_fields() -> list[str]:
+    global _LINK_FIELDS
+    if _LINK_FIELDS is None:
+        _LINK_FIELDS = [f.attname for f in OrderLink._meta.concrete_fields if f.name not in ("id", "connection")]
+    return _LINK_FIELDS
+
+
+def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None) -> str:
     """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first when an
     earlier attempt was started, and a duplicate external reference is linked, never booked twice."""
-    link = OrderLink.objects.select_related("connection").get(pk=order_id)
+    if link is None or link.pk != order_id:  # the event's task hands over the link it just saved
+        link = OrderLink.objects.select_related("connection").get(pk=order_id)
     if link.state in OrderLink.IN_ERP:
         return "posted"
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
@@ -101,18 +113,21 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
                         state=OrderLink.State.WAITING_PAYMENT):
                     timeline_add(link, OrderEvent.Kind.WAITING_PAYMENT, f"Payment is {link.payment_state or 'unknown'}")
         return "waiting_payment"
+    first_attempt = link.state == OrderLink.State.RECEIVED  # nothing moves an order back to received
     with transaction.atomic():
         if not _claim_order(order_id):
             return "taken"
         timeline_add(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
-    link.refresh_from_db()
+    link.refresh_from_db(fields=_link_fields())
     posted_payload = link.payload
     erp = erp or get_erp()
     try:
         order = translate_payload(link.connection, link.payload)
         # Only an earlier attempt whose outcome is unknown makes the ERP worth asking first; a first
         # attempt creates directly, and the ERP's duplicate-reference answer means "already there".
-        existing = erp.find_sales_order(link.external_reference) if _create_was_started(link) else None
+        # (A stale "received" seen before the claim is harmless: the ERP's duplicate answer still links it.)
+        existing = (erp.find_sales_order(link.external_reference)
+                    if not first_attempt and _create_was_started(link) else None)
         if existing is not None:
             record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
                            OrderEvent.Kind.LINKED_EXISTING,
@@ -182,9 +197,10 @@ def order_post_to_erp(*, order_id: int, erp=None) -> str:
 def catch_up_after_posting(order_id: int, posted_payload: dict) -> str:
     """Events applied while the order was being posted (a cancellation, an edit, a refund) were
     stored but not acted on: act on the newest payload now, so none is dropped."""
+    payload, state = OrderLink.objects.filter(pk=order_id).values_list("payload", "state").get()
+    if payload == posted_payload or state not in OrderLink.IN_ERP:
+        return ""  # the usual case, read without building the link and its connection
     latest = OrderLink.objects.select_related("connection").get(pk=order_id)
-    if latest.payload == posted_payload or latest.state not in OrderLink.IN_ERP:
-        return ""
     try:
         newer = translate_payload(latest.connection, latest.payload)
     except ValueError:
