@@ -3,3 +3,4 @@ from . import orders  # noqa: F401,E402
 from . import inventory  # noqa: F401,E402
 from . import catalogue  # noqa: F401,E402
 from . import prices  # noqa: F401,E402
+from . import tax  # noqa: F401,E402
