@@ -540,9 +540,9 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
         self.route("POST", r"/_sandbox/inventory/(?P<action>reserve|release|sell)", self.admin_inventory_move)
         self.route("GET", r"/_sandbox/inventory", self.admin_inventory)
         self.route("GET", r"/_sandbox/stats", self.admin_stats)
+        self.register_payment_routes()
 
     def _scopes(self, request: Request) -> frozenset[str] | None:
-        self.register_payment_routes()
         """The scopes of the request's access token; None when the token is missing or unknown."""
         supplied = request.headers.get("x-shopify-access-token", "")
         if not supplied:
@@ -1039,10 +1039,10 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
             self.orders[order["id"]] = order
             self._open_fulfillment_orders(order, {order["line_items"][i]["id"]: loc for i, loc in line_locations.items()})
             payload = copy.deepcopy(order)
-        self._emit("orders/create", payload, deliver)
-        if payload["financial_status"] == "paid":
         if payload["financial_status"] == "paid":
             self.payments_on_paid(payload["id"])
+        self._emit("orders/create", payload, deliver)
+        if payload["financial_status"] == "paid":
             self._emit("orders/paid", payload, deliver)
         return payload
 
@@ -1280,9 +1280,9 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
             order["financial_status"] = "paid"
             order["updated_at"] = _iso(self._stamp())
             payload = copy.deepcopy(order)
+        self.payments_on_paid(payload["id"])
         self._emit("orders/paid", payload, deliver)
         self._emit("orders/updated", payload, deliver)
-        self.payments_on_paid(payload["id"])
         return payload
 
     def update_order(self, order_id, *, deliver: str | None = None, **changes) -> dict:
@@ -2147,11 +2147,11 @@ class _Root:
     def inventoryAdjustQuantities(self, info, input):  # noqa: N802
         return self._idempotent(info, "inventoryAdjustQuantities", input, self.sb.inventory_adjust_quantities)
 
-    def fulfillmentCreate(self, info, fulfillment, message=None):  # noqa: N802
-        # @idempotent is honoured when sent (a resend is answered as the first, nothing fulfilled twice).
     def shopifyPaymentsAccount(self, info):  # noqa: N802
         return self.sb.shopify_payments_account(info)
 
+    def fulfillmentCreate(self, info, fulfillment, message=None):  # noqa: N802
+        # @idempotent is honoured when sent (a resend is answered as the first, nothing fulfilled twice).
         return self._idempotent(info, "fulfillmentCreate", fulfillment, self.sb.fulfillment_create, payload="fulfillment")
 
 
