@@ -41,6 +41,15 @@ def registry() -> list[ScheduleSpec]:
         # Backfill runs whose worker died resume from their cursor.
         ScheduleSpec("backfill: resume", "integrations.flows.backfill.tasks.backfill_runs_resume", minutes=5,
                      owner="backfill"),
+        # Drift checks (integrations/drift/): gaps between the systems, each raised once as an owned exception.
+        # The orphaned-order poll every 5 minutes catches an order whose webhooks were lost within 15 minutes.
+        ScheduleSpec("drift: orphaned orders", "integrations.drift.tasks.orphaned_orders", minutes=5, owner="drift"),
+        ScheduleSpec("drift: inventory", "integrations.drift.tasks.inventory_drift", minutes=60, owner="drift"),
+        ScheduleSpec("drift: catalogue", "integrations.drift.tasks.catalogue", minutes=60, owner="drift"),
+        ScheduleSpec("drift: prices", "integrations.drift.tasks.prices", minutes=240, owner="drift"),
+        ScheduleSpec("drift: tax and rounding", "integrations.drift.tasks.tax_rounding", minutes=60, owner="drift"),
+        ScheduleSpec("drift: integration health", "integrations.drift.tasks.integration_health", minutes=15,
+                     owner="drift"),
         # Inventory Planner: drafts to review, the planner's catalogue against the ERP, receipts back.
         ScheduleSpec("replenishment: pull recommendations",
                      "integrations.flows.replenishment.tasks.pull_recommendations", minutes=15, owner="replenishment"),
