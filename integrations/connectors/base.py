@@ -271,7 +271,8 @@ PURCHASE_ORDERS = "purchase_orders"
 ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS, PURCHASE_ORDERS)
 # What only some ERPs offer, and the flows use when it is there (fewer requests per order).
 CUSTOMER_MATCH_OR_CREATE = "customer_match_or_create"
-OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE,)
+BATCH_SALES_ORDERS = "batch_sales_orders"
+OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS)
 
 
 class SalesOrders(Protocol):
@@ -317,6 +318,16 @@ class CustomerMatchOrCreate(Protocol):
         """One request: the existing account matched by the first field of match_on that finds one
         (returned with that field's name), else a new account (returned with ""). Several accounts
         for one field raise AmbiguousCustomer."""
+        ...
+
+
+class BatchSalesOrders(Protocol):
+    max_batch: int
+
+    def create_sales_orders(self, orders: list[ErpSalesOrderRequest]) -> list[ErpSalesOrder | PermanentError]:
+        """Several Sales Orders in one request, each created once per external reference: a result per
+        order, in order (an ErpSalesOrder, already_existed when it was there, or the PermanentError
+        that refused that order alone). A failure of the request itself raises as usual."""
         ...
 
 
@@ -502,7 +513,8 @@ class PurchaseOrders(Protocol):
 
 CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
                         DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
-                        PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate}
+                        PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate,
+                        BATCH_SALES_ORDERS: BatchSalesOrders}
 
 
 class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import requests
 
 from .base import (
+    BATCH_SALES_ORDERS,
     CREDIT_MEMOS,
     CUSTOMER_MATCH_OR_CREATE,
     CUSTOMERS,
@@ -70,7 +71,8 @@ def _message(body, response: requests.Response) -> str:
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
     capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
-                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE})
+                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS})
+    max_batch = 100  # sales orders per POST /sales-orders/batch
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -155,18 +157,7 @@ class RestErpClient(RetryingClient):
         reference (409 duplicate_external_reference, e.g. a second worker got there first), the
         existing order is returned instead of raising.
         """
-        payload = {
-            "external_reference": order.external_reference,
-            "customer_id": order.customer_id,
-            "currency": order.currency,
-            "depot": order.depot,
-            "order_date": order.order_date,
-            "customer_reference": order.customer_reference,
-            "prices_include_tax": order.prices_include_tax,
-            "total": order.total,
-            **order.claimed_totals(),
-            "lines": [self._line(line) for line in order.lines],
-        }
+        payload = self._order_payload(order)
         try:
             response = self.request("POST", self._url("sales-orders"), json=payload,
                                     headers={"Idempotency-Key": order.external_reference})
@@ -180,6 +171,31 @@ class RestErpClient(RetryingClient):
                 raise
             return replace(existing, already_existed=True)
         return self._order(response.json())
+
+    def create_sales_orders(self, orders: list[ErpSalesOrderRequest]) -> list[ErpSalesOrder | PermanentError]:
+        """POST /sales-orders/batch: up to max_batch orders, a result per order. Each is unique by its
+        external reference, so a retried batch books nothing twice (an order already there comes back
+        with already_existed); a refused order is its PermanentError, the others are booked."""
+        if not 0 < len(orders) <= self.max_batch:
+            raise ValueError(f"a batch holds 1 to {self.max_batch} sales orders ({len(orders)} given)")
+        response = self.request("POST", self._url("sales-orders/batch"),
+                                json={"sales_orders": [self._order_payload(order) for order in orders]})
+        results = (response.json() or {}).get("results", [])
+        by_index = {r.get("index"): r for r in results if isinstance(r, dict)}
+        answers: list[ErpSalesOrder | PermanentError] = []
+        for index, order in enumerate(orders):
+            result = by_index.get(index)
+            if result is None:
+                answers.append(PermanentError(f"ERP gave no result for {order.external_reference}", code="no_result"))
+            elif result.get("status") in (200, 201) and isinstance(result.get("sales_order"), dict):
+                answers.append(replace(self._order(result["sales_order"]), already_existed=bool(result.get("existing"))))
+            else:
+                errors = result.get("errors") or []
+                detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+                answers.append(PermanentError(f"ERP rejected the request: {detail or result.get('error')}",
+                                              status=result.get("status"), code=result.get("error") or "rejected",
+                                              body=result))
+        return answers
 
     def cancel_sales_order(self, order_id: str, *, reason: str = "") -> ErpSalesOrder:
         """Cancel an order; safe to call twice (the ERP answers a cancelled order as it is).
@@ -360,6 +376,20 @@ class RestErpClient(RetryingClient):
         return read(response.json())
 
     # --- translation -------------------------------------------------------------------------
+
+    def _order_payload(self, order: ErpSalesOrderRequest) -> dict:
+        return {
+            "external_reference": order.external_reference,
+            "customer_id": order.customer_id,
+            "currency": order.currency,
+            "depot": order.depot,
+            "order_date": order.order_date,
+            "customer_reference": order.customer_reference,
+            "prices_include_tax": order.prices_include_tax,
+            "total": order.total,
+            **order.claimed_totals(),
+            "lines": [self._line(line) for line in order.lines],
+        }
 
     @staticmethod
     def _order(data: dict) -> ErpSalesOrder:

@@ -27,7 +27,10 @@ Customers can be matched or created in one call: `POST /customers` with `"match_
 for an existing account by each field in turn and answers 200 with it (plus `"matched_on"`), 409
 `multiple_matches` with every candidate when one field matches several accounts, or 201 with the
 account it created. Without `match_on` a duplicate external reference is 409 as before.
-`GET /erp/_sandbox/stats` counts the API requests by kind (`requests_by_kind`) for benchmarks.
+`POST /sales-orders/batch` {"sales_orders": [...]} books up to 100 sales orders in one request, a
+result per document (201 booked, 200 with `"existing": true` when its external reference is already
+there, 422 with its errors), so one bad document fails only itself.
+`GET /erp/_sandbox/stats` counts the API requests served, by kind (`requests_by_kind`), for benchmarks.
 """
 from __future__ import annotations
 
@@ -66,6 +69,7 @@ DEFAULT_PAGE_SIZE = 50
 WEBHOOK_RETRY_DELAYS = (0.2, 1.0, 5.0)  # a failed dispatch webhook is sent again after these pauses
 MAX_PAGE_SIZE = 200
 CUSTOMER_MATCH_FIELDS = ("external_reference", "email", "phone")
+MAX_BATCH = 100  # sales orders per POST /sales-orders/batch
 LINE_KINDS = ("item", "shipping", "discount", "duty", "tip", "gift_card", "rounding")
 
 DEMO_ITEMS = {
@@ -242,6 +246,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("GET", f"{api}/customers/(?P<id>[^/]+)", self._api(self.get_customer))
         self.route("GET", f"{api}/sales-orders", self._api(self.list_sales_orders))
         self.route("POST", f"{api}/sales-orders", self._api(self.create_sales_order, write=True))
+        self.route("POST", f"{api}/sales-orders/batch", self._api(self.create_sales_orders_batch, write=True))
         self.route("GET", f"{api}/sales-orders/(?P<id>[^/]+)", self._api(self.get_sales_order))
         self.route("POST", f"{api}/sales-orders/(?P<id>[^/]+)/cancel", self._api(self.cancel_sales_order, write=True))
         self.route("GET", f"{api}/dispatches", self._api(self.list_dispatches))
@@ -273,10 +278,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         """Latency, outage, auth, rate limit and record locks, in the order a real gateway applies them."""
 
         def guarded(request: Request) -> Response:
-            kind = self._request_kind(handler, request)
             with self.lock:
                 self.requests_count += 1
-                self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
                 latency, outage = self.latency, self.outage
             if latency:
                 time.sleep(latency)  # outside the lock, so concurrent callers overlap
@@ -292,6 +295,9 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                     self.rate_limited_count += 1
                 return Response.json({"error": "rate_limited", "message": "Too many requests"}, 429,
                                      {"Retry-After": str(max(1, math.ceil(wait)))})
+            kind = self._request_kind(handler, request)  # counted once served (not 429, 401 or 503)
+            with self.lock:
+                self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
             if write and self.lock_probability and self.random.random() < self.lock_probability:
                 with self.lock:
                     self.locked_count += 1
@@ -308,7 +314,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return "customer_match_or_create" if b'"match_on"' in (request.body or b"") else "customer_create"
         if name == "list_sales_orders":
             return "existence_check" if request.arg("external_reference") is not None else "list_sales_orders"
-        return {"create_sales_order": "create", "list_customers": "customer_search",
+        return {"create_sales_order": "create", "create_sales_orders_batch": "batch", "list_customers": "customer_search",
                 "get_item": "item_check", "list_depots": "depots"}.get(name, name)
 
     @staticmethod
@@ -573,48 +579,91 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                 order_id = self._idempotent[key][1]
                 return Response.json(copy.deepcopy(self._orders[order_id]), 201, {
                     "Location": f"/erp/api/v1/sales-orders/{order_id}", "Idempotent-Replayed": "true"})
-            reference = body.get("external_reference")
-            if isinstance(reference, str) and reference in self._orders_by_reference:
-                existing = self._orders_by_reference[reference]
+            status, answer = self._book_order(body)
+            if status == 422:
+                return _validation(answer)
+            if status == 409:
                 return _error(409, "duplicate_external_reference",
-                              f"Sales order with external reference {reference} already exists as {existing}",
-                              existing_id=existing)
-            errors = self._validate_order(body)
-            if errors:
-                return _validation(errors)
-            order_id = f"SO-{self._next_order:06d}"
-            self._next_order += 1
-            inclusive = bool(body.get("prices_include_tax", False))
-            figures = self.booked_figures((Decimal(line["line_total"]) for line in body["lines"]),
-                                          (Decimal(line.get("tax_amount", "0")) for line in body["lines"]),
-                                          prices_include_tax=inclusive, currency=body["currency"])
-            order = {
-                "id": order_id,
-                "external_reference": reference,
-                "customer_id": body["customer_id"],
-                "currency": body["currency"],
-                "depot": body["depot"],
-                "order_date": str(body.get("order_date") or time.strftime("%Y-%m-%d")),
-                "customer_reference": str(body.get("customer_reference") or ""),
-                **figures,
-                "prices_include_tax": inclusive,
-                "status": self.STATUS_WORDS[OPEN],
-                "lines": [
-                    {"line_number": n + 1, "item_code": line["item_code"],
-                     "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
-                     "quantity": line["quantity"], "unit_price": line["unit_price"], "line_total": line["line_total"],
-                     "tax_code": str(line.get("tax_code") or ""), "tax_amount": line.get("tax_amount", "0"),
-                     "tax_rate": str(line.get("tax_rate") or ""), "kind": line.get("kind", "item"),
-                     "line_reference": line.get("line_reference") or ""}
-                    for n, line in enumerate(body["lines"])
-                ],
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            self.post_order(order)
-            self._orders_by_reference[reference] = order_id
+                              f"Sales order with external reference {body['external_reference']} already exists "
+                              f"as {answer}", existing_id=answer)
             if key:
-                self._idempotent[key] = (fingerprint, order_id)
-            return Response.json(copy.deepcopy(order), 201, {"Location": f"/erp/api/v1/sales-orders/{order_id}"})
+                self._idempotent[key] = (fingerprint, answer["id"])
+            return Response.json(copy.deepcopy(answer), 201, {"Location": f"/erp/api/v1/sales-orders/{answer['id']}"})
+
+    def _book_order(self, body: dict):
+        """Under the lock: (409, existing id) for a known external reference, (422, errors) for an
+        invalid document, else (201, the booked order)."""
+        reference = body.get("external_reference")
+        if isinstance(reference, str) and reference in self._orders_by_reference:
+            return 409, self._orders_by_reference[reference]
+        errors = self._validate_order(body)
+        if errors:
+            return 422, errors
+        order_id = f"SO-{self._next_order:06d}"
+        self._next_order += 1
+        inclusive = bool(body.get("prices_include_tax", False))
+        figures = self.booked_figures((Decimal(line["line_total"]) for line in body["lines"]),
+                                      (Decimal(line.get("tax_amount", "0")) for line in body["lines"]),
+                                      prices_include_tax=inclusive, currency=body["currency"])
+        order = {
+            "id": order_id,
+            "external_reference": reference,
+            "customer_id": body["customer_id"],
+            "currency": body["currency"],
+            "depot": body["depot"],
+            "order_date": str(body.get("order_date") or time.strftime("%Y-%m-%d")),
+            "customer_reference": str(body.get("customer_reference") or ""),
+            **figures,
+            "prices_include_tax": inclusive,
+            "status": self.STATUS_WORDS[OPEN],
+            "lines": [
+                {"line_number": n + 1, "item_code": line["item_code"],
+                 "description": str(line.get("description") or self.items[line["item_code"]]["description"]),
+                 "quantity": line["quantity"], "unit_price": line["unit_price"], "line_total": line["line_total"],
+                 "tax_code": str(line.get("tax_code") or ""), "tax_amount": line.get("tax_amount", "0"),
+                 "tax_rate": str(line.get("tax_rate") or ""), "kind": line.get("kind", "item"),
+                 "line_reference": line.get("line_reference") or ""}
+                for n, line in enumerate(body["lines"])
+            ],
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.post_order(order)
+        self._orders_by_reference[reference] = order["id"]
+        return 201, order
+
+    def create_sales_orders_batch(self, request: Request) -> Response:
+        """Up to MAX_BATCH sales orders in one request, each booked (or refused) on its own: a result
+        per document, in order, with its own status (201 booked, 200 already there under its
+        external reference, 422 refused with its errors). One bad document never fails the others."""
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "invalid_json", "Request body is not valid JSON")
+        documents = body.get("sales_orders") if isinstance(body, dict) else None
+        if not isinstance(documents, list) or not documents:
+            return _validation([{"field": "sales_orders", "message": "sales_orders must be a non-empty list"}])
+        if len(documents) > MAX_BATCH:
+            return _validation([{"field": "sales_orders",
+                                 "message": f"at most {MAX_BATCH} sales orders per batch ({len(documents)} sent)"}])
+        results = []
+        with self.lock:
+            for index, document in enumerate(documents):
+                reference = document.get("external_reference") if isinstance(document, dict) else None
+                if not isinstance(document, dict):
+                    results.append({"index": index, "status": 422, "external_reference": None, "errors": [
+                        {"field": "sales_orders", "message": "each sales order must be a JSON object"}]})
+                    continue
+                status, answer = self._book_order(document)
+                if status == 409:
+                    results.append({"index": index, "status": 200, "external_reference": reference,
+                                    "existing": True, "sales_order": copy.deepcopy(self._orders[answer])})
+                elif status == 422:
+                    results.append({"index": index, "status": 422, "external_reference": reference,
+                                    "error": "validation_failed", "errors": answer})
+                else:
+                    results.append({"index": index, "status": 201, "external_reference": reference,
+                                    "existing": False, "sales_order": copy.deepcopy(answer)})
+        return Response.json({"results": results}, 200)
 
     def cancel_sales_order(self, request: Request) -> Response:
         """Cancel an open order; a cancelled one is answered as it is, a dispatched one is refused."""

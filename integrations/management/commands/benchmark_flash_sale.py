@@ -52,6 +52,37 @@ def _host_check_ms() -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def _tree_cpu_seconds(root_pid: int) -> float | None:
+    """CPU seconds (user + system) a process tree spent, from the processes' own counters in /proc:
+    each live process's time plus what its finished children left in its cutime/cstime (a recycled
+    q2 worker is still counted). None where /proc is not there."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        stats = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        rest = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry)] = (int(rest[1]), sum(int(v) for v in rest[11:15]))
+    except (OSError, ValueError, AttributeError):
+        return None
+    tree, frontier = set(), {root_pid}
+    while frontier:
+        tree |= frontier
+        frontier = {pid for pid, (ppid, _) in stats.items() if ppid in frontier and pid not in tree}
+    return sum(stats[pid][1] for pid in tree if pid in stats) / ticks
+
+
+# What the sandbox ERP counts (requests_by_kind), in the benchmark's words.
+REQUEST_KINDS = [("create", "sales order create"), ("existence_check", "existence check"),
+                 ("customer_search", "customer search"), ("customer_create", "customer create"),
+                 ("customer_match_or_create", "customer match-or-create"), ("batch", "sales order batch"),
+                 ("item_check", "item check"), ("depots", "depot list")]
+
+
 def _percentile(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
@@ -102,7 +133,8 @@ class Command(BaseCommand):
             base = f"http://127.0.0.1:{port}"
             self._wait_for(f"{base}/health/")
             self._wait_for(f"{sandbox_url}/erp/_sandbox/stats")
-            figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts)
+            figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts,
+                                cpu_trees={"webhooks": children[1].pid, "tasks": children[2].pid})
             figures.update(self._ledgerline_counts(manage, env))
             self._print(figures, opts)
         finally:
@@ -126,7 +158,7 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         raise SystemExit(f"no answer from {url}")
 
-    def _run(self, base: str, erp_admin: str, shopify, opts) -> dict:
+    def _run(self, base: str, erp_admin: str, shopify, opts, cpu_trees: dict | None = None) -> dict:
         n = opts["orders"]
         secret = settings.SHOPIFY["webhook_secret"]
         url = f"{base}/webhooks/shopify/shopify/"
@@ -194,6 +226,7 @@ class Command(BaseCommand):
         host_ms = _host_check_ms()
         self.stdout.write(f"Sending {n} orders ({2 * n} webhooks) with {opts['concurrency']} senders ...")
         erp_before = requests.get(f"{erp_admin}/stats", timeout=10).json()
+        cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
         send_seconds = time.perf_counter() - start
@@ -214,6 +247,7 @@ class Command(BaseCommand):
                 break  # no progress for two minutes: report what we have
             time.sleep(0.5)
         total_seconds = time.perf_counter() - start
+        cpu_after = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
         erp_after = requests.get(f"{erp_admin}/stats", timeout=10).json()
         booked = requests.get(f"{erp_admin}/references", timeout=60).json()
         references = booked["references"]
@@ -238,6 +272,13 @@ class Command(BaseCommand):
             "erp_requests": erp_requests, "erp_served": served, "erp_429": rate_limited,
             "erp_served_per_s": served / total_seconds if total_seconds else 0,
             "wrong_totals": wrong_totals,
+            "buyers": len({i % opts["customers"] for i in range(n)}),
+            "by_kind": {kind: erp_after.get("requests_by_kind", {}).get(kind, 0)
+                        - erp_before.get("requests_by_kind", {}).get(kind, 0)
+                        for kind in set(erp_after.get("requests_by_kind", {})) | set(erp_before.get("requests_by_kind", {}))},
+            "cpu_seconds": {name: (cpu_after[name] - cpu_before[name])
+                            if cpu_after.get(name) is not None and cpu_before.get(name) is not None else None
+                            for name in cpu_before},
         }
 
     def _ledgerline_counts(self, manage: str, env: dict) -> dict:
@@ -253,6 +294,33 @@ class Command(BaseCommand):
         except (ValueError, IndexError):
             return {"exceptions": {"?": out.stderr[-300:]}, "states": {}}
 
+    @staticmethod
+    def _per_order_lines(f: dict) -> list[str]:
+        orders = f["erp_orders"] or 1
+        by_kind = f.get("by_kind", {})
+        served = sum(by_kind.values())
+        customer = sum(by_kind.get(k, 0) for k in ("customer_search", "customer_create", "customer_match_or_create"))
+        per_order = by_kind.get("create", 0) + by_kind.get("existence_check", 0) + by_kind.get("batch", 0)
+        lines = [f"  ERP requests per order      {served / orders:.2f} on average ({served} served for {orders} orders; "
+                 f"{f['buyers']} distinct buyers, {f['orders'] - f['buyers']} orders from repeat buyers)"]
+        lines += [f"    {label:<26}{by_kind.get(kind, 0) / orders:.3f} per order ({by_kind.get(kind, 0)})"
+                  for kind, label in REQUEST_KINDS if by_kind.get(kind)]
+        others = {k: v for k, v in by_kind.items() if k not in dict(REQUEST_KINDS) and v}
+        if others:
+            lines.append(f"    other                     {others}")
+        lines.append(f"    a new buyer's order       ~{(per_order / orders) + customer / max(1, f['buyers']):.2f} "
+                     f"(customer requests per new buyer {customer / max(1, f['buyers']):.2f})")
+        lines.append(f"    a repeat buyer's order    ~{per_order / orders:.2f}")
+        cpu = f.get("cpu_seconds") or {}
+        if cpu and all(v is not None for v in cpu.values()):
+            total = sum(cpu.values())
+            parts = ", ".join(f"{name} {1000 * seconds / orders:.1f}" for name, seconds in cpu.items())
+            lines.append(f"  CPU per order               {1000 * total / orders:.1f} ms ({parts}; the processes' own "
+                         "counters, from the first webhook to the last ERP order)")
+        else:
+            lines.append("  CPU per order               n/a (no /proc here)")
+        return lines
+
     def _print(self, f: dict, opts) -> None:
         limit = opts["erp_rate_limit"]
         exceptions = f.get("exceptions", {})
@@ -266,7 +334,10 @@ class Command(BaseCommand):
             f"  orders in the ERP           {f['erp_orders']} in {f['seconds_total']:.1f}s = {f['orders_per_s']:.1f} orders/s end to end",
             f"  ERP requests served/s       {f['erp_served_per_s']:.1f} of a {limit:g}/s limit "
             f"({100 * f['erp_served_per_s'] / limit if limit else 0:.0f}%)",
+            f"  one-request-per-order ceiling {limit / 1:.1f} orders/s (the limit ÷ 1 request); reached "
+            f"{100 * f['orders_per_s'] / limit if limit else 0:.0f}% of it",
             f"  ERP 429s seen               {f['erp_429']} (all retried after Retry-After)",
+            *self._per_order_lines(f),
             f"  duplicates in the ERP       {f['duplicates']}",
             f"  lost orders                 {f['lost']}",
             f"  posted with a wrong total   {f['wrong_totals']} (ERP gross total differs from the storefront's; must be 0)",

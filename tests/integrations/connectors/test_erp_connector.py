@@ -457,3 +457,28 @@ def test_get_customer_returns_the_account_or_none_when_unknown(client, erp):
     created = _customer(client)
     assert client.get_customer(created.id) == created
     assert client.get_customer("C-999999") is None
+
+
+def test_a_batch_books_each_order_once_and_a_bad_one_fails_only_itself(client, erp):
+    customer = _customer(client)
+    first = client.create_sales_order(_order(customer.id, reference="shopify:1"))
+    bad = _order(customer.id, reference="shopify:3", lines=(
+        ErpSalesOrderLine("NOPE", "Unknown", 1, "9.00", "9.00", "T1", "1.50"),), total="9.00")
+    batch = [_order(customer.id, reference="shopify:1"), _order(customer.id, reference="shopify:2"), bad]
+    before = erp.requests_count
+    again, created, refused = client.create_sales_orders(batch)
+    assert erp.requests_count - before == 1  # one request for the three
+    assert again.id == first.id and again.already_existed
+    assert created.id.startswith("SO-") and not created.already_existed and created.gross_total
+    assert isinstance(refused, PermanentError) and "NOPE" in str(refused)
+    assert sorted(o["external_reference"] for o in erp.sales_orders) == ["shopify:1", "shopify:2"]
+    replayed = client.create_sales_orders(batch[:2])  # a retried batch books nothing twice
+    assert [o.id for o in replayed] == [first.id, created.id] and len(erp.sales_orders) == 2
+
+
+def test_the_sandbox_refuses_a_batch_of_more_than_100_orders(sandbox, erp):
+    response = requests.post(f"{sandbox.url}/erp/api/v1/sales-orders/batch", timeout=5,
+                             headers={"Authorization": "Bearer sandbox-erp-key"},
+                             json={"sales_orders": [{"external_reference": f"x:{i}"} for i in range(101)]})
+    assert response.status_code == 422 and "at most 100" in response.json()["errors"][0]["message"]
+    assert erp.sales_orders == []
