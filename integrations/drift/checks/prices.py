@@ -114,6 +114,7 @@ def prices(run: DriftRun) -> list[Finding]:
 
     if drift_setting("skip_vendor_reads"):
         run.summary["note"] = "vendor reads skipped: prices live only in the ERP and the storefronts"
+        run.keep_open.add("")  # nothing was looked at: nothing is closed
         return []
     erp = get_erp()
     if not hasattr(erp, "item_prices"):

@@ -57,6 +57,7 @@ def tax_rounding(run: DriftRun) -> list[Finding]:
 
     if drift_setting("skip_vendor_reads"):
         run.summary["note"] = "vendor reads skipped: the ERP's booked tax is read from the ERP"
+        run.keep_open.add("")  # nothing was looked at: nothing is closed
         return []
     tolerance = int(drift_setting("tax_tolerance_minor"))
     links = _links(run)

@@ -1,0 +1,202 @@
+"""Benchmark: every drift check on a large estate.
+
+    DATABASE_URL=postgres://user@host/db manage.py benchmark_drift     # 1,000,000 orders, 100,000 SKUs × 5 locations
+    manage.py benchmark_drift --orders 20000 --skus 2000                 # a quick run (SQLite)
+
+Runs on a throwaway test database made from the configured one (PostgreSQL with DATABASE_URL, else
+SQLite) and dropped afterwards. Not timed: filling it (PostgreSQL: INSERT … SELECT generate_series, a
+few seconds a million rows; SQLite: bulk_create) with two storefront connections, the orders (99 %
+posted and paid, 0.1 % paid but never posted, 0.05 % posted with a voided payment, the rest waiting for
+payment or cancelled) and an inventory level per SKU and location (0.5 % drifted).
+
+Timed: each check run twice (the first raises every planted gap as an exception, the second finds
+them again and raises nothing new), each in a forked child process so its peak memory is its own
+(the child's maximum RSS, from wait4). The vendors are not called (DRIFT skip_vendor_reads): the
+checks compare what Ledgerline stores, set-based in SQL; the reconciliation poll, the ERP's current
+stock, prices and booked tax come from the vendors and are measured against the sandboxes by the tests,
+not at this size. Targets: orphaned orders < 30 s, inventory drift < 30 s, each < 1 GB.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from django.core.management.base import BaseCommand
+
+CHECKS = ("orphaned_orders", "inventory_drift", "tax_rounding", "prices", "catalogue", "integration_health")
+TARGETS = {"orphaned_orders": 30.0, "inventory_drift": 30.0}
+
+
+class Command(BaseCommand):
+    help = "Run every drift check on 1,000,000 orders and 100,000 SKUs × 5 locations: duration and peak memory."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orders", type=int, default=1_000_000)
+        parser.add_argument("--skus", type=int, default=100_000)
+        parser.add_argument("--locations", type=int, default=5)
+
+    def handle(self, *args, orders, skus, locations, **options):
+        import logging
+
+        from django.conf import settings
+
+        logging.getLogger("ledgerline").setLevel(logging.WARNING)  # a line per exception raised would drown the figures
+        from django.db import connection
+
+        settings.DRIFT = {**(getattr(settings, "DRIFT", None) or {}), "skip_vendor_reads": True}
+        creation = connection.creation
+        old_name = connection.settings_dict["NAME"]
+        test_name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        try:
+            self._run(orders, skus, locations)
+        finally:
+            creation.destroy_test_db(old_name, verbosity=0)
+        self.stdout.write(f"(test database {test_name} dropped)")
+
+    # --- filling ---------------------------------------------------------------------------------
+
+    def _fill(self, orders: int, skus: int, locations: int) -> dict:
+        from django.db import connection
+
+        from integrations.models import Connection
+
+        shop = Connection.objects.create(code="shopify", kind="shopify", name="Shopify store")
+        ct = Connection.objects.create(code="commercetools", kind="commercetools", name="commercetools shop")
+        began = time.perf_counter()
+        if connection.vendor == "postgresql":
+            self._fill_postgres(shop, ct, orders, skus, locations)
+        else:
+            self._fill_orm(shop, ct, orders, skus, locations)
+        return {"seconds": time.perf_counter() - began}
+
+    @staticmethod
+    def _fill_postgres(shop, ct, orders: int, skus: int, locations: int) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            # n % 1000 = 7: paid, never posted (an orphan); n % 2000 = 11: posted, payment voided;
+            # n % 100 = 3: waiting for payment; n % 100 = 5: cancelled; the rest posted and paid.
+            cur.execute("""
+                INSERT INTO integrations_orderlink (connection_id, storefront_order_id, order_number, customer_email,
+                    currency, total_minor, payment_state, state, payload, erp_order_id, erp_customer_id, erp_payload,
+                    rounding_difference, posted_total_minor, erp_total_minor, posted_summary, auto_retries,
+                    posted_at, last_error, created_at, updated_at, source_updated_at)
+                SELECT CASE WHEN n %% 2 = 0 THEN %s ELSE %s END, n::text, '#' || n, '', 'EUR', 2500,
+                    CASE WHEN n %% 100 = 3 THEN 'pending' WHEN n %% 2000 = 11 THEN 'voided' ELSE 'paid' END,
+                    CASE WHEN n %% 1000 = 7 THEN 'received' WHEN n %% 100 = 3 THEN 'waiting_payment'
+                         WHEN n %% 100 = 5 THEN 'cancelled' ELSE 'posted' END,
+                    '{}'::jsonb,
+                    CASE WHEN n %% 1000 = 7 OR n %% 100 = 3 THEN '' ELSE 'SO-' || n END, '', '{}'::jsonb,
+                    0, 2500, 2500, '[]'::jsonb, 0,
+                    CASE WHEN n %% 1000 = 7 OR n %% 100 = 3 THEN NULL ELSE now() - interval '40 days' END, '',
+                    now() - interval '40 days' - (n %% 86400) * interval '1 second',
+                    now() - interval '40 days', now() - interval '40 days'
+                FROM generate_series(1, %s) AS n
+            """, [shop.pk, ct.pk, orders])
+            # (SKU, location): n % 200 = 13 has drifted (the storefront shows 3 fewer than the ERP's ATS).
+            cur.execute("""
+                INSERT INTO integrations_inventorylevel (connection_id, storefront_sku, storefront_location,
+                    erp_item_code, erp_warehouse, erp_ats, pushed_ats, storefront_value, storefront_basis,
+                    storefront_ref, storefront_version, computed_at, pushed_at, last_error)
+                SELECT %s, 'SKU-' || s, 'gid://shopify/Location/' || l, 'SKU-' || s, 'WH' || l, 20, 20,
+                    CASE WHEN (s * %s + l) %% 200 = 13 THEN 17 ELSE 20 END, 20, '', NULL, now(), now(), ''
+                FROM generate_series(1, %s) AS s, generate_series(1, %s) AS l
+            """, [shop.pk, locations, skus, locations])
+            cur.execute("ANALYZE integrations_orderlink")
+            cur.execute("ANALYZE integrations_inventorylevel")
+
+    @staticmethod
+    def _fill_orm(shop, ct, orders: int, skus: int, locations: int) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from integrations.models import InventoryLevel, OrderLink
+
+        old = timezone.now() - timedelta(days=40)
+        batch = []
+        for n in range(1, orders + 1):
+            orphan, waiting, cancelled = n % 1000 == 7, n % 100 == 3, n % 100 == 5
+            state = "received" if orphan else "waiting_payment" if waiting else "cancelled" if cancelled else "posted"
+            payment = "pending" if waiting else "voided" if n % 2000 == 11 else "paid"
+            batch.append(OrderLink(connection=shop if n % 2 == 0 else ct, storefront_order_id=str(n), order_number=f"#{n}",
+                                   currency="EUR", total_minor=2500, payment_state=payment, state=state,
+                                   erp_order_id="" if orphan or waiting else f"SO-{n}", posted_total_minor=2500,
+                                   erp_total_minor=2500, created_at=old,
+                                   posted_at=None if orphan or waiting else old, source_updated_at=old))
+            if len(batch) == 5000:
+                OrderLink.objects.bulk_create(batch)
+                batch = []
+        OrderLink.objects.bulk_create(batch)
+        levels = []
+        for s in range(1, skus + 1):
+            for loc in range(1, locations + 1):
+                drifted = (s * locations + loc) % 200 == 13
+                levels.append(InventoryLevel(connection=shop, storefront_sku=f"SKU-{s}",
+                                             storefront_location=f"gid://shopify/Location/{loc}",
+                                             erp_item_code=f"SKU-{s}", erp_warehouse=f"WH{loc}", erp_ats=20, pushed_ats=20,
+                                             storefront_value=17 if drifted else 20, storefront_basis=20))
+                if len(levels) == 5000:
+                    InventoryLevel.objects.bulk_create(levels)
+                    levels = []
+        InventoryLevel.objects.bulk_create(levels)
+
+    # --- timing ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _in_child(code: str) -> dict:
+        """Run the check in a forked child: its duration, its run's counts and its own peak RSS."""
+        from django.db import connections
+
+        connections.close_all()  # the child opens its own connection; the parent's is not shared
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read)
+            status = 1
+            try:
+                from integrations.drift.registry import check_run
+
+                began = time.perf_counter()
+                run = check_run(code, trigger="manual")
+                out = {"seconds": time.perf_counter() - began, "status": run.status, "found": run.found,
+                       "raised": run.raised, "updated": run.updated, "resolved": run.resolved, "error": run.error,
+                       "note": (run.summary or {}).get("note", "")}
+                os.write(write, json.dumps(out).encode())
+                status = 0
+            finally:
+                connections.close_all()
+                os._exit(status)
+        os.close(write)
+        chunks = []
+        while chunk := os.read(read, 65536):
+            chunks.append(chunk)
+        os.close(read)
+        _, status, usage = os.wait4(pid, 0)
+        result = json.loads(b"".join(chunks) or b"{}") if status == 0 else {"status": "crashed", "error": f"exit {status}"}
+        result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+        return result
+
+    def _run(self, orders: int, skus: int, locations: int) -> None:
+        from django.db import connection
+
+        filled = self._fill(orders, skus, locations)
+        self.stdout.write(f"{connection.vendor}: {orders:,} orders, {skus:,} SKUs × {locations} locations "
+                          f"({skus * locations:,} levels) filled in {filled['seconds']:.1f} s (not timed)")
+        self.stdout.write("vendor reads skipped: the checks compare what Ledgerline stores (see the module docstring)")
+        self.stdout.write(f"{'check':20} {'run':>5} {'seconds':>8} {'peak MB':>8} {'found':>7} {'new':>6} {'again':>6}  note")
+        failed = []
+        for code in CHECKS:
+            for attempt in ("first", "again"):
+                r = self._in_child(code)
+                target = TARGETS.get(code)
+                over = (target is not None and r.get("seconds", 0) > target) or r["peak_mb"] > 1024
+                if over or r.get("status") in ("failed", "crashed"):
+                    failed.append(f"{code} ({attempt})")
+                self.stdout.write(
+                    f"{code:20} {attempt:>5} {r.get('seconds', 0):8.2f} {r['peak_mb']:8.0f} {r.get('found', 0):7,} "
+                    f"{r.get('raised', 0):6,} {r.get('updated', 0):6,}  {r.get('note') or r.get('error') or ''}"
+                    + ("  ← over target" if over else ""))
+        self.stdout.write("targets: orphaned orders < 30 s, inventory drift < 30 s, every check < 1 GB: "
+                          + ("met" if not failed else "NOT met by " + ", ".join(failed)))
