@@ -169,3 +169,26 @@ def test_it_rejects_post(client, ops_user):
 def test_it_sends_a_stranger_to_sign_in(client):
     response = client.get("/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_figures_are_shared_for_30_seconds_then_refreshed_behind_the_viewer(client, ops_user, shop, settings,
+                                                                              monkeypatch):
+    settings.DASHBOARD_CACHE_SECONDS = 30
+
+    class InlineThread:  # the refresher runs where the test can see it finish
+        def __init__(self, target, args, **kwargs):
+            self.run = lambda: target(*args)
+
+        def start(self):
+            self.run()
+
+    monkeypatch.setattr("config.dashboard.threading.Thread", InlineThread)
+    assert "0 / 0" in flow_row(home(client, ops_user).content.decode(), "orders")
+    plant_orders(shop, 4, state="posted", posted=timezone.now())
+    assert "0 / 0" in flow_row(home(client, ops_user).content.decode(), "orders")  # within 30 s: the same figures
+    stamp, data = cache.get("ledgerline:dashboard:v2")
+    cache.set("ledgerline:dashboard:v2", (stamp - 31, data), 600)
+    # Past 30 s the viewer is answered at once with what there is while the next figures are computed...
+    assert "0 / 0" in flow_row(home(client, ops_user).content.decode(), "orders")
+    # ...and the next poll shows them.
+    assert "4 / 4" in flow_row(home(client, ops_user).content.decode(), "orders")
