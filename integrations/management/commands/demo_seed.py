@@ -15,6 +15,7 @@ class Command(BaseCommand):
         demo_mappings_seed()
         call_command("ledgerline_schedules", verbosity=0)
         self._inventory_planner()
+        demo_payouts_queue()
         self.stdout.write("demo data in place")
 
     def _inventory_planner(self) -> None:
@@ -32,3 +33,71 @@ class Command(BaseCommand):
         connection.settings = {**(connection.settings or {}), "account_id": "a1000"}
         connection.save()
         async_task("integrations.flows.replenishment.tasks.pull_recommendations", task_name="demo: first replenishment pull")
+
+
+# --- Payouts: real work for finance once the demo orders are in ----------------------------------
+
+
+def demo_payouts_queue(attempt: int = 0, delay_seconds: int = 30) -> None:
+    """Run `demo_payouts` in the task cluster a little later (the orders are sent after the seed)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    Schedule.objects.create(name=f"demo: payouts ({attempt})", func=f"{__name__}.demo_payouts", args=repr((attempt,)),
+                            schedule_type=Schedule.ONCE, repeats=1,
+                            next_run=timezone.now() + timedelta(seconds=delay_seconds))
+
+
+def demo_payouts(attempt: int = 0) -> str:
+    """Payouts of the demo orders through the real path (the sandbox shops' Shopify Payments ledgers,
+    imported over GraphQL): the UK shop's day with the refunded mug (its credit memo matches) and the
+    orders that did not post, a chargeback paid out on its own, and the EU shop's day charged above its
+    agreed fee. Four-eyes is on. Waits (re-queued) until the orders and the credit memo are posted."""
+    import requests
+    from django.conf import settings
+
+    from integrations.domain import from_minor_units
+    from integrations.flows.payouts import payouts_import_shopify
+    from integrations.models import Connection, OrderLink, Payout, Refund
+    from integrations.sandbox.shopify import DEMO_SCOPES
+    from integrations.sandbox.shopify_payments import PAYMENTS_SCOPE
+
+    uk, eu = Connection.objects.filter(code="shopify").first(), Connection.objects.filter(code="shopify-eu").first()
+    if uk is None or eu is None or Payout.objects.filter(connection__in=(uk, eu)).exists():
+        return "nothing to do"
+    refund = Refund.objects.filter(connection=uk, state=Refund.State.POSTED).first()
+    posted = OrderLink.objects.filter(connection__in=(uk, eu), state__in=OrderLink.IN_ERP)
+    if refund is None or posted.filter(connection=eu).count() < 2 or posted.filter(connection=uk).count() < 5:
+        if attempt < 20:
+            demo_payouts_queue(attempt + 1, 20)
+        return "orders not in yet"
+    for connection, agreed in ((uk, "1.5"), (eu, "1.2")):  # the EU contract says 1.2 %: Shopify charged 1.5 %
+        connection.settings = {**(connection.settings or {}), "payout_fee_percent": agreed,
+                               "payout_fee_fixed_minor": 25, "payout_four_eyes": True}
+        connection.save()
+    ct = Connection.objects.filter(code="commercetools").first()
+    if ct is not None:
+        ct.settings = {**(ct.settings or {}), "payout_four_eyes": True}
+        ct.save()
+    base = settings.SANDBOX_URL
+
+    def sandbox(shop: str, path: str, body: dict) -> dict:
+        response = requests.post(f"{base}/{shop}/_sandbox/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    for shop, connection in (("shopify", uk), ("shopify-eu", eu)):  # the merchant grants the payouts scope
+        token = connection.secret("access_token") or (settings.SHOPIFY["access_token"] if shop == "shopify" else "")
+        sandbox(shop, "access-tokens", {"token": token, "scopes": [*DEMO_SCOPES, PAYMENTS_SCOPE]})
+    sandbox("shopify", "payments/refunds", {"order_id": refund.storefront_order_id, "refund_id": refund.storefront_refund_id,
+                                            "amount": str(from_minor_units(refund.amount_minor, refund.currency))})
+    sandbox("shopify", "payments/payouts", {})
+    disputed = posted.filter(connection=uk).exclude(storefront_order_id=refund.storefront_order_id).order_by("pk").first()
+    sandbox("shopify", "payments/disputes", {"order_id": disputed.storefront_order_id})
+    sandbox("shopify", "payments/payouts", {})
+    sandbox("shopify-eu", "payments/payouts", {})
+    for connection in (uk, eu):
+        payouts_import_shopify(connection=connection)
+    return f"{Payout.objects.count()} demo payouts imported"
