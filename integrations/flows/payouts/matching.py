@@ -12,7 +12,7 @@ processing fee of a charge; not set: the fee Shopify or the PSP charged is taken
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
@@ -49,28 +49,41 @@ def _fee_schedule(connection) -> tuple[Decimal, int] | None:
     return percent, _setting_int(connection, "payout_fee_fixed_minor")
 
 
+def _rows(queryset, *fields) -> list:
+    """The queryset's rows as light objects with these attributes (no model instances)."""
+    row = namedtuple("Row", fields)
+    return [row(*values) for values in queryset.values_list(*fields)]
+
+
 class _Context:
     """What the ERP side says, loaded once per payout (not once per transaction)."""
 
-    def __init__(self, payout: Payout, transactions: list[BalanceTransaction]):
+    def __init__(self, payout: Payout, transactions: list):
         self.tolerance = abs(_setting_int(payout.connection, "payout_tolerance_minor"))
         self.fees = _fee_schedule(payout.connection)
         order_ids = {bt.storefront_order_id for bt in transactions if bt.storefront_order_id}
-        self.orders = {o.storefront_order_id: o for o in
-                       OrderLink.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids)}
-        self.refunds: dict[str, list[Refund]] = defaultdict(list)
-        for refund in Refund.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids):
+        # Rows, not model instances, of only what matching reads: a payout holds thousands of them.
+        self.orders = {o.storefront_order_id: o for o in _rows(
+            OrderLink.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids),
+            "id", "storefront_order_id", "order_number", "state", "currency", "erp_order_id", "erp_total_minor")}
+        self.refunds: dict[str, list] = defaultdict(list)
+        for refund in _rows(Refund.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids),
+                            "id", "storefront_order_id", "storefront_refund_id", "state", "amount_minor",
+                            "credit_memo_id", "credit_memo_total_minor"):
             self.refunds[refund.storefront_order_id].append(refund)
-        self.lines: list[ReconciliationLine] = []
+        self.lines: list[tuple] = []  # in the order of _LINE_FIELDS
         self.payout = payout
+        # Fees as agreed are one line per payout (what the fee journal books); a fee that differs from
+        # the agreed rate keeps a line of its own, naming its transaction.
+        self.agreed_fees = 0
+        self.agreed_fee_count = 0
 
     def add(self, bt, actual: int, expected: int | None, klass: str, *, order=None, refund=None,
             erp_document: str = "", note: str = "") -> None:
         variance = actual - (expected if expected is not None else 0)
-        self.lines.append(ReconciliationLine(
-            payout=self.payout, balance_transaction=bt, kind=Kind.MATCHED if klass in MATCHED_CLASSES else Kind.UNMATCHED,
-            difference_class=klass, expected_minor=expected, actual_minor=actual, variance_minor=variance,
-            order=order, refund=refund, erp_document=erp_document, note=note[:1000]))
+        self.lines.append((bt.id if bt else None, Kind.MATCHED if klass in MATCHED_CLASSES else Kind.UNMATCHED,
+                           klass, expected, actual, variance, order.id if order else None,
+                           refund.id if refund else None, erp_document, note[:1000]))
 
     def compare(self, actual: int, expected: int) -> str:
         difference = abs(actual - expected)
@@ -92,7 +105,9 @@ def _order_problem(ctx: _Context, bt) -> tuple[str, OrderLink | None, str]:
     if order.state == OrderLink.State.TEST:
         return Class.TEST_TRANSACTION, order, "a test order: never posted to the ERP"
     if order.state not in OrderLink.IN_ERP or order.erp_total_minor is None:
-        return Class.MISSING_ERP_POSTING, order, f"order {order} is not posted to the ERP yet ({order.get_state_display()})"
+        state = OrderLink.State(order.state).label if order.state in OrderLink.State.values else order.state
+        return (Class.MISSING_ERP_POSTING, order,
+                f"order {order.order_number or order.storefront_order_id} is not posted to the ERP yet ({state})")
     return "", order, ""
 
 
@@ -153,11 +168,12 @@ def _match_fee(ctx: _Context, bt) -> None:
     if not bt.fee_minor:
         return
     actual = -bt.fee_minor
-    if ctx.fees is None or bt.type != T.CHARGE:
-        ctx.add(bt, actual, actual, Class.NONE, note="processing fee")
-        return
-    expected = -ctx.expected_fee(bt)
+    expected = actual if ctx.fees is None or bt.type != T.CHARGE else -ctx.expected_fee(bt)
     klass = ctx.compare(actual, expected)
+    if klass == Class.NONE:
+        ctx.agreed_fees += actual
+        ctx.agreed_fee_count += 1
+        return
     ctx.add(bt, actual, expected, Class.FEE_MISMATCH if klass == Class.AMOUNT_MISMATCH else klass,
             note="processing fee against the agreed rate")
 
@@ -182,8 +198,14 @@ def _match_transaction(ctx: _Context, bt) -> None:
     elif bt.type == T.FEE:
         ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE, note="fee")
     else:
-        ctx.add(bt, bt.amount_minor, None, Class.MISSING_ERP_POSTING, note=f"{bt.raw.get('type') or bt.type}: nothing in the ERP explains it")
+        ctx.add(bt, bt.amount_minor, None, Class.MISSING_ERP_POSTING,
+                note=f"{bt.source_type or bt.type}: nothing in the ERP explains it")
     _match_fee(ctx, bt)
+
+
+_LINE_FIELDS = ("balance_transaction_id", "kind", "difference_class", "expected_minor", "actual_minor",
+                "variance_minor", "order_id", "refund_id", "erp_document", "note")
+_KIND, _ACTUAL = _LINE_FIELDS.index("kind"), _LINE_FIELDS.index("actual_minor")
 
 
 @transaction.atomic
@@ -193,20 +215,30 @@ def payout_match(payout_id: int) -> Payout:
     payout = Payout.objects.select_for_update().select_related("connection").get(pk=payout_id)
     if payout.locked:
         return payout
-    transactions = list(BalanceTransaction.objects.filter(payout=payout).exclude(type=T.PAYOUT).order_by("id"))
+    transactions = _rows(BalanceTransaction.objects.filter(payout=payout).exclude(type=T.PAYOUT).order_by("id"),
+                         "id", "type", "test", "storefront_order_id", "source_id", "source_type", "currency",
+                         "amount_minor", "fee_minor", "net_minor", "adjustment_reason")
     ctx = _Context(payout, transactions)
     for bt in transactions:
         _match_transaction(ctx, bt)
-    explained = sum(line.actual_minor for line in ctx.lines)
+    if ctx.agreed_fee_count:
+        ctx.add(None, ctx.agreed_fees, ctx.agreed_fees, Class.NONE,
+                note=f"processing fees of {ctx.agreed_fee_count} transaction(s), as agreed")
+    explained = sum(line[_ACTUAL] for line in ctx.lines)
     if explained != payout.amount_minor:
         ctx.add(None, payout.amount_minor - explained, 0, Class.AMOUNT_MISMATCH,
                 note="the payout's amount differs from the sum of its transactions")
-    ReconciliationLine.objects.filter(payout=payout).delete()
-    ReconciliationLine.objects.bulk_create(ctx.lines, batch_size=2000)
+    existing = list(ReconciliationLine.objects.filter(payout=payout).order_by("id").values_list(*_LINE_FIELDS))
+    if existing != ctx.lines:
+        # Rewritten only when something changed: re-matching an unchanged payout writes nothing.
+        ReconciliationLine.objects.filter(payout=payout).delete()
+        ReconciliationLine.objects.bulk_create(
+            (ReconciliationLine(payout_id=payout.pk, **dict(zip(_LINE_FIELDS, line))) for line in ctx.lines),
+            batch_size=2000)
     payout.matched_at = timezone.now()
     fields = ["matched_at"]
     if payout.status in MATCHING_STATUSES:
-        clean = all(line.kind == Kind.MATCHED for line in ctx.lines)
+        clean = all(line[_KIND] == Kind.MATCHED for line in ctx.lines)
         status = Payout.Status.MATCHED if clean else Payout.Status.VARIANCE
         if status != payout.status:
             payout.status = status
