@@ -191,3 +191,18 @@ def test_a_posted_payout_is_locked(approve, matched_payout, finance_user, sandbo
         with pytest.raises(PayoutRefused, match="locked"):
             action()
     assert Payout.objects.get().status == S.POSTED
+
+
+def test_prima_books_the_same_journal_once(approve, matched_payout, finance_user, sandbox, settings):
+    from integrations.connectors import erp_clients_clear
+
+    settings.ERP = {**settings.ERP, "kind": "prima"}
+    erp_clients_clear()
+    approve(payout_id=matched_payout.pk, user=finance_user)
+    assert payout_post(matched_payout.pk) == S.POSTED
+    [journal] = [j for j in sandbox.prima.journals
+                 if j["external_reference"] == f"payout:{matched_payout.connection.code}:{matched_payout.pk}"]
+    assert Payout.objects.get().journal_reference == journal["id"]
+    assert sum(_by_account(journal).values()) == 0 and _by_account(journal)["BANK"] == Decimal(matched_payout.amount_minor) / 100
+    assert not _journals(sandbox, matched_payout)  # nothing went to the REST ERP
+    erp_clients_clear()
