@@ -16,7 +16,22 @@ class Command(BaseCommand):
         call_command("ledgerline_schedules", verbosity=0)
         self._inventory_planner()
         demo_payouts_queue()
+        self._first_health_check()
         self.stdout.write("demo data in place")
+
+    def _first_health_check(self) -> None:
+        """Every connection's health line checked once the task cluster is up (the schedule then
+        checks every 15 minutes), so the Connections screen does not open on "not checked"."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+        from django_q.models import Schedule
+        from django_q.tasks import schedule
+
+        name = "demo: first connection health check"
+        Schedule.objects.filter(name=name).delete()  # one, however often the demo starts
+        schedule("integrations.flows.backfill.health_checks.connections_health_refresh_all", name=name,
+                 schedule_type=Schedule.ONCE, next_run=timezone.now() + timedelta(seconds=20))
 
     def _inventory_planner(self) -> None:
         """The sandbox Inventory Planner account, and a first pull of its recommendations queued for the
