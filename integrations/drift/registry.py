@@ -143,7 +143,10 @@ def check_run(code: str, *, trigger: str = DriftRun.Trigger.SCHEDULE, user=None)
     run.keep_open = set()  # key prefixes the check could not look at this time: their findings stay open
     try:
         findings = check.run(run) or []
-        counts = _reconcile(check, run, findings)
+        # One transaction for the findings and their exceptions: a run that dies half-way leaves none of
+        # its writes (the next run does them all), and a thousand gaps are not a thousand commits.
+        with transaction.atomic():
+            counts = _reconcile(check, run, findings)
     except Exception as exc:  # a failed check is recorded and owned, never a task that dies quietly
         log.exception("drift check %s failed", code)
         run.status = DriftRun.Status.FAILED
@@ -180,6 +183,7 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
     ) if known else set()
     raised = updated = 0
     unchanged: list[int] = []
+    created: list[DriftFinding] = []
     for key, finding in by_key.items():
         fingerprint = _fingerprint(finding)
         row = known.get(key)
@@ -202,8 +206,7 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
             resolved_at=None, last_run=run, exception=record,
         )
         if row is None:
-            DriftFinding.objects.update_or_create(check_code=check.code, key=key, defaults=values,
-                                                  create_defaults={**values, "first_seen": now})
+            created.append(DriftFinding(check_code=check.code, key=key, first_seen=now, **values))
             raised += 1
         else:
             DriftFinding.objects.filter(pk=row[0]).update(**values)
@@ -211,6 +214,7 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
                 updated += 1
             else:
                 raised += 1  # a gap that had closed is back
+    DriftFinding.objects.bulk_create(created, batch_size=2000)
     for start in range(0, len(unchanged), 5000):
         DriftFinding.objects.filter(pk__in=unchanged[start:start + 5000]).update(last_seen=now, last_run=run)
     resolved = 0

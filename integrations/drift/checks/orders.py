@@ -161,18 +161,26 @@ def _owned_elsewhere():
                   .exclude(type_code__startswith="drift_"))
 
 
+def _owned_order_ids() -> set[int]:
+    """The same, as one query for the set-based scans (active exceptions are few; orders are many)."""
+    return set(ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES, order__isnull=False)
+               .exclude(type_code__startswith="drift_").values_list("order_id", flat=True))
+
+
 def orphans(findings: list[Finding]) -> int:
     threshold = timezone.now() - timedelta(minutes=drift_setting("orphan_after_minutes"))
     count = 0
+    owned = _owned_order_ids()
     for connection in _storefronts():
         released = _released_states(connection)
         rows = (OrderLink.objects.filter(connection=connection, erp_order_id="", created_at__lt=threshold,
                                          state__in=[S.RECEIVED, S.POSTING, S.FAILED])
-                .annotate(owned=_owned_elsewhere()).filter(owned=False)
                 .annotate(payment=Lower("payment_state")).filter(payment__in=released)
                 .only("pk", "storefront_order_id", "order_number", "state", "payment_state", "created_at",
                       "total_minor", "currency", "connection_id"))
         for link in rows.iterator(chunk_size=2000):
+            if link.pk in owned:
+                continue
             link.connection = connection
             count += 1
             age = int((timezone.now() - link.created_at).total_seconds() // 60)
@@ -193,14 +201,16 @@ def orphans(findings: list[Finding]) -> int:
 
 def payment_mismatches(findings: list[Finding]) -> int:
     count = 0
+    owned = _owned_order_ids()
     for connection in _storefronts():
         released = _released_states(connection)
         rows = (OrderLink.objects.filter(connection=connection, state__in=[S.POSTED, S.PARTLY_DISPATCHED, S.DISPATCHED])
                 .exclude(erp_order_id="").exclude(payment_state="")
                 .annotate(payment=Lower("payment_state")).exclude(payment__in=released)
-                .annotate(owned=_owned_elsewhere()).filter(owned=False)
                 .only("pk", "storefront_order_id", "order_number", "payment_state", "erp_order_id", "connection_id"))
         for link in rows.iterator(chunk_size=2000):
+            if link.pk in owned:
+                continue
             link.connection = connection
             count += 1
             number = link.order_number or link.storefront_order_id
