@@ -180,3 +180,22 @@ def test_home_shows_finance_what_awaits_them(client, finance_user, variance_payo
     assert reverse("payouts-awaiting") in client.get(reverse("home")).content.decode()
     body = client.get(reverse("payouts-awaiting"), HTTP_HX_REQUEST="true").content.decode()
     assert 'data-count="to-approve">2<' in body and 'data-count="variances">1<' in body and "8801000001" in body
+
+
+def test_a_settlement_file_with_a_bad_row_is_refused_naming_it(client, finance_user, ct_connection):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(finance_user)
+    body = ("automatic_payout_id,automatic_payout_effective_at,balance_transaction_id,created_utc,currency,gross,fee,"
+            "net,reporting_category,source_id,payment_intent_id\n"
+            "po_1,2026-11-05 00:00:00,txn_1,2026-11-04 10:00:00,eur,42.00,0.88,41.12,charge,ch_1,pi_1\n"
+            "po_1,2026-11-05 00:00:00,txn_2,2026-11-04 11:00:00,eur,forty,0.88,41.12,charge,ch_2,pi_2\n")
+    upload = SimpleUploadedFile("payout_reconciliation.itemized.csv", body.encode(), content_type="text/csv")
+    response = client.post(reverse("payouts-settlement-upload"), {"connection": ct_connection.pk, "file": upload})
+    assert response.status_code == 400 and "3" in response.content.decode()  # the file's third line
+    assert not Payout.objects.exists()  # nothing half-imported
+
+
+def test_only_finance_uploads_settlement_files(client, admin_user, ct_connection):
+    client.force_login(admin_user)
+    assert client.post(reverse("payouts-settlement-upload"), {"connection": ct_connection.pk}).status_code == 403
