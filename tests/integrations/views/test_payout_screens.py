@@ -192,7 +192,7 @@ def test_a_settlement_file_with_a_bad_row_is_refused_naming_it(client, finance_u
             "po_1,2026-11-05 00:00:00,txn_2,2026-11-04 11:00:00,eur,forty,0.88,41.12,charge,ch_2,pi_2\n")
     upload = SimpleUploadedFile("payout_reconciliation.itemized.csv", body.encode(), content_type="text/csv")
     response = client.post(reverse("payouts-settlement-upload"), {"connection": ct_connection.pk, "file": upload})
-    assert response.status_code == 400 and "3" in response.content.decode()  # the file's third line
+    assert response.status_code == 400 and "row 3, column 'gross'" in response.content.decode()
     assert not Payout.objects.exists()  # nothing half-imported
 
 
