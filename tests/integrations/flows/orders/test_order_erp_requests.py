@@ -115,3 +115,18 @@ def test_tasks_reuse_one_erp_client_and_a_callers_own_settings_stay_its_own(orde
     assert get_erp().max_attempts == settings.ERP.get("max_attempts", 6)
     settings.ERP = {**settings.ERP, "api_key": "rotated"}
     assert get_erp().session is not first.session  # a changed configuration builds a new client
+
+
+def test_what_one_erp_told_about_its_items_is_not_assumed_of_another(
+    client, order_setup, settings, django_capture_on_commit_callbacks
+):
+    deliver_shopify_webhook(client, shopify_order(number=2010, lines=[{"sku": "MUG-001", "price": "5.00", "quantity": 1}]),
+                            django_capture_on_commit_callbacks)
+    assert OrderLink.objects.get().state == OrderLink.State.POSTED  # the REST ERP has MUG-001
+    order_setup.prima.add_item("MUG-001", active=False)  # Prima cannot sell it
+    settings.ERP = {**settings.ERP, "kind": "prima"}
+    deliver_shopify_webhook(client, shopify_order(number=2011, lines=[{"sku": "MUG-001", "price": "5.00", "quantity": 1}]),
+                            django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get(order_number="#2011")
+    assert link.state == OrderLink.State.FAILED and order_setup.prima.sales_orders == []
+    assert link.exceptions.filter(type_code="unknown_sku").exists()
