@@ -24,6 +24,7 @@ CACHE_KEY = "ledgerline:dashboard:v2"
 CACHE_SECONDS = 30
 DAY, WEEK = timedelta(hours=24), timedelta(days=7)
 RED, AMBER, GREEN, IDLE = "red", "amber", "green", "idle"
+IDLE_TEXT = "no data: nothing arrived in 7 days, nothing waits and nothing ever succeeded"
 
 
 def screen_url(name: str, query: str = "") -> str:
@@ -248,7 +249,7 @@ def flow_colour(flow: FlowHealth, rule: ColourRule, *, now: datetime) -> Colour:
     if reasons:
         return Colour(AMBER, rule.amber_text, "; ".join(reasons))
     if not flow.arrived_7d and not flow.backlog and flow.last_success is None:
-        return Colour(IDLE, rule.green_text, "nothing arrived in 7 days")
+        return Colour(IDLE, IDLE_TEXT, "nothing arrived, waits or succeeded yet")
     return Colour(GREEN, rule.green_text,
                   f"backlog {flow.backlog}, error rate {rate} % over 24 h")
 

@@ -192,3 +192,9 @@ def test_figures_are_shared_for_30_seconds_then_refreshed_behind_the_viewer(clie
     assert "0 / 0" in flow_row(home(client, ops_user).content.decode(), "orders")
     # ...and the next poll shows them.
     assert "4 / 4" in flow_row(home(client, ops_user).content.decode(), "orders")
+
+
+def test_a_flow_with_nothing_yet_says_it_has_no_data_rather_than_green(client, ops_user):
+    row = flow_row(home(client, ops_user).content.decode(), "refunds")
+    assert row.startswith("idle|") and "No data" in row and "no data: nothing arrived in 7 days" in row
+    assert "Green" not in row
