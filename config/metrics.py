@@ -13,6 +13,12 @@ from .dashboard import _model, flow_specs
 RATE_LIMITED = Q(error__icontains="rate limit") | Q(error__contains="429")
 
 
+def _side(system: str) -> str:
+    from integrations.models import ERP_KINDS, STOREFRONT_KINDS
+
+    return "erp" if system in ERP_KINDS else "storefront" if system in STOREFRONT_KINDS else "other"
+
+
 class LedgerlineCollector(Collector):
     def collect(self):
         yield from self._flows()
@@ -67,13 +73,14 @@ class LedgerlineCollector(Collector):
         from integrations.models import OutboundWrite
 
         requests = CounterMetricFamily("ledgerline_outbound_requests", "Writes to outside systems (the "
-                                       "outbound-write log), by target system and outcome", labels=["system", "status"])
+                                       "outbound-write log), by target system, side (erp, storefront) and outcome",
+                                       labels=["system", "side", "status"])
         limited = CounterMetricFamily("ledgerline_outbound_rate_limited", "Writes that failed on the target's "
                                       "rate limit (HTTP 429)", labels=["system"])
         duration = SummaryMetricFamily("ledgerline_outbound_request_duration_seconds",
                                        "How long finished writes took", labels=["system"])
         for row in OutboundWrite.objects.values("system", "status").annotate(n=Count("pk")).order_by():
-            requests.add_metric([row["system"] or "unknown", row["status"]], row["n"])
+            requests.add_metric([row["system"] or "unknown", _side(row["system"]), row["status"]], row["n"])
         for row in (OutboundWrite.objects.filter(RATE_LIMITED).values("system").annotate(n=Count("pk")).order_by()):
             limited.add_metric([row["system"] or "unknown"], row["n"])
         for row in (OutboundWrite.objects.filter(finished_at__isnull=False).values("system")

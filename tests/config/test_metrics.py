@@ -78,9 +78,10 @@ def test_it_exposes_flow_backlogs_exceptions_and_requests(client):
     assert got[("ledgerline_flow_last_success_timestamp_seconds", (("flow", "orders"),))] == pytest.approx(now.timestamp())
     assert got[("ledgerline_exceptions_open", (("team", "ops"), ("type", "unknown_sku")))] == 1
     assert got[("ledgerline_exceptions_overdue", (("team", "ops"),))] == 1
-    assert got[("ledgerline_outbound_requests_total", (("status", "succeeded"), ("system", "rest_erp")))] == 1
-    assert got[("ledgerline_outbound_requests_total", (("status", "failed"), ("system", "rest_erp")))] == 1
-    assert got[("ledgerline_outbound_requests_total", (("status", "succeeded"), ("system", "shopify")))] == 1
+    requests = "ledgerline_outbound_requests_total"
+    assert got[(requests, (("side", "erp"), ("status", "succeeded"), ("system", "rest_erp")))] == 1
+    assert got[(requests, (("side", "erp"), ("status", "failed"), ("system", "rest_erp")))] == 1
+    assert got[(requests, (("side", "storefront"), ("status", "succeeded"), ("system", "shopify")))] == 1
     assert got[("ledgerline_outbound_rate_limited_total", (("system", "rest_erp"),))] == 1
     assert got[("ledgerline_outbound_request_duration_seconds_count", (("system", "rest_erp"),))] == 2
     assert got[("ledgerline_outbound_request_duration_seconds_sum", (("system", "rest_erp"),))] == pytest.approx(3.0)
