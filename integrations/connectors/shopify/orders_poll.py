@@ -20,9 +20,10 @@ query OrdersUpdatedSince($query: String!, $after: String) {
 
 
 def updated_since_query(since: datetime) -> str:
-    """Shopify's search syntax for orders updated at or after `since` (every status, not only open)."""
+    """Shopify's search syntax for orders updated at or after `since` (as bulk.py's backfill search: the
+    GraphQL orders connection returns every status, cancelled and closed included, unless filtered)."""
     stamp = since.astimezone(timezone.utc).isoformat(timespec="seconds")
-    return f"updated_at:>='{stamp}' status:any"
+    return f"updated_at:>='{stamp}'"
 
 
 def orders_updated_since(client: ShopifyClient, since: datetime) -> Iterator[list[dict]]:
