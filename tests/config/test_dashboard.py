@@ -107,7 +107,9 @@ def test_failing_patterns_group_exceptions_by_cause(client, ops_user, shop):
                                    title="The ERP rejected order #9", message="m", subject_type="order")
     html = home(client, ops_user).content.decode()
     patterns = html.split('id="patterns"', 1)[1].split("</ul>", 1)[0]
-    assert f"37 orders failed on SKU TEE-RED-M since {timezone.localtime(since):%H:%M}" in patterns
+    local = timezone.localtime(since)
+    when = f"{local:%H:%M}" if local.date() == timezone.localtime().date() else f"{local.day} {local:%b %H:%M}"
+    assert f"37 orders failed on SKU TEE-RED-M since {when}" in patterns
     assert "fingerprint=unknown_sku%3ATEE-RED-M" in patterns
     assert "order #9" not in patterns  # a single error is not a pattern
 

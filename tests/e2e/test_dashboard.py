@@ -18,7 +18,7 @@ def busy_day(transactional_db, shopify_connection):
     now = timezone.now()
     OrderLink.objects.bulk_create(
         [OrderLink(connection=shopify_connection, storefront_order_id=f"p{i}", state="posted", created_at=now,
-                   posted_at=now - timedelta(minutes=i)) for i in range(7)]
+                   posted_at=now) for i in range(7)]
         + [OrderLink(connection=shopify_connection, storefront_order_id=f"y{i}", state="posted",
                      created_at=now - timedelta(days=1), posted_at=now - timedelta(days=1)) for i in range(4)]
         + [OrderLink(connection=shopify_connection, storefront_order_id=f"f{i}", state="failed", created_at=now)
