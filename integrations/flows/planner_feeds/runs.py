@@ -33,6 +33,11 @@ def snapshot_stream(*, connection: Connection, warehouse: str, kind: str) -> Ite
     run = FeedRun.objects.create(connection=connection, kind=FeedRun.Kind.SNAPSHOT, trigger="fetch", warehouse=warehouse)
     try:
         yield from snapshot_chunks(kind, warehouse, counter)
+    except GeneratorExit:  # the planner hung up before the end of the file
+        FeedRun.objects.filter(pk=run.pk).update(status=FeedRun.Status.FAILED, rows=counter[0],
+                                                 errors=["the fetch ended before the end of the file"],
+                                                 finished_at=timezone.now())
+        raise
     except Exception as exc:
         FeedRun.objects.filter(pk=run.pk).update(status=FeedRun.Status.FAILED, rows=counter[0],
                                                  errors=[f"{type(exc).__name__}: {exc}"[:500]],

@@ -108,3 +108,15 @@ def test_the_planner_checks_the_file_with_head_and_unknown_files_are_404(world, 
     assert client.get(feed_url("products.csv", warehouse="NORTH"), **auth()).status_code == 404
     assert client.get(feed_url("purchase_orders.csv"), **auth()).status_code == 404
     assert client.post(feed_url("products.csv"), **auth()).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_fetch_that_ends_early_is_recorded_as_failed(world):
+    from integrations.flows.planner_feeds import snapshot_stream
+
+    planner_feeds_refresh()
+    stream = snapshot_stream(connection=world.planner, warehouse="MAIN", kind="sales_orders")
+    assert next(stream).startswith(b"order_id,line_id,created_at,sku")
+    stream.close()  # the planner hung up
+    run = FeedRun.objects.get(kind="snapshot")
+    assert run.status == "failed" and "ended before" in run.errors[0]
