@@ -220,7 +220,7 @@ def parse_settlement(data: bytes) -> tuple[str, list[_Row]]:
     return layout, rows
 
 
-def _store(connection: Connection, rows: list[_Row]) -> set[int]:
+def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> set[int]:
     """Payouts and balance transactions of the rows; a row already stored (same id) is left as it is."""
     by_payout: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
@@ -246,6 +246,7 @@ def _store(connection: Connection, rows: list[_Row]) -> set[int]:
         BalanceTransaction.objects.bulk_create([BalanceTransaction(
             payout=payout, connection=connection, external_id=r.external_id, type=r.type, source_type=r.source_type,
             source_id=r.source_id, source_order_transaction_id=r.interaction_id, amount_minor=r.amount_minor,
+            storefront_order_id=orders.get(r.interaction_id) or orders.get(r.source_id) or "",
             fee_minor=r.fee_minor, net_minor=r.net_minor, currency=r.currency, transaction_date=r.when, raw=r.raw)
             for r in group if r.external_id not in known], batch_size=2000)
         if not created:  # a later file of the same batch adds to it: the payout is what all its rows settle
@@ -271,8 +272,10 @@ def settlement_file_import(connection: Connection, name: str, data: bytes, user=
     try:
         layout, rows = parse_settlement(data)
         record.layout = layout
+        # Asked before the transaction opens, so no database lock waits on the network.
+        orders = _order_lookup(connection, {r.source_id for r in rows}, {r.interaction_id for r in rows})
         with transaction.atomic():
-            touched = _store(connection, rows)
+            touched = _store(connection, rows, orders)
             record.status, record.rows, record.error = SettlementFile.Status.IMPORTED, len(rows), ""
             record.save()
     except (SettlementFileError, IntegrityError) as exc:
@@ -283,7 +286,6 @@ def settlement_file_import(connection: Connection, name: str, data: bytes, user=
                         message=f"{name}: {exc}", context={"name": name}, subject=("connection", str(connection.pk)))
         log.warning("settlement file %s of %s refused: %s", name, connection.code, exc)
         return record
-    _resolve_orders(connection, touched)
     from .matching import payout_match
 
     for payout_id in sorted(touched):
@@ -291,24 +293,36 @@ def settlement_file_import(connection: Connection, name: str, data: bytes, user=
     return record
 
 
-def _resolve_orders(connection: Connection, payout_ids) -> None:
-    """Name each row's commercetools order, found through the payment it settles."""
+def _order_lookup(connection: Connection, interface_ids: set[str], interaction_ids: set[str]) -> dict[str, str]:
+    """{PSP reference: commercetools order id}, through the payments that carry those references. When
+    commercetools cannot be asked, {}: the rows are stored without their order, shown as unknown
+    orders, and looked up again before each re-match."""
     from integrations.connectors import connector_for
     from integrations.connectors.base import ConnectorError
     from integrations.connectors.commercetools.payments import orders_for_psp_references
 
-    pending = list(BalanceTransaction.objects.filter(payout_id__in=payout_ids, storefront_order_id="")
-                   .exclude(source_id="", source_order_transaction_id=""))
-    if not pending:
-        return
+    interface_ids, interaction_ids = interface_ids - {""}, interaction_ids - {""}
+    if not interface_ids and not interaction_ids:
+        return {}
     try:
-        client = connector_for(connection)
-        found = orders_for_psp_references(client, interface_ids={bt.source_id for bt in pending if bt.source_id},
-                                          interaction_ids={bt.source_order_transaction_id for bt in pending
-                                                           if bt.source_order_transaction_id})
+        return orders_for_psp_references(connector_for(connection), interface_ids=interface_ids,
+                                         interaction_ids=interaction_ids)
     except (ConnectorError, ValueError) as exc:
         log.warning("settlement rows of %s not matched to commercetools payments yet: %s", connection.code, exc)
-        return  # matched again with the next re-match: the rows show as unknown orders until then
+        return {}
+
+
+def _resolve_orders(connection: Connection, payout_ids) -> None:
+    """Name the commercetools order of each stored row that has none yet."""
+
+    pending = list(BalanceTransaction.objects.filter(payout_id__in=payout_ids, storefront_order_id="")
+                   .exclude(source_id="", source_order_transaction_id="").only("id", "source_id",
+                                                                             "source_order_transaction_id"))
+    if not pending:
+        return
+    found = _order_lookup(connection, {bt.source_id for bt in pending},
+                          {bt.source_order_transaction_id for bt in pending})
+    pending = [bt for bt in pending if found.get(bt.source_order_transaction_id) or found.get(bt.source_id)]
     for bt in pending:
         order_id = found.get(bt.source_order_transaction_id) or found.get(bt.source_id)
         if order_id:
