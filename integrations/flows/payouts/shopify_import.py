@@ -130,11 +130,16 @@ def payouts_import_shopify(*, connection: Connection, client=None, since: date |
 
 
 def payouts_import_all() -> int:
-    """Every active Shopify connection's payouts since the start of last month (the schedule's entry point)."""
+    """Every active Shopify connection's payouts since the start of last month (the schedule's entry point),
+    for the shops whose connection has the payouts flow enabled (it needs a scope shops grant apart)."""
+    from integrations.onboarding.requirements import enabled_flows
+
     since = timezone.now().date().replace(day=1)
     since = (since.replace(year=since.year - 1, month=12) if since.month == 1 else since.replace(month=since.month - 1))
     count = 0
     for connection in Connection.objects.filter(kind="shopify", active=True):
+        if "payouts" not in {flow.flow for flow in enabled_flows(connection)}:
+            continue
         try:
             payouts_import_shopify(connection=connection, since=since)
             count += 1

@@ -76,6 +76,7 @@ def demo_payouts(attempt: int = 0) -> str:
     from integrations.domain import from_minor_units
     from integrations.flows.payouts import payouts_import_shopify
     from integrations.models import Connection, OrderLink, Payout, Refund
+    from integrations.onboarding.requirements import DEFAULT_FLOWS
     from integrations.sandbox.shopify import DEMO_SCOPES
     from integrations.sandbox.shopify_payments import PAYMENTS_SCOPE
 
@@ -106,6 +107,8 @@ def demo_payouts(attempt: int = 0) -> str:
     for shop, connection in (("shopify", uk), ("shopify-eu", eu)):  # the merchant grants the payouts scope
         token = connection.secret("access_token") or (settings.SHOPIFY["access_token"] if shop == "shopify" else "")
         sandbox(shop, "access-tokens", {"token": token, "scopes": [*DEMO_SCOPES, PAYMENTS_SCOPE]})
+        connection.settings = {**(connection.settings or {}), "flows": [*DEFAULT_FLOWS, "payouts"]}
+        connection.save()
     sandbox("shopify", "payments/refunds", {"order_id": refund.storefront_order_id, "refund_id": refund.storefront_refund_id,
                                             "amount": str(from_minor_units(refund.amount_minor, refund.currency))})
     sandbox("shopify", "payments/payouts", {})

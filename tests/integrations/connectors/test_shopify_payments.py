@@ -155,3 +155,17 @@ def test_without_the_payouts_scope_the_import_is_a_finance_exception(sandbox, sh
     record = ExceptionRecord.objects.get(type_code="payouts_import_failed")
     assert record.team == "finance" and "read_shopify_payments_payouts" in record.message
     assert not Payout.objects.exists()
+
+
+def test_the_scheduled_import_reads_only_shops_with_the_payouts_flow(shop, shopify_connection):
+    from integrations.flows.payouts.shopify_import import payouts_import_all
+
+    _sku_order(shop)
+    shop.payments_payout_run()
+    # Not enabled: the shop never granted the payouts scope, so nothing is asked and nothing fails.
+    assert payouts_import_all() == 0
+    assert not Payout.objects.exists() and not ExceptionRecord.objects.exists()
+    shopify_connection.settings = {**(shopify_connection.settings or {}), "flows": ["orders", "payouts"]}
+    shopify_connection.save()
+    assert payouts_import_all() == 1
+    assert Payout.objects.filter(connection=shopify_connection).count() == 1
