@@ -44,6 +44,12 @@ def demo_connections_seed(sandbox_url: str | None = None) -> None:
     eu.credentials = dict(EU_SHOP)
     eu.settings = {**(eu.settings or {}), "shop_domain": "ledgerline-eu.myshopify.com"}
     eu.save()
+    # Both demo shops are custom apps made in the shop's admin, their webhooks set up there (the sandbox's
+    # webhook target): the Admin API does not list those, so their health line does not ask for
+    # subscriptions. A shop connected by OAuth from the Connections screen gets subscriptions instead.
+    for shop in Connection.objects.filter(code__in=("shopify", "shopify-eu")):
+        shop.settings = {**(shop.settings or {}), "webhooks": "shop_admin"}
+        shop.save()
 
 
 def demo_mappings_seed() -> None:

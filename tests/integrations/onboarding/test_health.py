@@ -39,6 +39,15 @@ def test_a_new_shop_needs_its_subscriptions_and_then_goes_green_but_for_read_all
     assert worst(lines) == WARN
 
 
+def test_a_custom_app_shop_with_webhooks_set_in_its_admin_is_not_asked_for_subscriptions(shop):
+    shop.settings = {**(shop.settings or {}), "webhooks": "shop_admin"}
+    shop.save()
+    lines = connection_health(shop, today=date(2026, 12, 2))
+    assert _by_check(lines)["subscriptions"] == [
+        (OK, "Webhooks are set up in the shop's admin (a custom app): the inbox shows what arrives")]
+    assert not any(line.repairable for line in lines)
+
+
 def test_a_revoked_token_says_so(shop, sandbox):
     sandbox.shopify.uninstall_app()  # the merchant removed the app: its tokens stop working
     sandbox.shopify.configure(client_credentials_allowed=False)  # and no new one can be had
