@@ -260,6 +260,15 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
             self.add_product("Classic tee", ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M"], key="classic-tee")
             self.add_product("Enamel mug", ["MUG-001"], key="enamel-mug")
             self.add_product("Hoodie", ["HOODIE-GRY-L"], key="hoodie")
+            # Embedded prices, one per currency the project sells in (what the demo's price list says).
+            demo_prices = {"MUG-001": "9.50", "HOODIE-GRY-L": "44.00"}
+            with self.lock:
+                for product in self.products.values():
+                    for variant in [product["masterVariant"], *product["variants"]]:
+                        amount = demo_prices.get(variant["sku"], "19.99")
+                        eur = "49.99" if variant["sku"] == "HOODIE-GRY-L" else amount
+                        variant["prices"] = [{"id": str(uuid.uuid4()), "value": money(amount, "GBP")},
+                                             {"id": str(uuid.uuid4()), "value": money(eur, "EUR")}]
 
     # --- in-process helpers for tests and the demo -------------------------------------------
 
@@ -720,8 +729,8 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
         # Payments queried by interfaceId / transactions' interactionId (what a PSP's settlement report names).
         self.route("GET", r"/(?P<project>[^/_][^/]*)/payments", self._api(self.query, "payments"))
         self.route("GET", "/_sandbox/stats", self.admin_stats)
-        self.register_subscription_routes()
         self.route("GET", r"/(?P<project>[^/_][^/]*)/payments/(?P<id>[^/]+)", self._api(self.get, "payments"))
+        self.register_subscription_routes()
         project = r"/(?P<project>[^/_][^/]*)"
         for resource in ("product-projections", "orders", "customers", "channels", "inventory"):
             base = f"{project}/{resource}"

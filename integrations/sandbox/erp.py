@@ -101,9 +101,10 @@ ITEM_FIGURES = ("unit_cost", "lead_time_days", "supplier", "barcode")
 # The item master's selling prices: {currency, amount (decimal string), type ("list" | "compare_at"),
 # customer_group?, channel?, min_quantity? (a quantity tier)}, as the demo storefronts sell them.
 DEMO_ITEM_PRICES = {
-    **{code: [{"currency": "GBP", "amount": "19.99", "type": "list"}, {"currency": "EUR", "amount": "22.99", "type": "list"}]
+    **{code: [{"currency": "GBP", "amount": "19.99", "type": "list"}, {"currency": "EUR", "amount": "19.99", "type": "list"}]
        for code in ("TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M")},
-    "MUG-001": [{"currency": "GBP", "amount": "9.50", "type": "list"}, {"currency": "EUR", "amount": "10.99", "type": "list"}],
+    "MUG-001": [{"currency": "GBP", "amount": "9.50", "type": "list"}, {"currency": "EUR", "amount": "9.50", "type": "list"}],
+    # The EU shop still sells the hoodie at last season's 44.00 EUR: one price drift for e-commerce.
     "HOODIE-GRY-L": [{"currency": "GBP", "amount": "44.00", "type": "list"}, {"currency": "EUR", "amount": "49.99", "type": "list"}],
 }
 

@@ -73,3 +73,15 @@ def test_commercetools_prices_by_customer_group_channel_and_tier(sandbox, ct_con
     stored["prices"][0]["tiers"][0]["value"]["centAmount"] = 1900
     stored["prices"].append(_cents(2150, channel={"typeId": "channel", "id": web["id"]}))
     assert check_run("prices").status == DriftRun.Status.OK
+
+
+def test_the_demo_price_lists_drift_in_exactly_the_one_place_the_demo_means(sandbox, shopify_connection, ct_connection):
+    from integrations.demo import demo_connections_seed
+
+    for app in (sandbox.erp, sandbox.shopify, sandbox.commercetools, sandbox.server.apps["/shopify-eu"]):
+        app.seed_demo()
+    demo_connections_seed(sandbox.server.url)
+    run = check_run("prices")
+    assert run.found == 1, _messages()
+    assert _messages() == ["HOODIE-GRY-L on Shopify EU store (EUR): the storefront sells at 44.00 EUR, the ERP's "
+                           "master price for item HOODIE-GRY-L is 49.99 EUR."]
