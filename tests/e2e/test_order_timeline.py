@@ -56,3 +56,23 @@ def test_the_order_page_shows_the_dispatch_with_its_tracking_link(page, sign_in,
     page.goto("/orders/")
     page.select_option("select[name=after_posting]", "partly_dispatched")
     expect(page.locator("#order-table")).to_contain_text(dispatched_order.order_number)
+
+
+def test_one_timeline_holds_the_sale_the_dispatch_and_the_refund_in_order(page, sign_in, finance_user, sandbox,
+                                                                           dispatched_order):
+    from integrations.models import Refund
+
+    # The mug that was not dispatched is refunded in the shop: refunds/create reaches Ledgerline.
+    refund = sandbox.shopify.refund_order(dispatched_order.storefront_order_id, lines=[(1, 1)], deliver="none")
+    assert post_shopify_webhook(Client(), json.loads(json.dumps(refund)), topic="refunds/create").status_code == 200
+    memo = Refund.objects.get().credit_memo_id
+    assert memo
+    sign_in(finance_user)
+    page.goto(f"/orders/{dispatched_order.pk}/")
+    timeline = page.locator("ul.timeline")
+    expect(timeline.locator("li", has_text="Credit memo posted")).to_contain_text(memo)
+    expect(timeline.locator("li", has_text="Credit memo posted")).to_contain_text(f"{refund['transactions'][0]['amount']} GBP")
+    entries = timeline.locator("li").all_inner_texts()
+    order_of = [next(i for i, text in enumerate(entries) if marker in text)
+                for marker in ("Posted ·", "Dispatched in the ERP", "Credit memo posted")]
+    assert order_of == sorted(order_of)
