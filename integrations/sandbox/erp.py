@@ -760,12 +760,27 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                                           [m for m in self.credit_memos
                                            if not order_id or m["sales_order_id"] == order_id])
 
-    def get_credit_memo(self, request: Request) -> Response:
+    def _document(self, store: dict, label: str, document_id: str) -> Response:
+        """One credit memo, journal or purchase order by id, or the ERP's 404."""
         with self.lock:
-            memo = self._credit_memos.get(request.params["id"])
-            if memo is None:
-                return _error(404, "not_found", f"Credit memo {request.params['id']} does not exist")
-            return Response.json(copy.deepcopy(memo))
+            document = store.get(document_id)
+            if document is None:
+                return _error(404, "not_found", f"{label} {document_id} does not exist")
+            return Response.json(copy.deepcopy(document))
+
+    @staticmethod
+    def _duplicate_reference(by_reference: dict, body: dict, label: str) -> Response | None:
+        """The 409 a second document with a known external reference gets, naming the existing one."""
+        reference = body.get("external_reference")
+        if isinstance(reference, str) and reference in by_reference:
+            existing = by_reference[reference]
+            return _error(409, "duplicate_external_reference",
+                          f"{label} with external reference {reference} already exists as {existing}",
+                          existing_id=existing)
+        return None
+
+    def get_credit_memo(self, request: Request) -> Response:
+        return self._document(self._credit_memos, "Credit memo", request.params["id"])
 
     def create_credit_memo(self, request: Request) -> Response:
         """A credit memo against a sales order, booked at the ERP's own figures from its lines."""
@@ -777,11 +792,9 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if replay:
                 return replay
             reference = body.get("external_reference")
-            if isinstance(reference, str) and reference in self._credit_memos_by_reference:
-                existing = self._credit_memos_by_reference[reference]
-                return _error(409, "duplicate_external_reference",
-                              f"Credit memo with external reference {reference} already exists as {existing}",
-                              existing_id=existing)
+            duplicate = self._duplicate_reference(self._credit_memos_by_reference, body, "Credit memo")
+            if duplicate:
+                return duplicate
             errors = self._required(body, ("external_reference", "sales_order_id", "customer_id", "currency", "total"))
             if not isinstance(body.get("lines"), list) or not body["lines"]:
                 errors.append({"field": "lines", "message": "at least one line is required"})
@@ -836,11 +849,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         return self._by_reference_or_page(request, self._journals, self._journals_by_reference, self.journals)
 
     def get_journal(self, request: Request) -> Response:
-        with self.lock:
-            journal = self._journals.get(request.params["id"])
-            if journal is None:
-                return _error(404, "not_found", f"Journal {request.params['id']} does not exist")
-            return Response.json(copy.deepcopy(journal))
+        return self._document(self._journals, "Journal", request.params["id"])
 
     def create_journal(self, request: Request) -> Response:
         """A journal: every line a debit or a credit on an account, on the currency's grid; refused whole
@@ -853,11 +862,9 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if replay:
                 return replay
             reference = body.get("external_reference")
-            if isinstance(reference, str) and reference in self._journals_by_reference:
-                existing = self._journals_by_reference[reference]
-                return _error(409, "duplicate_external_reference",
-                              f"Journal with external reference {reference} already exists as {existing}",
-                              existing_id=existing)
+            duplicate = self._duplicate_reference(self._journals_by_reference, body, "Journal")
+            if duplicate:
+                return duplicate
             errors = self._required(body, ("external_reference", "date", "currency"))
             lines = body.get("lines")
             if not isinstance(lines, list) or not lines:
@@ -923,11 +930,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                                           self.purchase_orders_since(since))
 
     def get_purchase_order(self, request: Request) -> Response:
-        with self.lock:
-            purchase_order = self._purchase_orders.get(request.params["id"])
-            if purchase_order is None:
-                return _error(404, "not_found", f"Purchase order {request.params['id']} does not exist")
-            return Response.json(copy.deepcopy(purchase_order))
+        return self._document(self._purchase_orders, "Purchase order", request.params["id"])
 
     def create_purchase_order(self, request: Request) -> Response:
         body, problem = self._json_object(request)
@@ -938,11 +941,9 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if replay:
                 return replay
             reference = body.get("external_reference")
-            if isinstance(reference, str) and reference in self._purchase_orders_by_reference:
-                existing = self._purchase_orders_by_reference[reference]
-                return _error(409, "duplicate_external_reference",
-                              f"Purchase order with external reference {reference} already exists as {existing}",
-                              existing_id=existing)
+            duplicate = self._duplicate_reference(self._purchase_orders_by_reference, body, "Purchase order")
+            if duplicate:
+                return duplicate
             errors = self._required(body, ("external_reference", "supplier", "depot", "currency"))
             lines = body.get("lines")
             if not isinstance(lines, list) or not lines:
