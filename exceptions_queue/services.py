@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterable
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -13,6 +15,55 @@ from .models import BulkJob, ExceptionActivity, ExceptionRecord
 from .registry import ExceptionType
 
 log = logging.getLogger("ledgerline.exceptions")
+
+
+@dataclass
+class ExceptionToRaise:
+    """One exception for `exceptions_raise_many`: the arguments `exception_raise` takes."""
+
+    exc_type: ExceptionType
+    key: str
+    fingerprint: str
+    message: str
+    context: dict | None = None
+    order: object | None = None
+    sku: str = ""
+    retry_args: dict | None = None
+    last_error: str = ""
+    subject: tuple[str, str] | None = None
+
+
+# What a raise (or a recurrence) sets on the row; bulk updates write exactly these, plus the reopen fields.
+RAISE_FIELDS = ("team", "severity", "system", "fingerprint", "title", "message", "last_error", "context", "order",
+                "sku", "subject_type", "subject_id", "retry_args", "last_seen")
+_REOPEN_FIELDS = ("occurrences", "status", "resolved_at", "due_at", "escalated_at")
+
+
+def _raise_fields(item: ExceptionToRaise, now) -> tuple[str, dict]:
+    """The full key and the row's fields for one raise (shared by the one-at-a-time and bulk paths)."""
+    exc_type = item.exc_type
+    registry.get(exc_type.code)  # nothing raises an unregistered type
+    context = item.context or {}
+    subject = item.subject
+    if subject is None:
+        subject = ("order", str(item.order.pk)) if item.order is not None else (("sku", item.sku) if item.sku else ("", ""))
+    fields = dict(
+        team=exc_type.team,
+        severity=exc_type.severity,
+        system=exc_type.system,
+        fingerprint=f"{exc_type.code}:{item.fingerprint}"[:300],
+        title=exc_type.render_title(context)[:300],
+        message=item.message,
+        last_error=item.last_error,
+        context=context,
+        order=item.order,
+        sku=item.sku,
+        subject_type=subject[0][:30],
+        subject_id=str(subject[1])[:200],
+        retry_args=item.retry_args or {},
+        last_seen=now,
+    )
+    return f"{exc_type.code}:{item.key}"[:300], fields
 
 
 def exception_raise(
@@ -30,28 +81,10 @@ def exception_raise(
 ) -> ExceptionRecord:
     """Open (or reopen, counting the recurrence) the exception identified by type + key. Its subject
     is what it is about: given, or the order, or the SKU."""
-    registry.get(exc_type.code)  # nothing raises an unregistered type
-    context = context or {}
-    if subject is None:
-        subject = ("order", str(order.pk)) if order is not None else (("sku", sku) if sku else ("", ""))
-    full_key = f"{exc_type.code}:{key}"[:300]
     now = timezone.now()
-    fields = dict(
-        team=exc_type.team,
-        severity=exc_type.severity,
-        system=exc_type.system,
-        fingerprint=f"{exc_type.code}:{fingerprint}"[:300],
-        title=exc_type.render_title(context)[:300],
-        message=message,
-        last_error=last_error,
-        context=context,
-        order=order,
-        sku=sku,
-        subject_type=subject[0][:30],
-        subject_id=str(subject[1])[:200],
-        retry_args=retry_args or {},
-        last_seen=now,
-    )
+    full_key, fields = _raise_fields(ExceptionToRaise(
+        exc_type=exc_type, key=key, fingerprint=fingerprint, message=message, context=context, order=order,
+        sku=sku, retry_args=retry_args, last_error=last_error, subject=subject), now)
     for _ in range(2):
         try:
             with transaction.atomic():
@@ -241,3 +274,99 @@ def exceptions_bulk_apply(*, records, action: str, actor, note: str = "", assign
             raise ValueError(f"unknown bulk action {action!r}")
         changed += 1
     return changed
+
+
+# Rows per query in the set-based raise/resolve: small enough for any database's parameter limit.
+BULK_BATCH = 1000
+
+
+def exceptions_raise_many(*, items: Iterable[ExceptionToRaise]) -> dict[str, ExceptionRecord]:
+    """Raise many exceptions at once, each with `exception_raise`'s meaning: a new key opens a row with a
+    "raised" line; an active one counts a recurrence (occurrences, last_seen, no line); a resolved or
+    ignored one reopens with a "reopened" line and a fresh SLA. A key given n times counts n sightings.
+    Per batch of keys: one query finds (and locks) the rows that exist, one inserts the new ones, one
+    updates the rest, one inserts the timeline lines. Returns {full key: record}."""
+    now = timezone.now()
+    grouped: dict[str, list] = {}  # full key -> [fields of the last sighting, first message, sightings, type]
+    for item in items:
+        full_key, fields = _raise_fields(item, now)
+        entry = grouped.get(full_key)
+        if entry is None:
+            grouped[full_key] = [fields, item.message, 1, item.exc_type]
+        else:
+            entry[0] = fields
+            entry[2] += 1
+    out: dict[str, ExceptionRecord] = {}
+    keys = sorted(grouped)  # one lock order for every caller: two bulk raises cannot deadlock
+    for start in range(0, len(keys), BULK_BATCH):
+        batch = keys[start:start + BULK_BATCH]
+        try:
+            with transaction.atomic():
+                out.update(_raise_batch(batch, grouped, now))
+        except IntegrityError:
+            # Another worker created one of these keys between our read and insert: one at a time, which
+            # updates theirs (the batch's own writes were rolled back with its savepoint).
+            for full_key in batch:
+                fields, message, sightings, exc_type = grouped[full_key]
+                for _ in range(sightings):
+                    record = exception_raise(
+                        exc_type=exc_type, key=full_key.split(":", 1)[1], fingerprint=fields["fingerprint"].split(":", 1)[1],
+                        message=fields["message"], context=fields["context"], order=fields["order"], sku=fields["sku"],
+                        retry_args=fields["retry_args"], last_error=fields["last_error"],
+                        subject=(fields["subject_type"], fields["subject_id"]))
+                out[full_key] = record
+    if grouped:
+        log.info("exceptions raised in bulk: %s keys", len(grouped))
+    return out
+
+
+def _raise_batch(batch: list[str], grouped: dict, now) -> dict[str, ExceptionRecord]:
+    existing = {r.key: r for r in ExceptionRecord.objects.select_for_update().filter(key__in=batch).order_by("key")}
+    created: list[ExceptionRecord] = []
+    changed: list[ExceptionRecord] = []
+    lines: list[ExceptionActivity] = []
+    for full_key in batch:
+        fields, message, sightings, exc_type = grouped[full_key]
+        record = existing.get(full_key)
+        if record is None:
+            created.append(ExceptionRecord(type_code=exc_type.code, key=full_key, first_seen=now, occurrences=sightings,
+                                           due_at=now + exc_type.sla, **fields))
+            continue
+        for name, value in fields.items():
+            setattr(record, name, value)
+        record.occurrences += sightings
+        if not record.is_active:
+            record.status = ExceptionRecord.Status.OPEN
+            record.resolved_at = None
+            record.due_at = now + exc_type.sla
+            record.escalated_at = None
+            lines.append(ExceptionActivity(exception=record, action="reopened", note=message, at=now))
+        changed.append(record)
+    ExceptionRecord.objects.bulk_create(created)
+    lines.extend(ExceptionActivity(exception=r, action="raised", note=grouped[r.key][1], at=now) for r in created)
+    if changed:
+        ExceptionRecord.objects.bulk_update(changed, [*RAISE_FIELDS, *_REOPEN_FIELDS])
+    ExceptionActivity.objects.bulk_create(lines)
+    return {r.key: r for r in (*created, *changed)}
+
+
+def exceptions_resolve_many(*, ids: Iterable[int], note: str, actor=None, action: str = "auto_resolved") -> int:
+    """Resolve each of these exceptions that is still active, as `exception_resolve` does (status, note,
+    time and one timeline line each); closed ones are left as they are. Set-based: per batch one query
+    locks the active rows, one updates them, one inserts their lines. Returns how many it resolved."""
+    ids = sorted(set(ids))
+    resolved = 0
+    for start in range(0, len(ids), BULK_BATCH):
+        with transaction.atomic():
+            now = timezone.now()
+            active = list(ExceptionRecord.objects.select_for_update()
+                          .filter(pk__in=ids[start:start + BULK_BATCH], status__in=ExceptionRecord.ACTIVE_STATUSES)
+                          .order_by("pk").values_list("pk", flat=True))
+            if not active:
+                continue
+            ExceptionRecord.objects.filter(pk__in=active).update(
+                status=ExceptionRecord.Status.RESOLVED, resolution_note=note, resolved_at=now)
+            ExceptionActivity.objects.bulk_create(
+                ExceptionActivity(exception_id=pk, actor=actor, action=action, note=note, at=now) for pk in active)
+            resolved += len(active)
+    return resolved

@@ -18,7 +18,9 @@ from django.utils import timezone
 from exceptions_queue import registry as exception_registry
 from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.registry import ExceptionType
-from exceptions_queue.services import exception_raise, exception_resolve
+from exceptions_queue.services import (
+    ExceptionToRaise, exception_raise, exception_resolve, exceptions_raise_many, exceptions_resolve_many,
+)
 from integrations.models import DriftFinding, DriftRun
 
 log = logging.getLogger("ledgerline.drift")
@@ -165,7 +167,15 @@ def check_run(code: str, *, trigger: str = DriftRun.Trigger.SCHEDULE, user=None)
     return run
 
 
+def _chunks(items: list, size: int = 5000):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tuple[int, int, int, int]:
+    """Set-based: the check's findings and their exceptions' states are read once, new and changed gaps
+    are raised in bulk (exceptions_raise_many), and gone ones closed in bulk (exceptions_resolve_many),
+    so a run's cost grows with its queries' sizes, not with a round trip per gap."""
     now = timezone.now()
     by_key: dict[str, Finding] = {}
     for finding in findings:
@@ -175,72 +185,76 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
         for pk, key, resolved_at, detail_hash, exc_id in DriftFinding.objects.filter(check_code=check.code).values_list(
             "pk", "key", "resolved_at", "fingerprint", "exception_id").iterator(chunk_size=5000)
     }
-    active_exceptions = set(
-        ExceptionRecord.objects.filter(
-            pk__in=[row[3] for row in known.values() if row[3] and row[1] is None],
-            status__in=ExceptionRecord.ACTIVE_STATUSES,
-        ).values_list("pk", flat=True)
-    ) if known else set()
+    # The state of every open finding's exception, in one query per 5,000.
+    exception_status: dict[int, str] = {}
+    for ids in _chunks([row[3] for row in known.values() if row[3] and row[1] is None]):
+        exception_status.update(ExceptionRecord.objects.filter(pk__in=ids).values_list("pk", "status"))
+    active = set(ExceptionRecord.ACTIVE_STATUSES)
     raised = updated = 0
     unchanged: list[int] = []
-    created: list[DriftFinding] = []
+    to_raise: list[tuple[str, Finding, str]] = []  # (key, finding, its fingerprint)
     for key, finding in by_key.items():
         fingerprint = _fingerprint(finding)
         row = known.get(key)
-        if row is not None and row[1] is None and row[2] == fingerprint and row[3] in active_exceptions:
-            unchanged.append(row[0])  # the same gap, told the same way: only its last_seen moves
-            updated += 1
-            continue
         if row is not None and row[1] is None and row[2] == fingerprint and row[3]:
-            # A person resolved or ignored the exception while the gap stays: an ignored one stays
-            # ignored; a resolved one is reopened because the gap is still there.
-            status = ExceptionRecord.objects.filter(pk=row[3]).values_list("status", flat=True).first()
-            if status == ExceptionRecord.Status.IGNORED:
+            status = exception_status.get(row[3])
+            # The same gap, told the same way: only its last_seen moves. A person resolved or ignored the
+            # exception while the gap stays: an ignored one stays ignored; a resolved one is reopened.
+            if status in active or status == ExceptionRecord.Status.IGNORED:
                 unchanged.append(row[0])
                 updated += 1
                 continue
-        record = _raise(check, finding)
+        to_raise.append((key, finding, fingerprint))
+    records = exceptions_raise_many(items=[_exception_for(check, finding) for _, finding, _ in to_raise])
+    created: list[DriftFinding] = []
+    changed: list[DriftFinding] = []
+    for key, finding, fingerprint in to_raise:
+        record = records[_exception_key(check, finding)]
         values = dict(
             connection=finding.connection, subject_type=finding.subject_type[:30], subject_id=str(finding.subject_id)[:200],
             message=finding.message, detail=finding.detail, fingerprint=fingerprint, last_seen=now,
             resolved_at=None, last_run=run, exception=record,
         )
+        row = known.get(key)
         if row is None:
             created.append(DriftFinding(check_code=check.code, key=key, first_seen=now, **values))
             raised += 1
         else:
-            DriftFinding.objects.filter(pk=row[0]).update(**values)
+            changed.append(DriftFinding(pk=row[0], **values))
             if row[1] is None:
                 updated += 1
             else:
                 raised += 1  # a gap that had closed is back
     DriftFinding.objects.bulk_create(created, batch_size=2000)
-    for start in range(0, len(unchanged), 5000):
-        DriftFinding.objects.filter(pk__in=unchanged[start:start + 5000]).update(last_seen=now, last_run=run)
-    resolved = 0
+    DriftFinding.objects.bulk_update(changed, ["connection", "subject_type", "subject_id", "message", "detail",
+                                               "fingerprint", "last_seen", "resolved_at", "last_run", "exception"],
+                                     batch_size=1000)
+    for pks in _chunks(unchanged):
+        DriftFinding.objects.filter(pk__in=pks).update(last_seen=now, last_run=run)
     gone = [
-        (key, row[0], row[3]) for key, row in known.items()
+        (row[0], row[3]) for key, row in known.items()
         if row[1] is None and key not in by_key and not any(key.startswith(p) for p in run.keep_open)
     ]
-    for key, pk, exc_id in gone:
-        DriftFinding.objects.filter(pk=pk, resolved_at__isnull=True).update(resolved_at=now, last_run=run)
-        if exc_id:
-            record = ExceptionRecord.objects.filter(pk=exc_id).first()
-            if record is not None:
-                exception_resolve(record=record, action="auto_resolved",
-                                  note=f"The {check.label.lower()} check no longer finds this gap.")
-        resolved += 1
-    return len(by_key), raised, updated, resolved
+    for pks in _chunks([pk for pk, _ in gone]):
+        DriftFinding.objects.filter(pk__in=pks, resolved_at__isnull=True).update(resolved_at=now, last_run=run)
+    exceptions_resolve_many(ids=[exc_id for _, exc_id in gone if exc_id], action="auto_resolved",
+                            note=f"The {check.label.lower()} check no longer finds this gap.")
+    return len(by_key), raised, updated, len(gone)
 
 
-def _raise(check: DriftCheck, finding: Finding) -> ExceptionRecord:
+def _exception_key(check: DriftCheck, finding: Finding) -> str:
+    """The full key (type + key) of the finding's exception, as the exception queue stores it."""
+    return f"{finding.exception_type}:{finding.exception_key or f'{check.code}:{finding.key}'}"[:300]
+
+
+def _exception_for(check: DriftCheck, finding: Finding) -> ExceptionToRaise:
     exc_type: ExceptionType = exception_registry.get(finding.exception_type)
     connection = finding.connection
     context = {"check": check.label, "connection": str(connection or ""), **finding.context}
     if connection is not None:
         context.setdefault("storefront", getattr(connection, "code", str(connection)))
     subject = (finding.subject_type, str(finding.subject_id)) if finding.subject_type else None
-    return exception_raise(
+    return ExceptionToRaise(
         exc_type=exc_type, key=finding.exception_key or f"{check.code}:{finding.key}",
         fingerprint=finding.group or check.code,
         message=finding.message, context={**context, "detail": finding.detail}, order=finding.order,

@@ -10,8 +10,10 @@ posted and paid, 0.1 % paid but never posted, 0.05 % posted with a voided paymen
 payment or cancelled) and an inventory level per SKU and location (0.5 % drifted).
 
 Timed: each check run twice (the first raises every planted gap as an exception, the second finds
-them again and raises nothing new), each in a forked child process so its peak memory is its own
-(the child's maximum RSS, from wait4). The vendors are not called (DRIFT skip_vendor_reads): the
+them again and raises nothing new), then, for the two checks with planted gaps, once more after the
+gaps are put right in the data (not timed), so every exception is auto-resolved; each run in a forked
+child process so its peak memory is its own (the child's maximum RSS, from wait4). Exceptions are
+raised, updated and resolved set-based (exceptions_queue.services.exceptions_raise_many / _resolve_many). The vendors are not called (DRIFT skip_vendor_reads): the
 checks compare what Ledgerline stores, set-based in SQL; the reconciliation poll, the ERP's current
 stock, prices and booked tax come from the vendors and are measured against the sandboxes by the tests,
 not at this size. Targets: orphaned orders < 30 s, inventory drift < 30 s, each < 1 GB.
@@ -26,6 +28,25 @@ from django.core.management.base import BaseCommand
 
 CHECKS = ("orphaned_orders", "inventory_drift", "tax_rounding", "prices", "catalogue", "integration_health")
 TARGETS = {"orphaned_orders": 30.0, "inventory_drift": 30.0}
+
+
+def _put_right(code: str) -> bool:
+    """Fix the gaps planted for `code` (not timed): orphans posted, voided payments paid, levels in line."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+    from django.utils import timezone
+
+    from integrations.models import InventoryLevel, OrderLink
+
+    if code == "orphaned_orders":
+        OrderLink.objects.filter(erp_order_id="", state="received").update(
+            erp_order_id=Concat(Value("SO-"), F("storefront_order_id")), state="posted", posted_at=timezone.now())
+        OrderLink.objects.filter(payment_state="voided").update(payment_state="paid")
+        return True
+    if code == "inventory_drift":
+        InventoryLevel.objects.exclude(storefront_value=F("erp_ats")).update(storefront_value=F("erp_ats"))
+        return True
+    return False
 
 
 class Command(BaseCommand):
@@ -161,6 +182,7 @@ class Command(BaseCommand):
                 began = time.perf_counter()
                 run = check_run(code, trigger="manual")
                 out = {"seconds": time.perf_counter() - began, "status": run.status, "found": run.found,
+                       "closed": run.resolved,
                        "raised": run.raised, "updated": run.updated, "resolved": run.resolved, "error": run.error,
                        "note": (run.summary or {}).get("note", "")}
                 os.write(write, json.dumps(out).encode())
@@ -185,10 +207,13 @@ class Command(BaseCommand):
         self.stdout.write(f"{connection.vendor}: {orders:,} orders, {skus:,} SKUs × {locations} locations "
                           f"({skus * locations:,} levels) filled in {filled['seconds']:.1f} s (not timed)")
         self.stdout.write("vendor reads skipped: the checks compare what Ledgerline stores (see the module docstring)")
-        self.stdout.write(f"{'check':20} {'run':>5} {'seconds':>8} {'peak MB':>8} {'found':>7} {'new':>6} {'again':>6}  note")
+        self.stdout.write(f"{'check':20} {'run':>5} {'seconds':>8} {'peak MB':>8} {'found':>7} {'new':>6} {'again':>6} "
+                          f"{'closed':>6}  note")
         failed = []
         for code in CHECKS:
-            for attempt in ("first", "again"):
+            for attempt in ("first", "again", "fixed"):
+                if attempt == "fixed" and not _put_right(code):
+                    continue
                 r = self._in_child(code)
                 target = TARGETS.get(code)
                 over = (target is not None and r.get("seconds", 0) > target) or r["peak_mb"] > 1024
@@ -196,7 +221,8 @@ class Command(BaseCommand):
                     failed.append(f"{code} ({attempt})")
                 self.stdout.write(
                     f"{code:20} {attempt:>5} {r.get('seconds', 0):8.2f} {r['peak_mb']:8.0f} {r.get('found', 0):7,} "
-                    f"{r.get('raised', 0):6,} {r.get('updated', 0):6,}  {r.get('note') or r.get('error') or ''}"
+                    f"{r.get('raised', 0):6,} {r.get('updated', 0):6,} {r.get('closed', 0):6,}  "
+                    f"{r.get('note') or r.get('error') or ''}"
                     + ("  ← over target" if over else ""))
         self.stdout.write("targets: orphaned orders < 30 s, inventory drift < 30 s, every check < 1 GB: "
                           + ("met" if not failed else "NOT met by " + ", ".join(failed)))

@@ -105,3 +105,20 @@ def test_the_command_runs_one_check_or_refuses_an_unknown_one(planted, capsys):
         call_command("drift_check")
     call_command("drift_check", "--list")
     assert "orphaned_orders" in capsys.readouterr().out
+
+
+def test_hundreds_of_gaps_are_raised_and_closed_in_tens_of_queries(planted, django_assert_max_num_queries):
+    planted["found"] = [f"g{n}" for n in range(400)]
+    with django_assert_max_num_queries(80):  # one at a time this was over 1,600
+        first = check_run("test_planted")
+    assert (first.found, first.raised) == (400, 400)
+    assert ExceptionRecord.objects.filter(status="open", type_code="drift_orphaned_order").count() == 400
+    planted["found"] = [f"g{n}" for n in range(200, 600)]  # half fixed, 200 new
+    with django_assert_max_num_queries(80):
+        second = check_run("test_planted")
+    assert (second.raised, second.updated, second.resolved) == (200, 200, 200)
+    assert ExceptionRecord.objects.filter(status="open").count() == 400
+    closed = ExceptionRecord.objects.get(key="drift_orphaned_order:test_planted:g0")
+    assert closed.status == "resolved"
+    assert list(closed.activity.values_list("action", flat=True)) == ["raised", "auto_resolved"]
+    assert ExceptionRecord.objects.get(key="drift_orphaned_order:test_planted:g599").activity.get().action == "raised"
