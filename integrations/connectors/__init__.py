@@ -62,7 +62,7 @@ def connector_for(connection):
             project_key=own.get("project_key") or conf["project_key"],
             client_id=connection.secret("client_id", conf["client_id"]),
             client_secret=connection.secret("client_secret", conf["client_secret"]),
-            scope=own.get("scope") or conf.get("scope", ""))
+            scope=own.get("scope") or conf.get("scope", ""), connection_settings=own)
     if kind == "rest_erp":
         from .erp import RestErpClient
 

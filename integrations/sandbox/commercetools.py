@@ -23,6 +23,7 @@ from typing import Iterable
 from urllib.parse import parse_qs, unquote
 
 from .ct_predicates import PredicateError, parse_predicates, sort_resources
+from .ct_products import ProductWrites
 from .ct_subscription import SubscriptionDeliveries
 from .currencies import currency_exponent
 from .server import RateLimiter, Request, Response, VendorApp
@@ -43,6 +44,8 @@ ROUTE_SCOPES = {
     ("inventory", "GET"): ("view_products",),
     ("inventory", "POST"): ("manage_products",),
     ("product-projections", "GET"): ("view_products", "view_published_products"),
+    ("products", "GET"): ("view_products",),
+    ("products", "POST"): ("manage_products",),
     ("payments", "GET"): ("view_payments",),
 }
 
@@ -175,7 +178,7 @@ def _round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)), rounding=ROUND_HALF_EVEN)
 
 
-class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
+class CommercetoolsSandbox(ProductWrites, SubscriptionDeliveries, VendorApp):
     prefix = "/commercetools"
     token_ttl = 172800  # seconds, as the real auth service grants for client credentials
 
@@ -222,6 +225,7 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
             self.requests_seen = []
             self.queries_seen: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of each API call
             self._last_moment = datetime.now(timezone.utc) - timedelta(days=1)
+            self.product_writes_reset()  # Products with masterData, their types, tax categories, groups (ct_products)
 
     def now(self) -> str:
         """A fresh timestamp, strictly later than any the sandbox handed out before."""
@@ -731,6 +735,7 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
         self.route("GET", "/_sandbox/stats", self.admin_stats)
         self.route("GET", r"/(?P<project>[^/_][^/]*)/payments/(?P<id>[^/]+)", self._api(self.get, "payments"))
         self.register_subscription_routes()
+        self.register_product_routes()  # products, and product-projections?staged=true (ct_products)
         project = r"/(?P<project>[^/_][^/]*)"
         for resource in ("product-projections", "orders", "customers", "channels", "inventory"):
             base = f"{project}/{resource}"
@@ -827,7 +832,8 @@ class CommercetoolsSandbox(SubscriptionDeliveries, VendorApp):
         if not paths:
             return resource
         resource = copy.deepcopy(resource)
-        stores = {"channel": self.channels, "customer": self.customers, "order": self.orders}
+        stores = {"channel": self.channels, "customer": self.customers, "order": self.orders,
+                  **self.product_ref_stores()}
 
         def walk(node, parts):
             if not parts or node is None:

@@ -24,6 +24,7 @@ from ..base import (
     TransientError,
     parse_retry_after,
 )
+from ..catalogue import PUBLISH_PRODUCTS
 
 ORDER_EXPAND = ("lineItems[*].supplyChannel",)
 
@@ -84,6 +85,10 @@ def _first_error(body) -> dict:
 
 
 class CommercetoolsClient(RetryingClient):
+    # Storefront capabilities (integrations.connectors.base.supports): products and prices from the item
+    # master (catalogue_write.py).
+    capabilities = frozenset({PUBLISH_PRODUCTS})
+
     def __init__(
         self,
         api_url: str,
@@ -92,9 +97,12 @@ class CommercetoolsClient(RetryingClient):
         client_id: str,
         client_secret: str,
         scope: str = "",
+        connection_settings: dict | None = None,
         **retry_kwargs,
     ):
         super().__init__(**retry_kwargs)
+        # The connection's own settings (language, product_type, price_precision, …) for catalogue_write.
+        self.connection_settings = dict(connection_settings or {})
         self.api_url = api_url.rstrip("/")
         self.auth_url = auth_url.rstrip("/")
         self.project_key = project_key
@@ -306,6 +314,20 @@ class CommercetoolsClient(RetryingClient):
             if results[-1]["id"] <= last_id:
                 raise PermanentError("commercetools product cursor did not advance")
             last_id = results[-1]["id"]
+
+    # --- the item master: PUBLISH_PRODUCTS (catalogue_write.py) ---------------------------------
+
+    def publish_products(self, products: list) -> list:
+        """Create or update each Product by key and publish it (unpublish a retired one); one PublishResult each."""
+        from .catalogue_write import CatalogueWriter
+
+        return CatalogueWriter(self, self.connection_settings).publish_products(products)
+
+    def set_variant_prices(self, sku: str, prices: list) -> None:
+        """Put one variant's embedded prices back to the ERP's (restore ERP price), then publish."""
+        from .catalogue_write import CatalogueWriter
+
+        CatalogueWriter(self, self.connection_settings).set_variant_prices(sku, prices)
 
     # --- channels and inventory --------------------------------------------------------------
 

@@ -12,8 +12,11 @@ from . import CommercetoolsClient, _quote
 
 
 def _money(value: dict) -> tuple[str, Decimal]:
-    """A commercetools Money/TypedMoney as (currency, amount): centAmount over 10^fractionDigits."""
+    """A commercetools Money/TypedMoney as (currency, amount): centAmount over 10^fractionDigits, or for
+    highPrecision the preciseAmount over 10^fractionDigits (its centAmount is only the rounded figure)."""
     digits = int(value.get("fractionDigits", 2))
+    if value.get("type") == "highPrecision":
+        return str(value.get("currencyCode") or "").upper(), Decimal(int(value["preciseAmount"])).scaleb(-digits)
     return str(value.get("currencyCode") or "").upper(), Decimal(int(value["centAmount"])).scaleb(-digits)
 
 
@@ -40,7 +43,9 @@ def variant_prices(client: CommercetoolsClient, *, page_size: int = 100) -> Iter
     while True:
         where = f"id > {_quote(last_id)}" if last_id else None
         params = client._query_params(where, ["id asc"], page_size, 0, with_total=False)
-        page = client.api("GET", "product-projections", params=[("staged", "false"), *params])
+        # Customer groups expanded: a price names its group by id, the ERP by key.
+        expand = [("expand", f"{part}.prices[*].customerGroup") for part in ("masterVariant", "variants[*]")]
+        page = client.api("GET", "product-projections", params=[("staged", "false"), *params, *expand])
         results = page.get("results") or []
         for product in results:
             name = product.get("name") or {}
