@@ -34,7 +34,6 @@ def registry() -> list[ScheduleSpec]:
         # Inventory Planner feeds: tables refreshed hourly, increments uploaded at night outside peak hours.
         ScheduleSpec("planner-feeds", "integrations.flows.planner_feeds.tasks.planner_feeds_hourly", minutes=60,
                      owner="planner_feeds"),
-        ScheduleSpec("mappings health check", "mappings.tasks.mappings_health_check", minutes=60, owner="mappings"),
         # Each connection's health line, stored so the connections list never calls a vendor.
         ScheduleSpec("connections: health check", "integrations.flows.backfill.tasks.connections_health_refresh",
                      minutes=15, owner="connections"),
@@ -76,16 +75,16 @@ def registry() -> list[ScheduleSpec]:
     ]
 
 
-# Schedules an earlier release created and a newer one replaced ("orders-sweep" does their work).
-OBSOLETE = ["orders-stuck-repost"]
+# Schedules an earlier release created and a newer one replaced ("orders-sweep" does their work; the
+# catalogue drift check, "drift: catalogue", does the hourly mapping health check's).
+OBSOLETE = ["orders-stuck-repost", "mappings health check"]
 
 
 def schedules_ensure(*, owner: str | None = None, minutes: dict[str, int] | None = None) -> list:
     """Create or update the registry's schedules (all, or one owner's); safe to run on every deploy."""
     from django_q.models import Schedule
 
-    if owner is None:
-        Schedule.objects.filter(name__in=OBSOLETE).delete()
+    Schedule.objects.filter(name__in=OBSOLETE).delete()  # whichever owner a deploy syncs: they are nobody's now
     now = timezone.now()
     rows = []
     for spec in registry():

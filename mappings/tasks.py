@@ -1,52 +1,38 @@
-"""django-q2 entry points for the mapping tables: the scheduled health check and its retry handler."""
+"""django-q2 entry points for the mapping tables: the retry handler of the catalogue's exception types.
+
+The hourly mapping health check is retired: the catalogue drift check (integrations/drift/checks/
+catalogue.py, schedule "drift: catalogue") runs the same report and raises the same exceptions under the
+same keys. Its old schedule is removed on upgrade (migration integrations 0022 and config/schedules.py's
+OBSOLETE list)."""
 from __future__ import annotations
 
-import logging
-
 from exceptions_queue.models import ExceptionRecord
-from exceptions_queue.services import exception_raise, exception_resolve
 
-from .health import HEALTH_TYPES, mappings_health
-
-log = logging.getLogger("ledgerline.mappings")
-
-SCHEDULE_NAME = "mappings health check"
+CATALOGUE_CHECK = "catalogue"
 
 
-def mappings_health_check() -> dict:
-    """Raise an owned exception per finding and resolve the ones no longer found.
+def mappings_health_check() -> str:
+    """Kept for a task the retired schedule queued before an upgrade: it runs the catalogue drift check.
+    Safe to run twice: a check already running is not started again and each gap is keyed."""
+    from integrations.drift.registry import check_run
 
-    Safe to run twice: exceptions are keyed by type + finding key, so a rerun counts a recurrence
-    on the same row; a type is only auto-resolved when this run could check it completely.
-    """
-    report = mappings_health()
-    found_keys = set()
-    for finding in report.findings:
-        record = exception_raise(
-            exc_type=finding.exc_type,
-            key=finding.key,
-            fingerprint=finding.key,
-            message=finding.message,
-            context=finding.context,
-            sku=finding.sku,
-        )
-        found_keys.add(record.key)
-    resolved = 0
-    checked = [t.code for t in HEALTH_TYPES if t.code in report.checked]
-    stale = ExceptionRecord.objects.filter(type_code__in=checked, status__in=ExceptionRecord.ACTIVE_STATUSES).exclude(
-        key__in=found_keys
-    )
-    for record in stale:
-        exception_resolve(record=record, note="The mapping health check no longer finds this.", action="auto_resolved")
-        resolved += 1
-    if report.errors:
-        log.warning("mappings health check incomplete: %s", "; ".join(report.errors))
-    return {"found": len(report.findings), "resolved": resolved, "errors": report.errors}
+    return check_run(CATALOGUE_CHECK).status
 
 
 def retry_health_finding(record: ExceptionRecord) -> bool:
-    """Retry handler for the health exception types: True when a fresh check no longer finds it."""
-    report = mappings_health()
-    if record.type_code not in report.checked:
-        return False  # could not check (outage): not fixed as far as we know
-    return not any(f"{f.exc_type.code}:{f.key}"[:300] == record.key for f in report.findings)
+    """Retry handler for the catalogue's exception types: run the catalogue drift check again; True when
+    it could look at this kind of gap and no longer finds this one."""
+    from integrations.drift.registry import check_run
+    from integrations.models import DriftFinding, DriftRun
+
+    run = check_run(CATALOGUE_CHECK, trigger=DriftRun.Trigger.MANUAL, user=getattr(record, "retried_by", None))
+    if run.status == DriftRun.Status.FAILED:
+        ExceptionRecord.objects.filter(pk=record.pk).update(last_error=run.error[:2000])
+        return False
+    if run.status == DriftRun.Status.RUNNING:
+        return False  # another run is going: it resolves the gap if it is gone
+    if record.type_code not in (run.summary or {}).get("checked", []):
+        return False  # could not check (an outage): not fixed as far as we know
+    # An exception the retired hourly check raised carries no retry arguments; its key is the finding's.
+    key = (record.retry_args or {}).get("key") or record.key[:250]
+    return not DriftFinding.objects.filter(check_code=CATALOGUE_CHECK, key=key, resolved_at__isnull=True).exists()

@@ -1,17 +1,14 @@
-"""Create (or update) the django-q2 schedule of the mapping health check (one entry of config/schedules.py)."""
+"""Kept for deploy scripts that still call it: the hourly mapping health check is retired (the catalogue
+drift check replaces it), so this removes its old schedule and makes sure the catalogue check's is there."""
 from django.core.management.base import BaseCommand
-
-from mappings.tasks import SCHEDULE_NAME
 
 
 class Command(BaseCommand):
-    help = "Create or update the scheduled mapping health check (idempotent)."
+    help = "Remove the retired mapping health schedule and ensure the catalogue drift check's (idempotent)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--minutes", type=int, default=60, help="How often the check runs (default 60).")
-
-    def handle(self, *args, minutes: int, **options):
+    def handle(self, *args, **options):
         from config.schedules import schedules_ensure
 
-        [schedule] = schedules_ensure(owner="mappings", minutes={SCHEDULE_NAME: minutes})
-        self.stdout.write(f"Schedule {schedule.name!r}: every {minutes} minutes.")
+        schedule = next(s for s in schedules_ensure(owner="drift") if s.func == "integrations.drift.tasks.catalogue")
+        self.stdout.write(f"The mapping health check is now the catalogue drift check: schedule {schedule.name!r}, "
+                          f"every {schedule.minutes} minutes.")
