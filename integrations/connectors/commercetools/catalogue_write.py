@@ -403,6 +403,9 @@ class CatalogueWriter:
             return PublishResult(key=product.key, ok=False, retryable=True, error=str(exc)[:500])
         except ConnectorError as exc:
             return PublishResult(key=product.key, ok=False, error=str(exc)[:500])
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # an answer not shaped as documented
+            return PublishResult(key=product.key, ok=False,
+                                 error=f"commercetools product {key}: unexpected answer ({exc!r})"[:500])
 
     def publish_products(self, products: list[Product]) -> list[PublishResult]:
         """One PublishResult per product, in order; products sharing a key go one after the other."""
