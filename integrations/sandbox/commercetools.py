@@ -311,6 +311,7 @@ class CommercetoolsSandbox(ProductWrites, SubscriptionDeliveries, VendorApp):
                 "createdAt": moment, "lastModifiedAt": moment,
             }
             self.products[product["id"]] = product
+            self.adopt_product(product["id"])  # and the Product behind it (ct_products)
             return copy.deepcopy(product)
 
     def create_customer(self, *, email: str, first_name: str = "", last_name: str = "", **extra) -> dict:

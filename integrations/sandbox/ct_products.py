@@ -146,6 +146,11 @@ class ProductWrites:
         self.product_types: dict[str, dict] = {}
         self.tax_categories: dict[str, dict] = {}
         self.customer_groups: dict[str, dict] = {}
+        # Lookups a large catalogue needs in constant time: key, SKU (staged or current), slug per locale.
+        self._by_key: dict[str, str] = {}
+        self._by_sku: dict[str, str] = {}
+        self._by_slug: dict[tuple[str, str], str] = {}
+        self._indexed: dict[str, tuple] = {}  # product id -> the entries it holds in the three lookups
         # The type the seeded products name, and a tax category and customer groups to price and tax by.
         self.create_product_type(key="default", name="Default", id="sandbox-product-type")
         self.create_tax_category(key="standard", name="Standard rate")
@@ -184,12 +189,13 @@ class ProductWrites:
 
     def product_by_sku(self, sku: str) -> dict | None:
         with self.lock:
-            for pid in list(self.product_records) + [p for p in self.products if p not in self.product_records]:
-                record = self._record(pid)
-                if record and any(v.get("sku") == sku for data in (record["masterData"]["staged"],)
-                                  for v in _variants(data)):
-                    return copy.deepcopy(record)
-            return None
+            pid = self._by_sku.get(sku)
+            return copy.deepcopy(self._record(pid)) if pid else None
+
+    def adopt_product(self, pid: str) -> None:
+        """A published projection added in-process (add_product) becomes a Product with masterData."""
+        with self.lock:
+            self._record(pid)
 
     # --- the store ---------------------------------------------------------------------------
 
@@ -207,6 +213,7 @@ class ProductWrites:
                                     "hasStagedChanges": False}
             record["priceMode"] = "Embedded"
             self.product_records[pid] = record
+            self._index(record)
         elif projection is not None and record["masterData"]["published"]:
             current = _data_from_projection(projection)
             record["masterData"]["current"] = current
@@ -217,22 +224,34 @@ class ProductWrites:
     def _record_by(self, *, key: str | None = None, id: str | None = None) -> dict | None:
         if id is not None:
             return self._record(id)
-        for pid in list(self.product_records) + [p for p in self.products if p not in self.product_records]:
-            known = self.product_records.get(pid) or self.products.get(pid)
-            if known.get("key") == key:
-                return self._record(pid)
-        return None
+        pid = self._by_key.get(key)
+        return self._record(pid) if pid else None
+
+    def _index(self, record: dict) -> None:
+        pid = record["id"]
+        for lookup, entries in zip((self._by_key, self._by_sku, self._by_slug), self._indexed.pop(pid, ((), (), ()))):
+            for entry in entries:
+                if lookup.get(entry) == pid:
+                    del lookup[entry]
+        datas = [d for d in (record["masterData"].get("current"), record["masterData"].get("staged")) if d]
+        keys = [record["key"]] if record.get("key") else []
+        skus = {v["sku"] for d in datas for v in _variants(d) if v.get("sku")}
+        slugs = {(locale, slug) for d in datas for locale, slug in (d.get("slug") or {}).items()}
+        for lookup, entries in ((self._by_key, keys), (self._by_sku, skus), (self._by_slug, slugs)):
+            for entry in entries:
+                lookup[entry] = pid
+        self._indexed[pid] = (tuple(keys), tuple(skus), tuple(slugs))
 
     def _sync(self, record: dict) -> None:
-        """Keep the published projections (what product-projections?staged=false serves) in step."""
+        """Keep the published projections (what product-projections?staged=false serves) and the lookups in step."""
+        self._index(record)
         if record["masterData"]["published"]:
             self.products[record["id"]] = _projection(record, record["masterData"]["current"])
         else:
             self.products.pop(record["id"], None)
 
     def _all_records(self) -> list[dict]:
-        ids = list(self.product_records) + [p for p in self.products if p not in self.product_records]
-        return [r for r in (self._record(pid) for pid in ids) if r]
+        return [r for r in (self._record(pid) for pid in list(self.product_records)) if r]
 
     def _resolve(self, ref, typeId: str, field: str) -> dict:
         """A ResourceIdentifier (id or key) as the Reference the API stores, or ReferencedResourceNotFound."""
@@ -354,17 +373,16 @@ class ProductWrites:
 
     def _check_unique(self, record_id: str | None, key, data: dict) -> None:
         """DuplicateField for a product key, a slug (per locale), a SKU in the project, a variant key."""
-        others = [r for r in self._all_records() if r["id"] != record_id]
-        if key is not None and any(r.get("key") == key for r in others):
+        def other(lookup: dict, entry) -> bool:
+            return lookup.get(entry) not in (None, record_id)
+
+        if key is not None and other(self._by_key, key):
             raise Refused(400, "DuplicateField", f"A duplicate value '\"{key}\"' exists for field 'key'.",
                           field="key", duplicateValue=key)
         for locale, slug in (data.get("slug") or {}).items():
-            for other in others:
-                for kind in ("current", "staged"):
-                    other_data = other["masterData"].get(kind) or {}
-                    if (other_data.get("slug") or {}).get(locale) == slug:
-                        raise Refused(400, "DuplicateField", f"A duplicate value '\"{slug}\"' exists for field "
-                                      f"'slug.{locale}'.", field=f"slug.{locale}", duplicateValue=slug)
+            if other(self._by_slug, (locale, slug)):
+                raise Refused(400, "DuplicateField", f"A duplicate value '\"{slug}\"' exists for field "
+                              f"'slug.{locale}'.", field=f"slug.{locale}", duplicateValue=slug)
         skus = [v["sku"] for v in _variants(data) if v.get("sku")]
         keys = [v["key"] for v in _variants(data) if v.get("key")]
         for values, name in ((skus, "sku"), (keys, "variant key")):
@@ -373,9 +391,7 @@ class ProductWrites:
                 raise Refused(400, "DuplicateField", f"A duplicate value '\"{repeated}\"' exists for field "
                               f"'{'sku' if name == 'sku' else 'key'}'.", field="sku" if name == "sku" else "variants.key",
                               duplicateValue=repeated)
-        taken = {v.get("sku") for r in others for kind in ("current", "staged")
-                 for v in _variants(r["masterData"].get(kind) or {"masterVariant": {}, "variants": []})}
-        clash = next((s for s in skus if s in taken), None)
+        clash = next((s for s in skus if other(self._by_sku, s)), None)
         if clash:
             raise Refused(400, "DuplicateField", f"A duplicate value '\"{clash}\"' exists for field 'sku'.",
                           field="sku", duplicateValue=clash)

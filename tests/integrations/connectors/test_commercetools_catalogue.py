@@ -386,3 +386,24 @@ def test_sandbox_answers_version_conflicts_and_validation_errors_as_commercetool
     assert requests.post(f"{base}/key=mug", json={"version": 1, "actions": [{"action": "unpublish"}]},
                          headers=headers).json()["errors"][0]["code"] == "InvalidOperation"
     assert requests.get(f"{base}/key=mug", headers=headers).json()["version"] == 1  # nothing refused was applied
+
+
+def test_a_new_master_variant_and_a_new_image_are_changed_in_place(client, ct):
+    client.publish_products([tee()])
+    black, white = tee().variants
+    white = ProductVariant(sku=white.sku, item_id=white.item_id, attributes=white.attributes, prices=white.prices,
+                           images=("https://img.example/tee-white.jpg",))
+    reordered = Product(key="classic-tee", name="Classic tee", description="Heavy cotton.", tax_category="standard",
+                        variants=(white, black))
+    before = read(client)
+
+    actions = cw.update_actions(before, reordered, cw._Options({}), {ct.channel_by_key("web")["id"]: "web"})
+    [result] = client.publish_products([reordered])
+
+    assert [a["action"] for a in actions] == ["changeMasterVariant", "addExternalImage", "publish"]
+    assert result.ok, result.error
+    current = read(client)["masterData"]["current"]
+    assert (current["masterVariant"]["sku"], [v["sku"] for v in current["variants"]]) == ("TEE-WHT-M", ["TEE-BLK-M"])
+    assert current["masterVariant"]["images"] == [{"url": "https://img.example/tee-white.jpg",
+                                                   "dimensions": {"w": 0, "h": 0}}]
+    assert result.variant_ids == {"TEE-BLK-M": f"{result.storefront_id}/1", "TEE-WHT-M": f"{result.storefront_id}/2"}
