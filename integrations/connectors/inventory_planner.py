@@ -69,6 +69,7 @@ class PlannerPurchaseOrder:
     received_date: str = ""
     last_modified: str = ""
     type: str = "po"
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def purchase_order_from(data, where: str = "purchase-order") -> PlannerPurchaseO
         items=tuple(items), reference=_text(data, "reference", where),
         extra_reference=_text(data, "extra_reference", where), currency=_text(data, "currency", where).upper(),
         expected_date=_text(data, "expected_date", where), received_date=_text(data, "received_date", where),
-        last_modified=_text(data, "last_modified", where), type=_text(data, "type", where) or "po")
+        last_modified=_text(data, "last_modified", where), type=_text(data, "type", where) or "po",
+        notes=_text(data, "notes", where))
 
 
 def variant_from(data, where: str = "variant") -> PlannerVariant:

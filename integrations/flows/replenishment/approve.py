@@ -20,7 +20,7 @@ from integrations.connectors.base import (
     TransientError,
     require,
 )
-from integrations.connectors.inventory_planner import OPEN
+from integrations.connectors.inventory_planner import CANCELLED, CLOSED, DRAFT, OPEN
 from integrations.domain import quantum
 from integrations.models import Recommendation, RecommendationLine
 from integrations.writes import outbound_write
@@ -66,7 +66,59 @@ def recommendation_reject(*, recommendation_id: int, user, reason: str) -> Recom
     if not recommendation_move(recommendation_id, frm=S.PENDING, to=S.REJECTED, decided_by=user,
                                decided_at=timezone.now(), reject_reason=reason[:500]):
         raise RecommendationRefused("This recommendation was already decided.")
+    transaction.on_commit(lambda: _queue_tell_rejected(recommendation_id))
     return Recommendation.objects.get(pk=recommendation_id)
+
+
+def _queue_tell_rejected(recommendation_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("integrations.flows.replenishment.tasks.tell_planner_rejected", recommendation_id,
+               task_name=f"replenishment-reject-{recommendation_id}")
+
+
+def planner_told_rejected(rec: Recommendation) -> bool:
+    return rec.status == S.REJECTED and rec.planner_status in (CANCELLED, CLOSED)
+
+
+def planner_mark_rejected(*, recommendation_id: int) -> Recommendation:
+    """Send a rejection back to Inventory Planner: the draft's status becomes cancelled and the reason is
+    added to its notes, so the planner stops counting it as stock on order. The Stock Orders API
+    documents status and notes as writable fields of a purchase order (PATCH) and no delete, so a
+    rejected draft is cancelled, not deleted. Safe to repeat: it sets values, and a draft already
+    cancelled or closed there is left alone. A draft someone moved on in the planner (open, partly
+    received) is not cancelled: ops are asked to look, by an exception. A failure is retried by the
+    five-minute sweep (receipts.recommendations_resume) and shown as an exception after three tries."""
+    rec = Recommendation.objects.select_related("connection", "decided_by").get(pk=recommendation_id)
+    if rec.status != S.REJECTED or planner_told_rejected(rec):
+        return rec
+    Recommendation.objects.filter(pk=rec.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+    try:
+        client = connector_for(rec.connection)
+        current = client.get_purchase_order(rec.planner_id)
+        if current.status in (CANCELLED, CLOSED):
+            answer = current
+        elif current.status != DRAFT:
+            Recommendation.objects.filter(pk=rec.pk).update(planner_status=current.status)
+            exceptions.rejection_not_sent_raise(
+                rec, f"it is {current.status} in the planner, no longer a draft: cancel it there by hand if the "
+                     f"rejection stands")
+            return Recommendation.objects.get(pk=rec.pk)
+        else:
+            who = rec.decided_by.get_username() if rec.decided_by else "ops"
+            line = f"Rejected in Ledgerline by {who}: {rec.reject_reason}"
+            notes = f"{current.notes}\n{line}" if current.notes and line not in current.notes else (current.notes or line)
+            with outbound_write(action="planner_mark_rejected", idempotency_key=f"{rec.external_reference}:cancelled",
+                                connection=rec.connection, subject=("recommendation", rec.pk)) as write:
+                answer = client.update_purchase_order(rec.planner_id, status=CANCELLED, notes=notes)
+                write.response_id = answer.id
+    except ConnectorError as exc:
+        _failed(rec, exc, exceptions.rejection_not_sent_raise, "the planner's update")
+        return Recommendation.objects.get(pk=rec.pk)
+    Recommendation.objects.filter(pk=rec.pk).update(planner_status=answer.status, planner_modified=answer.last_modified,
+                                                    last_error="")
+    exceptions.resolve(types.PLANNER_REJECTION_NOT_SENT, str(rec.pk), "The planner was told of the rejection.")
+    return Recommendation.objects.get(pk=rec.pk)
 
 
 def recommendation_approve(*, recommendation_id: int, user) -> Recommendation:

@@ -66,6 +66,21 @@ PLANNER_NOT_UPDATED = registry.register(ExceptionType(
     ),
     retry_handler=RETRY_PLACE, sla=timedelta(hours=8),
 ))
+PLANNER_REJECTION_NOT_SENT = registry.register(ExceptionType(
+    code="planner_rejection_not_sent", team=Team.OPS, severity=Severity.MEDIUM, system="inventory_planner",
+    title="Inventory Planner not told that purchase order {reference} was rejected",
+    runbook=(
+        "What happened: ops rejected the planner's draft {reference} (vendor {vendor}, warehouse {warehouse}), but "
+        "Inventory Planner could not be told (the draft is cancelled there, with the reason in its notes). Until it "
+        "is, the planner counts the draft as stock on order. Nothing was sent to the ERP.\n"
+        "Check: the last error. Is the API key still valid? Did someone order the draft in the planner meanwhile "
+        "(then it is no longer a draft and is left as it is)?\n"
+        "Fix: once the planner answers, press Retry (the five-minute sweep also tries again); if the draft was "
+        "ordered in the planner, cancel it there by hand or keep it, then resolve this.\n"
+        "Escalate: the Inventory Planner account owner."
+    ),
+    retry_handler=RETRY_PLACE, sla=timedelta(hours=8),
+))
 PLANNER_PULL_FAILED = registry.register(ExceptionType(
     code="planner_pull_failed", team=Team.OPS, severity=Severity.MEDIUM, system="inventory_planner",
     title="Recommendations from {connection} cannot be read",

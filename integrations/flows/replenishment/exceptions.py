@@ -47,6 +47,14 @@ def planner_not_updated_raise(rec, error: str, what: str) -> None:
         retry_args={"recommendation_id": rec.pk})
 
 
+def rejection_not_sent_raise(rec, error: str) -> None:
+    exception_raise(
+        exc_type=types.PLANNER_REJECTION_NOT_SENT, key=str(rec.pk), fingerprint=rec.connection.code,
+        message=f"Inventory Planner was not told that {rec.planner_reference or rec.planner_id} was rejected: {error}",
+        context=_context(rec), last_error=error, subject=("recommendation", str(rec.pk)),
+        retry_args={"recommendation_id": rec.pk})
+
+
 def pull_failed_raise(connection, error: str) -> None:
     exception_raise(
         exc_type=types.PLANNER_PULL_FAILED, key=connection.code, fingerprint=connection.code,

@@ -17,7 +17,7 @@ from integrations.connectors.base import (
     decode_cursor,
     require,
 )
-from integrations.connectors.inventory_planner import CLOSED, PARTIAL
+from integrations.connectors.inventory_planner import CANCELLED, CLOSED, PARTIAL
 from integrations.flows.fulfilment.store import erp_key
 from integrations.models import ReceiptCursor, Recommendation
 from integrations.models.planner import TRANSITIONS
@@ -25,7 +25,7 @@ from integrations.writes import outbound_write
 
 from . import exception_types as types
 from . import exceptions
-from .approve import planner_mark_ordered, recommendation_place
+from .approve import planner_mark_ordered, planner_mark_rejected, recommendation_place
 from .state import recommendation_move
 
 log = logging.getLogger("ledgerline.replenishment")
@@ -171,5 +171,11 @@ def recommendations_resume() -> int:
                                         attempts__lt=MAX_AUTOMATIC_ATTEMPTS)
     for rec_id in due.values_list("pk", flat=True):
         recommendation_place(recommendation_id=rec_id)
+        count += 1
+    # Rejections the planner was not told yet (it was down when ops rejected): it still counts them on order.
+    untold = (Recommendation.objects.filter(status=S.REJECTED, updated_at__lt=settled, attempts__lt=MAX_AUTOMATIC_ATTEMPTS)
+              .exclude(planner_status__in=(CANCELLED, CLOSED)))
+    for rec_id in untold.values_list("pk", flat=True):
+        planner_mark_rejected(recommendation_id=rec_id)
         count += 1
     return count

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from integrations.models import Connection, PlannerVariant, Recommendation
 
-from .approve import recommendation_place
+from .approve import planner_mark_rejected, planner_told_rejected, recommendation_place
 from .pull import ErpItems
 
 S = Recommendation.Status
@@ -36,8 +36,11 @@ def retry_planner_sku(record) -> bool:
 def retry_place(record) -> bool:
     """Carry the approval on: raise the purchase order (once) and tell the planner."""
     rec_id = record.retry_args.get("recommendation_id")
-    if not Recommendation.objects.filter(pk=rec_id).exists():
+    rec = Recommendation.objects.filter(pk=rec_id).first()
+    if rec is None:
         return False
+    if rec.status == S.REJECTED:  # the rejection is what the planner was not told
+        return planner_told_rejected(planner_mark_rejected(recommendation_id=rec_id))
     status = recommendation_place(recommendation_id=rec_id)
     if status in (S.APPROVED, S.ORDERED):
         return False

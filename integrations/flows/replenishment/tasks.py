@@ -30,6 +30,14 @@ def place_recommendation(recommendation_id: int) -> str:
     return recommendation_place(recommendation_id=recommendation_id)
 
 
+def tell_planner_rejected(recommendation_id: int) -> str:
+    # Safe twice: the planner's purchase order is set to cancelled (a value, not a change), and one already
+    # cancelled there is left alone.
+    from .approve import planner_mark_rejected
+
+    return planner_mark_rejected(recommendation_id=recommendation_id).planner_status
+
+
 def sync_receipts() -> dict:
     # Safe twice: receipts set the received quantities (never add), the cursor moves after its page.
     from .receipts import receipts_sync

@@ -197,3 +197,58 @@ def test_a_planner_that_refuses_the_key_is_an_owned_exception(planner_connection
     assert recommendations_pull(connection=planner_connection)["status"] == "failed"
     record = ExceptionRecord.objects.get(type_code="planner_pull_failed")
     assert record.subject_type == "connection" and "401" in record.last_error
+
+
+@pytest.fixture
+def reject(ops_user, django_capture_on_commit_callbacks):
+    """reject(rec, reason) the way the screen does: the rejection committed, then the queued task (inline)."""
+    from integrations.flows.replenishment import recommendation_reject
+
+    def run(rec, reason="Vendor on holiday"):
+        with django_capture_on_commit_callbacks(execute=True):
+            return recommendation_reject(recommendation_id=rec.pk, user=ops_user, reason=reason)
+
+    return run
+
+
+def test_a_rejection_cancels_the_draft_in_the_planner_with_the_reason_in_its_notes(
+        pulled, reject, planner, sandbox, ops_user):
+    reject(pulled, "Vendor on holiday")
+    draft = planner.purchase_order(pulled.planner_id)
+    assert draft["status"] == "cancelled"
+    assert f"Rejected in Ledgerline by {ops_user.get_username()}: Vendor on holiday" in draft["notes"]
+    [patch] = [p for p in planner.patches if p["id"] == pulled.planner_id]  # what the sandbox planner recorded
+    assert (patch["method"], patch["body"]["status"]) == ("PATCH", "cancelled")
+    pulled.refresh_from_db()
+    assert (pulled.status, pulled.planner_status) == (S.REJECTED, "cancelled")
+    assert not _erp_orders(sandbox, pulled)
+    writes = OutboundWrite.objects.filter(subject_type="recommendation", subject_id=str(pulled.pk))
+    assert list(writes.values_list("action", "status")) == [("planner_mark_rejected", "succeeded")]
+    from integrations.flows.replenishment.approve import planner_mark_rejected
+
+    planner_mark_rejected(recommendation_id=pulled.pk)  # a retried task sends nothing more
+    assert len([p for p in planner.patches if p["id"] == pulled.planner_id]) == 1
+
+
+def test_a_rejection_the_planner_refused_is_owned_by_ops_and_sent_by_its_retry(
+        pulled, reject, planner, planner_connection):
+    planner.api_key = "rotated"
+    reject(pulled)
+    record = ExceptionRecord.objects.get(type_code="planner_rejection_not_sent")
+    assert record.team == "ops" and "401" in record.last_error
+    assert planner.purchase_order(pulled.planner_id)["status"] == "draft"
+    planner.api_key = "sandbox-ip-key"
+    assert exception_retry(record=record) is True
+    assert planner.purchase_order(pulled.planner_id)["status"] == "cancelled"
+    record.refresh_from_db()
+    assert record.status == "resolved"
+    recommendations_pull(connection=planner_connection)  # the cancelled draft does not come back for review
+    assert Recommendation.objects.get(pk=pulled.pk).status == S.REJECTED
+
+
+def test_a_draft_ordered_in_the_planner_meanwhile_is_not_cancelled_by_a_rejection(pulled, reject, planner):
+    planner.purchase_orders[pulled.planner_id]["status"] = "open"  # someone ordered it in the planner
+    reject(pulled)
+    assert planner.purchase_order(pulled.planner_id)["status"] == "open"
+    record = ExceptionRecord.objects.get(type_code="planner_rejection_not_sent")
+    assert "it is open in the planner, no longer a draft" in record.message
