@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("integrations.replenishment_urls")),
     path("", include("integrations.planner_feeds_urls")),
     path("", include("integrations.payouts_urls")),
+    path("", include("integrations.catalogue_urls")),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order-detail"),
     path("orders/<int:pk>/retry/", views.order_retry, name="order-retry"),

@@ -92,7 +92,9 @@ PRICE_MISMATCH = _drift(
     "What happened: the storefront sells this SKU at a price that is not the ERP's master price for the same "
     "scope (currency, customer group, channel, tier, compare-at).\n"
     "Check: both prices on this exception; a running promotion.\n"
-    f"Fix: correct the storefront price (or the ERP master price, if it is the wrong one). {_RETRY_TEXT}\n"
+    "Fix: use 'Restore ERP price' on this exception (it sets the storefront variant's prices back to the ERP's "
+    "and checks the SKU again), or correct the ERP master price if it is the wrong one. "
+    f"{_RETRY_TEXT}\n"
     "Escalate: the pricing manager.", system="storefront", sla=timedelta(days=1))
 
 # --- tax and rounding (finance) ----------------------------------------------------------------------

@@ -62,13 +62,14 @@ def _finding(connection, sku, item, erp_price, storefront_amount, findings):
                 "erp": {"item": item, "amount": str(erp_price["amount"]), "scope": scope}}))
 
 
-def _shopify(connection, client, erp_prices, findings) -> int:
+def _shopify(connection, client, erp_prices, findings, variants=None) -> int:
+    """`variants`: only these (one SKU's re-check after "restore ERP price"); default every variant."""
     from integrations.connectors.shopify import catalogue_read
 
     currency = catalogue_read.shop_currency(client)
     mapped = _sku_to_item(connection)
     compared = 0
-    for variant in catalogue_read.variant_prices(client):
+    for variant in (catalogue_read.variant_prices(client) if variants is None else variants):
         if not variant.sku:
             continue
         item = mapped.get(variant.sku, variant.sku)
@@ -85,12 +86,12 @@ def _shopify(connection, client, erp_prices, findings) -> int:
     return compared
 
 
-def _commercetools(connection, client, erp_prices, findings) -> int:
+def _commercetools(connection, client, erp_prices, findings, variants=None) -> int:
     from integrations.connectors.commercetools import catalogue_read
 
     mapped = _sku_to_item(connection)
     compared = 0
-    for variant in catalogue_read.variant_prices(client):
+    for variant in (catalogue_read.variant_prices(client) if variants is None else variants):
         if not variant["sku"]:
             continue
         item = mapped.get(variant["sku"], variant["sku"])

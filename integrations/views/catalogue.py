@@ -1,0 +1,196 @@
+"""Item master screens (e-commerce and admins): the price comparison (ERP master prices beside each
+storefront's, scope by scope, from the last prices check) with "Restore ERP price" and "Run now"; the
+catalogue status (where each item is live, what it waits for, when it was pushed, what changed since);
+the publish queue (release many at once, running pushes' progress). Pages read stored rows only: the
+checks and the catalogue flow talk to the vendors, never a page view for a whole catalogue."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from config.htmx import HtmxHttpRequest, render_page, wants_fragment
+from config.roles import ECOMMERCE, role_required
+from exceptions_queue.models import ExceptionRecord
+
+from ..drift import price_comparison as comparison
+from ..drift.price_restore import RestoreRefused, price_restore
+from ..models import Connection
+
+ROLE_MESSAGE = "Only e-commerce or admin may use the catalogue screens."
+PAGE_SIZE = 25
+CHANGED = "catalogueChanged"
+
+
+def _storefronts():
+    return list(Connection.objects.storefronts().filter(active=True).order_by("code"))
+
+
+def _chosen(connections: list[Connection], code: str) -> list[Connection]:
+    return [c for c in connections if c.code == code] if code else connections
+
+
+def _query(request, drop=("page",)) -> str:
+    query = request.GET.copy()
+    for name in drop:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+# --- price comparison ----------------------------------------------------------------------------
+
+def _price_filters(request) -> dict:
+    return {"connection": request.GET.get("connection", "").strip(), "q": request.GET.get("q", "").strip()[:100],
+            "only": request.GET.get("only", "") in ("1", "on", "diff")}
+
+
+def _differing_codes(connections: list[Connection], search: str) -> list[str]:
+    """ERP item codes with an open price finding on one of these storefronts (the 'only differences' list)."""
+    from integrations.models import DriftFinding
+
+    rows = DriftFinding.objects.filter(check_code=comparison.CHECK, resolved_at__isnull=True,
+                                       connection__in=connections).values_list("subject_id", "detail")
+    codes = set()
+    for sku, detail in rows.iterator(chunk_size=2000):
+        code = ((detail or {}).get("erp") or {}).get("item") or sku
+        if not search or search.lower() in code.lower() or search.lower() in sku.lower():
+            codes.add(code)
+    return sorted(codes)
+
+
+def _price_context(request: HtmxHttpRequest, *, notice: str = "", error: str = "") -> dict:
+    filters = _price_filters(request)
+    storefronts = _storefronts()
+    connections = _chosen(storefronts, filters["connection"])
+    check = comparison.last_check()
+    if filters["only"]:
+        codes = _differing_codes(connections, filters["q"])
+        source = comparison.erp_items(codes=codes)
+    else:
+        source = comparison.erp_items(search=filters["q"])
+    page = Paginator(source, PAGE_SIZE).get_page(request.GET.get("page"))
+    groups = comparison.compare(comparison.as_items(page.object_list), connections, check=check)
+    if filters["only"]:
+        groups = [g for g in groups if g.differs]
+    return {
+        "page": page, "groups": groups, "filters": filters, "storefronts": storefronts, "check": check,
+        "rules": [comparison.rule(c) for c in connections], "query": _query(request), "notice": notice,
+        "error": error, "nav": "catalogue", "differing": sum(1 for g in groups if g.differs),
+    }
+
+
+@require_GET
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def price_comparison(request: HtmxHttpRequest):
+    return render_page(request, "catalogue/prices.html", _price_context(request), fragment="price-table")
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _restore_target(request) -> tuple[Connection, str, ExceptionRecord | None]:
+    """The storefront and SKU to restore: named by the form, or by the price exception it comes from."""
+    exception = None
+    if request.POST.get("exception"):
+        exception = get_object_or_404(ExceptionRecord, pk=request.POST["exception"], type_code="drift_price_mismatch")
+        code = (exception.context or {}).get("storefront", "")
+        sku = exception.sku or (exception.context or {}).get("sku", "")
+    else:
+        code, sku = request.POST.get("connection", ""), request.POST.get("sku", "")
+    connection = get_object_or_404(Connection, code=code)
+    if not sku:
+        from django.http import Http404
+
+        raise Http404("no SKU named")
+    return connection, sku, exception
+
+
+@require_POST
+@role_required(ECOMMERCE, message="Only e-commerce or admin may restore ERP prices.")
+def price_restore_view(request: HtmxHttpRequest):
+    """Set one storefront variant's prices back to the ERP's, then re-check that SKU. From the price
+    comparison (an HTMX swap of that SKU's rows) or from the exception's page (a redirect back to it)."""
+    connection, sku, exception = _restore_target(request)
+    notice, error = "", ""
+    try:
+        notice = price_restore(connection=connection, sku=sku, user=request.user).message
+    except RestoreRefused as refused:
+        error = str(refused)
+    if exception is not None or not wants_fragment(request):
+        default = reverse("exception-detail", args=[exception.pk]) if exception else reverse("catalogue-prices")
+        (messages.error if error else messages.success)(request, error or notice)
+        return redirect(_safe_next(request, default))
+    check = comparison.last_check()
+    items = comparison.as_items(comparison.erp_items(codes=[comparison_item_code(connection, sku)]))
+    groups = [g for g in comparison.compare(items, [connection], check=check) if g.sku == sku]
+    response = render_page(request, "catalogue/_price_group.html",
+                           {"group": groups[0] if groups else None, "notice": notice, "error": error,
+                            "connection": connection, "sku": sku, "next": request.POST.get("next", "")})
+    if not error:
+        response["HX-Trigger"] = f"{CHANGED}, exceptionsChanged"
+    return response
+
+
+def comparison_item_code(connection: Connection, sku: str) -> str:
+    from ..drift.price_restore import item_code_for
+
+    return item_code_for(connection, sku)
+
+
+@require_POST
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def price_check_run(request: HtmxHttpRequest):
+    """ "Run now": queue the prices check (it reads every storefront; the page shows it running)."""
+    from ..drift.services import drift_check_queue
+
+    drift_check_queue(code=comparison.CHECK, user=request.user)
+    if not wants_fragment(request):
+        messages.success(request, "The prices check is queued: this page shows its results when it finishes.")
+        return redirect(_safe_next(request, reverse("catalogue-prices")))
+    return render_page(request, "catalogue/_check_status.html", {"check": comparison.last_check(), "queued": True})
+
+
+@require_GET
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def price_check_status(request: HtmxHttpRequest):
+    """The last run's line, polled while a run goes; when it has finished the page's table refreshes."""
+    check = comparison.last_check()
+    response = render_page(request, "catalogue/_check_status.html", {"check": check})
+    if not check["running"] and request.GET.get("was") == "running":
+        response["HX-Trigger"] = "pricesChecked"
+    return response
+
+
+# --- catalogue status and publish queue (on the catalogue flow's models) -------------------------
+
+@require_GET
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def catalogue_status(request: HtmxHttpRequest):
+    return HttpResponse("")
+
+
+@require_GET
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def publish_queue(request: HtmxHttpRequest):
+    return HttpResponse("")
+
+
+@require_POST
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def publish_release(request: HtmxHttpRequest):
+    return HttpResponse("")
+
+
+@require_GET
+@role_required(ECOMMERCE, message=ROLE_MESSAGE)
+def publish_runs(request: HtmxHttpRequest):
+    return HttpResponse("")
