@@ -2,9 +2,10 @@
 attributes, images and embedded prices, then publish it (or unpublish a retired one; nothing is ever
 deleted). Storefront capability PUBLISH_PRODUCTS (integrations/connectors/catalogue.py).
 
-One product, one exchange: `GET /products/key={key}` (with the price, tax category references expanded to
-their keys); absent, `POST /products` with a ProductDraft (`publish: true`); present, `POST
-/products/key={key}` at the product's version with only the update actions the difference needs:
+Products are read PREFETCH_KEYS at a time (`GET /products?where=key in (…)`, the price and tax category
+references expanded to their keys; a retry after a conflict reads `GET /products/key={key}`); absent,
+`POST /products` with a ProductDraft (`publish: true`); present, `POST /products/{id}` at the product's
+version with only the update actions the difference needs:
 changeName, setDescription, setTaxCategory, setSku (a SKU renamed in the ERP: the variant is found by
 its key, which is the ERP item id), addVariant, changeMasterVariant, setAttribute, addExternalImage,
 setPrices (per variant, by SKU), then `publish` when anything changed or staged changes wait, or
@@ -35,7 +36,10 @@ containers and its own scope, and reports per-resource state later, where this o
 product at once). commercetools documents no request-rate or concurrency limit for the HTTP API; its
 performance guidance asks for parallel requests and backoff on 502/503. So products are sent from a
 bounded pool of CONCURRENCY threads through the one client (one token, its retries and pacing, its
-request counters), one product per thread at a time so two writers never race on one product's version.
+request counters); each thread takes a chunk of PREFETCH_KEYS products, reads them in one query and
+writes them one by one, so two writers of ours never race on one product's version. Requests: a first
+load, one create per product and one read per chunk; a change, one update per changed product and one
+read per chunk; an unchanged product, its share of the read only.
 """
 from __future__ import annotations
 
@@ -71,6 +75,11 @@ DOCUMENTED_LIMITS = {
 # Our own bound (commercetools documents none): products in flight at once through one client.
 CONCURRENCY = 8
 CONFLICT_ATTEMPTS = 4  # 409 ConcurrentModification: re-read and retry this many times, then retryable
+# Products read in one query (`key in (…)`) before they are written: one request per chunk instead of one
+# per product. Our choice, well inside the 500 results a query may return, and short enough a URL (about
+# 3 KB of keys) for any proxy on the way.
+PREFETCH_KEYS = 50
+_UNREAD = object()
 
 _KEY_OK = re.compile(r"^[A-Za-z0-9_-]{2,256}$")
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -370,11 +379,20 @@ class CatalogueWriter:
             version = result["version"]
         return result
 
-    def publish_one(self, product: Product) -> PublishResult:
+    def read_many(self, keys: list[str]) -> dict[str, dict]:
+        """The Products with these keys (absent keys are simply not in the answer), one query."""
+        where = f"key in ({', '.join(_quote(k) for k in keys)})"
+        page = self.client.api("GET", "products", params=[("where", where), ("limit", str(len(keys))),
+                                                          ("withTotal", "false"), *[("expand", e) for e in EXPAND]])
+        return {p["key"]: p for p in page.get("results") or () if p.get("key")}
+
+    def publish_one(self, product: Product, known=_UNREAD) -> PublishResult:
+        """Create or update one product. `known`: the Product as a batch read found it (None: absent)."""
         key = ct_key(product.key)
         try:
             for _attempt in range(CONFLICT_ATTEMPTS):
-                existing = self.read(key)
+                existing = self.read(key) if known is _UNREAD else known
+                known = _UNREAD  # a retry reads again
                 created = False
                 if existing is None:
                     if not product.published:
@@ -408,21 +426,32 @@ class CatalogueWriter:
                                  error=f"commercetools product {key}: unexpected answer ({exc!r})"[:500])
 
     def publish_products(self, products: list[Product]) -> list[PublishResult]:
-        """One PublishResult per product, in order; products sharing a key go one after the other."""
+        """One PublishResult per product, in order. Chunks of PREFETCH_KEYS keys go to CONCURRENCY threads;
+        each chunk is read in one query, then written product by product (products sharing a key one
+        after the other, the later ones reading it again)."""
         products = list(products)
         if not products:
             return []
         groups: dict[str, list[int]] = {}
         for n, product in enumerate(products):
             groups.setdefault(ct_key(product.key), []).append(n)
+        keys = list(groups)
+        chunks = [keys[i:i + PREFETCH_KEYS] for i in range(0, len(keys), PREFETCH_KEYS)]
         results: list[PublishResult | None] = [None] * len(products)
 
-        def run(indexes: list[int]) -> None:
-            for n in indexes:
-                results[n] = self.publish_one(products[n])
+        def run(chunk: list[str]) -> None:
+            try:
+                found = self.read_many(chunk)
+            except ConnectorError as exc:  # the batch read failed: each product reads on its own
+                log.info("commercetools batch read of %d products failed (%s); reading one by one", len(chunk), exc)
+                found = None
+            for key in chunk:
+                for position, n in enumerate(groups[key]):
+                    known = found.get(key) if found is not None and position == 0 else _UNREAD
+                    results[n] = self.publish_one(products[n], known)
 
-        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(groups))) as pool:
-            for future in [pool.submit(run, indexes) for indexes in groups.values()]:
+        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(chunks))) as pool:
+            for future in [pool.submit(run, chunk) for chunk in chunks]:
                 future.result()
         return results  # type: ignore[return-value]
 

@@ -145,8 +145,8 @@ def test_a_change_sends_only_the_actions_it_needs_and_keeps_variant_ids(client, 
                                  prices=(price("24.00"),))
     [second] = client.publish_products([tee(name="Classic tee, heavy", black_price="23.49", extra=(new_variant,))])
     sent = [(method, path.rsplit("/", 1)[-1]) for method, path in ct.requests_seen[seen:]]
-    # The read, the channels' keys (once per call), one update with every action and the publish.
-    assert sent == [("GET", "key=classic-tee"), ("GET", "channels"), ("POST", first.storefront_id)]
+    # The batch read, the channels' keys (once per call), one update with every action and the publish.
+    assert sent == [("GET", "products"), ("GET", "channels"), ("POST", first.storefront_id)]
 
     assert second.ok and not second.created and second.storefront_id == first.storefront_id
     changed = tee(name="Classic tee, heavy", black_price="23.49", extra=(new_variant,))

@@ -1,6 +1,6 @@
 """The commercetools publisher against the `commercetools` package's own emulator (third party), for the
 calls it models: a ProductDraft with centPrecision prices scoped by currency and country with validity
-dates, `GET /products/key=`, the update actions setAttribute, addVariant, setPrices and publish, and a
+dates, the batch read `GET /products?where=key in (…)`, `GET /products/key=`, the update actions setAttribute, addVariant, setPrices and publish, and a
 409 ConcurrentModification for a stale version. The drafts and actions are also loaded with the SDK's
 own schemas (ProductDraftSchema, ProductUpdateSchema), so their shape is the SDK's, not only ours.
 
@@ -103,23 +103,25 @@ def test_publishing_twice_creates_nothing_and_a_change_updates_the_one_product(c
 
 def test_a_version_race_meets_the_emulators_409_and_is_retried(client, monkeypatch):
     client.publish_products([tee()])
-    original = cw.CatalogueWriter.read
+    original = cw.CatalogueWriter.read_many
     raced = []
 
-    def read_then_someone_else_writes(self, key):
-        product = original(self, key)
-        if product is not None and not raced:  # another writer changes the product right after our read
-            raced.append(product["version"])
-            self.client.api("POST", f"products/{product['id']}", json={"version": product["version"], "actions": [
-                {"action": "setAttribute", "variantId": 1, "name": "season", "value": "summer"}]})
-        return product
+    def read_then_someone_else_writes(self, keys):
+        found = original(self, keys)
+        product = found["classic-tee"]  # another writer changes the product right after our read
+        raced.append(product["version"])
+        self.client.api("POST", f"products/{product['id']}", json={"version": product["version"], "actions": [
+            {"action": "setAttribute", "variantId": 1, "name": "season", "value": "summer"}]})
+        return found
 
-    monkeypatch.setattr(cw.CatalogueWriter, "read", read_then_someone_else_writes)
+    monkeypatch.setattr(cw.CatalogueWriter, "read_many", read_then_someone_else_writes)
 
     [result] = client.publish_products([tee(black="25.00")])
 
     assert result.ok, result.error
     assert raced == [1]
-    current = client.api("GET", "products/key=classic-tee")["masterData"]["current"]
+    product = client.api("GET", "products/key=classic-tee")
+    assert product["version"] == 3  # theirs, then ours read again at version 2
+    current = product["masterData"]["current"]
     assert ("EUR", 2500, None, None, None) in prices_of(current["masterVariant"])
     assert {"name": "season", "value": "summer"} in current["masterVariant"]["attributes"]  # theirs kept too
