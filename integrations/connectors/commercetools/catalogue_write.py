@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -357,11 +358,14 @@ class CatalogueWriter:
         self.client = client
         self.options = _Options(settings)
         self._channel_keys: dict[str, str] | None = None
+        self._channel_lock = threading.Lock()
 
     def channel_keys(self) -> dict[str, str]:
-        if self._channel_keys is None:
-            self._channel_keys = {c["id"]: c.get("key") or c["id"] for c in self.client.list_channels()}
-        return self._channel_keys
+        """Channel id -> key, read once per writer (the threads wait for the one read)."""
+        with self._channel_lock:
+            if self._channel_keys is None:
+                self._channel_keys = {c["id"]: c.get("key") or c["id"] for c in self.client.list_channels()}
+            return self._channel_keys
 
     def read(self, key: str) -> dict | None:
         try:

@@ -291,6 +291,20 @@ def test_several_products_go_in_parallel_and_come_back_in_order(client, ct):
     assert cw.CONCURRENCY <= 8 and cw.DOCUMENTED_LIMITS["update_actions_per_request"] == 500
 
 
+def test_an_unchanged_catalogue_costs_one_read_per_fifty_products(client, ct):
+    products = [Product(key=f"p-{n}", name=f"P {n}", variants=(
+        ProductVariant(sku=f"SKU-{n}", item_id=f"I-{n}", prices=(price("5.00"), price("4.50", customer_group="vip"))),))
+        for n in range(120)]
+    assert all(r.created for r in client.publish_products(products))
+    seen = len(ct.requests_seen)
+
+    results = client.publish_products(products)
+
+    assert all(r.ok and not r.created for r in results)
+    sent = sorted(path.rsplit("/", 1)[-1] for _, path in ct.requests_seen[seen:])
+    assert sent == ["channels", "products", "products", "products"]  # 50 + 50 + 20 keys, and the channels' keys
+
+
 # --- drift and restore -------------------------------------------------------------------------
 
 
