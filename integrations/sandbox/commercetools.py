@@ -1167,6 +1167,8 @@ class CommercetoolsSandbox(ProductWrites, SubscriptionDeliveries, VendorApp):
                 "customers": len(self.customers),
                 "channels": len(self.channels),
                 "inventory_entries": len(self.inventory),
+                "products": len(self.product_records),  # published or not (ct_products)
+                "published_products": len(self.products),
                 "reserved_units": sum(self.reserved.values()),
                 "tokens_issued": self.tokens_issued,
                 "messages": len(self.messages),

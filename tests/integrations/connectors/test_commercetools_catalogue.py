@@ -61,6 +61,10 @@ def read(client, key="classic-tee"):
     return client.api("GET", f"products/key={key}", params=[("expand", e) for e in dict.fromkeys(READ_EXPAND)])
 
 
+def ct_url(client):
+    return client.api_url  # the sandbox's /commercetools
+
+
 def updates(ct):
     return [path for method, path in ct.requests_seen if method == "POST" and "/products" in path]
 
@@ -249,6 +253,8 @@ def test_a_retired_product_is_unpublished_not_deleted(client, ct):
         "classic-tee"]
     [again] = client.publish_products([tee(published=False)])
     assert again.ok  # nothing more to do (no second unpublish)
+    stats = requests.get(f"{ct_url(client)}/_sandbox/stats", timeout=5).json()
+    assert (stats["products"], stats["published_products"]) == (1, 0)
 
 
 def test_what_commercetools_refuses_is_a_permanent_result_with_its_reason(client, ct):
