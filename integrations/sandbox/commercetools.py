@@ -1,4 +1,5 @@
-"""A commercetools stand-in: OAuth client credentials with scopes, Orders, Customers, Channels and Inventory.
+"""A commercetools stand-in: OAuth client credentials with scopes, Orders, Customers, Channels and Inventory,
+and Products with their staged and current data and embedded prices (ct_products.py).
 
 Served at /commercetools: the HTTP API at /commercetools/{projectKey}/…, the token endpoint at
 /commercetools/auth/oauth/token, admin endpoints for a sandbox in another process at
