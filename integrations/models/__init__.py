@@ -10,7 +10,7 @@ from .inventory import InventoryDriftSample, InventoryLevel, InventorySyncRun
 from .orders import CustomerLink, OrderEvent, OrderLink
 from .payouts import BalanceTransaction, Payout, ReconciliationLine, SettlementFile
 from .planner import PlannerVariant, ReceiptCursor, Recommendation, RecommendationLine
-from .planner_feeds import FeedRun, PlannerItem, PlannerSalesLine, PlannerStock
+from .planner_feeds import FeedRun, PlannerItem, PlannerPurchaseOrderLine, PlannerSalesLine, PlannerStock
 from .refunds import Refund
 from .writes import OutboundWrite
 

@@ -88,6 +88,32 @@ class PlannerStock(models.Model):
         return self.in_transit + self.quality_inspection + self.damaged + self.returned_awaiting_inspection
 
 
+class PlannerPurchaseOrderLine(models.Model):
+    """One line of a purchase order the ERP holds, for the CSV connector's optional purchase orders file
+    (the planner's stock on order). Orders raised from the planner's own drafts are not kept: the planner
+    has them already (marked ordered), and listing them again would count their stock twice. A line whose
+    order is received in full or cancelled stays with `removed` set, so the file no longer lists it."""
+
+    erp_po_id = models.CharField(max_length=100)
+    erp_reference = models.CharField(max_length=200, blank=True)  # its external reference (how it is read again)
+    line_number = models.PositiveIntegerField()  # the line's place in the ERP's order, from 1
+    status = models.CharField(max_length=30)  # the ERP's: open, partially_received, received, cancelled
+    supplier = models.CharField(max_length=200, blank=True)
+    warehouse = models.CharField(max_length=50)  # the ERP depot receiving it
+    item_code = models.CharField(max_length=100)
+    quantity = models.IntegerField()
+    received = models.IntegerField(default=0)
+    unit_cost = models.CharField(max_length=40, blank=True)  # the ERP's decimal text, as it sent it
+    expected_date = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)  # when Ledgerline first read it
+    removed = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["warehouse", "erp_po_id", "line_number"]
+        constraints = [models.UniqueConstraint(fields=["erp_po_id", "line_number"], name="uniq_planner_po_line")]
+
+
 class FeedRun(models.Model):
     """One feed run for one Inventory Planner connection: a CSV-connector snapshot served, or an
     Advanced CSV incremental upload over SFTP covering the changes in (cursor_from, cursor_to]."""

@@ -2,7 +2,7 @@
 does and keeps what it imported, for tests to assert on. Imports nothing of the product.
 
 CSV connector: each connection is one warehouse; its products and sales orders files (and purchase
-orders, optional) are fetched with GET from permanent URLs, with HTTP basic auth when a username is
+orders, optional: the stock on order, lines keyed by id + line_item_id) are fetched with GET from permanent URLs, with HTTP basic auth when a username is
 given; the files always hold everything, so a product or sales order missing from a file is deleted.
 Advanced CSV connector: files in the SFTP drop, one subdirectory per entity, read entity by entity
 (warehouses and variants before what refers to them), oldest file first; a file with a missing
@@ -55,6 +55,8 @@ ADVANCED_KEYS = {
 CSV_REQUIRED = {
     "products": {"product_id", "title", "price", "SKU", "created_at", "stock_quantity"},
     "sales_orders": {"order_id", "created_at", "sku", "quantity", "price"},
+    # Optional file: stock on order (the sandbox's reading; the help article names no columns).
+    "purchase_orders": {"id", "sku", "replenishment"},
 }
 
 
@@ -119,7 +121,8 @@ def _import_csv_connection(app, state, conf: dict) -> dict:
     warehouse = str(conf.get("warehouse") or "")
     result = {}
     current = state["csv"].setdefault(warehouse, {"products": {}, "sales_orders": {}})
-    for kind in ("products", "sales_orders"):
+    current.setdefault("purchase_orders", {})
+    for kind in ("products", "sales_orders", "purchase_orders"):
         url = conf.get(f"{kind}_url")
         if not url:
             continue
@@ -140,13 +143,14 @@ def _import_csv_connection(app, state, conf: dict) -> dict:
         else:
             known = _known_skus(app, state)
             fresh, unknown = {}, set()
+            order_key, line_key = ("order_id", "line_id") if kind == "sales_orders" else ("id", "line_item_id")
             for row in rows:
                 if row["sku"] not in known:
                     unknown.add(row["sku"])
                     continue
-                fresh[(row["order_id"], row.get("line_id") or row["sku"])] = row
-            deleted = sorted(f"{a}/{b}" for a, b in set(current["sales_orders"]) - set(fresh))
-            current["sales_orders"] = fresh
+                fresh[(row[order_key], row.get(line_key) or row["sku"])] = row
+            deleted = sorted(f"{a}/{b}" for a, b in set(current[kind]) - set(fresh))
+            current[kind] = fresh
             result[kind] = {"rows": len(fresh), "deleted": deleted, "unknown_skus": sorted(unknown), "bytes": len(body)}
     return result
 
@@ -265,7 +269,8 @@ def imported(app) -> dict:
     """What the planner holds from the files: CSV connections per warehouse, Advanced tables per entity."""
     state = _state(app)
     return {
-        "csv": {w: {"products": list(t["products"].values()), "sales_orders": list(t["sales_orders"].values())}
+        "csv": {w: {"products": list(t["products"].values()), "sales_orders": list(t["sales_orders"].values()),
+                    "purchase_orders": list(t.get("purchase_orders", {}).values())}
                 for w, t in state["csv"].items()},
         "advanced": {kind: list(rows.values()) for kind, rows in state["advanced"].items()},
         "imports": len(state["log"]),

@@ -20,7 +20,7 @@ from ..flows.planner_feeds.settings import feed_username, planner_warehouses, sf
 from ..models import Connection
 from ..models.planner_feeds import FeedRun
 
-FILES = {"products.csv": "products", "sales_orders.csv": "sales_orders"}
+FILES = {"products.csv": "products", "sales_orders.csv": "sales_orders", "purchase_orders.csv": "purchase_orders"}
 REALM = 'Basic realm="Ledgerline planner feeds", charset="UTF-8"'
 
 
@@ -65,7 +65,6 @@ def planner_feed_file(request, connection_code: str, warehouse: str, filename: s
         raise Http404("This connection plans no such warehouse.")
     kind = FILES.get(filename)
     if kind is None:
-        # purchase_orders.csv is optional for the CSV connector: purchase orders are kept in the planner.
         raise Http404("No such feed file.")
     headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"}
     if request.method == "HEAD":  # the planner checks the file exists when the connection is set up

@@ -401,11 +401,124 @@ def planner_catalogue_refresh(*, erp=None, warehouses: list[str] | None = None) 
     return result
 
 
+# --- open purchase orders (the CSV connector's optional purchase orders file) ----------------------
+
+OPEN_PO_STATUSES = ("open", "partially_received")
+PO_PAGES = 50  # per refresh; the cursor carries on next hour
+
+
+def _po_cursor(erp):
+    from integrations.connectors import erp_connection
+    from integrations.flows.fulfilment.store import erp_key
+    from integrations.models import ReceiptCursor
+
+    return ReceiptCursor.objects.get_or_create(erp=f"planner-feeds:{erp_key(erp_connection())}"[:200])[0]
+
+
+def planner_purchase_orders_collect(*, erp=None, max_pages: int = PO_PAGES) -> dict:
+    """The ERP's purchase orders changed since the cursor, as the purchase orders file's lines: open and
+    partly received orders listed, received or cancelled ones removed. Orders raised from the planner's
+    drafts (external reference "planner:…") are left out: the planner holds them already. A line for an
+    item the planner's catalogue does not know is an owned exception, and the file leaves it out."""
+    from integrations.connectors import get_erp
+    from integrations.connectors.base import PURCHASE_ORDERS, ConnectorError, supports
+    from integrations.models import ReceiptCursor
+
+    erp = erp or get_erp()
+    if not supports(erp, PURCHASE_ORDERS):  # Prima: no purchase orders file, the planner keeps its own
+        return {"status": "unsupported", "orders": 0}
+    cursor = _po_cursor(erp)
+    now = timezone.now()
+    known = set(PlannerItem.objects.filter(removed=False).values_list("item_code", flat=True))
+    counts = {"status": "ok", "orders": 0, "lines_changed": 0}
+    unknown: dict[str, set[str]] = {}
+    for _ in range(max_pages):
+        try:
+            page = erp.purchase_orders_since(cursor.cursor)
+        except ConnectorError as exc:  # read again next hour from the same cursor
+            log.warning("planner feeds: the ERP's purchase orders were not read (%s)", exc)
+            counts["status"] = "erp_unavailable"
+            break
+        with transaction.atomic():
+            for order in page.purchase_orders:
+                if order.external_reference.startswith("planner:"):
+                    continue
+                counts["orders"] += 1
+                counts["lines_changed"] += _po_store(order, now)
+                for line in order.lines:
+                    if line.item_code not in known and order.status in OPEN_PO_STATUSES:
+                        unknown.setdefault(line.item_code, set()).add(order.id)
+            ReceiptCursor.objects.filter(pk=cursor.pk).update(cursor=page.cursor)
+        cursor.cursor = page.cursor
+        if not page.more:
+            break
+    if counts["status"] == "ok":
+        counts["reread"] = _po_reread_same_second(erp, cursor.cursor, now)
+    for item, orders in sorted(unknown.items()):
+        unknown_sku_raise(item_code=item, what="purchase order line",
+                          detail=f"ERP purchase orders {', '.join(sorted(orders)[:10])}")
+    counts["unknown_items"] = sorted(unknown)
+    return counts
+
+
+def _po_reread_same_second(erp, cursor: str, now) -> int:
+    """ERP times are whole seconds and the cursor skips the orders it read at its last second, so an order
+    received in that same second would wait for its next change: the open ones read at that second are
+    asked for again by their reference (a handful)."""
+    from integrations.connectors.base import ConnectorError, decode_cursor
+    from integrations.models import PlannerPurchaseOrderLine
+
+    _, seen = decode_cursor(cursor)
+    references = set(PlannerPurchaseOrderLine.objects.filter(erp_po_id__in=list(seen)[:200], removed=False)
+                     .values_list("erp_reference", flat=True))
+    changed = 0
+    for reference in sorted(r for r in references if r):
+        try:
+            order = erp.find_purchase_order(reference)
+        except ConnectorError:
+            break
+        if order is not None:
+            with transaction.atomic():
+                changed += _po_store(order, now)
+    return changed
+
+
+def _po_store(order, now) -> int:
+    """Create or refresh one order's lines; only a line whose file row would change gets a new stamp."""
+    from integrations.models import PlannerPurchaseOrderLine
+
+    existing = {row.line_number: row for row in PlannerPurchaseOrderLine.objects.filter(erp_po_id=order.id)}
+    is_open = order.status in OPEN_PO_STATUSES
+    changed = 0
+    for number, line in enumerate(order.lines, start=1):
+        values = {"erp_reference": order.external_reference, "status": order.status, "supplier": order.supplier,
+                  "warehouse": order.depot,
+                  "item_code": line.item_code, "quantity": line.quantity, "received": line.received_quantity,
+                  "unit_cost": line.unit_cost or "", "expected_date": order.expected_date, "removed": not is_open}
+        row = existing.pop(number, None)
+        if row is None:
+            if is_open:
+                PlannerPurchaseOrderLine.objects.create(erp_po_id=order.id, line_number=number, created_at=now,
+                                                        updated_at=now, **values)
+                changed += 1
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            PlannerPurchaseOrderLine.objects.filter(pk=row.pk).update(updated_at=now, **values)
+            changed += 1
+    for row in existing.values():  # a line the ERP no longer has on the order
+        if not row.removed:
+            PlannerPurchaseOrderLine.objects.filter(pk=row.pk).update(removed=True, updated_at=now)
+            changed += 1
+    return changed
+
+
 def planner_feeds_refresh(*, erp=None) -> dict:
-    """Catalogue and stock first (what the planner knows), then every storefront's sales."""
+    """Catalogue and stock first (what the planner knows), then the ERP's open purchase orders and every
+    storefront's sales."""
     catalogue = planner_catalogue_refresh(erp=erp)
+    purchase_orders = planner_purchase_orders_collect(erp=erp)
     sales = {c.code: planner_sales_collect(storefront=c) for c in Connection.objects.storefronts().order_by("code")}
-    return {"items_changed": catalogue.items_changed, "stock_changed": catalogue.stock_changed, "sales": sales}
+    return {"items_changed": catalogue.items_changed, "stock_changed": catalogue.stock_changed,
+            "purchase_orders": purchase_orders, "sales": sales}
 
 
 _MONEY_TEXT: dict = {}

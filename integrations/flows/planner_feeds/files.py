@@ -41,6 +41,13 @@ CHUNK_ROWS = 2000
 PRODUCTS_COLUMNS = ("product_id", "SKU", "title", "price", "created_at", "updated_at", "stock_quantity",
                     "managing_stock", "cost_price", "barcode", "vendor", "lead_time", "non_sellable_quantity",
                     "non_sellable_states")
+# The CSV connector's optional purchase orders file (the ERP's open orders: the planner's stock on order).
+# Its help article names the file but, as we could read it, not its columns: these are the Advanced CSV
+# stock order file's documented columns (ID, REFERENCE, STATUS, WAREHOUSE, VENDOR, CREATED_DATE,
+# LINE_ITEM_ID, SKU, REPLENISHMENT, RECEIVED, COST_PRICE, EXPECTED_DATE), lower-cased in the products
+# file's style. Statuses are the planner's (open, partial).
+PURCHASE_ORDERS_COLUMNS = ("id", "reference", "status", "warehouse", "vendor", "created_date", "line_item_id", "sku",
+                           "replenishment", "received", "cost_price", "expected_date")
 SALES_COLUMNS = ("order_id", "line_id", "created_at", "sku", "quantity", "price", "discount", "currency", "channel",
                  "location", "shipping_country", "shipping_region", "discount_codes", "tags", "kit_sku")
 
@@ -174,9 +181,24 @@ def sales_rows(warehouse: str) -> Iterator[tuple]:
                codes, tags, kit)
 
 
+def purchase_orders_rows(warehouse: str) -> Iterator[tuple]:
+    """Open ERP purchase orders into this warehouse, line by line, for items the planner's catalogue has."""
+    from integrations.models import PlannerPurchaseOrderLine
+
+    known = PlannerItem.objects.filter(removed=False).values("item_code")
+    rows = (PlannerPurchaseOrderLine.objects.filter(warehouse=warehouse, removed=False, item_code__in=known)
+            .order_by("erp_po_id", "line_number")
+            .values_list("erp_po_id", "line_number", "status", "supplier", "created_at", "item_code", "quantity",
+                         "received", "unit_cost", "expected_date"))
+    for po_id, number, status, supplier, created, item, quantity, received, cost, expected in raw_rows(rows):
+        yield (po_id, po_id, "partial" if received else "open", warehouse, supplier, raw_stamp(created)[:10],
+               f"{po_id}:{number}", item, quantity, received, cost, (expected or "")[:10])
+
+
 SNAPSHOT_FILES = {
     "products": (PRODUCTS_COLUMNS, products_rows),
     "sales_orders": (SALES_COLUMNS, sales_rows),
+    "purchase_orders": (PURCHASE_ORDERS_COLUMNS, purchase_orders_rows),
 }
 
 

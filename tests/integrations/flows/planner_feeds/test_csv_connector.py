@@ -106,7 +106,7 @@ def test_the_planner_checks_the_file_with_head_and_unknown_files_are_404(world, 
     response = client.head(feed_url("products.csv"), **auth())
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert client.get(feed_url("products.csv", warehouse="NORTH"), **auth()).status_code == 404
-    assert client.get(feed_url("purchase_orders.csv"), **auth()).status_code == 404
+    assert client.get(feed_url("returns.csv"), **auth()).status_code == 404
     assert client.post(feed_url("products.csv"), **auth()).status_code == 405
 
 
