@@ -52,7 +52,7 @@ def connector_for(connection):
                              own.get("api_version") or conf.get("api_version"),
                              # an expiring token (client-credentials grant) is renewed under the connection's lock
                              token_source=token_source_for(connection), token_expires_at=token_expires_at(connection),
-                             **_retry_options(conf))
+                             price_lists=own.get("price_lists"), **_retry_options(conf))
     if kind == "commercetools":
         from .commercetools import CommercetoolsClient
 

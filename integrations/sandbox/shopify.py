@@ -35,6 +35,7 @@ from graphql.error import GraphQLSyntaxError
 from graphql.language import OperationDefinitionNode
 
 from . import shopify_graphql as gql
+from .shopify_catalogue import CATALOGUE_SCOPES, CatalogueRoot, ShopifyCatalogue
 from .shopify_fulfilment import ShopifyFulfilments
 from .shopify_payments import ShopifyPayments
 from .currencies import currency_exponent, on_grid
@@ -57,10 +58,10 @@ DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0)
 INVALID_TOKEN_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
 REST_THROTTLED_BODY = {"errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."}
 ACCESS_SCOPES_DOC = "https://shopify.dev/api/usage/access-scopes"
-# What the demo's app is granted: least privilege for reading the catalogue, locations and orders and
-# pushing stock. Orders older than 60 days would need read_all_orders as well.
-DEMO_SCOPES = ("read_products", "read_locations", "read_inventory", "write_inventory", "read_orders",
-               "write_merchant_managed_fulfillment_orders")
+# What the demo's app is granted: least privilege for publishing the catalogue (products, prices),
+# reading locations and orders and pushing stock. Orders older than 60 days would need read_all_orders.
+DEMO_SCOPES = ("read_products", "write_products", "read_locations", "read_inventory", "write_inventory",
+               "read_orders", "write_merchant_managed_fulfillment_orders")
 # (GraphQL type, field) -> the access scope Shopify requires for it (a write_ scope grants its read_).
 FIELD_SCOPES = {
     ("Query", "orders"): "read_orders", ("Query", "order"): "read_orders",
@@ -74,6 +75,7 @@ FIELD_SCOPES = {
     ("Order", "fulfillmentOrders"): "read_merchant_managed_fulfillment_orders",
     ("Mutation", "fulfillmentCreate"): "write_merchant_managed_fulfillment_orders",
 }
+FIELD_SCOPES.update(CATALOGUE_SCOPES)  # product writes and price lists (shopify_catalogue.py)
 ALL_ORDERS_AGE = timedelta(days=60)  # older orders need read_all_orders
 # The app (Dev Dashboard) whose installs the sandbox serves: its published demo client credentials.
 APP_CLIENT_ID = "sandbox-app-client-id"
@@ -217,7 +219,7 @@ class Bucket:
         }
 
 
-class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
+class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, VendorApp):
     prefix = "/shopify"
     mount = "/shopify"  # where the sandbox server serves this shop (bulk result URLs point there)
     shop_name = "Ledgerline Demo Store"
@@ -336,6 +338,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
                 "Refund": itertools.count(9_201_000_001),
             }
             self._order_numbers = itertools.count(1001)
+            self._reset_catalogue()
             self._last_updated: datetime | None = None
             if seed:
                 self.seed_demo()
@@ -366,6 +369,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
                 self.client_credentials_allowed = bool(options["client_credentials_allowed"])
             if "app_scopes" in options:
                 self.app_scopes = frozenset(options["app_scopes"])
+            self.configure_catalogue(options)
             if "bulk_polls_to_complete" in options:
                 self.bulk_polls_to_complete = int(options["bulk_polls_to_complete"])
             if "rest_bucket_size" in options or "rest_leak_rate" in options:
@@ -541,6 +545,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
         self.route("GET", r"/_sandbox/inventory", self.admin_inventory)
         self.route("GET", r"/_sandbox/stats", self.admin_stats)
         self.register_payment_routes()
+        self.register_catalogue_routes()
 
     def _scopes(self, request: Request) -> frozenset[str] | None:
         """The scopes of the request's access token; None when the token is missing or unknown."""
@@ -633,6 +638,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
             is_mutation = operation.operation.value == "mutation"
             actual = min(requested, gql.actual_cost(result.data, is_mutation, len(operation.selection_set.selections)))
             self.bucket.available = min(self.bucket.size, self.bucket.available + requested - actual)
+            self.points_spent += actual
             answer: dict = {"data": result.data}
             if result.errors:
                 answer["errors"] = [error.formatted for error in result.errors]
@@ -658,6 +664,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
             "status": "ACTIVE",
             "variants": lambda info, first=None, after=None: gql.connection(
                 sorted(product["variants"]), first=first, after=after, key=lambda v: v, node=self._variant_node),
+            **self._catalogue_product_fields(product),
         }
 
     def _variant_node(self, number: int) -> dict:
@@ -667,6 +674,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
             "title": variant["title"], "price": variant["price"], "compareAtPrice": variant.get("compare_at_price"),
             "product": lambda info: self._product_node(variant["product"]),
             "inventoryItem": lambda info: self._item_node(variant["inventory_item"]),
+            **self._catalogue_variant_fields(variant),
         }
 
     def _item_node(self, number: int) -> dict:
@@ -1872,6 +1880,8 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
 
     def bulk_operation(self, info, operation_id: str) -> dict | None:
         """Each poll moves the operation on: CREATED, RUNNING, then (its result written) COMPLETED."""
+        if gid_number(operation_id) in self.bulk_mutations:
+            return self.bulk_mutation_operation(info, gid_number(operation_id))
         op = self.bulk_operations.get(gid_number(operation_id))
         if op is None or op["token"] != info.context["token"]:
             return None
@@ -2001,6 +2011,7 @@ class ShopifySandbox(ShopifyFulfilments, ShopifyPayments, VendorApp):
                 "versions_served": dict(self.versions_served), "idempotent_replays": self.idempotent_replays,
                 "fulfillments": len(self.fulfillments), "notifications": len(self.notifications),
                 "rest_requests": self.rest_requests, "rest_throttled": self.rest_throttled,
+                **self.catalogue_stats(),
             }
 
     def admin_stats(self, request: Request) -> Response:
@@ -2016,7 +2027,7 @@ def _html(status: int, text: str) -> Response:
                     {"Content-Type": "text/html; charset=utf-8"})
 
 
-class _Root:
+class _Root(CatalogueRoot):
     """The GraphQL root value: each Query/Mutation field is a method (called with info and args)."""
 
     def __init__(self, sandbox: ShopifySandbox):

@@ -25,6 +25,7 @@ from graphql.execution.values import get_variable_values
 from graphql.language import DocumentNode, FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode
 from graphql.utilities import value_from_ast_untyped
 
+from .shopify_catalogue import CATALOGUE_SDL
 from .shopify_payments import PAYMENTS_SDL
 
 # --- API versions ----------------------------------------------------------------------------------
@@ -529,7 +530,7 @@ input FulfillmentInput {
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 """
 
-SCHEMA = build_schema(SDL + FULFILMENT_SDL + PAYMENTS_SDL)
+SCHEMA = build_schema(SDL + FULFILMENT_SDL + PAYMENTS_SDL + CATALOGUE_SDL)
 
 MAX_PAGE_SIZE = 250  # Shopify's maximum for `first`/`last` on a connection
 MUTATION_COST = 10

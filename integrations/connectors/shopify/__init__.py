@@ -24,6 +24,7 @@ import requests
 from integrations.domain import OrderLine, StorefrontOrder, TaxLine
 
 from ..base import NotFound, PermanentError, RateLimited, RetryingClient, TransientError, parse_retry_after
+from ..catalogue import BULK_PUBLISH, PUBLISH_PRODUCTS
 
 log = logging.getLogger("ledgerline.connectors.shopify")
 
@@ -139,10 +140,17 @@ class ShopifyClient(RetryingClient):
     MAX_THROTTLE_RETRIES = 10
     MAX_IDEMPOTENCY_WAITS = 5  # IDEMPOTENCY_CONCURRENT_REQUEST: the first request with the key is still running
     served_api_version: str | None = None  # X-Shopify-API-Version of the last answer
+    # Publishing the item master (catalogue_write.py).
+    capabilities = frozenset({PUBLISH_PRODUCTS, BULK_PUBLISH})
 
     def __init__(self, shop_url: str, access_token: str, api_version: str = "2026-04", *,
-                 token_source: "TokenSource | None" = None, token_expires_at: float | None = None, **retry_kwargs):
+                 token_source: "TokenSource | None" = None, token_expires_at: float | None = None,
+                 price_lists: dict | None = None, **retry_kwargs):
         super().__init__(**retry_kwargs)
+        # Currency -> the market's PriceList gid (the connection's settings `price_lists`).
+        self.price_lists = dict(price_lists or {})
+        self.cost_points = 0  # actual cost of every answer (extensions.cost), for benchmarks and run summaries
+        self.cost_points_requested = 0
         self.shop_url = shop_url.rstrip("/")
         self.api_version = api_version
         self.session.headers.update({
@@ -269,6 +277,9 @@ class ShopifyClient(RetryingClient):
         cost = (body.get("extensions") or {}).get("cost") or {}
         if cost.get("requestedQueryCost") is not None:
             self._query_costs[query] = int(cost["requestedQueryCost"])
+        with self._throttle_lock:
+            self.cost_points += int(cost.get("actualQueryCost") or 0)
+            self.cost_points_requested += int(cost.get("requestedQueryCost") or 0)
         if cost.get("throttleStatus"):
             with self._throttle_lock:
                 self.throttle_status = cost["throttleStatus"]
@@ -497,6 +508,33 @@ class ShopifyClient(RetryingClient):
         changes = [c for c in changes if int(c["delta"]) != 0]
         return self._run_batched(_ADJUST_QUANTITIES, "inventoryAdjustQuantities", "changes", changes, build, entry,
                                  retry_without_rejected, idempotency_key)
+
+    # --- publishing the item master (catalogue_write.py) -------------------------------------------
+
+    def publish_products(self, products):
+        from .catalogue_write import publish_products
+
+        return publish_products(self, products)
+
+    def set_variant_prices(self, sku, prices):
+        from .catalogue_write import set_variant_prices
+
+        return set_variant_prices(self, sku, prices)
+
+    def bulk_publish_start(self, products):
+        from .catalogue_write import bulk_publish_start
+
+        return bulk_publish_start(self, products)
+
+    def bulk_publish_status(self, handle):
+        from .catalogue_write import bulk_publish_status
+
+        return bulk_publish_status(self, handle)
+
+    def bulk_publish_results(self, handle, products=None):
+        from .catalogue_write import bulk_publish_results
+
+        return bulk_publish_results(self, handle, products)
 
     # --- orders --------------------------------------------------------------------------------------
 
