@@ -50,6 +50,9 @@ def demo_connections_seed(sandbox_url: str | None = None) -> None:
     for shop in Connection.objects.filter(code__in=("shopify", "shopify-eu")):
         shop.settings = {**(shop.settings or {}), "webhooks": "shop_admin"}
         shop.save()
+    # demo_seed made the planner's connection before the sandbox's port was known (--sandbox-port).
+    if sandbox_url:
+        Connection.objects.filter(code="inventory-planner").update(base_url=f"{sandbox_url}/inventory-planner/api/v1")
 
 
 def demo_mappings_seed() -> None:

@@ -85,3 +85,15 @@ def test_ops_may_not_replace_the_feed_password(client, ops_user, planner):
     assert client.post(reverse("planner-feed-password", args=["planner"])).status_code == 403
     planner.refresh_from_db()
     assert planner.secret("feed_password") == "old-feed-secret"
+
+
+def test_ops_without_a_feed_password_are_told_who_creates_it(client, ops_user, admin_user, planner):
+    planner.credentials = {}
+    planner.save()
+    client.force_login(ops_user)
+    body = client.get(status_url()).content.decode()
+    assert "no password yet: the files answer 401" in body and "An admin creates the feed password" in body
+    assert "purchase_orders.csv" in body  # the optional file's URL is listed with the other two
+    client.force_login(admin_user)
+    body = client.get(status_url()).content.decode()
+    assert "Create a feed password" in body and "An admin creates" not in body
