@@ -346,6 +346,10 @@ ORDERS = {
     "guest_accounts": env.dict("ORDERS_GUEST_ACCOUNTS", default={}),
     "post_currency": env("ORDERS_POST_CURRENCY", default="shop"),
     "cancel_in_erp": env.bool("ORDERS_CANCEL_IN_ERP", default=True),
+    # An ERP that takes several sales orders per request gets them in batches of up to batch_max
+    # (0 or 1: one per request), each batch waiting at most batch_wait seconds to fill.
+    "batch_max": env.int("ORDERS_BATCH_MAX", default=100),
+    "batch_wait": env.float("ORDERS_BATCH_WAIT", default=1.0),
 }
 # A posted sale queues an immediate stock push for its items (the high-priority inventory path).
 INVENTORY_PUSH_ON_ORDER = env.bool("INVENTORY_PUSH_ON_ORDER", default=True)

@@ -3,6 +3,7 @@ order links, the outbound-write log, inventory."""
 from .backfill import BackfillRun, ConnectionHealthCheck
 from .ct_delivery import CommercetoolsResourceSequence
 from .drift import DriftFinding, DriftRun
+from .erp_budget import ErpBudget, ReadySalesOrder
 from .connections import ERP_KINDS, STOREFRONT_KINDS, Connection, ConnectionKind, ConnectionQuerySet, Platform
 from .inbox import InboundEvent, PollCursor, SecurityEvent
 from .fulfilment import Dispatch, DispatchCursor

@@ -1,6 +1,8 @@
 """Posting a released order to the ERP: build and check the document, match the customer, create it once, compare totals."""
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -13,7 +15,7 @@ from exceptions_queue.services import exception_raise, exception_resolve, except
 from integrations.connectors import get_erp
 from integrations.connectors.base import ErpSalesOrderRequest, PermanentError, TransientError
 from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
-from integrations.models import OrderEvent, OrderLink, OutboundWrite
+from integrations.models import OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
 from integrations.writes import outbound_write, write_succeeded
 from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
 
@@ -29,6 +31,7 @@ from .exception_types import (
     MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, POSTING_ERROR, TOTAL_MISMATCH, UNKNOWN_SKU,
 )
 from .after_posting import REFUNDED_STATES, after_posting_changes, hold_refund, order_cancel_in_erp, sale_summary
+from .batches import batch_size, sales_order_queue, sales_orders_flush
 from .customers import ensure_customer
 
 
@@ -129,6 +132,7 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None)
         existing = (erp.find_sales_order(link.external_reference)
                     if not first_attempt and _create_was_started(link) else None)
         if existing is not None:
+            ReadySalesOrder.objects.filter(order_id=link.pk).delete()  # an earlier attempt's, if its sender died
             record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
                            OrderEvent.Kind.LINKED_EXISTING,
                            f"The ERP already had Sales Order {existing.id} for {link.external_reference}",
@@ -140,7 +144,15 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None)
         customer_id = ensure_customer(link, order, erp)
         request = ErpSalesOrderRequest(**{**document.request.__dict__, "customer_id": customer_id,
                                           "order_date": document.request.order_date or timezone.now().date().isoformat()})
-        created, write_id = _create_sales_order(link, request, erp)
+        details = {"customer_id": customer_id, "rounding": str(document.rounding), "breakdown": document.breakdown,
+                   "summary": sale_summary(order), "payment_state": order.payment_state or ""}
+        size = batch_size(erp)
+        if size:
+            details["payload_digest"] = payload_digest(posted_payload)
+            sales_order_queue(link=link, request=request, endpoint=erp_facts_key(erp),
+                              system=getattr(erp, "system", ""), details=details)
+        else:
+            created, write_id = _create_sales_order(link, request, erp)
     except OrderNotReady as exc:
         order_failed(link, exc.problems, str(exc))
         return "failed"
@@ -174,31 +186,85 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None)
             {"order_number": str(link)},
         )], error, transient=True)
         return "failed"
+    if size:
+        return _batched_outcome(link, erp, size)
+    return order_created(link, created, request, details, write_id=write_id, posted_payload=posted_payload)
+
+
+def _batched_outcome(link: OrderLink, erp, size: int) -> str:
+    """Queued for the next batch: send what is due, then say where this order stands."""
+    sales_orders_flush(erp, endpoint=erp_facts_key(erp), size=size)
+    state = OrderLink.objects.filter(pk=link.pk).values_list("state", flat=True).first()
+    if state in OrderLink.IN_ERP:
+        return "posted"
+    return "failed" if state == OrderLink.State.FAILED else "queued"
+
+
+def order_created(link: OrderLink, created, request: ErpSalesOrderRequest, details: dict, *, write_id=None,
+                  posted_payload: dict | None = None) -> str:
+    """The ERP answered the create (alone or in a batch) with this order's Sales Order: record it."""
+    customer_id = details["customer_id"]
+    summary = details["summary"]
+    posted = posted_payload if posted_payload is not None else details.get("payload_digest", "")
     if created.already_existed:  # another attempt or worker created it: link it, book nothing new
         record_posted(link, created.id, customer_id, _request_as_dict(request), Decimal(0),
                        OrderEvent.Kind.LINKED_EXISTING,
                        f"The ERP already had Sales Order {created.id} for {link.external_reference}",
-                       write_id=write_id, summary=sale_summary(order))
-        return catch_up_after_posting(link.pk, posted_payload) or "posted"
-    rounding = document.rounding
+                       write_id=write_id, summary=summary)
+        return catch_up_after_posting(link.pk, posted) or "posted"
+    rounding = Decimal(details["rounding"])
     record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
                    f"Sales Order {created.id} created for {link.external_reference}, total "
                    f"{request.gross_total} {link.currency}"
                    + (f"; rounding difference {rounding} {link.currency}" if rounding else ""),
-                   write_id=write_id, summary=sale_summary(order), posted_total=request.gross_total,
+                   write_id=write_id, summary=summary, posted_total=request.gross_total,
                    erp_total=created.gross_total)
-    _compare_erp_total(link, request, created, document.breakdown)
-    if (order.payment_state or "").lower() in REFUNDED_STATES:
-        hold_refund(link, order)  # first seen already refunded: the sale posted, the refund waits
+    _compare_erp_total(link, request, created, details["breakdown"])
+    if (details.get("payment_state") or "").lower() in REFUNDED_STATES:
+        # first seen already refunded: the sale posted, the refund waits
+        hold_refund(link, translate_payload(link.connection, link.payload))
     _push_stock_for(link, request)
-    return catch_up_after_posting(link.pk, posted_payload) or "posted"
+    return catch_up_after_posting(link.pk, posted) or "posted"
 
 
-def catch_up_after_posting(order_id: int, posted_payload: dict) -> str:
+def order_create_failed(link: OrderLink, exc: Exception, write_id: int, erp) -> None:
+    """A batch's answer for this order was a failure: the same outcome as a single create failing."""
+    OutboundWrite.objects.filter(pk=write_id).update(status=OutboundWrite.Status.FAILED, error=str(exc)[:2000],
+                                                     finished_at=timezone.now())
+    if isinstance(exc, TransientError):
+        order_failed(link, [Problem(
+            ERP_UNAVAILABLE, f"order:{link.pk}", "erp",
+            f"The ERP did not accept order {link} after {getattr(erp, 'max_attempts', 'several')} attempts "
+            f"({exc}). Ledgerline re-posts it automatically once the ERP answers again "
+            "(or retry it yourself).",
+            {"order_number": str(link)},
+        )], str(exc), transient=True)
+    elif isinstance(exc, PermanentError):
+        order_failed(link, [Problem(
+            ERP_REJECTED, f"order:{link.pk}", f"erp:{getattr(exc, 'code', '') or 'rejected'}",
+            f"The ERP rejected order {link}: {exc}. Correct the data, then retry.",
+            {"order_number": str(link), "status": getattr(exc, "status", None)},
+        )], str(exc))
+    else:
+        error = f"{type(exc).__name__}: {exc}"
+        order_failed(link, [Problem(
+            POSTING_ERROR, f"order:{link.pk}", "internal",
+            f"Order {link} could not be posted: {error}. Ledgerline re-posts it automatically with backoff.",
+            {"order_number": str(link)},
+        )], error, transient=True)
+
+
+def payload_digest(payload) -> str:
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def catch_up_after_posting(order_id: int, posted_payload: dict | str) -> str:
     """Events applied while the order was being posted (a cancellation, an edit, a refund) were
-    stored but not acted on: act on the newest payload now, so none is dropped."""
+    stored but not acted on: act on the newest payload now, so none is dropped. `posted_payload`
+    is the payload posted, or its payload_digest (a batch keeps the digest, not the payload)."""
     payload, state = OrderLink.objects.filter(pk=order_id).values_list("payload", "state").get()
-    if payload == posted_payload or state not in OrderLink.IN_ERP:
+    same = payload_digest(payload) == posted_payload if isinstance(posted_payload, str) else payload == posted_payload
+    if same or state not in OrderLink.IN_ERP:
         return ""  # the usual case, read without building the link and its connection
     latest = OrderLink.objects.select_related("connection").get(pk=order_id)
     try:

@@ -211,7 +211,27 @@ def erp_answers() -> bool:
     return True
 
 
+def _send_stale_batches(counts: dict) -> None:
+    """Documents queued for a batch whose waiting worker died go out now (their orders stay POSTING,
+    so without this they would wait for the claim lease)."""
+    from integrations.connectors.base import BATCH_SALES_ORDERS, supports
+    from integrations.models import ReadySalesOrder
+    from .batches import stale_batches_send
+    from .common import erp_facts_key
+
+    if not ReadySalesOrder.objects.filter(batch="").exists():
+        return
+    erp = get_erp()
+    if supports(erp, BATCH_SALES_ORDERS):
+        counts["orders_posted"] += stale_batches_send(erp, erp_facts_key(erp), erp.max_batch)
+
+
 def _sweep_orders(conf: dict, counts: dict, deadline: float) -> None:
+    try:
+        _send_stale_batches(counts)
+    except Exception:
+        counts["errors"] += 1
+        log.exception("sweep: sending the waiting batch failed")
     due = list(_orders_left_behind(timezone.now()).values_list("pk", flat=True)[: conf["batch"]])
     if not due:
         return

@@ -1,0 +1,160 @@
+"""Sales orders in batches where the ERP takes several per request: one request for many orders,
+each answer applied to its own order, and a crash between the ERP's answer and our bookkeeping
+still leaves one Sales Order per order after the replay."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from exceptions_queue.models import ExceptionRecord
+from integrations.connectors import get_erp
+from integrations.flows import orders as order_flow
+from integrations.flows.orders import batches
+from integrations.flows.orders.common import erp_facts_key
+from integrations.models import InboundEvent, OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
+from tests.payloads import deliver_shopify_webhook, shopify_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def batching(order_setup, monkeypatch):
+    """Batches of up to 100, and another worker holding the host's wait (as in a running cluster),
+    so the tasks only queue their orders and the test sends the batch itself."""
+    from integrations.flows.orders import posting
+
+    monkeypatch.setattr(posting, "batch_size", lambda erp: 100)
+    endpoint = erp_facts_key(get_erp())
+    waiter = batches._Waiter(endpoint)
+    assert waiter.acquire()
+
+    def send(erp=None):
+        """That worker's wait is over: the batch goes out."""
+        waiter.release()
+        try:
+            return batches.sales_orders_flush(erp or get_erp(), endpoint=endpoint, size=100, wait=0)
+        finally:
+            assert waiter.acquire()
+
+    yield send
+    waiter.release()
+
+
+def _kinds_during(erp, action) -> dict:
+    before = dict(erp.requests_by_kind)
+    action()
+    return {k: v - before.get(k, 0) for k, v in erp.requests_by_kind.items() if v != before.get(k, 0)}
+
+
+def _queue_orders(client, capture, numbers, customer_id=7001, email="amy@example.com") -> list[dict]:
+    payloads = [shopify_order(number=number, customer_id=customer_id, email=email) for number in numbers]
+    for payload in payloads:
+        deliver_shopify_webhook(client, payload, capture)
+    return payloads
+
+
+def test_ready_orders_go_to_the_erp_in_one_batch_request_each_posted_once(
+    client, order_setup, batching, django_capture_on_commit_callbacks
+):
+    erp = order_setup.erp
+    _queue_orders(client, django_capture_on_commit_callbacks, [3001, 3002, 3003])
+    assert erp.sales_orders == []  # waiting for the batch; each attempt row is saved already
+    assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTING}
+    assert OutboundWrite.objects.filter(action="create_sales_order", status="started").count() == 3
+
+    kinds = _kinds_during(erp, batching)
+    assert kinds == {"batch": 1}
+    assert sorted(o["external_reference"] for o in erp.sales_orders) == sorted(
+        [link.external_reference for link in OrderLink.objects.all()])
+    for link in OrderLink.objects.all():
+        assert link.state == OrderLink.State.POSTED and link.erp_order_id
+        assert link.timeline.filter(kind=OrderEvent.Kind.POSTED).count() == 1
+    assert OutboundWrite.objects.filter(action="create_sales_order", status="succeeded").count() == 3
+    assert not ReadySalesOrder.objects.exists()
+
+
+def test_one_document_the_erp_refuses_fails_only_its_own_order(
+    client, order_setup, batching, django_capture_on_commit_callbacks
+):
+    erp = order_setup.erp
+    _queue_orders(client, django_capture_on_commit_callbacks, [3011])
+    erp._customers.clear()  # the ERP lost the account the first order was checked against
+    deliver_shopify_webhook(client, shopify_order(number=3012, customer_id=7002, email="ben@example.com"),
+                            django_capture_on_commit_callbacks)
+    batching()
+    refused, booked = OrderLink.objects.get(order_number="#3011"), OrderLink.objects.get(order_number="#3012")
+    assert booked.state == OrderLink.State.POSTED
+    assert refused.state == OrderLink.State.FAILED
+    record = ExceptionRecord.objects.get(order=refused)
+    assert record.type_code == "erp_rejected" and "customer" in record.message.lower()
+    assert [o["external_reference"] for o in erp.sales_orders] == [booked.external_reference]
+
+
+def test_an_erp_outage_during_a_batch_reposts_every_order_in_it_later_once_each(
+    client, order_setup, batching, django_capture_on_commit_callbacks
+):
+    erp = order_setup.erp
+    _queue_orders(client, django_capture_on_commit_callbacks, [3021, 3022])
+    erp.outage = True
+    client_erp = get_erp()
+    client_erp.max_attempts, client_erp.sleep = 1, lambda s: None
+    batching(client_erp)
+    links = list(OrderLink.objects.all())
+    assert all(link.state == OrderLink.State.FAILED and link.next_retry_at for link in links)
+    assert set(ExceptionRecord.objects.values_list("type_code", flat=True)) == {"erp_unavailable"}
+
+    erp.outage = False
+    for link in links:
+        order_flow.order_post_to_erp(order_id=link.pk)  # the sweep's re-post: asks the ERP first
+    batching()
+    assert len(erp.sales_orders) == 2
+    assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTED}
+    assert not ExceptionRecord.objects.filter(status__in=ExceptionRecord.ACTIVE_STATUSES).exists()
+
+
+def test_a_sender_killed_after_the_erp_booked_its_batch_leaves_one_sales_order_each_after_replay(
+    client, order_setup, batching, monkeypatch, django_capture_on_commit_callbacks
+):
+    from integrations.flows.orders import posting
+
+    erp = order_setup.erp
+    payloads = _queue_orders(client, django_capture_on_commit_callbacks, [3031, 3032, 3033])
+
+    def die(*args, **kwargs):
+        raise SystemExit("worker killed after the ERP booked the batch")
+
+    real_record = posting.record_posted
+    monkeypatch.setattr(posting, "record_posted", die)
+    with pytest.raises(SystemExit):
+        batching()
+    monkeypatch.setattr(posting, "record_posted", real_record)
+    assert len(erp.sales_orders) == 3
+    assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTING}
+
+    # The tasks are handed out again after the claim lease, and Shopify redelivers a webhook too.
+    expired = timezone.now() - order_flow.CLAIM_LEASE - timedelta(seconds=1)
+    OrderLink.objects.update(posting_started_at=expired)
+    InboundEvent.objects.update(claimed_at=expired)
+    for event in InboundEvent.objects.all():
+        order_flow.inbound_event_process(event_id=event.pk)
+    deliver_shopify_webhook(client, payloads[0], django_capture_on_commit_callbacks, webhook_id="redelivered")
+    batching()
+
+    assert len(erp.sales_orders) == 3  # 0 duplicates
+    assert sorted(o["external_reference"] for o in erp.sales_orders) == sorted(
+        [link.external_reference for link in OrderLink.objects.all()])  # 0 lost
+    for link in OrderLink.objects.all():
+        assert link.state == OrderLink.State.POSTED
+        assert link.erp_order_id in {o["id"] for o in erp.sales_orders}
+        assert link.timeline.filter(kind=OrderEvent.Kind.LINKED_EXISTING).exists()
+    assert not ReadySalesOrder.objects.exists()
+
+
+def test_prima_takes_one_sales_order_per_request(order_setup, monkeypatch):
+    from django_q.conf import Conf
+
+    from integrations.connectors.prima import PrimaClient
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # as in a running cluster
+    assert batches.batch_size(get_erp()) == 100  # the REST ERP has a batch endpoint
+    assert batches.batch_size(PrimaClient.from_settings()) == 0
