@@ -308,7 +308,10 @@ def market_prices(client, products: list[Product], variant_ids: dict[str, dict[s
 def publish_products(client, products: list[Product]) -> list[PublishResult]:
     """Create or update each product (one productSet each), then its market prices. One result per
     product, in order; a THROTTLED or 5xx answer that outlived the client's retries is retryable."""
-    currency = _currency(client)
+    try:
+        currency = _currency(client)
+    except TransientError as exc:
+        return [PublishResult(p.key, ok=False, error=str(exc), retryable=True) for p in products]
     results: dict[str, PublishResult] = {}
     prepared = []
     for product in products:
@@ -426,7 +429,9 @@ def bulk_publish_start(client, products: list[Product]) -> str:
     if errors:
         message = _message(errors)
         if any(e.get("code") == "OPERATION_IN_PROGRESS" for e in errors):
-            raise BulkOperationInProgress(f"Shopify: {message}", code="OPERATION_IN_PROGRESS", retry_after=30)
+            refused = BulkOperationInProgress(f"Shopify: {message}", code="OPERATION_IN_PROGRESS")
+            refused.retry_after = 30.0  # seconds: when to ask again (one bulk mutation per shop at a time)
+            raise refused
         if any(e.get("code") == "INTERNAL_FILE_SERVER_ERROR" for e in errors):
             raise TransientError(f"Shopify could not read the products file: {message}", code="INTERNAL_FILE_SERVER_ERROR")
         raise PermanentError(f"Shopify refused the bulk publish: {message}",
@@ -488,6 +493,7 @@ def bulk_publish_results(client, handle: str, products: list[Product] | None = N
             results[key] = PublishResult(key, ok=False, error=message)
             continue
         ids[key] = _variant_ids(found)
+        # Created by this job: created since it started (Shopify's timestamps are to the second).
         results[key] = PublishResult(key, ok=True, storefront_id=found["id"], variant_ids=ids[key],
                                      created=bool(started) and (found.get("createdAt") or "") >= started)
     for key, error in refused.items():
