@@ -229,6 +229,7 @@ class ShopifyCatalogue:
         self.products_updated = 0
         self.points_spent = 0  # actual query cost charged to the bucket, all requests
         self._price_list_ids = itertools.count(31_001_000_001)
+        self.handles: dict[str, int] = {}  # handle -> product number, for the products productSet wrote
 
     def register_catalogue_routes(self) -> None:
         self.route("POST", r"/_staged-uploads/?", self.handle_staged_upload)
@@ -271,7 +272,12 @@ class ShopifyCatalogue:
         return product.get("handle") or handleize(product["title"])
 
     def _product_by_handle(self, handle) -> int | None:
-        return next((n for n, p in self.products.items() if self._product_handle(p) == handle), None)
+        number = self.handles.get(handle)
+        if number in self.products and self.products[number].get("handle") == handle:
+            return number
+        # Products made by add_product (the demo's, tests') have the handle of their title.
+        return next((n for n, p in self.products.items() if not p.get("handle") and handleize(p["title"]) == handle),
+                    None)
 
     def _product_by_identifier(self, identifier: dict) -> int | None:
         if identifier.get("id"):
@@ -398,13 +404,13 @@ class ShopifyCatalogue:
             self.products_created += 1
         else:
             self.products_updated += 1
+        product["handle"] = handle or self._product_handle(product)  # kept through a change of title
+        self.handles[product["handle"]] = number
         for key, field in (("title", "title"), ("descriptionHtml", "description_html"),
                            ("productType", "product_type"), ("status", "status"), ("vendor", "vendor"),
                            ("tags", "tags")):
             if data.get(key) is not None:
                 product[field] = data[key]
-        if handle:
-            product["handle"] = handle
         product["updated"] = stamp
         if plan is not None:
             options, variants = plan
