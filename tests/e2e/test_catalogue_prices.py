@@ -55,3 +55,8 @@ def test_ecommerce_restores_an_erp_price_and_sees_the_row_agree(transactional_db
     assert [p["value"]["centAmount"] for p in stored["masterVariant"]["prices"]] == [2299]
     exception.refresh_from_db()
     assert exception.status == "resolved"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Price comparison")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
