@@ -95,10 +95,10 @@ mutation RestoreVariantPrices($productId: ID!, $variants: [ProductVariantsBulkIn
   }
 }"""
 
+# Only the user errors are read back: the prices echoed would cost a point each.
 PRICE_LIST_ADD = """
 mutation PublishMarketPrices($priceListId: ID!, $prices: [PriceListPriceInput!]!) {
   priceListFixedPricesAdd(priceListId: $priceListId, prices: $prices) {
-    prices { variant { id } }
     userErrors { code field message }
   }
 }"""
