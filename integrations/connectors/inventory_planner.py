@@ -195,7 +195,8 @@ def variant_from(data, where: str = "variant") -> PlannerVariant:
     for i, raw in enumerate(_list(data, "vendors", where)):
         at = f"{where}.vendors[{i}]"
         vendor = _object(raw, at)
-        vendors.append(PlannerVariantVendor(vendor=_text(vendor, "vendor", at) or _text(vendor, "vendor_name", at),
+        # `vendor` is the vendor's id (lower case in public answers), `vendor_name` how people know it.
+        vendors.append(PlannerVariantVendor(vendor=_text(vendor, "vendor_name", at) or _text(vendor, "vendor", at),
                                             cost_price=_money(vendor, "cost_price", at)))
     return PlannerVariant(
         id=_text(data, "id", where, required=True), sku=_text(data, "sku", where, required=True),

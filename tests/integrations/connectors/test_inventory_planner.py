@@ -80,6 +80,7 @@ def test_variants_carry_the_replenishment_figures(client, planner):
     [variant] = list(client.list_variants(skus=["MUG-001"]))
     assert (variant.lead_time, variant.review_period, variant.replenishment, variant.oos) == (14, 45, 72, 3)
     assert str(variant.vendors[0].cost_price) == "2.75"
+    assert variant.vendors[0].vendor == "Enamel & Co"  # the name people know, not the lower-case vendor id
 
 
 @pytest.mark.parametrize("body, field", [
