@@ -1,6 +1,7 @@
 """What Ledgerline remembers of what it moved, one module per domain noun: connections, the inbox,
 order links, the outbound-write log, inventory."""
 from .backfill import BackfillRun, ConnectionHealthCheck
+from .catalogue import CatalogItem, CatalogPublication, CatalogRun
 from .ct_delivery import CommercetoolsResourceSequence
 from .drift import DriftFinding, DriftRun
 from .erp_budget import ErpBudget, ReadySalesOrder
