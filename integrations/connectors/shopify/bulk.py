@@ -59,6 +59,10 @@ FINISHED = {"COMPLETED", "FAILED", "CANCELED", "EXPIRED"}
 class BulkOperationInProgress(TransientError):
     """Another bulk query of this app is running on the shop: try again once it has finished."""
 
+    def __init__(self, message: str, *, retry_after: float = 30, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
 
 @dataclass(frozen=True)
 class BulkOperation:
