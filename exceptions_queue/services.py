@@ -1,13 +1,14 @@
 """Raising, resolving and retrying exceptions: the only code that writes ExceptionRecord rows."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
 from . import registry
@@ -33,10 +34,9 @@ class ExceptionToRaise:
     subject: tuple[str, str] | None = None
 
 
-# What a raise (or a recurrence) sets on the row; bulk updates write exactly these, plus the reopen fields.
+# What a raise (or a recurrence) sets on the row; the bulk path writes those that differ, and the reopen fields.
 RAISE_FIELDS = ("team", "severity", "system", "fingerprint", "title", "message", "last_error", "context", "order",
                 "sku", "subject_type", "subject_id", "retry_args", "last_seen")
-_REOPEN_FIELDS = ("occurrences", "status", "resolved_at", "due_at", "escalated_at")
 
 
 def _raise_fields(item: ExceptionToRaise, now) -> tuple[str, dict]:
@@ -324,6 +324,7 @@ def _raise_batch(batch: list[str], grouped: dict, now) -> dict[str, ExceptionRec
     existing = {r.key: r for r in ExceptionRecord.objects.select_for_update().filter(key__in=batch).order_by("key")}
     created: list[ExceptionRecord] = []
     changed: list[ExceptionRecord] = []
+    writes: list[tuple[int, dict]] = []  # (pk, the values that differ from the row's)
     lines: list[ExceptionActivity] = []
     for full_key in batch:
         fields, message, sightings, exc_type = grouped[full_key]
@@ -332,6 +333,8 @@ def _raise_batch(batch: list[str], grouped: dict, now) -> dict[str, ExceptionRec
             created.append(ExceptionRecord(type_code=exc_type.code, key=full_key, first_seen=now, occurrences=sightings,
                                            due_at=now + exc_type.sla, **fields))
             continue
+        values = {name: value for name, value in fields.items() if _differs(record, name, value)}
+        values["occurrences"] = F("occurrences") + sightings
         for name, value in fields.items():
             setattr(record, name, value)
         record.occurrences += sightings
@@ -340,14 +343,54 @@ def _raise_batch(batch: list[str], grouped: dict, now) -> dict[str, ExceptionRec
             record.resolved_at = None
             record.due_at = now + exc_type.sla
             record.escalated_at = None
+            values.update(status=record.status, resolved_at=None, due_at=record.due_at, escalated_at=None)
             lines.append(ExceptionActivity(exception=record, action="reopened", note=message, at=now))
+        writes.append((record.pk, values))
         changed.append(record)
     ExceptionRecord.objects.bulk_create(created)
     lines.extend(ExceptionActivity(exception=r, action="raised", note=grouped[r.key][1], at=now) for r in created)
-    if changed:
-        ExceptionRecord.objects.bulk_update(changed, [*RAISE_FIELDS, *_REOPEN_FIELDS])
+    rows_update(ExceptionRecord, writes)
     ExceptionActivity.objects.bulk_create(lines)
     return {r.key: r for r in (*created, *changed)}
+
+
+def _differs(record, name: str, value) -> bool:
+    if name == "order":
+        return record.order_id != (value.pk if value is not None else None)
+    return getattr(record, name) != value
+
+
+def _value_key(value):
+    """A hashable stand-in for a value, so rows given the same value share one UPDATE."""
+    if isinstance(value, Model):
+        return ("model", type(value).__name__, value.pk)
+    if isinstance(value, (dict, list)):
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return (type(value).__name__, repr(value))
+
+
+def rows_update(model, rows: list[tuple[int, dict]], *, distinct_limit: int = 20) -> None:
+    """Write many rows' changed values ((pk, {field: value}) each) in as few UPDATEs as the values allow:
+    a field given one value for many rows is one `UPDATE … WHERE id IN (…)` per few thousand rows; a
+    field whose values differ row by row is a bulk_update of that field alone. (Django's bulk_update
+    of every field builds a CASE for each row and field: about ten seconds for 2,500 rows × 20 fields.)"""
+    by_field: dict[str, dict] = {}
+    for pk, values in rows:
+        for name, value in values.items():
+            by_field.setdefault(name, {}).setdefault(_value_key(value), [value, []])[1].append(pk)
+    for name, groups in by_field.items():
+        if len(groups) <= distinct_limit:
+            for value, pks in groups.values():
+                for start in range(0, len(pks), 5000):
+                    model.objects.filter(pk__in=pks[start:start + 5000]).update(**{name: value})
+            continue
+        objects = []
+        for value, pks in groups.values():
+            for pk in pks:
+                obj = model(pk=pk)
+                setattr(obj, name, value)
+                objects.append(obj)
+        model.objects.bulk_update(objects, [name], batch_size=BULK_BATCH)
 
 
 def exceptions_resolve_many(*, ids: Iterable[int], note: str, actor=None, action: str = "auto_resolved") -> int:

@@ -20,6 +20,7 @@ from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.registry import ExceptionType
 from exceptions_queue.services import (
     ExceptionToRaise, exception_raise, exception_resolve, exceptions_raise_many, exceptions_resolve_many,
+    rows_update,
 )
 from integrations.models import DriftFinding, DriftRun
 
@@ -207,7 +208,7 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
         to_raise.append((key, finding, fingerprint))
     records = exceptions_raise_many(items=[_exception_for(check, finding) for _, finding, _ in to_raise])
     created: list[DriftFinding] = []
-    changed: list[DriftFinding] = []
+    changed: list[tuple[int, dict]] = []
     for key, finding, fingerprint in to_raise:
         record = records[_exception_key(check, finding)]
         values = dict(
@@ -220,15 +221,13 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
             created.append(DriftFinding(check_code=check.code, key=key, first_seen=now, **values))
             raised += 1
         else:
-            changed.append(DriftFinding(pk=row[0], **values))
+            changed.append((row[0], values))
             if row[1] is None:
                 updated += 1
             else:
                 raised += 1  # a gap that had closed is back
     DriftFinding.objects.bulk_create(created, batch_size=2000)
-    DriftFinding.objects.bulk_update(changed, ["connection", "subject_type", "subject_id", "message", "detail",
-                                               "fingerprint", "last_seen", "resolved_at", "last_run", "exception"],
-                                     batch_size=1000)
+    _findings_update(changed)
     for pks in _chunks(unchanged):
         DriftFinding.objects.filter(pk__in=pks).update(last_seen=now, last_run=run)
     gone = [
@@ -240,6 +239,31 @@ def _reconcile(check: DriftCheck, run: DriftRun, findings: list[Finding]) -> tup
     exceptions_resolve_many(ids=[exc_id for _, exc_id in gone if exc_id], action="auto_resolved",
                             note=f"The {check.label.lower()} check no longer finds this gap.")
     return len(by_key), raised, updated, len(gone)
+
+
+FINDING_FIELDS = ("connection", "subject_type", "subject_id", "message", "detail", "fingerprint", "last_seen",
+                  "resolved_at", "last_run", "exception")
+
+
+def _findings_update(changed: list[tuple[int, dict]]) -> None:
+    """Write the findings that changed or came back: only the values that differ from the stored row (a
+    gap that is back, told the same way, changes its times and run alone), grouped by value."""
+    stored: dict[int, dict] = {}
+    for pks in _chunks([pk for pk, _ in changed]):
+        for row in DriftFinding.objects.filter(pk__in=pks).values("pk", *[f"{n}_id" if n in ("connection", "last_run", "exception") else n for n in FINDING_FIELDS]):
+            stored[row.pop("pk")] = row
+    writes = []
+    for pk, values in changed:
+        old = stored.get(pk, {})
+        diff = {}
+        for name, value in values.items():
+            if name in ("connection", "last_run", "exception"):
+                if old.get(f"{name}_id", object()) != (value.pk if value is not None else None):
+                    diff[name] = value
+            elif old.get(name, object()) != value:
+                diff[name] = value
+        writes.append((pk, diff))
+    rows_update(DriftFinding, writes)
 
 
 def _exception_key(check: DriftCheck, finding: Finding) -> str:

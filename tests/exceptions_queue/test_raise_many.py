@@ -108,3 +108,16 @@ def test_an_unregistered_type_raises_nothing():
     with pytest.raises(UnregisteredExceptionType):
         exceptions_raise_many(items=[_item(1), ExceptionToRaise(exc_type=rogue, key="r", fingerprint="r", message="r")])
     assert not ExceptionRecord.objects.exists()
+
+
+def test_gaps_that_come_back_reopen_in_a_few_queries_writing_only_what_changed(django_assert_max_num_queries):
+    records = exceptions_raise_many(items=[_item(n) for n in range(500)])
+    exceptions_resolve_many(ids=[r.pk for r in records.values()], note="gone")
+    items = [_item(n) for n in range(500)]
+    items[7] = _item(7, cause="D9")  # one comes back told differently: its cause and message change
+    with django_assert_max_num_queries(20):  # all fields of every row through bulk_update: one CASE per row and field
+        exceptions_raise_many(items=items)
+    assert ExceptionRecord.objects.filter(status="open", occurrences=2).count() == 500
+    assert ExceptionRecord.objects.get(key="t_ops:k7").fingerprint == "t_ops:D9"
+    assert ExceptionRecord.objects.get(key="t_ops:k8").fingerprint == "t_ops:D1"
+    assert _actions("t_ops:k3") == ["raised", "auto_resolved", "reopened"]
