@@ -61,10 +61,13 @@ def resource_id_for(kind: str, topic: str, payload: dict) -> str:
     return ""
 
 
-def handle(event_id: int, kind: str, topic: str) -> str:
+def handle(event_id: int, kind: str, topic: str, *, event=None) -> str:
+    """Run the flow's handler; the order flow also takes the event row already read (`event`)."""
     from django.utils.module_loading import import_string
 
     flow = flow_for(kind, topic)
     if flow is None:
         return "ignored"
+    if flow == ORDERS and event is not None:
+        return import_string(HANDLERS[flow])(event_id=event_id, event=event)
     return import_string(HANDLERS[flow])(event_id=event_id)

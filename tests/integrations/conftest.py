@@ -34,6 +34,8 @@ def order_setup(erp_ready, shopify_connection, ct_connection, q_sync, django_cap
     """Both storefronts mapped to depot MAIN, 20 % / 0 % VAT mapped for GB and 10 % for JP.
     The stock push a sale triggers is the inventory tests' business: off here, on in its own test."""
     settings.INVENTORY_PUSH_ON_ORDER = False
+    # One sales order per request, within the task that posts it (test_order_batches.py batches).
+    settings.ORDERS = {**settings.ORDERS, "batch_max": 0}
     for conn in (shopify_connection, ct_connection):
         DepotMappingFactory(connection=conn, country="", depot_code="MAIN")
         TaxCodeMappingFactory(connection=conn, rate="0.2", country="GB", erp_tax_code="T1")

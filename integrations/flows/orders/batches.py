@@ -137,6 +137,60 @@ def sales_orders_flush(erp, *, endpoint: str, size: int, wait: float | None = No
     return sent
 
 
+class _Sender:
+    """This process's background sender: the task that queued an order goes back to work at once,
+    while this thread (one per process and ERP, and one waiting per host by the lock above) waits for
+    the batch to fill and sends it. A process that dies with it leaves its rows to the next sender,
+    or to the sweep."""
+
+    def __init__(self):
+        self.guard = threading.Lock()
+        self.running: dict[str, bool] = {}
+        self.pending: dict[str, bool] = {}
+
+    def wake(self, erp, endpoint: str, size: int) -> None:
+        with self.guard:
+            self.pending[endpoint] = True
+            if self.running.get(endpoint):
+                return
+            self.running[endpoint] = True
+        threading.Thread(target=self._run, args=(erp, endpoint, size), daemon=True,
+                         name=f"sales-order-batches {endpoint}").start()
+
+    def _run(self, erp, endpoint: str, size: int) -> None:
+        from django.db import connection
+
+        from integrations.connectors import get_erp
+
+        try:
+            erp = get_erp()  # this thread's own client and session: a requests.Session is not shared
+            while True:
+                with self.guard:
+                    if not self.pending.get(endpoint):
+                        self.running[endpoint] = False
+                        return
+                    self.pending[endpoint] = False
+                try:
+                    sales_orders_flush(erp, endpoint=endpoint, size=size)
+                except Exception:  # the rows stay; the next wake or the sweep sends them
+                    log.exception("sending sales order batches failed")
+                    time.sleep(1)
+        finally:
+            with self.guard:
+                self.running[endpoint] = False
+            connection.close()
+
+
+_sender = _Sender()
+
+
+def sales_orders_send_soon(erp, *, endpoint: str, size: int) -> None:
+    """After queueing: a full batch goes out now, from this task; a partial one from the background."""
+    while _unclaimed(endpoint).count() >= size:
+        _send_claimed(erp, _claim(endpoint, size))
+    _sender.wake(erp, endpoint, size)
+
+
 def _wait_and_send(erp, endpoint: str, size: int, wait: float) -> int:
     sent = 0
     while True:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import InvalidOperation
 
@@ -78,8 +80,32 @@ def erp_facts_fresh() -> None:
         _facts_generation["seen"] = generation
 
 
+_timeline = threading.local()
+
+
 def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None) -> None:
-    OrderEvent.objects.create(order=order, kind=kind, message=message, event=event)
+    pending = getattr(_timeline, "pending", None)
+    entry = OrderEvent(order=order, kind=kind, message=message, event=event)
+    if pending is not None:
+        pending.append(entry)  # written with the others at the end of timeline_together()
+    else:
+        entry.save(force_insert=True)
+
+
+@contextmanager
+def timeline_together():
+    """The timeline entries added inside this block are inserted in one statement at its end (in
+    the order they were added), inside the caller's transaction."""
+    if getattr(_timeline, "pending", None) is not None:
+        yield  # already collecting: the outer block writes them
+        return
+    _timeline.pending = []
+    try:
+        yield
+        if _timeline.pending:
+            OrderEvent.objects.bulk_create(_timeline.pending)
+    finally:
+        _timeline.pending = None
 
 
 def is_payment_done(link: OrderLink) -> bool:

@@ -13,7 +13,7 @@ from integrations.domain import StorefrontOrder, to_minor_units
 from integrations.inbox.ct_ordering import message_admit, message_applied
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
-from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, translate_payload
+from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, timeline_together, translate_payload
 from .connection_settings import OrderSettings, connection_settings
 from .exception_types import EVENT_STUCK, MALFORMED_PAYLOAD
 from .state import set_state
@@ -21,15 +21,17 @@ from .after_posting import after_posting_changes, order_cancel_in_erp
 from .posting import order_post_to_erp
 
 
-def _claim_event(event_id: int) -> bool:
+def _claim_event(event_id: int, *, done: bool = False) -> bool:
+    """Claim the event by a conditional update. done=True inside the transaction that applies it:
+    claimed and marked done in one write (a rollback undoes both, so no one sees it half-done)."""
     now = timezone.now()
     claimable = Q(status__in=[InboundEvent.Status.PENDING, InboundEvent.Status.FAILED]) | Q(
         status=InboundEvent.Status.PROCESSING, claimed_at__lt=now - CLAIM_LEASE
     )
+    marks = dict(status=InboundEvent.Status.DONE, processed_at=now, last_error="") if done else dict(
+        status=InboundEvent.Status.PROCESSING)
     return bool(
-        InboundEvent.objects.filter(claimable, pk=event_id).update(
-            status=InboundEvent.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-        )
+        InboundEvent.objects.filter(claimable, pk=event_id).update(claimed_at=now, attempts=F("attempts") + 1, **marks)
     )
 
 
@@ -58,9 +60,11 @@ def _event_payload_order(event: InboundEvent, *, fetch_current: bool = False) ->
     return payload
 
 
-def inbound_event_process(*, event_id: int) -> str:
-    """Apply one stored event to its order link, then post (or cancel) the order if it is ready."""
-    event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
+def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -> str:
+    """Apply one stored event to its order link, then post (or cancel) the order if it is ready.
+    `event` is the row as the task just read it (with its connection), else it is read here."""
+    if event is None or event.pk != event_id:
+        event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
     if event is None:
         return "missing"
     # commercetools messages are applied in sequenceNumber order per order: held, dropped or fetched.
@@ -100,6 +104,8 @@ def inbound_event_process(*, event_id: int) -> str:
         exception_resolve(record=record, note="The event was read successfully.", action="auto_resolved")
     if action == "post":
         return order_post_to_erp(order_id=link.pk, link=link)
+    if action == "post_claimed":
+        return order_post_to_erp(order_id=link.pk, link=link, claimed=True)
     if action == "cancel":
         return order_cancel_in_erp(order_id=link.pk)
     return link.state
@@ -167,24 +173,38 @@ def _total_minor(order: StorefrontOrder) -> int | None:
     return minor
 
 
+class _InsertRaced(Exception):
+    """Another worker inserted this order's link first: the whole apply runs again, on that row."""
+
+
 def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
                  ) -> tuple[OrderLink, str] | None:
-    """Upsert the link from this event. Returns (link, next action: "post", "cancel" or ""), or
-    None when another worker has the event. An older payload never wins, and no event moves the
-    order backwards (TRANSITIONS)."""
+    """Upsert the link from this event. Returns (link, next action: "post", "post_claimed", "cancel"
+    or ""), or None when another worker has the event. An older payload never wins, and no event
+    moves the order backwards (TRANSITIONS)."""
+    try:
+        return _apply_once(event, order, raw_order, claim=claim)
+    except _InsertRaced:  # rolled back, the event's claim with it: the second run finds the row
+        return _apply_once(event, order, raw_order, claim=claim)
+
+
+def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
+                ) -> tuple[OrderLink, str] | None:
     cfg = connection_settings(event.connection)
     total_minor = _total_minor(order)
-    with transaction.atomic():
-        if claim and not _claim_event(event.pk):
+    with transaction.atomic(), timeline_together():
+        if claim and not _claim_event(event.pk, done=True):
             return None
         fields = {"payload": raw_order, "order_number": order.order_number[:100],
                   "customer_email": order.customer_email[:254], "currency": order.currency[:3],
                   "payment_state": order.payment_state[:40], "source_updated_at": order.updated_at,
                   "total_minor": total_minor}
-        # A new link is inserted with its fields (no second write unless its state moves on).
-        link, created = OrderLink.objects.select_for_update().get_or_create(
-            connection=event.connection, storefront_order_id=order.storefront_order_id, defaults=fields
-        )
+        # A new link is inserted once, in the state this event moves it to (claimed for posting included).
+        link = OrderLink.objects.select_for_update().filter(
+            connection=event.connection, storefront_order_id=order.storefront_order_id).first()
+        created = link is None
+        if created:
+            link = OrderLink(connection=event.connection, storefront_order_id=order.storefront_order_id, **fields)
         inserted_state = link.state
         if created:
             timeline_add(link, OrderEvent.Kind.RECEIVED, f"{event.topic} from {event.connection.name}", event)
@@ -195,6 +215,7 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
             and order.updated_at < link.source_updated_at
         )
         action = ""
+        changed = set()
         if stale:
             timeline_add(
                 link, OrderEvent.Kind.STALE_IGNORED,
@@ -205,18 +226,47 @@ def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *
         else:
             if not created:
                 timeline_add(link, OrderEvent.Kind.UPDATED, f"{event.topic}: payment {order.payment_state or 'unknown'}", event)
+                changed = {name for name, value in fields.items() if getattr(link, name) != value}
             for name, value in fields.items():
                 setattr(link, name, value)
             action = _next_state(link, order, cfg, event)
-        if not created or link.state != inserted_state:
-            link.save()
+            if action == "post" and _claim_here(link):
+                action = "post_claimed"
+        if created:
+            try:
+                with transaction.atomic():  # a concurrent event of the same order may have inserted it
+                    link.save(force_insert=True)
+            except IntegrityError:
+                raise _InsertRaced from None
+        else:
+            if link.state != inserted_state:
+                changed |= {"state", "posting_started_at"}
+            if changed:
+                link.save(update_fields=[*sorted(changed), "updated_at"])
         message_applied(event=event, raw_order=raw_order)
-        InboundEvent.objects.filter(pk=event.pk).update(
-            status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
-        )
+        if not claim:  # claimed earlier (PROCESSING) while its order was fetched: done now
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
+            )
     if not stale and link.state in OrderLink.IN_ERP and action == "":
         after_posting_changes(link, order, event)
     return link, action
+
+
+def _claim_here(link: OrderLink) -> bool:
+    """Claim the order for posting in the transaction that applied the event (the row is locked):
+    one write instead of a second transaction. Claimable as posting.claim_order says."""
+    if not link.connection.active:
+        return False  # posting says "inactive"; reactivating the connection lets the sweep post
+    now = timezone.now()
+    if link.state not in (OrderLink.State.RECEIVED, OrderLink.State.WAITING_PAYMENT, OrderLink.State.FAILED) and not (
+            link.state == OrderLink.State.POSTING and link.posting_started_at
+            and link.posting_started_at < now - CLAIM_LEASE):
+        return False
+    link.first_attempt = link.state == OrderLink.State.RECEIVED
+    link.state, link.posting_started_at = OrderLink.State.POSTING, now
+    timeline_add(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
+    return True
 
 
 def _next_state(link: OrderLink, order: StorefrontOrder, cfg: OrderSettings, event: InboundEvent) -> str:

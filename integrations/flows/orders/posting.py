@@ -31,7 +31,7 @@ from .exception_types import (
     MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, POSTING_ERROR, TOTAL_MISMATCH, UNKNOWN_SKU,
 )
 from .after_posting import REFUNDED_STATES, after_posting_changes, hold_refund, order_cancel_in_erp, sale_summary
-from .batches import batch_size, sales_order_queue, sales_orders_flush
+from .batches import batch_size, sales_order_queue, sales_orders_send_soon
 from .customers import ensure_customer
 
 
@@ -98,11 +98,14 @@ def _link_fields() -> list[str]:
     return _LINK_FIELDS
 
 
-def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None) -> str:
-    """Post one order. Safe to run twice: claimed by a conditional update; the ERP is asked first when an
-    earlier attempt was started, and a duplicate external reference is linked, never booked twice."""
+def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None, claimed: bool = False) -> str:
+    """Post one order. Safe to run twice: claimed by a conditional update (or, claimed=True, by the
+    event's own transaction, on the locked row it just saved); the ERP is asked first when an earlier
+    attempt was started, and a duplicate external reference is linked, never booked twice."""
     if link is None or link.pk != order_id:  # the event's task hands over the link it just saved
-        link = OrderLink.objects.select_related("connection").get(pk=order_id)
+        link, claimed = OrderLink.objects.select_related("connection").get(pk=order_id), False
+    if claimed:
+        return _post_claimed(link, erp, first_attempt=getattr(link, "first_attempt", False))
     if link.state in OrderLink.IN_ERP:
         return "posted"
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
@@ -122,6 +125,10 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None)
             return "taken"
         timeline_add(link, OrderEvent.Kind.POSTING, "Posting to the ERP")
     link.refresh_from_db(fields=_link_fields())
+    return _post_claimed(link, erp, first_attempt=first_attempt)
+
+
+def _post_claimed(link: OrderLink, erp, *, first_attempt: bool) -> str:
     posted_payload = link.payload
     erp = erp or get_erp()
     try:
@@ -193,7 +200,7 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None)
 
 def _batched_outcome(link: OrderLink, erp, size: int) -> str:
     """Queued for the next batch: send what is due, then say where this order stands."""
-    sales_orders_flush(erp, endpoint=erp_facts_key(erp), size=size)
+    sales_orders_send_soon(erp, endpoint=erp_facts_key(erp), size=size)
     state = OrderLink.objects.filter(pk=link.pk).values_list("state", flat=True).first()
     if state in OrderLink.IN_ERP:
         return "posted"

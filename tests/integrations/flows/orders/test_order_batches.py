@@ -150,11 +150,12 @@ def test_a_sender_killed_after_the_erp_booked_its_batch_leaves_one_sales_order_e
     assert not ReadySalesOrder.objects.exists()
 
 
-def test_prima_takes_one_sales_order_per_request(order_setup, monkeypatch):
+def test_prima_takes_one_sales_order_per_request(order_setup, monkeypatch, settings):
     from django_q.conf import Conf
 
     from integrations.connectors.prima import PrimaClient
 
+    settings.ORDERS = {**settings.ORDERS, "batch_max": 100}
     monkeypatch.setattr(Conf, "SYNC", False)  # as in a running cluster
     assert batches.batch_size(get_erp()) == 100  # the REST ERP has a batch endpoint
     assert batches.batch_size(PrimaClient.from_settings()) == 0

@@ -238,10 +238,11 @@ def test_an_order_applied_but_never_posted_is_posted_by_the_sweep(
     with pytest.raises(SystemExit):
         _deliver(client, shopify_order(number=3300), django_capture_on_commit_callbacks)
     monkeypatch.undo()
-    assert OrderLink.objects.get().state == OrderLink.State.RECEIVED
-    assert orders_sweep()["orders_retried"] == 0  # just applied: its own task may be posting it
+    # Applied and claimed for posting in one transaction, never posted.
+    assert OrderLink.objects.get().state == OrderLink.State.POSTING
+    assert orders_sweep()["orders_retried"] == 0  # within its claim: its own task may be posting it
 
-    OrderLink.objects.update(updated_at=_ago(minutes=3))
+    OrderLink.objects.update(posting_started_at=_ago(minutes=3))
     assert orders_sweep()["orders_posted"] == 1
     assert OrderLink.objects.get().state == OrderLink.State.POSTED
     assert len(order_setup.erp.sales_orders) == 1
