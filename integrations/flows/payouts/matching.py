@@ -3,8 +3,11 @@ for it (charges to posted Sales Orders, refunds to credit memos, fees to the agr
 their orders), every difference classified, and totals that always add up: the lines' actual amounts
 sum to what the bank received.
 
-Lines are rebuilt from scratch on every run (a locked payout is never touched), so a late posting
+Lines are worked out from scratch on every run (a locked payout is never touched), so a late posting
 makes its difference disappear by itself on the next run (`payouts_rematch_open`, every 10 minutes).
+Only the lines that changed are written: the rest keep their rows. The ERP side is read with one query
+per kind of document for the whole payout (the payout's transactions name them in a subquery), and
+lines are written set-based (`bulk.rows_insert`: one COPY on PostgreSQL), never one save per line.
 
 Per-connection settings (Connection.settings): `payout_tolerance_minor` (default 0: a difference
 within it is `rounding`, and matched), `payout_fee_percent` and `payout_fee_fixed_minor` (the agreed
@@ -13,6 +16,7 @@ processing fee of a charge; not set: the fee Shopify or the PSP charged is taken
 from __future__ import annotations
 
 from collections import defaultdict, namedtuple
+from itertools import islice
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
@@ -20,6 +24,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from integrations.models import BalanceTransaction, OrderLink, Payout, ReconciliationLine, Refund
+
+from .bulk import rows_insert
 
 Class = ReconciliationLine.DifferenceClass
 Kind = ReconciliationLine.Kind
@@ -61,13 +67,16 @@ class _Context:
     def __init__(self, payout: Payout, transactions: list):
         self.tolerance = abs(_setting_int(payout.connection, "payout_tolerance_minor"))
         self.fees = _fee_schedule(payout.connection)
-        order_ids = {bt.storefront_order_id for bt in transactions if bt.storefront_order_id}
-        # Rows, not model instances, of only what matching reads: a payout holds thousands of them.
+        # The orders the payout's transactions name, as a subquery: no list of thousands of ids sent back
+        # and forth. Rows, not model instances, of only what matching reads.
+        named = (BalanceTransaction.objects.filter(payout_id=payout.pk).exclude(storefront_order_id="")
+                 .values("storefront_order_id"))
         self.orders = {o.storefront_order_id: o for o in _rows(
-            OrderLink.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids),
+            OrderLink.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=named).order_by(),
             "id", "storefront_order_id", "order_number", "state", "currency", "erp_order_id", "erp_total_minor")}
         self.refunds: dict[str, list] = defaultdict(list)
-        for refund in _rows(Refund.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=order_ids),
+        for refund in _rows(Refund.objects.filter(connection_id=payout.connection_id, storefront_order_id__in=named)
+                            .order_by("id"),
                             "id", "storefront_order_id", "storefront_refund_id", "state", "amount_minor",
                             "credit_memo_id", "credit_memo_total_minor"):
             self.refunds[refund.storefront_order_id].append(refund)
@@ -206,6 +215,28 @@ def _match_transaction(ctx: _Context, bt) -> None:
 _LINE_FIELDS = ("balance_transaction_id", "kind", "difference_class", "expected_minor", "actual_minor",
                 "variance_minor", "order_id", "refund_id", "erp_document", "note")
 _KIND, _ACTUAL = _LINE_FIELDS.index("kind"), _LINE_FIELDS.index("actual_minor")
+_DELETE_CHUNK = 5000
+
+
+def _lines_write(payout_id: int, lines: list[tuple]) -> None:
+    """Make the payout's stored lines these lines: unchanged ones are kept (re-matching an unchanged
+    payout writes nothing), stale ones deleted, new ones inserted in one statement."""
+    stored: dict[tuple, list[int]] = defaultdict(list)
+    for line_id, *values in (ReconciliationLine.objects.filter(payout_id=payout_id).order_by("id")
+                             .values_list("id", *_LINE_FIELDS).iterator(chunk_size=5000)):
+        stored[tuple(values)].append(line_id)
+    new = []
+    for line in lines:
+        kept = stored.get(line)
+        if kept:
+            kept.pop(0)
+        else:
+            new.append(line)
+    stale = iter([line_id for ids in stored.values() for line_id in ids])
+    while chunk := list(islice(stale, _DELETE_CHUNK)):
+        ReconciliationLine.objects.filter(pk__in=chunk).delete()
+    if new:
+        rows_insert(ReconciliationLine, ("payout_id", *_LINE_FIELDS), ((payout_id, *line) for line in new))
 
 
 @transaction.atomic
@@ -228,13 +259,7 @@ def payout_match(payout_id: int) -> Payout:
     if explained != payout.amount_minor:
         ctx.add(None, payout.amount_minor - explained, 0, Class.AMOUNT_MISMATCH,
                 note="the payout's amount differs from the sum of its transactions")
-    existing = list(ReconciliationLine.objects.filter(payout=payout).order_by("id").values_list(*_LINE_FIELDS))
-    if existing != ctx.lines:
-        # Rewritten only when something changed: re-matching an unchanged payout writes nothing.
-        ReconciliationLine.objects.filter(payout=payout).delete()
-        ReconciliationLine.objects.bulk_create(
-            (ReconciliationLine(payout_id=payout.pk, **dict(zip(_LINE_FIELDS, line))) for line in ctx.lines),
-            batch_size=2000)
+    _lines_write(payout.pk, ctx.lines)
     payout.matched_at = timezone.now()
     fields = ["matched_at"]
     if payout.status in MATCHING_STATUSES:

@@ -36,6 +36,7 @@ from exceptions_queue.services import exception_raise
 from integrations.domain import to_minor_units
 from integrations.models import BalanceTransaction, Connection, Payout, SettlementFile
 
+from .bulk import rows_insert
 from .exception_types import SETTLEMENT_FILE_REJECTED
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,11 @@ def parse_settlement(data: bytes) -> tuple[str, list[_Row]]:
     return layout, rows
 
 
+_STORED_FIELDS = ("payout_id", "connection_id", "external_id", "type", "source_type", "source_id",
+                  "source_order_transaction_id", "storefront_order_id", "amount_minor", "fee_minor", "net_minor",
+                  "currency", "transaction_date", "raw")
+
+
 def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> set[int]:
     """Payouts and balance transactions of the rows; a row already stored (same id) is left as it is."""
     by_payout: dict[str, list[_Row]] = defaultdict(list)
@@ -243,12 +249,12 @@ def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> 
             continue
         known = set(BalanceTransaction.objects.filter(connection=connection, external_id__in=[r.external_id for r in group])
                     .values_list("external_id", flat=True))
-        BalanceTransaction.objects.bulk_create([BalanceTransaction(
-            payout=payout, connection=connection, external_id=r.external_id, type=r.type, source_type=r.source_type,
-            source_id=r.source_id, source_order_transaction_id=r.interaction_id, amount_minor=r.amount_minor,
-            storefront_order_id=orders.get(r.interaction_id) or orders.get(r.source_id) or "",
-            fee_minor=r.fee_minor, net_minor=r.net_minor, currency=r.currency, transaction_date=r.when, raw=r.raw)
-            for r in group if r.external_id not in known], batch_size=2000)
+        # Tuples in one statement (COPY on PostgreSQL), not a model instance per row: a month is 100,000 rows.
+        rows_insert(BalanceTransaction, _STORED_FIELDS, (
+            (payout.pk, connection.pk, r.external_id, r.type, r.source_type, r.source_id, r.interaction_id,
+             orders.get(r.interaction_id) or orders.get(r.source_id) or "", r.amount_minor, r.fee_minor,
+             r.net_minor, r.currency, r.when, r.raw)
+            for r in group if r.external_id not in known))
         if not created:  # a later file of the same batch adds to it: the payout is what all its rows settle
             stored = list(payout.balance_transactions.exclude(type="payout").values_list("net_minor", "amount_minor", "fee_minor"))
             payout.amount_minor = sum(s[0] for s in stored)

@@ -102,6 +102,7 @@ def test_a_refund_whose_credit_memo_posts_late_resolves_itself(shop, sell, shopi
     line = payout.lines.get(balance_transaction__type="refund")
     assert line.difference_class == C.MISSING_ERP_POSTING and payout.status == Payout.Status.VARIANCE
     assert payout_totals(payout)["variance_by_class"]["missing_erp_posting"] == line.actual_minor
+    charge_line = payout.lines.get(balance_transaction__type="charge").pk
 
     deliver_shopify_webhook(client, refund, django_capture_on_commit_callbacks, topic="refunds/create")
     assert Refund.objects.get().state == Refund.State.POSTED
@@ -110,6 +111,9 @@ def test_a_refund_whose_credit_memo_posts_late_resolves_itself(shop, sell, shopi
     payout.refresh_from_db()
     assert payout.status == Payout.Status.MATCHED
     assert payout.lines.get(balance_transaction__type="refund").difference_class == C.NONE
+    # Only the line that changed was rewritten: the charge's line (and a link to it) is the same one.
+    assert payout.lines.get(balance_transaction__type="charge").pk == charge_line
+    assert not payout.lines.filter(pk=line.pk).exists()
     assert _adds_up(payout)["variance"] == 0
 
 
