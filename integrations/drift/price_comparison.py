@@ -9,7 +9,10 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import Q
+
 from integrations.models import Connection, DriftFinding, DriftRun
+from integrations.models.catalogue import CatalogItem, CatalogPublication
 from integrations.ttl_cache import TtlCache
 
 from .checks.prices import _scope
@@ -49,15 +52,6 @@ class ErpItem:
     prices: list[dict]
 
 
-def _catalog_items():
-    """The stored item master (the catalogue flow's CatalogItem), or None before it exists."""
-    try:
-        from integrations.models.catalogue import CatalogItem
-    except ImportError:
-        return None
-    return CatalogItem
-
-
 def _item(row) -> ErpItem:
     data = row.data or {}
     return ErpItem(row.code, row.name or data.get("name") or "",
@@ -79,16 +73,11 @@ def _erp_fallback() -> list[ErpItem]:
 
 
 def erp_items(*, search: str = "", codes: list[str] | None = None):
-    """ERP items with their prices, ordered by code: a queryset-like sequence for a Paginator (each
-    element an ErpItem once `erp_item_rows` maps it)."""
-    CatalogItem = _catalog_items()
-    if CatalogItem is not None and CatalogItem.objects.exists():
-        rows = CatalogItem.objects.order_by("code", "pk")
-        if hasattr(CatalogItem, "status"):
-            rows = rows.exclude(status="retired")
+    """ERP items with their prices, ordered by code, for a Paginator: the stored item master's
+    CatalogItems (as_items makes them ErpItems), or while none is stored the ERP's own price lists."""
+    if CatalogItem.objects.exists():
+        rows = CatalogItem.objects.order_by("code", "pk").exclude(status=CatalogItem.Status.RETIRED)
         if search:
-            from django.db.models import Q
-
             rows = rows.filter(Q(code__icontains=search) | Q(name__icontains=search))
         if codes is not None:
             rows = rows.filter(code__in=codes)
@@ -208,6 +197,12 @@ def storefront_skus(connection: Connection, codes: list[str]) -> dict[str, str]:
     return out
 
 
+def _publications(connection: Connection, codes: list[str]) -> dict:
+    """ERP item code -> its CatalogPublication on this storefront (none before the item master is stored)."""
+    return {pub.item.code: pub for pub in CatalogPublication.objects.filter(connection=connection, item__code__in=codes)
+            .select_related("item")}
+
+
 def last_check() -> dict:
     """The last finished prices run: when, what it read per storefront, what it could not read."""
     run = last_run(CHECK)
@@ -226,14 +221,19 @@ def compare(items: list[ErpItem], connections: list[Connection], *, check: dict 
     groups: list[SkuGroup] = []
     for connection in connections:
         skus = storefront_skus(connection, codes)
+        publications = _publications(connection, codes)
+        for code, pub in publications.items():
+            if pub.sku:
+                skus[code] = pub.sku
         currency = shop_currency(connection) if connection.kind == "shopify" else ""
-        keys = {}
+        keys, row_items = {}, {}
         for item in items:
             group = SkuGroup(connection, skus[item.code], item)
             for price in item.prices:
                 scope = _scope(price)
                 row = PriceRow(price, scope, UNCHECKED)
                 keys[f"{connection.code}:{group.sku}:{scope}"[:250]] = row
+                row_items[f"{connection.code}:{group.sku}:{scope}"[:250]] = item.code
                 group.rows.append(row)
             groups.append(group)
         findings = {f.key: f for f in DriftFinding.objects.filter(
@@ -248,7 +248,11 @@ def compare(items: list[ErpItem], connections: list[Connection], *, check: dict 
                 row.note = "" if row.storefront_amount is not None else "the storefront has no such price"
                 continue
             compared, why = _compared_here(connection, row.price, currency)
-            if not compared:
+            pub = publications.get(row_items[key])
+            if pub is not None and pub.state != "live":
+                waits = f" (waits for {', '.join(pub.missing)})" if pub.missing else ""
+                row.status, row.note = NOT_COMPARED, f"not live on this storefront: {pub.get_state_display().lower()}{waits}"
+            elif not compared:
                 row.status, row.note = NOT_COMPARED, why
             elif read:
                 row.status, row.storefront_amount = AGREES, row.price["amount"]

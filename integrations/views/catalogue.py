@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,6 +21,7 @@ from exceptions_queue.models import ExceptionRecord
 from ..drift import price_comparison as comparison
 from ..drift.price_restore import RestoreRefused, item_code_for, price_restore
 from ..models import Connection
+from ..models.catalogue import CatalogItem, CatalogPublication, CatalogRun
 
 ROLE_MESSAGE = "Only e-commerce or admin may use the catalogue screens."
 PAGE_SIZE = 25
@@ -162,25 +164,11 @@ def price_check_status(request: HtmxHttpRequest):
     return response
 
 
-# --- catalogue status and publish queue (on the catalogue flow's models) -------------------------
+# --- catalogue status and publish queue -----------------------------------------------------------
 
-STATES = ("waiting", "ready", "live", "failed", "retired")
-QUEUE_STATES = ("ready", "waiting", "failed")
+STATES = tuple(CatalogPublication.State.values)
+QUEUE_STATES = (CatalogPublication.State.READY, CatalogPublication.State.WAITING, CatalogPublication.State.FAILED)
 MAX_RELEASE = 500
-
-
-def _catalogue():
-    """The catalogue flow's models (integrations/models/catalogue.py), or None where they are not installed."""
-    try:
-        from ..models import catalogue as models
-    except ImportError:
-        return None
-    return models
-
-
-def _not_installed(request: HtmxHttpRequest, template: str, fragment: str) -> HttpResponse:
-    return render_page(request, template, {"installed": False, "nav": "catalogue", "storefronts": _storefronts(),
-                                           "filters": {}, "states": ()}, fragment=fragment)
 
 
 def _item_filters(request) -> dict:
@@ -191,31 +179,26 @@ def _item_filters(request) -> dict:
 
 def _publications_matching(filters: dict, connections: list[Connection]):
     """The publications the state and storefront filters ask for (all of them when neither is set)."""
-    from django.db.models import F
-
-    m = _catalogue()
-    pubs = m.CatalogPublication.objects.filter(connection__in=connections)
+    pubs = CatalogPublication.objects.filter(connection__in=connections)
     if filters["state"] == "changed":
-        pubs = pubs.filter(state="live").exclude(published_fingerprint=F("item__fingerprint"))
+        pubs = (pubs.filter(state=CatalogPublication.State.LIVE).exclude(published_fingerprint="")
+                .exclude(published_fingerprint=F("item__fingerprint")))
     elif filters["state"]:
         pubs = pubs.filter(state=filters["state"])
     return pubs
 
 
 def _status_context(request: HtmxHttpRequest) -> dict:
-    from django.db.models import Exists, OuterRef, Prefetch, Q
-
-    m = _catalogue()
     filters = _item_filters(request)
     storefronts = _storefronts()
     connections = _chosen(storefronts, filters["connection"])
-    items = m.CatalogItem.objects.order_by("code", "pk")
+    items = CatalogItem.objects.order_by("code", "pk")
     if filters["q"]:
         items = items.filter(Q(code__icontains=filters["q"]) | Q(name__icontains=filters["q"]))
     if filters["state"] or filters["connection"]:
         items = items.filter(Exists(_publications_matching(filters, connections).filter(item=OuterRef("pk"))))
     items = items.prefetch_related(Prefetch(
-        "publications", queryset=m.CatalogPublication.objects.filter(connection__in=connections)
+        "publications", queryset=CatalogPublication.objects.filter(connection__in=connections)
         .select_related("connection").order_by("connection__code")))
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     for item in page.object_list:
@@ -224,22 +207,14 @@ def _status_context(request: HtmxHttpRequest) -> dict:
         for pub in pubs.values():
             pub.changed = pub.state == "live" and bool(pub.published_fingerprint) and pub.published_fingerprint != item.fingerprint
     return {"page": page, "filters": filters, "storefronts": storefronts, "states": STATES, "query": _query(request),
-            "nav": "catalogue", "anything": m.CatalogItem.objects.exists(), "installed": True,
-            "counts": dict(m.CatalogPublication.objects.filter(connection__in=connections).order_by()
-                           .values_list("state").annotate(n=_count()).values_list("state", "n"))}
-
-
-def _count():
-    from django.db.models import Count
-
-    return Count("pk")
+            "nav": "catalogue", "anything": CatalogItem.objects.exists(),
+            "counts": dict(CatalogPublication.objects.filter(connection__in=connections).order_by()
+                           .values_list("state").annotate(n=Count("pk")).values_list("state", "n"))}
 
 
 @require_GET
 @role_required(ECOMMERCE, message=ROLE_MESSAGE)
 def catalogue_status(request: HtmxHttpRequest):
-    if _catalogue() is None:
-        return _not_installed(request, "catalogue/status.html", "item-table")
     return render_page(request, "catalogue/status.html", _status_context(request), fragment="item-table")
 
 
@@ -250,35 +225,27 @@ def _queue_filters(request) -> dict:
 
 
 def _runs():
-    m = _catalogue()
-    if m is None:
-        return []
-    return list(m.CatalogRun.objects.filter(state__in=("running", "queued", "waiting", "pending"))
+    return list(CatalogRun.objects.filter(state__in=CatalogRun.ACTIVE)
                 .select_related("connection").order_by("-pk")[:20])
 
 
 def _queue_context(request: HtmxHttpRequest, *, notice: str = "", error: str = "") -> dict:
-    from django.db.models import Q
-
-    m = _catalogue()
     filters = _queue_filters(request)
     storefronts = _storefronts()
     connections = _chosen(storefronts, filters["connection"])
-    pubs = (m.CatalogPublication.objects.filter(connection__in=connections,
+    pubs = (CatalogPublication.objects.filter(connection__in=connections,
                                                  state__in=(filters["state"],) if filters["state"] else QUEUE_STATES)
             .select_related("item", "connection").order_by("item__code", "connection__code", "pk"))
     if filters["q"]:
         pubs = pubs.filter(Q(item__code__icontains=filters["q"]) | Q(item__name__icontains=filters["q"]))
     page = Paginator(pubs, PAGE_SIZE).get_page(request.GET.get("page"))
     return {"page": page, "filters": filters, "storefronts": storefronts, "states": QUEUE_STATES, "runs": _runs(),
-            "query": _query(request), "notice": notice, "error": error, "nav": "catalogue", "installed": True}
+            "query": _query(request), "notice": notice, "error": error, "nav": "catalogue"}
 
 
 @require_GET
 @role_required(ECOMMERCE, message=ROLE_MESSAGE)
 def publish_queue(request: HtmxHttpRequest):
-    if _catalogue() is None:
-        return _not_installed(request, "catalogue/queue.html", "queue-table")
     return render_page(request, "catalogue/queue.html", _queue_context(request), fragment="queue-table")
 
 
@@ -287,13 +254,12 @@ def publish_queue(request: HtmxHttpRequest):
 def publish_release(request: HtmxHttpRequest):
     """Release the chosen publications now (the catalogue flow publishes them; an item still missing
     something stays held with its exception)."""
-    from ..flows.catalogue import release
-
-    m = _catalogue()
-    if m is None:
-        raise Http404("the catalogue flow is not installed")
+    try:
+        from ..flows.catalogue import release
+    except ImportError:
+        raise Http404("the catalogue flow is not installed") from None
     ids = [i for i in request.POST.getlist("ids") if i.isdigit()][:MAX_RELEASE]
-    chosen = list(m.CatalogPublication.objects.filter(pk__in=ids, state__in=QUEUE_STATES)
+    chosen = list(CatalogPublication.objects.filter(pk__in=ids, state__in=QUEUE_STATES)
                   .select_related("item", "connection"))
     if not chosen:
         notice, error = "", "Choose at least one item that is ready or waiting."
@@ -301,7 +267,8 @@ def publish_release(request: HtmxHttpRequest):
         release(chosen)
         notice, error = f"{len(chosen)} released: the storefronts are being updated (progress below).", ""
         if len(chosen) < len(ids):
-            notice += f" {len(ids) - len(chosen)} were no longer in the queue."
+            gone = len(ids) - len(chosen)
+            notice += f" {gone} {'was' if gone == 1 else 'were'} no longer in the queue."
     if not wants_fragment(request):
         (messages.error if error else messages.success)(request, error or notice)
         return redirect(_safe_next(request, reverse("catalogue-queue")))
