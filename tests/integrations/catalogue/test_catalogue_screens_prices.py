@@ -247,3 +247,22 @@ def test_run_now_queues_the_prices_check(client, ecommerce_user, shop_drift, mon
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_one_sku_price_query_is_valid_on_the_published_schema(version):
     assert problems(version, price_restore.SHOPIFY_SKU_PRICES, {"query": 'sku:"MUG-1"'}) == []
+
+
+def test_it_reads_the_stored_item_master_and_says_which_items_are_not_live(client, ecommerce_user, shop_drift,
+                                                                          shopify_connection):
+    from integrations.models.catalogue import CatalogItem, CatalogPublication
+    from tests.factories import ConnectionFactory
+
+    erp = ConnectionFactory(code="erp", kind="rest_erp", name="REST ERP")
+    for code, name, amount in (("MUG-1", "Enamel mug", "9.50"), ("CAP-1", "Cap", "12.00")):
+        item = CatalogItem.objects.create(erp_connection=erp, item_id=f"i-{code}", code=code, name=name,
+                                          data={"prices": [{"currency": "GBP", "amount": amount, "type": "list"}]})
+        state = "live" if code == "MUG-1" else "waiting"
+        CatalogPublication.objects.create(item=item, connection=shopify_connection, state=state, sku=code,
+                                          missing=[] if state == "live" else ["lead time"])
+    client.force_login(ecommerce_user)
+    body = _groups_html(client.get(PRICES))
+    assert "TEE-1" not in body  # the ERP's live list is not read once the item master is stored
+    assert "Enamel mug" in body and "Differs" in _group(body, "MUG-1")
+    assert "not live on this storefront: waiting for data (waits for lead time)" in _group(body, "CAP-1")
