@@ -248,9 +248,12 @@ class Command(BaseCommand):
                                   "auth_url": f"{url}/commercetools/auth"}
         settings.ERP = {**settings.ERP, "kind": "rest", "base_url": f"{url}/erp/api/v1", "backoff_base": 0.01,
                         "backoff_max": 0.05}
-        shop = Connection.objects.create(code="shopify", kind="shopify", name="Shopify store",
-                                         settings={"price_lists": {"EUR": price_list}} if price_list else {})
-        ct = Connection.objects.create(code="commercetools", kind="commercetools", name="commercetools shop")
+        # Both publish the item master (the flow's setting), new items go live on their own; commercetools
+        # products are of the project's "default" type, taxed by the ERP's tax code's category.
+        shop = Connection.objects.create(code="shopify", kind="shopify", name="Shopify store", settings={
+            "catalogue_publish": True, **({"price_lists": {"EUR": price_list}} if price_list else {})})
+        ct = Connection.objects.create(code="commercetools", kind="commercetools", name="commercetools shop", settings={
+            "catalogue_publish": True, "product_type": "default", "catalogue_tax_categories": {"T1": "standard"}})
         erp = Connection.objects.create(code="erp", kind="rest_erp", name="REST ERP")
         for storefront in (shop, ct):
             DepotMapping.objects.create(connection=storefront, country="", depot_code="MAIN")
@@ -267,9 +270,10 @@ class Command(BaseCommand):
             return None
         return catalogue if hasattr(catalogue, "catalogue_sync") else None
 
-    def _publish_flow(self, flow, erp, storefronts) -> dict:
-        """The catalogue flow: pull what changed in the ERP, then publish each storefront (bulk path)."""
-        result = flow.catalogue_sync(erp_connection=erp, storefronts=storefronts, bulk=True)
+    def _publish_flow(self, flow, erp, storefronts, *, bulk: bool | None) -> dict:
+        """The catalogue flow: pull what changed in the ERP, then publish each storefront (bulk=True: the
+        bulk path; None: the flow's own choice by its bulk threshold)."""
+        result = flow.catalogue_sync(erp_connection=erp, storefronts=storefronts, bulk=bulk, wait=BULK_POLL_SECONDS)
         return result if isinstance(result, dict) else {"result": str(result)}
 
     def _products(self, numbers, prices: int, variants: int, bumps: dict[int, int]) -> list:
@@ -346,14 +350,14 @@ class Command(BaseCommand):
 
         def first_load():
             if flow:
-                return self._publish_flow(flow, erp, storefronts)
+                return self._publish_flow(flow, erp, storefronts, bulk=True)
             return self._publish_direct(storefronts, self._products(range(items), prices, variants, bumps))
 
         numbers = changed_items(items, change)
 
         def one_change():
             if flow:
-                return self._publish_flow(flow, erp, storefronts)
+                return self._publish_flow(flow, erp, storefronts, bulk=None)
             # The products holding a changed item, whole (a product sent with some variants left out would
             # lose the others), those whose fingerprint moved.
             members = [n for g in sorted({n // variants for n in numbers})
@@ -377,9 +381,7 @@ class Command(BaseCommand):
         for phase, count in zip(phases, (items, changed)):
             s, c = phase.calls["shopify"], phase.calls["commercetools"]
             shop_calls = s["graphql"] + s["rest"] + s["uploads"]
-            outcome = "; ".join(f"{code}: {o.get('path')}, {o.get('ok', 0):,} ok, {o.get('failed', 0):,} failed"
-                                + (f" ({' | '.join(o['errors'])})" if o.get("errors") else "")
-                                for code, o in phase.outcome.items() if isinstance(o, dict))
+            outcome = "; ".join(_outcome(code, o) for code, o in phase.outcome.items() if isinstance(o, dict))
             self.stdout.write(f"{phase.name:12} {phase.seconds:8.1f} {count / phase.seconds if phase.seconds else 0:9.0f} "
                               f"{shop_calls:14,} {s['points']:9,.0f} {c['requests']:9,} {phase.cpu:7.1f} "
                               f"{phase.peak_mb:8.0f}  {outcome}")
@@ -404,6 +406,16 @@ class Command(BaseCommand):
         self.stdout.write("figures: " + json.dumps({p.name: {"seconds": round(p.seconds, 3), "cpu": round(p.cpu, 3),
                                                             "peak_mb": round(p.peak_mb), "calls": p.calls,
                                                             "outcome": p.outcome} for p in phases}, default=str))
+
+
+def _outcome(code: str, o: dict) -> str:
+    """One storefront's (or the ERP's) line: the path taken, products published and failed, errors."""
+    if "read" in o:  # the ERP: items read and changed
+        return f"{code}: {o['read']:,} items read, {o.get('changed', 0):,} changed"
+    path = o.get("path") or o.get("kind") or "?"
+    ok = o.get("ok", o.get("published", 0))
+    errors = o.get("errors") or ([o["error"]] if o.get("error") else [])
+    return f"{code}: {path}, {ok:,} ok, {o.get('failed', 0):,} failed" + (f" ({' | '.join(errors)})" if errors else "")
 
 
 def _fingerprint(product) -> str:
