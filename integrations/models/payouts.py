@@ -117,6 +117,12 @@ class BalanceTransaction(models.Model):
     fee_minor = models.BigIntegerField(default=0)  # what the provider kept (positive = a cost)
     net_minor = models.BigIntegerField()  # amount - fee: what reached the payout
     currency = models.CharField(max_length=3)
+    # What the customer paid, in their currency, when the provider converted it into `currency` (a
+    # settlement file's customer-facing / gross-currency amount, signed like amount_minor), and the rate
+    # the provider says it used (presentment major units x rate = payout major units), when it says.
+    presentment_amount_minor = models.BigIntegerField(null=True, blank=True)
+    presentment_currency = models.CharField(max_length=3, blank=True)
+    exchange_rate = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)
     adjustment_reason = models.CharField(max_length=100, blank=True)
     test = models.BooleanField(default=False)
     transaction_date = models.DateTimeField(null=True, blank=True)

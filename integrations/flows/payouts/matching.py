@@ -9,6 +9,13 @@ Only the lines that changed are written: the rest keep their rows. The ERP side 
 per kind of document for the whole payout (the payout's transactions name them in a subquery), and
 lines are written set-based (`bulk.rows_insert`: one COPY on PostgreSQL), never one save per line.
 
+A transaction the provider converted (a settlement file says what the customer paid, in which
+currency, and maybe at what rate) is compared with the ERP in the order's currency; the ERP's amount
+converted at the provider's rate is what the payout should hold, and a difference left by the
+conversion alone is `currency_conversion`. An order paid in several captures (a split tender, a later
+capture) is matched once, by the sum of its captures: every capture but the latest matches as it is,
+and the latest carries whatever the sum and the Sales Order disagree by.
+
 Per-connection settings (Connection.settings): `payout_tolerance_minor` (default 0: a difference
 within it is `rounding`, and matched), `payout_fee_percent` and `payout_fee_fixed_minor` (the agreed
 processing fee of a charge; not set: the fee Shopify or the PSP charged is taken as agreed).
@@ -20,9 +27,10 @@ from itertools import islice
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
+from integrations.domain import format_amount, from_minor_units, round_to_currency, to_minor_units
 from integrations.models import BalanceTransaction, OrderLink, Payout, ReconciliationLine, Refund
 
 from .bulk import rows_insert
@@ -61,6 +69,9 @@ def _rows(queryset, *fields) -> list:
     return [row(*values) for values in queryset.values_list(*fields)]
 
 
+_Captures = namedtuple("_Captures", "count latest total presented presented_count")
+
+
 class _Context:
     """What the ERP side says, loaded once per payout (not once per transaction)."""
 
@@ -80,6 +91,17 @@ class _Context:
                             "id", "storefront_order_id", "storefront_refund_id", "state", "amount_minor",
                             "credit_memo_id", "credit_memo_total_minor"):
             self.refunds[refund.storefront_order_id].append(refund)
+        # Orders paid in several captures (in any payout of the connection): one aggregate query.
+        charged = (BalanceTransaction.objects.filter(payout_id=payout.pk, type=T.CHARGE)
+                   .exclude(storefront_order_id="").values("storefront_order_id"))
+        self.captures = {row[0]: _Captures(*row[1:]) for row in (
+            BalanceTransaction.objects.filter(connection_id=payout.connection_id, type=T.CHARGE, test=False,
+                                              payout__isnull=False, storefront_order_id__in=charged)
+            .values("storefront_order_id").order_by()
+            .annotate(n=Count("id"), latest=Max("id"), total=Sum("amount_minor"),
+                      presented=Sum("presentment_amount_minor"), presented_n=Count("presentment_amount_minor"))
+            .filter(n__gt=1)
+            .values_list("storefront_order_id", "n", "latest", "total", "presented", "presented_n"))}
         self.lines: list[tuple] = []  # in the order of _LINE_FIELDS
         self.payout = payout
         # Fees as agreed are one line per payout (what the fee journal books); a fee that differs from
@@ -120,17 +142,90 @@ def _order_problem(ctx: _Context, bt) -> tuple[str, OrderLink | None, str]:
     return "", order, ""
 
 
+def _in_order_currency(bt, order) -> int | None:
+    """The transaction's amount in its order's currency: as paid out when that is the order's currency,
+    else what the customer paid (when the provider says); None when neither is."""
+    if not order.currency or order.currency == bt.currency:
+        return bt.amount_minor
+    if bt.presentment_currency == order.currency and bt.presentment_amount_minor is not None:
+        return bt.presentment_amount_minor
+    return None
+
+
+def _converted(bt, minor: int) -> int:
+    """An amount in the transaction's presentment currency, in the payout's currency at the provider's
+    rate: the one it states, else the one its two amounts imply."""
+    if bt.exchange_rate:
+        major = from_minor_units(minor, bt.presentment_currency) * bt.exchange_rate
+        return to_minor_units(round_to_currency(major, bt.currency, ROUND_HALF_UP), bt.currency)
+    if bt.presentment_amount_minor:
+        return int((Decimal(minor) * bt.amount_minor / bt.presentment_amount_minor).quantize(Decimal(1), ROUND_HALF_UP))
+    return minor
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{format_amount(from_minor_units(minor, currency), currency)} {currency}"
+
+
+def _against_erp(ctx: _Context, bt, order, erp_minor: int, paid: int | None, *, refund=None,
+                 erp_document: str = "", note: str = "") -> None:
+    """One line: the transaction against what the ERP booked for it (erp_minor, signed like the
+    transaction, in the order's currency; paid: the transaction in that currency, or None)."""
+    erp_document = erp_document or order.erp_order_id
+    if paid is None:  # converted, and the provider does not say from what
+        ctx.add(bt, bt.amount_minor, None, Class.CURRENCY_CONVERSION, order=order, refund=refund,
+                erp_document=erp_document,
+                note=_joined(note, f"paid out in {bt.currency}; the ERP document is in {order.currency}"))
+        return
+    if not order.currency or order.currency == bt.currency:
+        ctx.add(bt, bt.amount_minor, erp_minor, ctx.compare(bt.amount_minor, erp_minor), order=order, refund=refund,
+                erp_document=erp_document, note=note)
+        return
+    expected = _converted(bt, erp_minor)
+    rate = f" at {bt.exchange_rate.normalize()}" if bt.exchange_rate else ""
+    said = (f"paid {_money(paid, order.currency)}, converted{rate} to {_money(bt.amount_minor, bt.currency)}; "
+            f"the ERP's {_money(erp_minor, order.currency)} is {_money(expected, bt.currency)}")
+    if abs(paid - erp_minor) > ctx.tolerance:
+        klass = Class.AMOUNT_MISMATCH
+    elif bt.amount_minor == expected:
+        klass = Class.NONE
+    elif paid != erp_minor and abs(bt.amount_minor - expected) <= ctx.tolerance:
+        klass = Class.ROUNDING
+    else:
+        klass = Class.CURRENCY_CONVERSION
+    ctx.add(bt, bt.amount_minor, expected, klass, order=order, refund=refund, erp_document=erp_document,
+            note=_joined(note, said))
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)
+
+
 def _match_charge(ctx: _Context, bt) -> None:
     klass, order, note = _order_problem(ctx, bt)
     if klass:
         ctx.add(bt, bt.amount_minor, None, klass, order=order, note=note)
-    elif order.currency and order.currency != bt.currency:
-        ctx.add(bt, bt.amount_minor, None, Class.CURRENCY_CONVERSION, order=order, erp_document=order.erp_order_id,
-                note=f"paid out in {bt.currency}; the Sales Order is in {order.currency}")
+        return
+    captures = ctx.captures.get(bt.storefront_order_id)
+    if captures is None:
+        _against_erp(ctx, bt, order, order.erp_total_minor, _in_order_currency(bt, order))
+    elif bt.id != captures.latest:
+        # Not the latest capture: it matches as it is; the Sales Order is matched by the sum on the latest.
+        ctx.add(bt, bt.amount_minor, bt.amount_minor, Class.NONE, order=order, erp_document=order.erp_order_id,
+                note=f"one of {captures.count} captures of this order: their sum is matched on the latest")
     else:
-        expected = order.erp_total_minor
-        ctx.add(bt, bt.amount_minor, expected, ctx.compare(bt.amount_minor, expected), order=order,
-                erp_document=order.erp_order_id)
+        paid_in_order_currency = not order.currency or order.currency == bt.currency
+        total = (captures.total if paid_in_order_currency else
+                 captures.presented if captures.presented_count == captures.count else None)
+        this = _in_order_currency(bt, order)
+        if total is None or this is None:
+            _against_erp(ctx, bt, order, order.erp_total_minor, None)
+            return
+        # What the ERP booked less what the other captures paid: this capture's share of the Sales Order.
+        currency = order.currency or bt.currency
+        _against_erp(ctx, bt, order, order.erp_total_minor - (total - this), this,
+                     note=f"latest of {captures.count} captures: together {_money(total, currency)} "
+                          f"against the Sales Order's {_money(order.erp_total_minor, currency)}")
 
 
 def _refund_for(ctx: _Context, bt) -> Refund | None:
@@ -153,9 +248,8 @@ def _match_refund(ctx: _Context, bt) -> None:
                 erp_document=order.erp_order_id,
                 note="the refund has no credit memo in the ERP yet" if refund else "no refund of this amount is known")
         return
-    expected = -refund.credit_memo_total_minor
-    ctx.add(bt, bt.amount_minor, expected, ctx.compare(bt.amount_minor, expected), order=order, refund=refund,
-            erp_document=refund.credit_memo_id)
+    _against_erp(ctx, bt, order, -refund.credit_memo_total_minor, _in_order_currency(bt, order), refund=refund,
+                 erp_document=refund.credit_memo_id)
 
 
 def _match_dispute(ctx: _Context, bt) -> None:
@@ -164,9 +258,11 @@ def _match_dispute(ctx: _Context, bt) -> None:
         ctx.add(bt, bt.amount_minor, None, klass, order=order, note=note)
         return
     # A chargeback takes back at most what the order was paid; its reversal gives it back.
-    if abs(bt.amount_minor) > order.erp_total_minor + ctx.tolerance:
-        ctx.add(bt, bt.amount_minor, -order.erp_total_minor if bt.amount_minor < 0 else order.erp_total_minor,
-                Class.AMOUNT_MISMATCH, order=order, erp_document=order.erp_order_id,
+    disputed = _in_order_currency(bt, order)
+    if disputed is not None and abs(disputed) > order.erp_total_minor + ctx.tolerance:
+        erp = -order.erp_total_minor if bt.amount_minor < 0 else order.erp_total_minor
+        expected = erp if not order.currency or order.currency == bt.currency else _converted(bt, erp)
+        ctx.add(bt, bt.amount_minor, expected, Class.AMOUNT_MISMATCH, order=order, erp_document=order.erp_order_id,
                 note="the dispute is for more than the order's ERP total")
         return
     label = "chargeback" if bt.type == T.DISPUTE else "chargeback reversed"
@@ -248,7 +344,8 @@ def payout_match(payout_id: int) -> Payout:
         return payout
     transactions = _rows(BalanceTransaction.objects.filter(payout=payout).exclude(type=T.PAYOUT).order_by("id"),
                          "id", "type", "test", "storefront_order_id", "source_id", "source_type", "currency",
-                         "amount_minor", "fee_minor", "net_minor", "adjustment_reason")
+                         "amount_minor", "fee_minor", "net_minor", "adjustment_reason", "presentment_amount_minor",
+                         "presentment_currency", "exchange_rate")
     ctx = _Context(payout, transactions)
     for bt in transactions:
         _match_transaction(ctx, bt)

@@ -6,13 +6,18 @@ Stripe (`payout_reconciliation.itemized.*`, CSV with a header line, amounts in m
 balance transaction, `automatic_payout_id` naming its payout and `automatic_payout_effective_at` its
 date; `balance_transaction_id`, `reporting_category` (charge, refund, dispute, dispute_reversal, fee,
 risk_reserved_funds, other_adjustment, payout, ...), `currency`, `gross`, `fee`, `net`, `source_id`,
-`payment_intent_id` / `charge_id` when it exports them, `created_utc`.
+`payment_intent_id` / `charge_id` when it exports them, `created_utc`; for a charge, refund or dispute
+in another currency `customer_facing_amount` (major units) and `customer_facing_currency`: what the
+customer paid before Stripe converted it (the report has no rate: it is implied by the two amounts).
 Adyen (settlement_detail_report_batch_N.csv): one row per journal entry of one payable batch, `Batch
 Number`; `Type` (Settled, Refunded, Chargeback, SecondChargeback, ChargebackReversed, RefundedReversed,
 Fee, MiscCosts, PaymentCost, InvoiceDeduction, DepositCorrection, Balancetransfer, ManualCorrected,
 MerchantPayout), `Psp Reference` (the payment), `Modification Reference` (the capture or refund),
 `Net Currency`, `Net Debit (NC)` / `Net Credit (NC)`, the fees `Commission (NC)`, `Markup (NC)`,
-`Scheme Fees (NC)`, `Interchange (NC)`, `Gross Currency` and `Creation Date`.
+`Scheme Fees (NC)`, `Interchange (NC)`, `Creation Date`; and what the shopper paid: `Gross Currency`,
+`Gross Debit (GC)` / `Gross Credit (GC)` and the `Exchange Rate` Adyen converted it at (GC x rate = NC).
+A row's direction is taken from its net columns (some exports put a Settled row's gross in the debit
+column), so the gross-currency amount carries the sign of the settled amount.
 
 Each row is matched to the commercetools payment it settles by the payment's `interfaceId` (the PSP's
 payment reference) or a transaction's `interactionId` (the PSP's capture/refund reference).
@@ -84,6 +89,9 @@ class _Row:
     interaction_id: str  # the PSP's capture/refund reference: a transaction's interactionId
     when: datetime | None
     raw: dict = field(default_factory=dict)
+    presentment_amount_minor: int | None = None  # in presentment_currency, when the PSP converted
+    presentment_currency: str = ""
+    exchange_rate: Decimal | None = None
 
 
 def detect_layout(header: list[str]) -> str:
@@ -131,6 +139,35 @@ def _moment(row: dict, column: str, line: int, *, required: bool = True) -> date
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _signed_like(amount: int, like: int) -> int:
+    return -abs(amount) if like < 0 else abs(amount)
+
+
+def _presentment(row: dict, line: int, settled_currency: str, settled: int, *, currency_column: str,
+                 amount_columns: tuple[str, ...], rate_column: str = "") -> tuple[int | None, str, Decimal | None]:
+    """(amount, currency, rate) the customer paid in, when the file says the PSP converted it; else
+    (None, "", None). An amount column holds a credit, or (with two) credit then debit."""
+    currency_text = (row.get(currency_column) or "").strip()
+    if not currency_text or not any((row.get(c) or "").strip() for c in amount_columns):
+        return None, "", None
+    currency = _currency(row, currency_column, line)
+    if currency == settled_currency:
+        return None, "", None
+    amount = _amount(row, amount_columns[0], currency, line, blank_zero=True)
+    if len(amount_columns) > 1:
+        amount -= _amount(row, amount_columns[1], currency, line, blank_zero=True)
+    rate = None
+    text = (row.get(rate_column) or "").strip() if rate_column else ""
+    if text:
+        try:
+            rate = Decimal(text.replace(",", ""))
+        except InvalidOperation:
+            rate = None
+        if rate is None or not rate.is_finite() or rate <= 0:
+            raise SettlementFileError(f"row {line}, column {rate_column!r}: {text!r} is not an exchange rate")
+    return _signed_like(amount, settled), currency, rate
+
+
 def _text(row: dict, column: str, line: int) -> str:
     value = (row.get(column) or "").strip()
     if not value:
@@ -157,13 +194,16 @@ def parse_stripe(reader: csv.DictReader) -> list[_Row]:
             raise SettlementFileError(f"row {line}, column 'net': {row['net']} is not gross {row['gross']} "
                                       f"less fee {row['fee']}")
         effective = _moment(row, "automatic_payout_effective_at", line)
+        presented, presented_in, _ = _presentment(row, line, currency, gross, currency_column="customer_facing_currency",
+                                                  amount_columns=("customer_facing_amount",))
         rows.append(_Row(
             payout_key=_text(row, "automatic_payout_id", line), payout_date=effective.date(),
             external_id=_text(row, "balance_transaction_id", line), type=STRIPE_CATEGORIES.get(category, "other"),
             currency=currency, amount_minor=gross, fee_minor=fee, net_minor=net, source_type=category,
             source_id=(row.get("payment_intent_id") or row.get("charge_id") or row.get("source_id") or "").strip(),
             interaction_id=(row.get("source_id") or row.get("charge_id") or "").strip(),
-            when=_moment(row, "created_utc", line, required=False) or effective, raw=dict(row)))
+            when=_moment(row, "created_utc", line, required=False) or effective, raw=dict(row),
+            presentment_amount_minor=presented, presentment_currency=presented_in))
     return rows
 
 
@@ -191,11 +231,15 @@ def parse_adyen(reader: csv.DictReader) -> list[_Row]:
             amount = net + fee
         psp = (row.get("Psp Reference") or "").strip()
         modification = (row.get("Modification Reference") or "").strip()
+        presented, presented_in, rate = (None, "", None) if kind == "fee" else _presentment(
+            row, line, currency, amount, currency_column="Gross Currency",
+            amount_columns=("Gross Credit (GC)", "Gross Debit (GC)"), rate_column="Exchange Rate")
         rows.append(_Row(
             payout_key=f"{merchant_account}:{batch}", payout_date=when.date(),
             external_id=f"{psp or 'batch' + batch}:{modification or line}:{kind_name}", type=kind,
             currency=currency, amount_minor=amount, fee_minor=fee, net_minor=net, source_type=kind_name,
-            source_id=psp, interaction_id=modification, when=when, raw=dict(row)))
+            source_id=psp, interaction_id=modification, when=when, raw=dict(row),
+            presentment_amount_minor=presented, presentment_currency=presented_in, exchange_rate=rate))
     return rows
 
 
@@ -223,7 +267,8 @@ def parse_settlement(data: bytes) -> tuple[str, list[_Row]]:
 
 _STORED_FIELDS = ("payout_id", "connection_id", "external_id", "type", "source_type", "source_id",
                   "source_order_transaction_id", "storefront_order_id", "amount_minor", "fee_minor", "net_minor",
-                  "currency", "transaction_date", "raw")
+                  "currency", "transaction_date", "raw", "presentment_amount_minor", "presentment_currency",
+                  "exchange_rate")
 
 
 def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> set[int]:
@@ -253,7 +298,8 @@ def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> 
         rows_insert(BalanceTransaction, _STORED_FIELDS, (
             (payout.pk, connection.pk, r.external_id, r.type, r.source_type, r.source_id, r.interaction_id,
              orders.get(r.interaction_id) or orders.get(r.source_id) or "", r.amount_minor, r.fee_minor,
-             r.net_minor, r.currency, r.when, r.raw)
+             r.net_minor, r.currency, r.when, r.raw, r.presentment_amount_minor, r.presentment_currency,
+             r.exchange_rate)
             for r in group if r.external_id not in known))
         if not created:  # a later file of the same batch adds to it: the payout is what all its rows settle
             stored = list(payout.balance_transactions.exclude(type="payout").values_list("net_minor", "amount_minor", "fee_minor"))

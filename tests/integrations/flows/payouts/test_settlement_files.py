@@ -190,3 +190,76 @@ def test_the_watched_folder_imports_each_new_file_once(sandbox, ct_connection, t
     line = payout.lines.get(balance_transaction__type="charge")
     assert line.difference_class == C.UNKNOWN_ORDER  # no commercetools payment has that PSP reference
     assert SettlementFile.objects.get().name == "settlement_detail_report_batch_45.csv"
+
+
+def _converted(minor: int, rate: str) -> int:
+    from decimal import ROUND_HALF_UP
+
+    return int((Decimal(minor) * Decimal(rate)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def test_an_adyen_batch_settled_in_another_currency_sets_its_conversion_difference_apart(posted, ct_connection):
+    """Two EUR orders settled in GBP at Adyen's rate: one converted exactly, one a penny off the ERP's
+    total at that rate (Adyen's rounding): that penny is currency conversion, not an amount mismatch."""
+    (o1, p1, l1), (o2, p2, l2) = posted(2), posted(3)
+    rate = "0.8573"
+    exact, penny_off = _converted(l1.erp_total_minor, rate), _converted(l2.erp_total_minor, rate) + 1
+    rows = [(p1, o1, l1, exact, 30), (p2, o2, l2, penny_off, 35)]
+    report = ADYEN_HEADER + "".join(
+        f"Ledgerline,LedgerlineUK,{p['interfaceId']},{o['orderNumber']},visa,2026-11-18 10:00:00,CET,Settled,"
+        f"88150000000001{n},EUR,,{_eur(link.erp_total_minor)},{rate},GBP,,{_eur(gbp - fee)},,{_eur(fee)},,,visa,46\n"
+        for n, (p, o, link, gbp, fee) in enumerate(rows))
+
+    record = settlement_file_import(ct_connection, "settlement_detail_report_batch_46.csv", report.encode())
+
+    assert record.status == SettlementFile.Status.IMPORTED, record.error
+    payout = Payout.objects.get()
+    assert payout.currency == "GBP" and payout.amount_minor == exact + penny_off - 65
+    stored = BalanceTransaction.objects.get(storefront_order_id=o1["id"])
+    assert (stored.currency, stored.amount_minor, stored.presentment_currency, stored.presentment_amount_minor,
+            stored.exchange_rate) == ("GBP", exact, "EUR", l1.erp_total_minor, Decimal(rate))
+    first = payout.lines.get(order=l1)
+    assert (first.difference_class, first.actual_minor, first.expected_minor) == (C.NONE, exact, exact)
+    second = payout.lines.get(order=l2)
+    assert (second.difference_class, second.kind, second.variance_minor) == (C.CURRENCY_CONVERSION, "unmatched", 1)
+    assert second.expected_minor == _converted(l2.erp_total_minor, rate) and "0.8573" in second.note
+    assert payout.status == Payout.Status.VARIANCE
+    totals = _adds_up(payout)
+    assert totals["variance_by_class"]["currency_conversion"] == 1 and totals["variance_by_class"]["amount_mismatch"] == 0
+
+
+def test_a_stripe_row_in_another_currency_is_matched_on_what_the_customer_paid(posted, ct_connection):
+    """A USD Stripe account paid by EUR customers: the order is matched on customer_facing_amount; a
+    customer who paid a euro less than the Sales Order is an amount mismatch, shown in dollars."""
+    (o1, p1, l1), (o2, p2, l2) = posted(2), posted(3)
+    usd1, usd2 = _converted(l1.erp_total_minor, "1.08"), _converted(l2.erp_total_minor - 100, "1.08")
+    header = STRIPE_HEADER.rstrip("\n") + ",customer_facing_amount,customer_facing_currency\n"
+    report = header + "".join(
+        f"po_2Q,2026-11-20 00:00:00,txn_fx{n},2026-11-18 10:00:00,usd,{_eur(usd)},0.00,{_eur(usd)},charge,ch_fx{n},"
+        f"Order,{p['interfaceId']},ch_fx{n},{_eur(paid)},eur\n"
+        for n, (p, usd, paid) in enumerate([(p1, usd1, l1.erp_total_minor), (p2, usd2, l2.erp_total_minor - 100)]))
+
+    record = settlement_file_import(ct_connection, "payout_reconciliation.itemized.csv", report.encode())
+
+    assert record.status == SettlementFile.Status.IMPORTED, record.error
+    payout = Payout.objects.get()
+    first, second = payout.lines.get(order=l1), payout.lines.get(order=l2)
+    assert (first.difference_class, first.expected_minor, first.actual_minor) == (C.NONE, usd1, usd1)
+    assert second.difference_class == C.AMOUNT_MISMATCH
+    # The ERP's total at the rate Stripe's two amounts imply, against what arrived.
+    implied = int((Decimal(l2.erp_total_minor) * usd2 / (l2.erp_total_minor - 100)).quantize(Decimal(1), "ROUND_HALF_UP"))
+    assert (second.expected_minor, second.actual_minor) == (implied, usd2)
+    assert "EUR" in second.note and "USD" in second.note
+    _adds_up(payout)
+
+
+def test_a_bad_exchange_rate_names_its_row(ct_connection):
+    report = ADYEN_HEADER + (
+        "Ledgerline,LedgerlineUK,8815000000000041,R1,visa,2026-11-18 10:00:00,CET,Settled,8815000000000042,EUR,,"
+        "20.00,0.85x,GBP,,16.80,,0.20,,,visaclassic,47\n")
+
+    record = settlement_file_import(ct_connection, "settlement_detail_report_batch_47.csv", report.encode())
+
+    assert record.status == SettlementFile.Status.FAILED
+    assert "row 2" in record.error and "'Exchange Rate'" in record.error
+    assert not BalanceTransaction.objects.exists()
