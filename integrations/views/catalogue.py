@@ -264,8 +264,12 @@ def publish_release(request: HtmxHttpRequest):
     if not chosen:
         notice, error = "", "Choose at least one item that is ready or waiting."
     else:
-        release(chosen)
-        notice, error = f"{len(chosen)} released: the storefronts are being updated (progress below).", ""
+        outcome = release(chosen) or {}
+        released, held = outcome.get("released", len(chosen)), outcome.get("held", 0)
+        notice, error = f"{released} released: the storefronts are being updated (progress below).", ""
+        if held:
+            notice += (f" {held} still {'waits' if held == 1 else 'wait'} for data from the ERP and "
+                       f"{'stays' if held == 1 else 'stay'} held (each exception says what is missing).")
         if len(chosen) < len(ids):
             gone = len(ids) - len(chosen)
             notice += f" {gone} {'was' if gone == 1 else 'were'} no longer in the queue."

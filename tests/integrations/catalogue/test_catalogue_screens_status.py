@@ -137,16 +137,24 @@ def test_release_hands_the_chosen_publications_to_the_flow(client, ecommerce_use
     import types
 
     released = []
+
+    def release(publications):
+        released.extend(publications)
+        return {"released": sum(1 for p in publications if p.state == "ready"),
+                "held": sum(1 for p in publications if p.state == "waiting")}
+
     flow = types.ModuleType("integrations.flows.catalogue")
-    flow.release = lambda publications: released.extend(publications)
+    flow.release = release
     monkeypatch.setitem(sys.modules, "integrations.flows.catalogue", flow)
     ready = _pub(_item(erp_connection, "HOODIE-GRY-L"), ct_connection, "ready")
+    waiting = catalogue["mug"].publications.get()
     live = catalogue["tee"].publications.first()
     client.force_login(ecommerce_user)
-    response = client.post(reverse("catalogue-release"), {"ids": [ready.pk, live.pk]}, HTTP_HX_REQUEST="true")
+    response = client.post(reverse("catalogue-release"), {"ids": [ready.pk, waiting.pk, live.pk]}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert [p.pk for p in released] == [ready.pk]  # a live one is not in the queue: not released again
-    assert "1 released" in body and "1 was no longer in the queue" in body and 'id="queue-table"' in body
+    assert sorted(p.pk for p in released) == sorted([ready.pk, waiting.pk])  # a live one is not released again
+    assert "1 released" in body and "1 still waits for data from the ERP and stays held" in body
+    assert "1 was no longer in the queue" in body and 'id="queue-table"' in body
     assert response["HX-Trigger"] == "catalogueChanged"
     nothing = client.post(reverse("catalogue-release"), {}, HTTP_HX_REQUEST="true").content.decode()
     assert "Choose at least one item" in nothing
