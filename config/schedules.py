@@ -42,6 +42,9 @@ def registry() -> list[ScheduleSpec]:
                      owner="backfill"),
         # Drift checks (integrations/drift/): gaps between the systems, each raised once as an owned exception.
         # The orphaned-order poll every 5 minutes catches an order whose webhooks were lost within 15 minutes.
+        # The item master: ERP changes pulled by cursor, gated per storefront and published (runs resume).
+        ScheduleSpec("catalogue: item master sync", "integrations.flows.catalogue.tasks.catalogue_sync_all",
+                     minutes=15, owner="catalogue"),
         ScheduleSpec("drift: orphaned orders", "integrations.drift.tasks.orphaned_orders", minutes=5, owner="drift"),
         ScheduleSpec("drift: inventory", "integrations.drift.tasks.inventory_drift", minutes=60, owner="drift"),
         ScheduleSpec("drift: catalogue", "integrations.drift.tasks.catalogue", minutes=60, owner="drift"),

@@ -51,6 +51,8 @@ from .base import (
     parse_retry_after,
     read_since,
 )
+from .catalogue import ITEM_MASTER, ItemPage
+from .item_master import master_item
 
 PAGE_SIZE = 200
 
@@ -71,7 +73,7 @@ def _message(body, response: requests.Response) -> str:
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
     capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
-                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS})
+                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER})
     max_batch = 100  # sales orders per POST /sales-orders/batch
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
@@ -278,6 +280,14 @@ class RestErpClient(RetryingClient):
                                "type": row.get("type") or "list", "customer_group": row.get("customer_group") or "",
                                "channel": row.get("channel") or "", "min_quantity": int(row.get("min_quantity") or 1)})
             yield str(item["code"]), prices
+
+    def items_changed_since(self, cursor: str = "", *, limit: int = 200) -> ItemPage:
+        """ITEM_MASTER: items created, changed (figures, prices, code) or retired after `cursor`, oldest
+        change first (`GET /items?updated_since=<cursor>&limit=`; the ERP's cursor is opaque and orders
+        by (updated_at, id), so items changed in the same instant are neither skipped nor repeated)."""
+        body = self._get("items", updated_since=cursor, limit=max(1, min(limit, PAGE_SIZE)))
+        items = [master_item(row) for row in body.get("data", [])]
+        return ItemPage(items, str(body.get("next_cursor") or cursor), bool(body.get("has_more")))
 
     def list_depots(self) -> list[str]:
         return [d["code"] for d in self._get("depots").get("data", [])]

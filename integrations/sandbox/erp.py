@@ -63,6 +63,7 @@ from .erp_books import (
     parse_timestamp,
     same_phone,
 )
+from .erp_items import DemoCatalogue, ItemMasterBook
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 
 DEFAULT_PAGE_SIZE = 50
@@ -126,7 +127,7 @@ def _validation(errors: list[dict]) -> Response:
                           "errors": errors}, 422)
 
 
-class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
+class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/erp"
 
     def __init__(
@@ -150,6 +151,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         """Empty catalogue, no orders or customers, and the configuration the sandbox started with."""
         with self.lock:
             self.items: dict[str, dict] = {}
+            self._reset_item_master()
             self.depots: dict[str, dict] = {}
             self.stock: dict[tuple[str, str], dict] = {}
             self._customers: dict[str, dict] = {}
@@ -190,6 +192,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, allocated=0, reserved=0, damaged=n % 2)
+            self._enrich_demo_items(NON_STOCK_DEMO_ITEMS)
 
     def add_item(self, code: str, description: str = "", active: bool = True, tax_code: str = "",
                  prices: list[dict] | None = None, **figures) -> dict:
@@ -202,7 +205,7 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             if prices:
                 item["prices"] = [dict(p) for p in prices]
             item.update({k: v for k, v in figures.items() if k in ITEM_FIGURES and v not in (None, "")})
-            self.items[code] = item
+            self.items[code] = self._touch_item(item, self.items.get(code))
             return dict(item)
 
     def customers_add(self, *, email: str = "", name: str = "", external_reference: str = "", country: str = "",
@@ -266,6 +269,8 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("GET", "/_sandbox/references", self.admin_references)
         self.route("POST", "/_sandbox/config", self.admin_config)
         self.route("POST", "/_sandbox/items", self.admin_add_item)
+        self.route("POST", "/_sandbox/items/(?P<code>[^/]+)", self.admin_change_item)
+        self.route("POST", "/_sandbox/seed-catalogue", self.admin_seed_catalogue)
         self.route("POST", "/_sandbox/depots", self.admin_add_depot)
         self.route("POST", "/_sandbox/stock", self.admin_set_stock)
         self.route("POST", "/_sandbox/sales-orders/(?P<id>[^/]+)/dispatch", self.admin_dispatch_order)
@@ -335,9 +340,27 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
                               "next_page": page + 1 if more else None})
 
     def list_items(self, request: Request) -> Response:
+        if request.arg("updated_since") is not None or request.arg("limit") is not None:
+            return self.list_item_changes(request)
         with self.lock:
             rows = [dict(i) for i in sorted(self.items.values(), key=lambda i: i["code"])]
         return self._page(request, rows)
+
+    def list_item_changes(self, request: Request) -> Response:
+        """The item master's change feed: `GET /items?updated_since=<cursor>&limit=<n>` (an empty
+        cursor starts from the beginning), ordered by (updated_at, id), answered as {"data": [...],
+        "next_cursor", "has_more"}."""
+        try:
+            limit = int(request.arg("limit", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return _validation([{"field": "limit", "message": "limit must be an integer"}])
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            return _validation([{"field": "limit", "message": f"limit must be between 1 and {MAX_PAGE_SIZE}"}])
+        try:
+            rows, cursor, more = self.items_changed_since(request.arg("updated_since") or "", limit)
+        except ValueError as bad:
+            return _validation([{"field": "updated_since", "message": str(bad)}])
+        return Response.json({"data": rows, "next_cursor": cursor, "has_more": more})
 
     def get_item(self, request: Request) -> Response:
         with self.lock:
@@ -1225,6 +1248,21 @@ class ErpSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             return _error(400, "invalid_item", "code is required")
         return Response.json(self.add_item(body["code"], body.get("description", ""), body.get("active", True),
                                            body.get("tax_code", ""), **{k: body.get(k) for k in ITEM_FIGURES}), 201)
+
+    def admin_change_item(self, request: Request) -> Response:
+        """Change an item of the item master as someone in the ERP would: any of its fields, prices
+        (the whole price list), "status": "retired", or "new_code" to rename it (same id)."""
+        try:
+            return Response.json(self.item_master_change(request.params["code"], **(request.json() or {})))
+        except KeyError:
+            return _error(404, "not_found", f"Item {request.params['code']} does not exist")
+        except (TypeError, ValueError) as bad:
+            return _validation([{"field": "item", "message": str(bad)}])
+
+    def admin_seed_catalogue(self, request: Request) -> Response:
+        self.seed_catalogue()
+        with self.lock:
+            return Response.json({"items": sorted(self.items)})
 
     def admin_add_depot(self, request: Request) -> Response:
         body = request.json() or {}

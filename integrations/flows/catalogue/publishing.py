@@ -1,0 +1,301 @@
+"""Publishing the gated item master to one storefront: Products built from the items sharing a product
+key, pushed through the storefront's PUBLISH_PRODUCTS in batches or, for a large set, its BULK_PUBLISH.
+
+A publish is a CatalogRun holding the product keys it pushes and how far it got, so a run that dies is
+resumed by running it again: batches continue after the last one recorded, a bulk job is asked for by
+the handle saved before waiting (never started twice). Storefronts create or update by key, so a
+batch sent again doubles nothing. Every storefront write goes through the outbound-write log.
+
+What is pushed: publications ready to go (released, where the storefront's release is manual, or
+live before), and retired items still live (published=False: unpublished, not deleted). A product
+carries all its variants that are live or going live; a variant held by the gate that was never
+live is left out; a retired variant of a product still on sale is dropped from it. Only items whose
+fingerprint differs from the one last pushed are pending, so a 1 % change pushes about 1 %."""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from exceptions_queue.models import ExceptionRecord
+from exceptions_queue.services import exception_raise, exception_resolve
+from integrations.connectors.base import ConnectorError, PermanentError, supports
+from integrations.connectors.catalogue import BULK_PUBLISH, Product, ProductVariant, PublishResult
+from integrations.models import CatalogItem, CatalogPublication, CatalogRun, Connection
+from integrations.writes import outbound_write
+
+from .exception_types import PUBLISH_FAILED
+from .gate import StorefrontRules
+from .store import master_item
+
+log = logging.getLogger("ledgerline.catalogue")
+
+MAX_ATTEMPTS = 5  # retryable failures of one product before it is an exception
+BULK_POLL_SECONDS = 1.0
+BULK_WAIT_SECONDS = 120.0  # then the run waits for the next round (the handle is saved)
+State = CatalogPublication.State
+
+
+def _pending(connection: Connection, rules: StorefrontRules):
+    ready = Q(state=State.READY)
+    if rules.release == "manual":
+        ready &= Q(released_at__isnull=False) | ~Q(published_fingerprint="")
+    retire = Q(state=State.RETIRED) & ~Q(storefront_product_id="") & ~Q(published_fingerprint=F("item__fingerprint"))
+    return CatalogPublication.objects.filter(connection=connection).filter(ready | retire)
+
+
+def pending_keys(connection: Connection, rules: StorefrontRules | None = None) -> list[str]:
+    """The product keys with something to push to `connection`, sorted."""
+    rules = rules or StorefrontRules.of(connection)
+    rows = _pending(connection, rules).values_list("item__product_key", "item__code")
+    return sorted({key or code for key, code in rows})
+
+
+def _included(pub: CatalogPublication, rules: StorefrontRules) -> bool:
+    if pub.state == State.LIVE:
+        return True
+    if pub.state == State.READY:
+        return rules.release == "auto" or pub.released_at is not None or bool(pub.published_fingerprint)
+    if pub.state in (State.WAITING, State.FAILED):
+        return bool(pub.storefront_variant_id)  # on the storefront already: kept there as it is
+    return False
+
+
+def sku_map(connection: Connection, codes) -> dict[str, str]:
+    """ERP item code -> the SKU the storefront sells it under (a SKU mapping's, else the code)."""
+    from mappings.models import SkuMapping
+
+    rows = SkuMapping.objects.filter(connection=connection, active=True, erp_item_code__in=list(codes))
+    return {row.erp_item_code: row.storefront_sku for row in rows.order_by("pk")}
+
+
+def build(connection: Connection, keys: list[str], rules: StorefrontRules):
+    """(products, {key: [(publication, sku, fingerprint pushed)]}) for these product keys."""
+    items = CatalogItem.objects.filter(Q(product_key__in=keys) | Q(product_key="", code__in=keys))
+    pubs = list(CatalogPublication.objects.filter(connection=connection, item__in=items).select_related("item")
+                .order_by("item__code", "pk"))
+    skus = sku_map(connection, [p.item.code for p in pubs])
+    groups: dict[str, list[CatalogPublication]] = defaultdict(list)
+    for pub in pubs:
+        groups[pub.item.key].append(pub)
+    products, members = [], {}
+    for key in keys:
+        group = groups.get(key) or []
+        live = [p for p in group if _included(p, rules)]
+        retired = [p for p in group if p.state == State.RETIRED and p.storefront_product_id]
+        chosen, published = (live, True) if live else (retired, False)
+        if not chosen:
+            continue
+        masters = [(p, master_item(p.item)) for p in chosen]
+        first = masters[0][1]
+        variants = tuple(ProductVariant(sku=skus.get(m.code, m.code), item_id=m.id, attributes=dict(m.attributes),
+                                        barcodes=m.barcodes, images=m.images, prices=m.prices) for _, m in masters)
+        products.append(Product(
+            key=key, name=first.name, description=first.description, product_type=first.product_type,
+            tax_category=rules.tax_categories.get(first.tax_code, rules.tax_category), variants=variants,
+            published=published))
+        # Who this push answers for: the variants sent, and the retired ones it drops.
+        members[key] = [(p, skus.get(m.code, m.code), p.item.fingerprint) for p, m in masters] + [
+            (p, skus.get(p.item.code, p.item.code), p.item.fingerprint) for p in retired if p not in chosen]
+    return products, members
+
+
+def _exception_key(connection: Connection, key: str) -> str:
+    return f"{connection.pk}:{key}"
+
+
+def apply_results(connection: Connection, results: list[PublishResult], members: dict) -> tuple[int, int]:
+    """Record each product's result on its publications: (ok, failed)."""
+    now = timezone.now()
+    ok = failed = 0
+    answered = set()
+    changed = []
+    open_ = {r.key: r for r in ExceptionRecord.objects.filter(
+        key__in=[f"{PUBLISH_FAILED.code}:{_exception_key(connection, r.key)}" for r in results],
+        status__in=ExceptionRecord.ACTIVE_STATUSES)}
+    for result in results:
+        group = members.get(result.key)
+        if group is None:
+            continue
+        answered.add(result.key)
+        if result.ok:
+            ok += 1
+            for pub, sku, print_ in group:
+                if pub.state in (State.WAITING,) and pub.published_fingerprint:
+                    continue  # kept as it was on the storefront; the gate still holds its change
+                pub.state = State.RETIRED if pub.item.status == "retired" else State.LIVE
+                pub.published_fingerprint = print_
+                pub.sku = sku
+                pub.storefront_product_id = result.storefront_id or pub.storefront_product_id
+                pub.storefront_variant_id = str(result.variant_ids.get(sku) or pub.storefront_variant_id)
+                pub.last_pushed_at, pub.last_error, pub.attempts, pub.released_at = now, "", 0, None
+                changed.append(pub)
+            record = open_.get(f"{PUBLISH_FAILED.code}:{_exception_key(connection, result.key)}")
+            if record is not None:
+                exception_resolve(record=record, note="Published.", action="auto_resolved")
+            continue
+        failed += 1
+        final = not result.retryable or max((p.attempts for p, _, _ in group), default=0) + 1 >= MAX_ATTEMPTS
+        for pub, _, _ in group:
+            pub.last_error = result.error[:2000]
+            pub.attempts += 1
+            if final and pub.state != State.RETIRED:
+                pub.state = State.FAILED
+            changed.append(pub)
+        if final:
+            _raise_failed(connection, result.key, result.error, [s for _, s, _ in group])
+    if changed:
+        CatalogPublication.objects.bulk_update(
+            changed, ["state", "published_fingerprint", "sku", "storefront_product_id", "storefront_variant_id",
+                      "last_pushed_at", "last_error", "attempts", "released_at", "updated_at"], batch_size=500)
+    missing = [key for key in members if key not in answered]
+    if missing:  # a product the storefront did not answer for is a failure, not a silent success
+        failed += apply_results(connection, [PublishResult(k, ok=False, error="no answer for this product",
+                                                           retryable=True) for k in missing],
+                                {k: members[k] for k in missing})[1]
+    return ok, failed
+
+
+def _raise_failed(connection: Connection, key: str, error: str, skus: list[str]) -> None:
+    exception_raise(
+        exc_type=PUBLISH_FAILED, key=_exception_key(connection, key), fingerprint=f"{key}:{error[:200]}",
+        message=f"Product {key} ({', '.join(skus)}) was not published to {connection.name}: {error}",
+        context={"key": key, "storefront": connection.name, "skus": skus, "connection": connection.code},
+        sku=skus[0] if skus else "", subject=("sku", skus[0] if skus else key), last_error=error[:2000],
+        retry_args={"kind": "publish", "connection_id": connection.pk, "key": key})
+
+
+def _active_run(connection: Connection) -> CatalogRun | None:
+    return (CatalogRun.objects.filter(connection=connection, kind__in=(CatalogRun.Kind.PUBLISH, CatalogRun.Kind.BULK),
+                                      state__in=CatalogRun.ACTIVE).order_by("pk").first())
+
+
+def publish(connection: Connection, *, client=None, bulk: bool | None = None, keys: list[str] | None = None,
+            rules: StorefrontRules | None = None, wait: float = BULK_WAIT_SECONDS) -> CatalogRun | None:
+    """Push what is pending to `connection` (or resume the run that was under way); the run, or None
+    when there was nothing to push. A bulk job still running after `wait` seconds leaves the run
+    waiting (its handle saved): the next call picks it up."""
+    from integrations.connectors import connector_for
+
+    rules = rules or StorefrontRules.of(connection)
+    client = client or connector_for(connection)
+    run = _active_run(connection)
+    if run is None:
+        keys = pending_keys(connection, rules) if keys is None else sorted(set(keys))
+        if not keys:
+            return None
+        use_bulk = (len(keys) > rules.bulk_threshold) if bulk is None else bulk
+        kind = CatalogRun.Kind.BULK if use_bulk and supports(client, BULK_PUBLISH) else CatalogRun.Kind.PUBLISH
+        try:
+            with transaction.atomic():
+                run = CatalogRun.objects.create(connection=connection, kind=kind, keys=keys, total=len(keys),
+                                                summary={"next": 0})
+        except IntegrityError:  # another worker started one a moment ago: resume that one
+            run = _active_run(connection)
+            if run is None:
+                return None
+    try:
+        if run.kind == CatalogRun.Kind.BULK:
+            _run_bulk(run, connection, client, rules, wait)
+        else:
+            _run_batches(run, connection, client, rules)
+    except Exception as exc:  # noqa: BLE001 - never a silent death: the run says why, an owner is told
+        log.exception("catalogue publish to %s failed", connection.code)
+        run.state, run.error, run.finished_at = CatalogRun.State.FAILED, str(exc)[:2000], timezone.now()
+        run.save(update_fields=["state", "error", "finished_at"])
+        _raise_failed(connection, "(run)", f"the publish run stopped: {exc}", [])
+        raise
+    return run
+
+
+def _finish(run: CatalogRun) -> None:
+    run.state, run.finished_at, run.error = CatalogRun.State.DONE, timezone.now(), ""
+    run.save(update_fields=["state", "finished_at", "error", "done", "failed", "summary"])
+    log.info("catalogue %s run %s: %s published, %s failed", run.kind, run.pk, run.done, run.failed)
+
+
+def _retryable(exc: ConnectorError) -> bool:
+    return not isinstance(exc, PermanentError) or getattr(exc, "retry_after", None) is not None
+
+
+def _run_batches(run: CatalogRun, connection: Connection, client, rules: StorefrontRules) -> None:
+    position = int((run.summary or {}).get("next", 0))
+    while position < len(run.keys):
+        chunk = run.keys[position:position + rules.batch_size]
+        products, members = build(connection, chunk, rules)
+        if products:
+            try:
+                with outbound_write(action="catalogue.publish", connection=connection,
+                                    idempotency_key=f"catalogue:{connection.pk}:run-{run.pk}:{position}",
+                                    subject=("catalogue_run", str(run.pk))) as write:
+                    results = client.publish_products(products)
+                    write.response_id = f"{sum(1 for r in results if r.ok)}/{len(results)} ok"
+            except ConnectorError as exc:
+                if _retryable(exc):
+                    # The vendor is busy or down: the run stays where it is and the next round resumes it.
+                    run.error = f"will retry: {exc}"[:2000]
+                    run.summary = {**run.summary, "next": position, "retries": int(run.summary.get("retries", 0)) + 1}
+                    run.save(update_fields=["error", "summary"])
+                    if run.summary["retries"] < MAX_ATTEMPTS:
+                        return
+                results = [PublishResult(p.key, ok=False, error=str(exc)) for p in products]
+            ok, bad = apply_results(connection, results, members)
+            run.done += ok
+            run.failed += bad
+        position += len(chunk)
+        run.summary = {**run.summary, "next": position, "retries": 0}
+        run.save(update_fields=["done", "failed", "summary"])
+    _finish(run)
+
+
+def _bulk_results(client, handle: str, products: list[Product]) -> list[PublishResult]:
+    try:
+        return client.bulk_publish_results(handle, products)
+    except TypeError:  # a publisher that remembers its own products (the Protocol's form)
+        return client.bulk_publish_results(handle)
+
+
+def _run_bulk(run: CatalogRun, connection: Connection, client, rules: StorefrontRules, wait: float) -> None:
+    products, members = build(connection, run.keys, rules)
+    if not run.bulk_handle:
+        if not products:
+            _finish(run)
+            return
+        try:
+            with outbound_write(action="catalogue.bulk_publish", connection=connection,
+                                idempotency_key=f"catalogue:{connection.pk}:run-{run.pk}:bulk",
+                                subject=("catalogue_run", str(run.pk))) as write:
+                handle = client.bulk_publish_start(products)
+                write.response_id = handle
+        except ConnectorError as exc:
+            if not _retryable(exc):
+                raise
+            run.error = f"will retry: {exc}"[:2000]  # e.g. another bulk operation is running on the shop
+            run.save(update_fields=["error"])
+            return
+        run.bulk_handle, run.state = handle, CatalogRun.State.WAITING
+        run.save(update_fields=["bulk_handle", "state"])  # saved before waiting: a crash resumes this job
+    began = time.monotonic()
+    while True:
+        status = client.bulk_publish_status(run.bulk_handle)
+        run.summary = {**run.summary, "objects": status.done_count}
+        run.save(update_fields=["summary"])
+        if status.state != "running":
+            break
+        if time.monotonic() - began >= wait:
+            return
+        time.sleep(BULK_POLL_SECONDS if wait >= BULK_POLL_SECONDS else max(wait / 10, 0.01))
+    if status.state == "completed":
+        ok, bad = apply_results(connection, _bulk_results(client, run.bulk_handle, products), members)
+        run.done, run.failed = ok, bad
+        _finish(run)
+        return
+    apply_results(connection, [PublishResult(p.key, ok=False, error=f"bulk job {status.error}", retryable=True)
+                               for p in products], members)
+    run.failed = len(products)
+    run.state, run.error, run.finished_at = CatalogRun.State.FAILED, f"bulk job {status.error}"[:2000], timezone.now()
+    run.save(update_fields=["failed", "state", "error", "finished_at"])

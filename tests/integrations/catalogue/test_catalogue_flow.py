@@ -1,0 +1,254 @@
+"""The catalogue flow end to end against the sandbox REST ERP over HTTP, with an in-test storefront
+publisher (implementing PUBLISH_PRODUCTS / BULK_PUBLISH) that keeps products by key as a storefront
+would: pull by cursor, gating with an exception that lists what is missing and resolves itself,
+manual release, bulk runs that resume after a crash, retirement and SKU renames."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exceptions_queue.models import ExceptionRecord
+from integrations.connectors.base import TransientError
+from integrations.connectors.catalogue import BULK_PUBLISH, PUBLISH_PRODUCTS, BulkStatus, PublishResult
+from integrations.flows import catalogue
+from integrations.flows.catalogue import publishing as publish_module
+from integrations.models import CatalogItem, CatalogPublication, CatalogRun, Connection, OutboundWrite
+from mappings.models import SkuMapping
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeStorefront:
+    """A storefront that creates or updates products by key (never a second one), hands out variant ids
+    per SKU, and runs bulk jobs that complete when asked `finish_after` times."""
+
+    capabilities = frozenset({PUBLISH_PRODUCTS, BULK_PUBLISH})
+
+    def __init__(self):
+        self.products: dict = {}  # key -> Product
+        self.ids: dict = {}  # key -> product id
+        self.variant_ids: dict = {}  # (key, item_id) -> variant id
+        self.calls = 0
+        self.bulk_started = 0
+        self.jobs: dict = {}
+        self.finish_after = 1
+        self.fail_next: Exception | None = None
+
+    def _put(self, product) -> PublishResult:
+        created = product.key not in self.products
+        self.products[product.key] = product
+        self.ids.setdefault(product.key, f"P{len(self.ids) + 1}")
+        ids = {}
+        for v in product.variants:
+            ids[v.sku] = self.variant_ids.setdefault((product.key, v.item_id), f"V{len(self.variant_ids) + 1}")
+        return PublishResult(product.key, ok=True, storefront_id=self.ids[product.key], variant_ids=ids, created=created)
+
+    def publish_products(self, products):
+        self.calls += 1
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        return [self._put(p) for p in products]
+
+    def set_variant_prices(self, sku, prices):
+        pass
+
+    def bulk_publish_start(self, products):
+        self.bulk_started += 1
+        handle = f"gid://bulk/{self.bulk_started}"
+        self.jobs[handle] = {"products": list(products), "polls": 0}
+        return handle
+
+    def bulk_publish_status(self, handle):
+        job = self.jobs[handle]
+        job["polls"] += 1
+        done = job["polls"] >= self.finish_after
+        return BulkStatus(handle, "completed" if done else "running", done_count=len(job["products"]) if done else 0)
+
+    def bulk_publish_results(self, handle):
+        return [self._put(p) for p in self.jobs[handle]["products"]]
+
+
+@pytest.fixture
+def erp(sandbox):
+    sandbox.erp.add_depot("MAIN")
+    return Connection.objects.create(code="erp-items", kind="rest_erp", name="ERP")
+
+
+@pytest.fixture
+def shop(db):
+    return Connection.objects.create(code="shop-items", kind="shopify", name="Test shop",
+                                     settings={"catalogue_publish": True, "currency": "GBP",
+                                               "catalogue_required_attributes": ["size"]})
+
+
+@pytest.fixture
+def front(monkeypatch):
+    fake = FakeStorefront()
+    monkeypatch.setattr("integrations.connectors.connector_for",
+                        lambda connection: fake if connection.kind == "shopify" else _real(connection))
+    return fake
+
+
+def _real(connection):
+    from django.conf import settings
+
+    from integrations.connectors.erp import RestErpClient
+
+    return RestErpClient.from_settings(base_url=settings.ERP["base_url"])
+
+
+def put(sandbox, code, **fields):
+    base = {"name": "Tee", "product_key": "TEE", "unit_cost": "4.20", "lead_time_days": 14, "tax_code": "T1",
+            "depot": "MAIN", "attributes": {"size": "M"},
+            "prices": [{"currency": "GBP", "amount": "19.99", "type": "list"},
+                       {"currency": "GBP", "amount": "17.50", "type": "list", "min_quantity": 5},
+                       {"currency": "EUR", "amount": "22.00", "type": "list", "customer_group": "trade"}]}
+    return sandbox.erp.item_master_put(code, **{**base, **fields})
+
+
+def test_items_arrive_as_one_product_with_variants_and_exact_prices(sandbox, erp, shop, front):
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    put(sandbox, "TEE-M")
+    outcome = catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert outcome["erp-items"]["changed"] == 2
+    product = front.products["TEE"]
+    assert [v.sku for v in product.variants] == ["TEE-M", "TEE-S"] and product.published
+    prices = {(p.currency, p.min_quantity, p.customer_group): p.amount for p in product.variants[0].prices}
+    assert prices == {("GBP", 1, ""): Decimal("19.99"), ("GBP", 5, ""): Decimal("17.50"),
+                      ("EUR", 1, "trade"): Decimal("22.00")}
+    pubs = CatalogPublication.objects.filter(connection=shop)
+    assert {p.state for p in pubs} == {"live"} and all(p.storefront_variant_id for p in pubs)
+    assert OutboundWrite.objects.filter(action="catalogue.publish", status="succeeded").count() == 1
+
+    # Nothing changed in the ERP: nothing is stored again and nothing pushed.
+    calls = front.calls
+    again = catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert again["erp-items"]["changed"] == 0 and again["shop-items"] == {"published": 0} and front.calls == calls
+
+    # A new price on one variant: only that product is pushed, with the new amount.
+    put(sandbox, "TEE-M", prices=[{"currency": "GBP", "amount": "21.00", "type": "list"}])
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert front.calls == calls + 1
+    m = next(v for v in front.products["TEE"].variants if v.sku == "TEE-M")
+    assert [p.amount for p in m.prices] == [Decimal("21.00")]
+    assert len(front.products) == 1 and len(front.variant_ids) == 2
+
+
+def test_an_incomplete_item_is_held_with_what_it_lacks_and_released_when_completed(sandbox, erp, shop, front):
+    put(sandbox, "CAP-1", product_key="", tax_code="", lead_time_days=None, attributes={},
+        prices=[{"currency": "EUR", "amount": "9.00", "type": "list"}])
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    pub = CatalogPublication.objects.get(connection=shop, item__code="CAP-1")
+    assert pub.state == "waiting"
+    assert pub.missing == ["lead time", "tax code", "a price in GBP", "attribute size"]
+    record = ExceptionRecord.objects.get(type_code="catalogue_item_incomplete")
+    assert record.team == "ecommerce" and record.is_active
+    assert "lead time, tax code, a price in GBP, attribute size" in record.title
+    assert "CAP-1" not in front.products
+
+    # Half completed: the same exception now lists only what is still missing.
+    sandbox.erp.item_master_change("CAP-1", tax_code="T1", lead_time_days=10)
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    record.refresh_from_db()
+    assert record.is_active and record.context["missing_list"] == ["a price in GBP", "attribute size"]
+    assert ExceptionRecord.objects.filter(type_code="catalogue_item_incomplete").count() == 1
+
+    sandbox.erp.item_master_change("CAP-1", attributes={"size": "one size"},
+                                   prices=[{"currency": "GBP", "amount": "12.00", "type": "list"}])
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    record.refresh_from_db()
+    pub.refresh_from_db()
+    assert not record.is_active and pub.state == "live" and "CAP-1" in front.products
+
+
+def test_manual_release_keeps_ready_items_in_the_queue_until_released(sandbox, erp, shop, front, monkeypatch):
+    shop.settings = {**shop.settings, "catalogue_release": "manual"}
+    shop.save()
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    pub = CatalogPublication.objects.get(connection=shop)
+    assert pub.state == "ready" and front.products == {}
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)))
+    assert catalogue.release([pub]) == {"released": 1, "held": 0}
+    assert queued == [("integrations.flows.catalogue.tasks.publish_storefront", (shop.pk,))]
+    from integrations.flows.catalogue.tasks import publish_storefront
+
+    publish_storefront(shop.pk)
+    pub.refresh_from_db()
+    assert pub.state == "live" and "TEE" in front.products
+
+    # Once live, a change in the ERP is pushed without another release.
+    put(sandbox, "TEE-S", attributes={"size": "S"}, name="Tee (new)")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert front.products["TEE"].name == "Tee (new)"
+
+
+def test_a_bulk_run_saves_its_handle_and_resumes_after_a_crash_without_a_second_job(sandbox, erp, shop, front,
+                                                                                   monkeypatch):
+    for n in range(6):
+        put(sandbox, f"B-{n}", product_key=f"BP-{n // 2}", attributes={"size": str(n % 2)})
+    front.finish_after = 3
+    catalogue.pull_and_gate(erp, [shop])
+    monkeypatch.setattr(publish_module, "BULK_POLL_SECONDS", 0)
+    run = catalogue.publish(shop, bulk=True, wait=0)  # the job runs on; this worker stops waiting
+    assert run.kind == "bulk" and run.state == "waiting" and run.bulk_handle == "gid://bulk/1"
+    assert CatalogRun.objects.get(pk=run.pk).bulk_handle == "gid://bulk/1"  # saved before waiting
+
+    # The worker dies; the next round asks the same job rather than starting another.
+    def crash(*args, **kwargs):
+        raise AssertionError("a second bulk job was started")
+
+    monkeypatch.setattr(front, "bulk_publish_start", crash)
+    run = catalogue.publish(shop, wait=5)
+    assert run.state == "done" and run.done == 3 and front.bulk_started == 1
+    assert sorted(front.products) == ["BP-0", "BP-1", "BP-2"]
+    assert CatalogPublication.objects.filter(connection=shop, state="live").count() == 6
+
+
+def test_batches_resume_from_the_last_one_done_and_a_retryable_failure_waits(sandbox, erp, shop, front):
+    shop.settings = {**shop.settings, "catalogue_batch_size": 2}
+    shop.save()
+    for n in range(5):
+        put(sandbox, f"K-{n}", product_key=f"KP-{n}")
+    catalogue.pull_and_gate(erp, [shop])
+    front.fail_next = TransientError("shop answered 503")
+    run = catalogue.publish(shop, bulk=False)
+    assert run.state == "running" and run.summary["next"] == 0 and "503" in run.error
+    run = catalogue.publish(shop, bulk=False)
+    assert run.state == "done" and run.done == 5 and sorted(front.products) == [f"KP-{n}" for n in range(5)]
+    keys = list(OutboundWrite.objects.filter(action="catalogue.publish").values_list("external_reference", flat=True))
+    assert len(keys) == len(set(keys)) + 1  # the failed batch was sent again under its own key, once more
+
+
+def test_retired_items_are_unpublished_not_deleted(sandbox, erp, shop, front):
+    put(sandbox, "OLD-1", product_key="")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    sandbox.erp.item_master_change("OLD-1", status="retired")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert front.products["OLD-1"].published is False
+    assert CatalogPublication.objects.get(connection=shop).state == "retired"
+    assert CatalogItem.objects.get(code="OLD-1").status == "retired"
+
+
+def test_a_sku_renamed_in_the_erp_is_a_mapping_change_on_the_same_variant(sandbox, erp, shop, front):
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    before = CatalogPublication.objects.get(connection=shop)
+    sandbox.erp.item_master_change("TEE-S", new_code="TEE-SMALL")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    mapping = SkuMapping.objects.get(connection=shop, storefront_sku="TEE-S")
+    assert mapping.erp_item_code == "TEE-SMALL"
+    after = CatalogPublication.objects.get(connection=shop)
+    assert after.pk == before.pk and after.storefront_variant_id == before.storefront_variant_id
+    assert [v.sku for v in front.products["TEE"].variants] == ["TEE-S"] and len(front.products) == 1
+    assert CatalogItem.objects.count() == 1 and CatalogItem.objects.get().code == "TEE-SMALL"
+    # Renamed again: the same mapping row changes, and its history keeps each step.
+    sandbox.erp.item_master_change("TEE-SMALL", new_code="TEE-XS")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    mapping.refresh_from_db()
+    assert mapping.erp_item_code == "TEE-XS" and mapping.history.count() == 2
+    assert catalogue.erp_prices("TEE-S", shop)[0].amount == Decimal("19.99")
