@@ -1,6 +1,7 @@
 """Inventory drift: per SKU and storefront location, what the storefront shows as available now, the
 ATS Ledgerline last pushed and the ERP's current ATS, beyond a tolerance. Shopify's levels are read
-by one bulk operation, commercetools' entries per supply channel, the ERP's stock once per depot;
+by one bulk operation (started first: the ERP's stock is read while Shopify builds the file),
+commercetools' entries per supply channel, the ERP's stock once per depot;
 the comparison walks the stored levels with `.iterator()` (no query per row)."""
 from __future__ import annotations
 
@@ -28,11 +29,20 @@ def _location_key(connection: Connection, location: str) -> str:
     return location
 
 
-def shopify_available(connection: Connection, client) -> dict[tuple[str, str], int]:
-    """{(sku, location GID): available} from one bulk operation over the whole catalogue."""
+def shopify_bulk_start(client):
+    """Ask Shopify to build the stock file (its bulk operation runs on Shopify's side, minutes for a
+    large catalogue: the check reads the ERP meanwhile)."""
+    from integrations.connectors.shopify import catalogue_read
+
+    return catalogue_read.start_inventory_export(client)
+
+
+def shopify_available(connection: Connection, client, operation=None) -> dict[tuple[str, str], int]:
+    """{(sku, location GID): available} from one bulk operation over the whole catalogue (started here,
+    or already started by shopify_bulk_start)."""
     from integrations.connectors.shopify import bulk, catalogue_read
 
-    operation = catalogue_read.start_inventory_export(client)
+    operation = operation or catalogue_read.start_inventory_export(client)
     wait = float(drift_setting("bulk_poll_seconds"))
     operation = bulk.wait_until_finished(client, operation.id, interval=wait, timeout=1800,
                                          sleep=time.sleep if wait else (lambda s: None))
@@ -98,9 +108,13 @@ def inventory_drift(run: DriftRun) -> list[Finding]:
         if vendors:
             try:
                 client = connector_for(connection)
-                reader = shopify_available if connection.kind == "shopify" else commercetools_available
-                storefront_now = reader(connection, client)
-                erp_now = erp_ats_now(connection, erp, stock_cache)
+                if connection.kind == "shopify":  # the ERP is read while Shopify builds the file
+                    operation = shopify_bulk_start(client)
+                    erp_now = erp_ats_now(connection, erp, stock_cache)
+                    storefront_now = shopify_available(connection, client, operation)
+                else:
+                    storefront_now = commercetools_available(connection, client)
+                    erp_now = erp_ats_now(connection, erp, stock_cache)
             except ConnectorError as exc:
                 # Not read this time: its open findings stay open, and the next run reads it again.
                 log.warning("inventory drift: %s not read: %s", connection.code, exc)
