@@ -14,7 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Lock, slot and scratch files of this process group (LEDGERLINE_VAR_DIR: one per task cluster).
+VAR_DIR = Path(os.environ.get("LEDGERLINE_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
@@ -278,6 +279,12 @@ Q_CLUSTER = {
     "label": "Task queue",
     "log_level": env("Q_LOG_LEVEL", default="WARNING"),
 }
+# Production across hosts: Q_BROKER=redis puts the queue in Redis (django-q2's Redis broker) instead
+# of the database; the ERP budget can live there too (ERP_BUDGET=redis).
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if env("Q_BROKER", default="orm") == "redis":
+    Q_CLUSTER.pop("orm", None)
+    Q_CLUSTER["redis"] = REDIS_URL
 
 # --- Outside systems --------------------------------------------------------------------------
 # Fernet keys that encrypt connection credentials at rest, newest first (rotate: put a new key first,
@@ -325,6 +332,9 @@ ERP = {
     # Requests/s Ledgerline allows itself against the ERP, shared by every q2 worker on the host (0 = no pacing;
     # a 429 with Retry-After is honoured either way). Just under the ERP's limit keeps it saturated.
     "client_rate_limit": env.float("ERP_CLIENT_RATE_LIMIT", default=0),
+    # Where that budget is kept: "file" (this host's processes), or across hosts "redis" (REDIS_URL)
+    # or "postgres" (a row per ERP endpoint in the database).
+    "budget": env("ERP_BUDGET", default="file"),
     "max_attempts": env.int("ERP_MAX_ATTEMPTS", default=6),
     "backoff_base": env.float("ERP_BACKOFF_BASE", default=0.5),
     "backoff_max": env.float("ERP_BACKOFF_MAX", default=30.0),

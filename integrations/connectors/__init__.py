@@ -10,25 +10,47 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .base import SharedPacer
+from .base import PostgresPacer, RedisPacer, SharedPacer
 
-_pacers: dict[tuple, SharedPacer] = {}
+_pacers: dict[tuple, SharedPacer | RedisPacer | PostgresPacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def erp_pacer(endpoint: str | None = None) -> SharedPacer | None:
-    """The host's budget against the ERP: ERP_CLIENT_RATE_LIMIT requests/s shared by every worker
-    process on this machine (one slot file per ERP endpoint)."""
+def erp_pacer(endpoint: str | None = None) -> SharedPacer | RedisPacer | PostgresPacer | None:
+    """The budget against the ERP: ERP_CLIENT_RATE_LIMIT requests/s shared by every worker, kept
+    where ERP_BUDGET says: "file" (the default: one slot file per ERP endpoint, every process of this
+    host), "redis" (REDIS_URL) or "postgres" (the database's integrations_erpbudget row), which hold
+    across hosts."""
     rate = settings.ERP.get("client_rate_limit") or 0
     if not rate:
         return None
     if endpoint is None:
         kind = settings.ERP.get("kind", "rest")
         endpoint = f"{kind}:{settings.ERP.get('prima_url' if kind == 'prima' else 'base_url')}"
-    path = Path(settings.VAR_DIR) / f"erp-pacer-{hashlib.sha1(endpoint.encode()).hexdigest()[:12]}.slot"
-    key = (str(path), rate)
+    digest = hashlib.sha1(endpoint.encode()).hexdigest()[:12]
+    store = settings.ERP.get("budget", "file")
+    key = (store, endpoint, rate, os.getpid())
     with _pacers_lock:
-        return _pacers.setdefault(key, SharedPacer(rate, path))
+        if key not in _pacers:
+            if store == "redis":
+                _pacers[key] = RedisPacer(rate, settings.REDIS_URL, f"ledgerline:erp-budget:{digest}")
+            elif store == "postgres":
+                _pacers[key] = PostgresPacer(rate, postgres_conninfo(), endpoint)
+            else:
+                _pacers[key] = SharedPacer(rate, Path(settings.VAR_DIR) / f"erp-pacer-{digest}.slot")
+        return _pacers[key]
+
+
+def postgres_conninfo() -> str:
+    """The default database's connection, for the budget's own connection (autocommit)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise ValueError("ERP_BUDGET=postgres needs DATABASE_URL to name a PostgreSQL database")
+    from psycopg.conninfo import make_conninfo
+
+    parts = {"dbname": db.get("NAME"), "user": db.get("USER"), "password": db.get("PASSWORD"),
+             "host": db.get("HOST"), "port": str(db.get("PORT") or "")}
+    return make_conninfo(**{k: v for k, v in parts.items() if v})
 
 
 def _retry_options(conf: dict) -> dict:

@@ -123,6 +123,86 @@ class SharedPacer:
             sleep(slot - now)
 
 
+class RedisPacer:
+    """The same strict spacing for every worker on every host, in Redis: a Lua script books the next
+    free slot of one key atomically, on Redis' own clock (hosts' clocks never compared), and the
+    caller sleeps until its slot. A token bucket one token deep (GCRA): the requests started in any
+    one-second window never exceed the rate, and a slot nobody used is gone, never saved up for a
+    burst the ERP would answer with 429s."""
+
+    SCRIPT = """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    local booked = tonumber(redis.call('GET', KEYS[1]) or '0')
+    if booked > now + 60 then booked = 0 end
+    local slot = math.max(now, booked)
+    redis.call('SET', KEYS[1], string.format('%.6f', slot + tonumber(ARGV[1])), 'EX', 120)
+    return {string.format('%.6f', now), string.format('%.6f', slot)}
+    """
+
+    def __init__(self, per_second: float, url: str, key: str, *, client=None):
+        import redis
+
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.key = key
+        self.client = client or redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._book = self.client.register_script(self.SCRIPT)
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not self.interval:
+            return
+        try:
+            now, slot = (float(v) for v in self._book(keys=[self.key], args=[f"{self.interval:.6f}"]))
+        except Exception as exc:  # the budget must hold: without it no request goes out, and it is retried
+            raise TransientError(f"the shared ERP budget in Redis did not answer: {exc}") from exc
+        if slot > now:
+            sleep(slot - now)
+
+
+class PostgresPacer:
+    """The same strict spacing for every worker on every host, in PostgreSQL: one row per ERP endpoint
+    (integrations_erpbudget) whose next free slot each request books by one atomic UPDATE on the
+    database's own clock. On a connection of its own in autocommit, so a slot is never held by a
+    caller's open transaction."""
+
+    BOOK = ("UPDATE integrations_erpbudget SET next_slot = GREATEST("
+            "CASE WHEN next_slot > EXTRACT(EPOCH FROM clock_timestamp()) + 60 THEN 0 ELSE next_slot END, "
+            "EXTRACT(EPOCH FROM clock_timestamp())) + %s WHERE endpoint = %s "
+            "RETURNING EXTRACT(EPOCH FROM clock_timestamp())::float8, next_slot - %s")
+    CREATE = "INSERT INTO integrations_erpbudget (endpoint, next_slot) VALUES (%s, 0) ON CONFLICT (endpoint) DO NOTHING"
+
+    def __init__(self, per_second: float, conninfo: str, endpoint: str):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.conninfo = conninfo
+        self.endpoint = endpoint[:200]
+        self._local = threading.local()
+
+    def _connection(self):
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or getattr(self._local, "pid", None) != os.getpid():
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            conn.execute(self.CREATE, (self.endpoint,))
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _reserve(self) -> tuple[float, float]:
+        try:
+            row = self._connection().execute(self.BOOK, (self.interval, self.endpoint, self.interval)).fetchone()
+        except Exception as exc:  # the budget must hold: without it no request goes out, and it is retried
+            self._local.conn = None  # a broken connection is opened again by the next request
+            raise TransientError(f"the shared ERP budget in PostgreSQL did not answer: {exc}") from exc
+        return float(row[0]), float(row[1])
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not self.interval:
+            return
+        now, slot = self._reserve()
+        if slot > now:
+            sleep(slot - now)
+
+
 class RetryingClient:
     """A requests.Session wrapper: classifies responses and retries transient failures with backoff.
 
@@ -138,7 +218,7 @@ class RetryingClient:
         backoff_max: float = 30.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        pacer: SharedPacer | None = None,
+        pacer: SharedPacer | RedisPacer | PostgresPacer | None = None,
     ):
         self.pacer = pacer
         self.session = session or requests.Session()
