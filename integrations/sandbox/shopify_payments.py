@@ -1,7 +1,8 @@
 """The sandbox shop's Shopify Payments account: balance transactions and payouts, as Shopify keeps them.
 
-A paid order is a CHARGE (gross = the order's total, fee = the account's rate, net = gross - fee); a
-refund a REFUND (negative, no fee); a chargeback a DISPUTE_WITHDRAWAL (negative, with the chargeback
+A paid order is a CHARGE (gross = the order's total, fee = the account's rate, net = gross - fee), or
+several when it was paid in several captures (a split tender, a later capture), each with its own
+order transaction; a refund a REFUND (negative, no fee); a chargeback a DISPUTE_WITHDRAWAL (negative, with the chargeback
 fee) and, when won, a DISPUTE_REVERSAL; reserves RESERVED_FUNDS / RESERVED_FUNDS_REVERSAL; an
 adjustment an ADJUSTMENT with its reason; a currency conversion, which has no transaction type before
 2026-10, a SYSTEM_ADJUSTMENT whose `adjustmentReason` is `currency_conversion`. A payout run groups
@@ -94,6 +95,7 @@ class ShopifyPayments:
 
     def register_payment_routes(self) -> None:
         self.route("POST", r"/_sandbox/payments/charges", self.admin_payments_charge)
+        self.route("POST", r"/_sandbox/payments/captures", self.admin_payments_captures)
         self.route("POST", r"/_sandbox/payments/refunds", self.admin_payments_refund)
         self.route("POST", r"/_sandbox/payments/disputes", self.admin_payments_dispute)
         self.route("POST", r"/_sandbox/payments/disputes/(?P<number>\d+)/won", self.admin_payments_dispute_won)
@@ -129,6 +131,14 @@ class ShopifyPayments:
             return self._ledger_add("CHARGE", gross, fee=fee, order=order, source_type="CHARGE", source_id=transaction,
                                 order_transaction=transaction, when=when,
                                 test=bool(order.get("test")) if test is None else test)
+
+    def payments_captures(self, order_id, amounts, *, when: datetime | None = None) -> list[dict]:
+        """The order's payment taken in several captures (a split tender, or an authorisation captured in
+        parts, the rest later): one CHARGE each, with its own order transaction and its own fee. Paying
+        the order afterwards charges nothing more."""
+        if not amounts:
+            raise ValueError("at least one capture amount is needed")
+        return [self.payments_charge(order_id, amount=amount, when=when) for amount in amounts]
 
     def payments_on_paid(self, order_id) -> dict | None:
         """The order was paid: its CHARGE, once (a repeated orders/paid charges nothing more)."""
@@ -316,6 +326,9 @@ class ShopifyPayments:
 
     def admin_payments_charge(self, request: Request) -> Response:
         return self._payment_answer(request, lambda b: self.payments_charge(b["order_id"], amount=b.get("amount")))
+
+    def admin_payments_captures(self, request: Request) -> Response:
+        return self._payment_answer(request, lambda b: self.payments_captures(b["order_id"], list(b["amounts"])))
 
     def admin_payments_refund(self, request: Request) -> Response:
         return self._payment_answer(request, lambda b: self.payments_refund(b["order_id"], b["amount"],

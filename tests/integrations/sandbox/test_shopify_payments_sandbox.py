@@ -73,6 +73,23 @@ def test_a_paid_order_is_charged_once(sandbox, shop):
     assert [r["type"] for r in rows] == ["CHARGE"] and rows[0]["associatedPayout"] == {"id": None, "status": None}
 
 
+def test_an_order_paid_in_several_captures_has_a_charge_for_each(sandbox, shop):
+    order = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 2, "price": "9.50"}],
+                              financial_status="pending")
+    rest = str(Decimal(order["total_price"]) - Decimal("12.00"))
+    answer = _admin(sandbox, "captures", {"order_id": order["id"], "amounts": ["12.00", rest]})
+    assert answer.status_code == 201 and len({c["order_transaction"] for c in answer.json()}) == 2
+    assert _admin(sandbox, "captures", {"order_id": order["id"], "amounts": []}).status_code == 400
+    shop.mark_paid(order["id"])  # already captured: paying it charges nothing more
+
+    rows = _graphql(sandbox, {"first": 10})["data"]["shopifyPaymentsAccount"]["balanceTransactions"]["nodes"]
+
+    assert [r["type"] for r in rows] == ["CHARGE", "CHARGE"]
+    assert {r["associatedOrder"]["id"] for r in rows} == {f"gid://shopify/Order/{order['id']}"}
+    assert sum(Decimal(r["amount"]["amount"]) for r in rows) == Decimal(order["total_price"])
+    assert all(Decimal(r["fee"]["amount"]) > 0 for r in rows)  # each capture pays its own fee
+
+
 def test_pages_by_cursor_and_filters_by_transaction_type(sandbox, shop):
     for _ in range(3):
         shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}], financial_status="paid")

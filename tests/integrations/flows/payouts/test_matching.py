@@ -231,3 +231,64 @@ def test_re_matching_an_unchanged_payout_rewrites_nothing(shop, sell, shopify_co
     payouts_rematch_open()
 
     assert list(payout.lines.values_list("id", flat=True)) == ids and payout.history.count() == history
+
+
+def _sell_in_captures(shop, client, capture, amounts, *, when=None):
+    """An order paid in several captures (a split tender, or an authorisation captured in parts)."""
+    order = shop.create_order(line_items=[{"sku": "TEE-BLK-M", "quantity": 2, "price": "25.00"}],
+                              financial_status="pending")
+    total = Decimal(order["total_price"])
+    shop.payments_captures(order["id"], [Decimal(a) for a in amounts] + [total - sum(Decimal(a) for a in amounts)],
+                           when=when)
+    order = shop.mark_paid(order["id"])  # paid in full now: no further charge
+    deliver_shopify_webhook(client, order, capture)
+    return order, OrderLink.objects.get(storefront_order_id=str(order["id"]))
+
+
+def test_an_order_paid_in_two_captures_matches_its_sales_order_by_their_sum(shop, shopify_connection, client,
+                                                                            django_capture_on_commit_callbacks):
+    order, link = _sell_in_captures(shop, client, django_capture_on_commit_callbacks, ["30.00"])
+    shop.payments_payout_run()
+
+    payout = _import(shopify_connection)
+
+    captures = list(payout.lines.filter(balance_transaction__type="charge"))
+    assert len(captures) == 2 and {line.order for line in captures} == {link}
+    assert {line.difference_class for line in captures} == {C.NONE}  # not one mismatch per capture
+    assert sum(line.actual_minor for line in captures) == link.erp_total_minor == _minor(order["total_price"])
+    assert payout.status == Payout.Status.MATCHED
+    assert _adds_up(payout)["variance"] == 0
+
+
+def test_a_later_capture_in_a_later_payout_clears_the_first_payouts_shortfall(shop, shopify_connection, client,
+                                                                              django_capture_on_commit_callbacks):
+    from datetime import datetime, timedelta, timezone
+
+    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    order = shop.create_order(line_items=[{"sku": "TEE-BLK-M", "quantity": 2, "price": "25.00"}],
+                              financial_status="pending")
+    total = Decimal(order["total_price"])
+    shop.payments_captures(order["id"], ["30.00"], when=yesterday)
+    shop.payments_payout_run(up_to=yesterday.date())
+    payouts_import_shopify(connection=shopify_connection)
+    first = Payout.objects.get()
+    deliver_shopify_webhook(client, shop.mark_paid(order["id"]), django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get(storefront_order_id=str(order["id"]))
+    payouts_rematch_open()
+    first.refresh_from_db()
+    short = first.lines.get(balance_transaction__type="charge")  # 30.00 of the order captured so far
+    assert (short.difference_class, short.variance_minor) == (C.AMOUNT_MISMATCH, 3000 - link.erp_total_minor)
+    assert first.status == Payout.Status.VARIANCE
+
+    shop.payments_captures(order["id"], [total - Decimal("30.00")])  # the rest captured today
+    shop.payments_payout_run()
+    payouts_import_shopify(connection=shopify_connection)
+    payouts_rematch_open()
+
+    second = Payout.objects.exclude(pk=first.pk).get()
+    first.refresh_from_db()
+    assert first.lines.get(balance_transaction__type="charge").difference_class == C.NONE
+    latest = second.lines.get(balance_transaction__type="charge")
+    assert (latest.difference_class, latest.order, latest.variance_minor) == (C.NONE, link, 0)
+    assert first.status == second.status == Payout.Status.MATCHED
+    _adds_up(first), _adds_up(second)
