@@ -8,7 +8,10 @@ Prima's `<Error Code=…>` answers and SOAP Faults become the typed errors of ba
 The later capabilities use request types modelled in the style of the public ones, because nothing
 public documents Prima's own (check them against a real instance's XML Schema Definition):
 DespatchEnquiry (despatch notes by LastModified), NewCreditNote / FindCreditNote, NewJournal /
-FindJournal (NominalCode lines), NewPurchaseOrder / FindPurchaseOrder / PurchaseOrderEnquiry.
+FindJournal (NominalCode lines), NewPurchaseOrder / FindPurchaseOrder / PurchaseOrderEnquiry, and
+the item master's StockItemChanges (ITEM_MASTER: stock items with ItemId, ProductCode, attributes,
+barcodes, images, components and PriceLists, changed after an opaque cursor). Prima's public API is
+thin (NewOrder and the Request/Response shape), so that one is modelled in the same style too.
 Despatch and purchase-order statuses are translated to ours ("confirmed"; "open",
 "partially_received", "received"); JOURNAL_UNBALANCED and OVER_CREDIT become the codes "unbalanced"
 and "over_credit" the REST ERP answers too.
@@ -26,6 +29,8 @@ import zeep.exceptions
 from lxml import etree
 from zeep.wsdl import Document
 
+from .catalogue import ITEM_MASTER, ItemPage
+from .item_master import master_item
 from .base import (
     CREDIT_MEMOS,
     CUSTOMERS,
@@ -131,7 +136,7 @@ class PrimaClient(RetryingClient):
 
     system = "prima"  # the outbound-write log names the target by it
     capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
-                              PURCHASE_ORDERS})
+                              PURCHASE_ORDERS, ITEM_MASTER})
 
     def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
@@ -384,6 +389,48 @@ class PrimaClient(RetryingClient):
                 return False
             raise
         return _text(item, "Status") != "Inactive"
+
+    def items_changed_since(self, cursor: str = "", *, limit: int = 200) -> ItemPage:
+        """ITEM_MASTER: StockItemChanges (modelled, see the module docstring): the stock items changed
+        after `cursor`, oldest change first, each with its attributes and PriceLists, as MasterItems."""
+        root = self.document("StockItemChanges")
+        if cursor:
+            _sub(root, "ChangedSince", cursor)
+        _sub(root, "MaxRecords", str(max(1, min(limit, PAGE_SIZE))))
+        found = self.call(root).find("StockItems")
+        if found is None:
+            return ItemPage([], cursor, False)
+        items = [master_item(self._stock_item_record(node)) for node in found.findall("StockItem")]
+        return ItemPage(items, found.get("NextCursor") or cursor, found.get("MoreRecords") == "Y")
+
+    @staticmethod
+    def _stock_item_record(node: ET.Element) -> dict:
+        """One <StockItem> as the neutral item record item_master.master_item reads."""
+        attributes: dict = {}
+        for attribute in node.findall("Attributes/Attribute"):
+            name, value = attribute.get("Name", ""), attribute.text or ""
+            if name in attributes:  # a repeated Attribute is a list of values
+                attributes[name] = (attributes[name] if isinstance(attributes[name], list) else [attributes[name]]) + [value]
+            else:
+                attributes[name] = value
+        return {
+            "id": _text(node, "ItemId"), "code": _text(node, "StockCode"), "product_key": _text(node, "ProductCode"),
+            "name": _text(node, "Description"), "description": _text(node, "LongDescription"),
+            "status": "retired" if _text(node, "Status") == "Retired" else "active",
+            "product_type": _text(node, "ProductType"), "tax_code": _text(node, "TaxCode"),
+            "unit_cost": _text(node, "UnitCost") or None, "lead_time_days": _text(node, "LeadTimeDays") or None,
+            "supplier": _text(node, "Supplier"), "depot": _text(node, "Depot"), "attributes": attributes,
+            "barcodes": [b.text or "" for b in node.findall("Barcodes/Barcode")],
+            "images": [i.text or "" for i in node.findall("Images/Image")],
+            "components": [{"item_code": c.get("StockCode", ""), "quantity": c.get("Quantity") or 1}
+                           for c in node.findall("Components/Component")],
+            "prices": [{"amount": p.text, "currency": p.get("Currency"), "type": p.get("Type") or "list",
+                        "country": p.get("Country") or "", "customer_group": p.get("CustomerGroup") or "",
+                        "channel": p.get("Channel") or "", "min_quantity": p.get("MinQuantity") or 1,
+                        "valid_from": p.get("ValidFrom"), "valid_until": p.get("ValidUntil"),
+                        "price_list": p.get("PriceList") or ""} for p in node.findall("PriceLists/Price")],
+            "updated_at": _text(node, "LastModified"),
+        }
 
     def list_depots(self) -> list[str]:
         return [_text(d, "Code") for d in self.call(self.document("DepotList")).findall("Depots/Depot")]

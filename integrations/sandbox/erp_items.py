@@ -56,7 +56,14 @@ def normal_price(row: dict) -> dict:
 
 
 class ItemMasterBook:
-    """Stable ids, stamps and the change feed over `self.items` (code -> item dict)."""
+    """Stable ids, stamps and the change feed over the app's item table (code -> item dict): `self.items`,
+    or the attribute ITEM_TABLE names (Prima's `stock_items`)."""
+
+    ITEM_TABLE = "items"
+
+    @property
+    def _book(self) -> dict:
+        return getattr(self, self.ITEM_TABLE)
 
     def _reset_item_master(self) -> None:
         self._item_codes: dict[str, str] = {}  # id -> current code
@@ -96,28 +103,28 @@ class ItemMasterBook:
         """Create the item `code` or change it: any of MASTER_FIELDS (prices replace the price list).
         Returns the item as the feed lists it."""
         with self.lock:
-            previous = self.items.get(code)
+            previous = self._book.get(code)
             item = dict(previous or {"code": code, "description": fields.get("name") or code, "active": True})
             self._apply_fields(item, fields)
-            self.items[code] = self._touch_item(item, previous)
+            self._book[code] = self._touch_item(item, previous)
             return self.master_record(item)
 
     def item_master_change(self, code: str, **fields) -> dict:
         """Change an existing item; `new_code` (or `code`) renames it (its id, stock and history stay).
         KeyError when there is no such item; ValueError for a code already taken."""
         with self.lock:
-            previous = self.items[code]
+            previous = self._book[code]
             new_code = fields.pop("new_code", None) or fields.pop("code", None) or code
-            if new_code != code and new_code in self.items:
+            if new_code != code and new_code in self._book:
                 raise ValueError(f"item code {new_code} is already used by another item")
             item = dict(previous)
             self._apply_fields(item, fields)
             if new_code != code:
-                del self.items[code]
+                del self._book[code]
                 item["code"] = new_code
                 for (stock_code, depot) in [k for k in getattr(self, "stock", {}) if k[0] == code]:
                     self.stock[(new_code, depot)] = {**self.stock.pop((stock_code, depot)), "item_code": new_code}
-            self.items[new_code] = self._touch_item(item, previous)
+            self._book[new_code] = self._touch_item(item, previous)
             return self.master_record(item)
 
     @staticmethod
@@ -173,7 +180,7 @@ class ItemMasterBook:
         with self.lock:
             start = bisect.bisect_right(self._item_changes, after) if cursor else 0
             chunk = self._item_changes[start:start + limit]
-            rows = [self.master_record(self.items[self._item_codes[item_id]]) for _, item_id in chunk]
+            rows = [self.master_record(self._book[self._item_codes[item_id]]) for _, item_id in chunk]
             more = start + limit < len(self._item_changes)
         next_cursor = encode_cursor(*chunk[-1]) if chunk else cursor
         return rows, next_cursor, more
@@ -236,10 +243,10 @@ class DemoCatalogue:
 
     def _enrich_demo_items(self, service_codes) -> None:
         for code, fields in DEMO_MASTER.items():
-            if code in self.items:
+            if code in self._book:
                 self.item_master_put(code, **fields)
         for code in service_codes:
-            if code in self.items:
+            if code in self._book:
                 self.item_master_put(code, product_type=SERVICE_TYPE)
 
     def seed_catalogue(self) -> None:

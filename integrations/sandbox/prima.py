@@ -44,6 +44,16 @@ Definition of a real instance:
                           (PurchaseOrderNumber=…)
     FindPurchaseOrder     <PurchaseReference/> or <PurchaseOrderNumber/>  ->  <PurchaseOrders>
     PurchaseOrderEnquiry  <ModifiedSince/><Page/>  ->  <PurchaseOrders …> changed by receipts
+    StockItemChanges      <ChangedSince>cursor</ChangedSince><MaxRecords>200</MaxRecords>  ->
+                          <StockItems NextCursor="…" MoreRecords="Y|N"><StockItem><ItemId/><StockCode/>
+                          <ProductCode/><Description/><LongDescription/><Status>Active|Retired</Status>
+                          <ProductType/><TaxCode/><UnitCost/><LeadTimeDays/><Supplier/><Depot/>
+                          <Attributes><Attribute Name=…/></Attributes><Barcodes><Barcode/></Barcodes>
+                          <Images><Image/></Images><Components><Component StockCode= Quantity=/></Components>
+                          <PriceLists><Price PriceList= Currency= Type= Country= CustomerGroup= Channel=
+                          MinQuantity= ValidFrom= ValidUntil=>amount</Price></PriceLists><LastModified/>
+                          the item master changed after the opaque cursor, ordered by (LastModified, ItemId);
+                          INVALID_CURSOR for a cursor this instance did not hand out
 
 The New… writes meet record locks like NewOrder. Admin endpoints for a sandbox in another process:
 /prima/_sandbox/… (despatch an order in parcels, confirm a draft despatch, receive a purchase order).
@@ -81,6 +91,7 @@ from .erp_books import (
     parse_timestamp,
     same_phone,
 )
+from .erp_items import DemoCatalogue, ItemMasterBook, decode_cursor
 from .server import DepotStock, FaultInjection, RateLimiter, Request, Response, VendorApp
 from .soap import CONTENT_TYPE, DocumentLiteralService, Operation, SoapFault
 
@@ -164,7 +175,8 @@ def _problem(code: str, message: str, **attrs) -> PrimaProblem:
     return PrimaProblem((code, message, attrs))
 
 
-class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
+class PrimaSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInjection, VendorApp):
+    ITEM_TABLE = "stock_items"  # the item master's table (ItemMasterBook)
     prefix = "/prima"
     STATUS_WORDS = ORDER_STATUSES
     ID_FORMATS = {"dispatch": "DN{:06d}", "credit_memo": "CN{:06d}", "journal": "JN{:06d}",
@@ -197,6 +209,7 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
     def reset(self) -> None:
         with self.lock:
             self.stock_items: dict[str, dict] = {}
+            self._reset_item_master()
             self.depots: dict[str, dict] = {}
             self.stock: dict[tuple[str, str], dict] = {}
             self._accounts: dict[str, dict] = {}
@@ -227,10 +240,17 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
             for n, code in enumerate(c for c in DEMO_ITEMS if c not in NON_STOCK_DEMO_ITEMS):
                 self.set_stock(code, "MAIN", on_hand=40 + 10 * n, allocated=n, reserved=1, in_transit=5)
                 self.set_stock(code, "NORTH", on_hand=12 + n, damaged=n % 2)
+            from .erp import DEMO_ITEM_PRICES, DEMO_ITEM_SUPPLY
+
+            for code, (cost, lead_time, supplier) in DEMO_ITEM_SUPPLY.items():
+                self.item_master_put(code, unit_cost=cost, lead_time_days=lead_time, supplier=supplier,
+                                     prices=DEMO_ITEM_PRICES.get(code) or [])
+            self._enrich_demo_items(NON_STOCK_DEMO_ITEMS)
 
     def add_item(self, code: str, description: str = "", active: bool = True) -> dict:
         with self.lock:
-            self.stock_items[code] = {"code": code, "description": description or code, "active": bool(active)}
+            item = {"code": code, "description": description or code, "active": bool(active)}
+            self.stock_items[code] = self._touch_item(item, self.stock_items.get(code))
             return dict(self.stock_items[code])
 
     def customers_add(self, *, email: str = "", name: str = "", external_reference: str = "", country: str = "",
@@ -273,6 +293,8 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         self.route("POST", "/_sandbox/despatches/(?P<number>[^/]+)/confirm", self.admin_confirm_despatch)
         self.route("POST", "/_sandbox/purchase-orders/(?P<number>[^/]+)/receive", self.admin_receive_purchase_order)
         self.route("POST", "/_sandbox/credit-notes/(?P<number>[^/]+)/inspect", self.admin_inspect_return)
+        self.route("POST", "/_sandbox/items/(?P<code>[^/]+)", self.admin_change_item)
+        self.route("POST", "/_sandbox/seed-catalogue", self.admin_seed_catalogue)
         self.route("GET", "/wsdl", self.serve_wsdl)
         self.route("POST", "/", self.handle_soap)
 
@@ -960,6 +982,54 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         for purchase_order in rows:
             self._purchase_order_element(container, purchase_order)
 
+    def stock_item_changes(self, root: ET.Element, response: ET.Element) -> None:
+        """The item master changed after a cursor (modelled; see the module docstring)."""
+        cursor = self._text(root, "ChangedSince")
+        try:
+            limit = int(self._text(root, "MaxRecords") or "200")
+        except ValueError:
+            raise _problem("INVALID_PAGE", "MaxRecords must be a whole number") from None
+        if not 1 <= limit <= DEFAULT_PAGE_SIZE:
+            raise _problem("INVALID_PAGE", f"MaxRecords must be between 1 and {DEFAULT_PAGE_SIZE}")
+        try:
+            decode_cursor(cursor)
+        except ValueError as bad:
+            raise _problem("INVALID_CURSOR", str(bad), Field="ChangedSince") from None
+        rows, next_cursor, more = self.items_changed_since(cursor, limit)
+        items = _sub(response, "StockItems", NextCursor=next_cursor, MoreRecords="Y" if more else "N")
+        for row in rows:
+            node = _sub(items, "StockItem")
+            for tag, key in (("ItemId", "id"), ("StockCode", "code"), ("ProductCode", "product_key"),
+                             ("Description", "name"), ("LongDescription", "description"),
+                             ("ProductType", "product_type"), ("TaxCode", "tax_code"), ("UnitCost", "unit_cost"),
+                             ("LeadTimeDays", "lead_time_days"), ("Supplier", "supplier"), ("Depot", "depot"),
+                             ("LastModified", "updated_at")):
+                if row.get(key) not in (None, ""):
+                    _sub(node, tag, row[key])
+            _sub(node, "Status", "Active" if row["status"] == "active" else "Retired")
+            attributes = _sub(node, "Attributes")
+            for name, value in row["attributes"].items():
+                for one in (value if isinstance(value, list) else [value]):
+                    _sub(attributes, "Attribute", one, Name=name)
+            barcodes = _sub(node, "Barcodes")
+            for code in row["barcodes"]:
+                _sub(barcodes, "Barcode", code)
+            images = _sub(node, "Images")
+            for url in row["images"]:
+                _sub(images, "Image", url)
+            components = _sub(node, "Components")
+            for component in row["components"]:
+                _sub(components, "Component", StockCode=component["item_code"], Quantity=component["quantity"])
+            prices = _sub(node, "PriceLists")
+            for price in row["prices"]:
+                attrs = {"Currency": price["currency"], "Type": price["type"], "MinQuantity": price["min_quantity"]}
+                for attr, key in (("PriceList", "price_list"), ("Country", "country"),
+                                  ("CustomerGroup", "customer_group"), ("Channel", "channel"),
+                                  ("ValidFrom", "valid_from"), ("ValidUntil", "valid_until")):
+                    if price.get(key):
+                        attrs[attr] = price[key]
+                _sub(prices, "Price", price["amount"], **attrs)
+
     HANDLERS = {
         "NewOrder": new_order,
         "FindOrder": find_order,
@@ -979,9 +1049,27 @@ class PrimaSandbox(OrderBook, DepotStock, FaultInjection, VendorApp):
         "NewPurchaseOrder": new_purchase_order,
         "FindPurchaseOrder": find_purchase_order,
         "PurchaseOrderEnquiry": purchase_order_enquiry,
+        "StockItemChanges": stock_item_changes,
     }
 
     # --- admin endpoints (a sandbox in another process) --------------------------------------
+
+    def admin_change_item(self, request: Request) -> Response:
+        """Create or change a stock item's item master (any field, prices, "status": "retired",
+        "new_code" to rename it, keeping its ItemId)."""
+        code = request.params["code"]
+        body = request.json() or {}
+        try:
+            if code not in self.stock_items:
+                return Response.json(self.item_master_put(code, **body), 201)
+            return Response.json(self.item_master_change(code, **body))
+        except (TypeError, ValueError) as bad:
+            return Response.json({"error": "invalid_item", "message": str(bad)}, 422)
+
+    def admin_seed_catalogue(self, request: Request) -> Response:
+        self.seed_catalogue()
+        with self.lock:
+            return Response.json({"stock_items": sorted(self.stock_items)})
 
     def admin_reset(self, request: Request) -> Response:
         self.reset()
