@@ -53,16 +53,24 @@ class Command(BaseCommand):
 # --- Payouts: real work for finance once the demo orders are in ----------------------------------
 
 
+DEMO_PAYOUTS_SCHEDULE = "demo: payouts"
+
+
 def demo_payouts_queue(attempt: int = 0, delay_seconds: int = 30) -> None:
-    """Run `demo_payouts` in the task cluster a little later (the orders are sent after the seed)."""
+    """Run `demo_payouts` in the task cluster a little later (the orders are sent after the seed). One
+    schedule by name, however often the demo starts or the task waits again: the one there is replaced
+    (a ONCE schedule is deleted by the cluster once it has run), and the numbered ones older demos left
+    ("demo: payouts (0)", ...) go too."""
     from datetime import timedelta
 
     from django.utils import timezone
     from django_q.models import Schedule
+    from django_q.tasks import schedule
 
-    Schedule.objects.create(name=f"demo: payouts ({attempt})", func=f"{__name__}.demo_payouts", args=repr((attempt,)),
-                            schedule_type=Schedule.ONCE, repeats=1,
-                            next_run=timezone.now() + timedelta(seconds=delay_seconds))
+    Schedule.objects.filter(name=DEMO_PAYOUTS_SCHEDULE).delete()
+    Schedule.objects.filter(name__startswith=f"{DEMO_PAYOUTS_SCHEDULE} (").delete()
+    schedule(f"{__name__}.demo_payouts", attempt, name=DEMO_PAYOUTS_SCHEDULE, schedule_type=Schedule.ONCE,
+             next_run=timezone.now() + timedelta(seconds=delay_seconds))
 
 
 def demo_payouts(attempt: int = 0) -> str:
