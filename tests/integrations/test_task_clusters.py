@@ -1,0 +1,40 @@
+"""Production topology: two task clusters as separate process trees (working directories of their
+own, no shared files), sharing only the database and django-q2's Redis broker, through one small
+flash sale: every order in the ERP once, and the ERP never asked above its limit (the budget in Redis)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from tests.redis_server import redis_url  # noqa: F401  (fixture)
+
+
+def _figure(output: str, label: str) -> str:
+    match = re.search(rf"^  {re.escape(label)}\s+(\S+)", output, re.M)
+    assert match, f"{label!r} not in the benchmark's output:\n{output[-3000:]}"
+    return match.group(1)
+
+
+def test_two_task_clusters_post_a_flash_sale_once_each_within_the_erps_limit(redis_url):  # noqa: F811
+    env = {**os.environ, "LEDGERLINE_MODE": "test", "LEDGERLINE_NO_BOOTSTRAP": "1", "Q_WORKERS": "2",
+           # paced well under the sandbox's limit, so a 429 means the clusters together went over it
+           "ERP_CLIENT_RATE_LIMIT": "8", "ORDERS_BATCH_WAIT": "0.5"}
+    env.pop("DATABASE_URL", None)  # a throw-away SQLite file of the benchmark's own
+    run = subprocess.run(
+        [sys.executable, "manage.py", "benchmark_flash_sale", "--orders", "80", "--customers", "20", "--rate", "40",
+         "--erp-rate-limit", "10", "--broker", "redis", "--clusters", "2", "--redis-url", redis_url,
+         "--timeout", "240"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=420)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "redis broker, 2 task cluster(s)" in out and "ERP budget in redis" in out
+    assert _figure(out, "duplicates in the ERP") == "0"
+    assert _figure(out, "lost orders") == "0"
+    assert _figure(out, "ERP 429s seen") == "0"  # never above the ERP's limit
+    assert _figure(out, "posted with a wrong total") == "0"
+    # Both process trees did work: each spent CPU on the sale.
+    cpu = re.search(r"tasks 1 ([\d.]+), tasks 2 ([\d.]+)", out)
+    assert cpu and float(cpu.group(1)) > 0 and float(cpu.group(2)) > 0, out[-2000:]
