@@ -46,6 +46,7 @@ from django.core.management.base import BaseCommand, CommandError
 SIZES = ("S", "M", "L", "XL", "XXL", "3XL", "4XL", "5XL")
 TARGET_CHANGE_SECONDS = 60.0
 BULK_POLL_SECONDS = 0.2
+BULK_WAIT_SECONDS = 3600.0
 
 
 # --- what the ERP holds (the same figures in the sandbox child and, for the direct path, here) ---------
@@ -268,13 +269,30 @@ class Command(BaseCommand):
             from integrations.flows import catalogue
         except ImportError:
             return None
-        return catalogue if hasattr(catalogue, "catalogue_sync") else None
+        return catalogue if hasattr(catalogue, "pull_and_gate") and hasattr(catalogue, "publish") else None
 
     def _publish_flow(self, flow, erp, storefronts, *, bulk: bool | None) -> dict:
-        """The catalogue flow: pull what changed in the ERP, then publish each storefront (bulk=True: the
-        bulk path; None: the flow's own choice by its bulk threshold)."""
-        result = flow.catalogue_sync(erp_connection=erp, storefronts=storefronts, bulk=bulk, wait=BULK_POLL_SECONDS)
-        return result if isinstance(result, dict) else {"result": str(result)}
+        """The catalogue flow, step by step (each timed): pull and gate what changed in the ERP, then publish
+        each storefront (bulk=True: the bulk path; None: the flow's own choice by its bulk threshold) until
+        it has everything: a bulk job is waited for, an unfinished run resumed as the next round would."""
+        from integrations.models.catalogue import CatalogRun
+
+        steps: dict[str, float] = {}
+        clock = time.perf_counter()
+        result: dict = {erp.code: flow.pull_and_gate(erp, storefronts)}
+        steps["pull and gate"] = time.perf_counter() - clock
+        for storefront in storefronts:
+            clock = time.perf_counter()
+            run = flow.publish(storefront, bulk=bulk, wait=BULK_WAIT_SECONDS)
+            while CatalogRun.objects.filter(connection=storefront, state__in=CatalogRun.ACTIVE).exists():
+                run = flow.publish(storefront, bulk=bulk, wait=BULK_WAIT_SECONDS) or run
+            steps[storefront.code] = time.perf_counter() - clock
+            result[storefront.code] = ({"path": "nothing to push", "ok": 0, "failed": 0} if run is None else
+                                       {"path": {"bulk": "bulk mutation", "publish": "batches"}.get(run.kind, run.kind),
+                                        "ok": run.done, "failed": run.failed,
+                                        "error": run.error})
+        result["steps"] = steps
+        return result
 
     def _products(self, numbers, prices: int, variants: int, bumps: dict[int, int]) -> list:
         from integrations.connectors.catalogue import ItemPrice, Product, ProductVariant
@@ -381,10 +399,14 @@ class Command(BaseCommand):
         for phase, count in zip(phases, (items, changed)):
             s, c = phase.calls["shopify"], phase.calls["commercetools"]
             shop_calls = s["graphql"] + s["rest"] + s["uploads"]
-            outcome = "; ".join(_outcome(code, o) for code, o in phase.outcome.items() if isinstance(o, dict))
+            outcome = "; ".join(_outcome(code, o) for code, o in phase.outcome.items()
+                                if isinstance(o, dict) and code != "steps")
             self.stdout.write(f"{phase.name:12} {phase.seconds:8.1f} {count / phase.seconds if phase.seconds else 0:9.0f} "
                               f"{shop_calls:14,} {s['points']:9,.0f} {c['requests']:9,} {phase.cpu:7.1f} "
                               f"{phase.peak_mb:8.0f}  {outcome}")
+            if phase.outcome.get("steps"):
+                self.stdout.write(" " * 13 + "steps: " + ", ".join(f"{step} {seconds:.1f} s"
+                                                                   for step, seconds in phase.outcome["steps"].items()))
         load = phases[0]
         restore = plan[0]
         product_set_cost = 10  # productSet's documented single-query cost is 10 points (a mutation)
