@@ -30,8 +30,9 @@ the sandboxes.
 
 So the full size runs last against stand-ins that answer the same calls in O(1) (the bulk operation's
 start and poll, its JSONL as a file, the ERP's stock 200 rows a page; --no-vendor-full skips it): the
-check's own cost with its vendor reads. Measured (PostgreSQL, a busy 2-core host): 45–57 s first, 34–36 s
-again, 779 MB peak; of that about 17 s is the 2,500 ERP stock pages and 12 s the 600,000-line JSONL.
+check's own cost with its vendor reads. Measured (PostgreSQL, a busy 2-core host): 44–57 s first, 34–46 s
+again, 538 MB peak (779 MB before the stock was kept as figures); about 17 s of it is the 2,500 ERP
+stock pages and 12 s the 600,000-line JSONL.
 That is over the 30 s target, and a real ERP's rate limit sets a floor of its own (2,500 pages at 50
 requests/s: 50 s), so at this size the ERP side needs a bulk stock export or the stock the inventory
 sync last read; the stored comparison above (the figures Ledgerline keeps) is what meets the target.
