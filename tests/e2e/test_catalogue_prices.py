@@ -1,7 +1,8 @@
 """E-commerce restores a hand-edited storefront price in real Chromium: the price comparison shows the
 commercetools variant selling below the ERP's price, the Back button from its exception brings the
 filtered comparison back whole, and "Restore ERP price" sets the variant back (over HTTP to the
-sandbox project) so the row agrees and the exception is resolved."""
+sandbox project) so the row agrees and the exception is resolved. And the catalogue status on a phone,
+filtered with the keyboard alone."""
 from playwright.sync_api import expect
 
 from exceptions_queue.models import ExceptionRecord
@@ -60,3 +61,33 @@ def test_ecommerce_restores_an_erp_price_and_sees_the_row_agree(transactional_db
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text("Price comparison")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
+
+
+def test_catalogue_status_at_phone_width_with_the_keyboard(transactional_db, live_server, page, sign_in,
+                                                           ecommerce_user, shopify_connection):
+    """Catalogue status on a 390 px phone: filtering by state with the keyboard only, no sideways scroll."""
+    from integrations.models.catalogue import CatalogItem, CatalogPublication
+    from tests.factories import ConnectionFactory
+
+    erp = ConnectionFactory(code="erp", kind="rest_erp", name="REST ERP")
+    tee = CatalogItem.objects.create(erp_connection=erp, item_id="1", code="TEE-BLK-M", name="T-shirt black",
+                                     fingerprint="new")
+    mug = CatalogItem.objects.create(erp_connection=erp, item_id="2", code="MUG-001", name="Enamel mug")
+    CatalogPublication.objects.create(item=tee, connection=shopify_connection, state="live", published_fingerprint="old")
+    CatalogPublication.objects.create(item=mug, connection=shopify_connection, state="waiting",
+                                      missing=["unit cost", "lead time"])
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(ecommerce_user)
+    page.goto("/catalogue/")
+    table = page.locator("#item-table")
+    expect(table).to_contain_text("changed in the ERP since")
+    expect(table).to_contain_text("waits for unit cost, lead time")
+    state = page.get_by_label("State")
+    state.focus()
+    page.keyboard.press("ArrowDown")  # "Waiting for data", the first state, chosen with the keyboard alone
+    page.keyboard.press("Tab")
+    page.wait_for_url("**state=waiting**")
+    expect(table).not_to_contain_text("TEE-BLK-M")
+    expect(table).to_contain_text("MUG-001")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
