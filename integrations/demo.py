@@ -53,6 +53,38 @@ def demo_connections_seed(sandbox_url: str | None = None) -> None:
     # demo_seed made the planner's connection before the sandbox's port was known (--sandbox-port).
     if sandbox_url:
         Connection.objects.filter(code="inventory-planner").update(base_url=f"{sandbox_url}/inventory-planner/api/v1")
+        demo_catalogue_seed(sandbox_url)
+
+
+# The item master in the demo: every storefront takes the ERP's catalogue, released by hand from the
+# publish queue (so e-commerce decides when the demo's products change), in its own currency.
+DEMO_CATALOGUE_SETTINGS = {
+    "shopify": {"catalogue_currency": "GBP", "catalogue_required_attributes": ["colour"]},
+    "shopify-eu": {"catalogue_currency": "EUR", "catalogue_required_attributes": ["colour"]},
+    "commercetools": {"catalogue_currency": "GBP", "catalogue_tax_category": "standard",
+                      "catalogue_product_types": {"apparel": "default", "homeware": "default"}},
+}
+
+
+def demo_catalogue_seed(sandbox_url: str) -> None:
+    """The sandbox ERP's item-master demo items (a product with three variants and scoped, tiered, dated
+    prices; one new item still missing its tax code and lead time), catalogue settings on the demo
+    storefronts, and a first item-master sync queued: the held item shows as an e-commerce exception,
+    the complete ones wait in the publish queue."""
+    import requests
+    from django_q.tasks import async_task
+
+    for code, own in DEMO_CATALOGUE_SETTINGS.items():
+        connection = Connection.objects.filter(code=code).first()
+        if connection is not None:
+            connection.settings = {**(connection.settings or {}), "catalogue_publish": True,
+                                   "catalogue_release": "manual", **own}
+            connection.save()
+    try:
+        requests.post(f"{sandbox_url}/erp/_sandbox/seed-catalogue", timeout=10).raise_for_status()
+    except requests.RequestException:
+        return  # a sandbox without the item master's demo items: the sync reads what there is
+    async_task("integrations.flows.catalogue.tasks.catalogue_sync_all", task_name="demo-catalogue-first-sync")
 
 
 def demo_mappings_seed() -> None:

@@ -7,7 +7,9 @@ Which storefronts: those whose connection settings say `"catalogue_publish": tru
 Their settings: `catalogue_release` ("auto" | "manual": manual = new items wait in the publish queue
 until released), `catalogue_required_attributes`, `catalogue_currency` (else `currency`, else the
 shop's own), `catalogue_bulk_threshold` (more products than this go the bulk path, default 250),
-`catalogue_batch_size` (default 50), `catalogue_tax_categories` / `catalogue_tax_category`.
+`catalogue_batch_size` (default 50), `catalogue_tax_categories` / `catalogue_tax_category` (ERP tax
+code -> the storefront's tax category key), `catalogue_product_types` (ERP product type -> the
+storefront's).
 
 A SKU renamed in the ERP (same item id, new code) is a SKU mapping change: the storefront keeps
 selling the variant under the SKU it knows, mapped to the new code (simple_history keeps the old
@@ -42,13 +44,26 @@ def master_item(catalog_item: CatalogItem) -> MasterItem:
 
 
 def erp_prices(sku: str, connection: Connection) -> list[ItemPrice]:
-    """The ERP's prices of the item a storefront sells as `sku` (through its SKU mapping), [] if none."""
+    """The ERP's prices of the item a storefront sells as `sku` (through its SKU mapping): the item master
+    as stored, else (an item not pulled yet) as the ERP states them now; [] when the ERP has none."""
     from mappings.models import SkuMapping
+
+    from .store import item_price_rows
 
     row = SkuMapping.objects.filter(connection=connection, storefront_sku=sku, active=True).first()
     code = row.erp_item_code if row is not None and row.erp_item_code else sku
     item = CatalogItem.objects.filter(code=code).exclude(status=CatalogItem.Status.RETIRED).order_by("pk").first()
-    return list(_master_item(item).prices) if item is not None else []
+    if item is not None:
+        return list(_master_item(item).prices)
+    from integrations.connectors import get_erp
+
+    erp = get_erp()
+    if not hasattr(erp, "item_prices"):
+        return []
+    for found, rows in erp.item_prices():
+        if found == code:
+            return item_price_rows(rows)
+    return []
 
 
 def catalogue_storefronts() -> list[Connection]:

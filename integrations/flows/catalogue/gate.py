@@ -37,6 +37,7 @@ class StorefrontRules:
     batch_size: int = 50
     tax_categories: dict = field(default_factory=dict)  # ERP tax code -> storefront tax category key
     tax_category: str = ""  # the default tax category key ("" = none sent)
+    product_types: dict = field(default_factory=dict)  # ERP product type -> storefront product type
     skip_types: tuple = SERVICE_TYPES
 
     @classmethod
@@ -52,6 +53,7 @@ class StorefrontRules:
                    batch_size=max(1, min(int(own.get("catalogue_batch_size") or 50), 250)),
                    tax_categories=dict(own.get("catalogue_tax_categories") or {}),
                    tax_category=str(own.get("catalogue_tax_category") or ""),
+                   product_types=dict(own.get("catalogue_product_types") or {}),
                    skip_types=tuple(own.get("catalogue_skip_product_types") or SERVICE_TYPES))
 
 

@@ -69,15 +69,25 @@ def sku_map(connection: Connection, codes) -> dict[str, str]:
     """ERP item code -> the SKU the storefront sells it under (a SKU mapping's, else the code)."""
     from mappings.models import SkuMapping
 
-    rows = SkuMapping.objects.filter(connection=connection, active=True, erp_item_code__in=list(codes))
-    return {row.erp_item_code: row.storefront_sku for row in rows.order_by("pk")}
+    codes = list(codes)
+    found = {}
+    for start in range(0, len(codes), CHUNK):
+        rows = SkuMapping.objects.filter(connection=connection, active=True, erp_item_code__in=codes[start:start + CHUNK])
+        found.update({row.erp_item_code: row.storefront_sku for row in rows.order_by("pk")})
+    return found
+
+
+CHUNK = 400  # keys per query (SQLite's bound on query parameters)
 
 
 def build(connection: Connection, keys: list[str], rules: StorefrontRules):
     """(products, {key: [(publication, sku, fingerprint pushed)]}) for these product keys."""
-    items = CatalogItem.objects.filter(Q(product_key__in=keys) | Q(product_key="", code__in=keys))
-    pubs = list(CatalogPublication.objects.filter(connection=connection, item__in=items).select_related("item")
-                .order_by("item__code", "pk"))
+    pubs = []
+    for start in range(0, len(keys), CHUNK):
+        part = keys[start:start + CHUNK]
+        items = CatalogItem.objects.filter(Q(product_key__in=part) | Q(product_key="", code__in=part))
+        pubs += list(CatalogPublication.objects.filter(connection=connection, item__in=items).select_related("item"))
+    pubs.sort(key=lambda p: (p.item.code, p.pk))
     skus = sku_map(connection, [p.item.code for p in pubs])
     groups: dict[str, list[CatalogPublication]] = defaultdict(list)
     for pub in pubs:
@@ -95,7 +105,8 @@ def build(connection: Connection, keys: list[str], rules: StorefrontRules):
         variants = tuple(ProductVariant(sku=skus.get(m.code, m.code), item_id=m.id, attributes=dict(m.attributes),
                                         barcodes=m.barcodes, images=m.images, prices=m.prices) for _, m in masters)
         products.append(Product(
-            key=key, name=first.name, description=first.description, product_type=first.product_type,
+            key=key, name=first.name, description=first.description,
+            product_type=rules.product_types.get(first.product_type, first.product_type),
             tax_category=rules.tax_categories.get(first.tax_code, rules.tax_category), variants=variants,
             published=published))
         # Who this push answers for: the variants sent, and the retired ones it drops.
@@ -114,9 +125,11 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
     ok = failed = 0
     answered = set()
     changed = []
-    open_ = {r.key: r for r in ExceptionRecord.objects.filter(
-        key__in=[f"{PUBLISH_FAILED.code}:{_exception_key(connection, r.key)}" for r in results],
-        status__in=ExceptionRecord.ACTIVE_STATUSES)}
+    wanted = [f"{PUBLISH_FAILED.code}:{_exception_key(connection, r.key)}" for r in results]
+    open_ = {}
+    for start in range(0, len(wanted), CHUNK):
+        open_.update({r.key: r for r in ExceptionRecord.objects.filter(
+            key__in=wanted[start:start + CHUNK], status__in=ExceptionRecord.ACTIVE_STATUSES)})
     for result in results:
         group = members.get(result.key)
         if group is None:

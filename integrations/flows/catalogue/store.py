@@ -35,6 +35,14 @@ def _plain(value):
     return value
 
 
+def item_price_rows(rows) -> list[ItemPrice]:
+    """ItemPrices of the ERP connector's price dicts (item_prices())."""
+    return [ItemPrice(currency=r["currency"], amount=Decimal(str(r["amount"])), type=r.get("type") or "list",
+                      country=r.get("country") or "", customer_group=r.get("customer_group") or "",
+                      channel=r.get("channel") or "", min_quantity=int(r.get("min_quantity") or 1),
+                      price_list=r.get("price_list") or "") for r in rows]
+
+
 def item_data(item: MasterItem) -> dict:
     """The MasterItem as JSON: Decimals as strings, datetimes ISO 8601."""
     return _plain(asdict(item))
