@@ -1,7 +1,7 @@
 """Applying stored inbound events to their order links (claim, translate, upsert, move the state on)."""
 from __future__ import annotations
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -21,9 +21,27 @@ from .after_posting import after_posting_changes, order_cancel_in_erp
 from .posting import order_post_to_erp
 
 
+def _claim_event_done(event_id: int) -> bool:
+    """_claim_event(done=True) as one prepared statement: it runs for every event, and building it
+    through the ORM cost more CPU than the database spends on it."""
+    now = timezone.now()
+    db = connections[router.db_for_write(InboundEvent)]
+    stamp, lease = db.ops.adapt_datetimefield_value(now), db.ops.adapt_datetimefield_value(now - CLAIM_LEASE)
+    S = InboundEvent.Status
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {InboundEvent._meta.db_table} SET status = %s, processed_at = %s, last_error = '', "
+            "claimed_at = %s, attempts = attempts + 1 WHERE id = %s AND (status IN (%s, %s) OR "
+            "(status = %s AND claimed_at < %s))",
+            [S.DONE, stamp, stamp, event_id, S.PENDING, S.FAILED, S.PROCESSING, lease])
+        return cursor.rowcount == 1
+
+
 def _claim_event(event_id: int, *, done: bool = False) -> bool:
     """Claim the event by a conditional update. done=True inside the transaction that applies it:
     claimed and marked done in one write (a rollback undoes both, so no one sees it half-done)."""
+    if done:
+        return _claim_event_done(event_id)
     now = timezone.now()
     claimable = Q(status__in=[InboundEvent.Status.PENDING, InboundEvent.Status.FAILED]) | Q(
         status=InboundEvent.Status.PROCESSING, claimed_at__lt=now - CLAIM_LEASE

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -341,10 +341,34 @@ def record_posted(link, erp_order_id, customer_id, erp_payload, rounding, kind, 
         )
         timeline_add(link, kind, message)
     link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, erp_order_id, summary or []
-    exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
-    from integrations.flows.refunds import refunds_release_on_commit
+    has_exceptions, has_refunds = _open_exceptions_and_waiting_refunds(link)
+    if has_exceptions:
+        exceptions_resolve_for_order(order=link, note=f"Order posted to the ERP as {erp_order_id}.")
+    if has_refunds:
+        from integrations.flows.refunds import refunds_release_on_commit
 
-    refunds_release_on_commit(link.pk)  # refunds that waited for this order are credited right after it
+        refunds_release_on_commit(link.pk)  # refunds that waited for this order are credited right after it
+
+
+def _open_exceptions_and_waiting_refunds(link: OrderLink) -> tuple[bool, bool]:
+    """Whether anything waits on this order being posted: its open exceptions, and refunds stored
+    before it was (by order or by storefront order id, as refunds_release_on_commit looks). One
+    prepared statement: the usual answer is (False, False), and it runs for every posted order."""
+    from integrations.models import Refund
+
+    db = connections[router.db_for_read(OrderLink)]
+    active = list(ExceptionRecord.ACTIVE_STATUSES)
+    waiting = [Refund.State.WAITING_ORDER, Refund.State.RECEIVED, Refund.State.HELD]
+    exceptions, refunds = ExceptionRecord._meta.db_table, Refund._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS(SELECT 1 FROM {exceptions} WHERE order_id = %s AND status IN "
+            f"({', '.join(['%s'] * len(active))})), "
+            f"EXISTS(SELECT 1 FROM {refunds} WHERE (order_id = %s OR storefront_order_id = %s) AND state IN "
+            f"({', '.join(['%s'] * len(waiting))}))",
+            [link.pk, *active, link.pk, link.storefront_order_id, *waiting])
+        row = cursor.fetchone()
+    return bool(row[0]), bool(row[1])
 
 
 def order_failed(link: OrderLink, problems: list[Problem], error: str, *, transient: bool = False) -> None:
