@@ -80,12 +80,6 @@ def _as_dict(price: ItemPrice) -> dict:
             "country": price.country}
 
 
-def _from_dict(row: dict) -> ItemPrice:
-    return ItemPrice(currency=row["currency"], amount=Decimal(row["amount"]), type=row.get("type") or "list",
-                     country=row.get("country") or "", customer_group=row.get("customer_group") or "",
-                     channel=row.get("channel") or "", min_quantity=int(row.get("min_quantity") or 1))
-
-
 def item_code_for(connection: Connection, sku: str) -> str:
     """The ERP item a storefront SKU sells (its SKU mapping; no mapping = the same code)."""
     from .checks.prices import _sku_to_item
@@ -94,22 +88,11 @@ def item_code_for(connection: Connection, sku: str) -> str:
 
 
 def erp_prices_for(connection: Connection, sku: str) -> list[ItemPrice]:
-    """The ERP's master prices of the item behind this storefront SKU: the item master as the catalogue
-    flow stored it (integrations.flows.catalogue.erp_prices), else read from the ERP."""
-    try:
-        from integrations.flows.catalogue import erp_prices
-    except ImportError:
-        erp_prices = None
-    if erp_prices is not None:
-        return list(erp_prices(sku, connection))
-    from integrations.connectors import get_erp
+    """The ERP's master prices of the item behind this storefront SKU (the catalogue flow's `erp_prices`:
+    the stored item master, else the ERP's own price list)."""
+    from integrations.flows.catalogue import erp_prices
 
-    erp = get_erp()
-    code = item_code_for(connection, sku)
-    for item, rows in erp.item_prices():
-        if item == code:
-            return [_from_dict(row) for row in rows]
-    return []
+    return list(erp_prices(sku, connection))
 
 
 def _key(connection: Connection, sku: str, prices: list[ItemPrice]) -> str:

@@ -133,28 +133,21 @@ def test_the_queue_lists_ready_and_waiting_items_with_what_they_wait_for(client,
 
 def test_release_hands_the_chosen_publications_to_the_flow(client, ecommerce_user, catalogue, erp_connection,
                                                            ct_connection, monkeypatch):
-    import sys
-    import types
-
-    released = []
-
-    def release(publications):
-        released.extend(publications)
-        return {"released": sum(1 for p in publications if p.state == "ready"),
-                "held": sum(1 for p in publications if p.state == "waiting")}
-
-    flow = types.ModuleType("integrations.flows.catalogue")
-    flow.release = release
-    monkeypatch.setitem(sys.modules, "integrations.flows.catalogue", flow)
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kw: queued.append(args))
     ready = _pub(_item(erp_connection, "HOODIE-GRY-L"), ct_connection, "ready")
     waiting = catalogue["mug"].publications.get()
     live = catalogue["tee"].publications.first()
     client.force_login(ecommerce_user)
     response = client.post(reverse("catalogue-release"), {"ids": [ready.pk, waiting.pk, live.pk]}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert sorted(p.pk for p in released) == sorted([ready.pk, waiting.pk])  # a live one is not released again
     assert "1 released" in body and "1 still waits for data from the ERP and stays held" in body
     assert "1 was no longer in the queue" in body and 'id="queue-table"' in body
+    ready.refresh_from_db()
+    waiting.refresh_from_db()
+    live.refresh_from_db()
+    assert ready.released_at is not None and waiting.released_at is None and live.released_at is None
+    assert queued == [("integrations.flows.catalogue.tasks.publish_storefront", ct_connection.pk)]
     assert response["HX-Trigger"] == "catalogueChanged"
     nothing = client.post(reverse("catalogue-release"), {}, HTTP_HX_REQUEST="true").content.decode()
     assert "Choose at least one item" in nothing
