@@ -107,11 +107,30 @@ def connector_for(connection):
     raise ValueError(f"no connector for connections of kind {kind!r}")
 
 
+# The active ERP connection, kept a few seconds per process as the webhooks keep theirs (every order
+# asks for it): saving or deleting a connection forgets it here (inbox.webhooks.connection_cache_clear,
+# connected in apps.py); other processes see a change within ERP_CONNECTION_SECONDS.
+ERP_CONNECTION_SECONDS = 5.0
+_erp_connection = {"at": None, "row": None, "pid": None}
+
+
+def erp_connection_forget() -> None:
+    _erp_connection["at"] = None
+
+
 def erp_connection():
     """The active ERP connection (several storefronts feed one ERP), or None to use the environment."""
+    import time
+
     from integrations.models import Connection
 
-    return Connection.objects.erps().filter(active=True).order_by("pk").first()
+    now = time.monotonic()
+    at = _erp_connection["at"]
+    if at is not None and now - at < ERP_CONNECTION_SECONDS and _erp_connection["pid"] == os.getpid():
+        return _erp_connection["row"]
+    row = Connection.objects.erps().filter(active=True).order_by("pk").first()
+    _erp_connection.update(at=now, row=row, pid=os.getpid())
+    return row
 
 
 # One ERP client (one requests.Session, so one kept-alive TCP connection) per process, thread and

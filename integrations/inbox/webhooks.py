@@ -42,7 +42,10 @@ _connections = TtlCache(ttl=CONNECTION_CACHE_SECONDS)
 
 
 def connection_cache_clear(**_signal) -> None:
+    from integrations.connectors import erp_connection_forget
+
     _connections.clear()
+    erp_connection_forget()  # the order flow's copy of the ERP connection goes with it
 
 
 def _connection(code: str, platform: str) -> Connection | None:
