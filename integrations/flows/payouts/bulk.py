@@ -4,8 +4,8 @@ transactions and as many reconciliation lines, too many for one INSERT per batch
 On PostgreSQL the rows go in with one COPY (psycopg formats them in C; no model instances, no SQL
 text to quote); on any other database (SQLite: the demo, tests) with bulk_create in batches. The
 rows are plain tuples in the order of the fields named; a concrete field not named gets its default.
-After a large COPY the table is analysed, so the matching that follows at once is planned on what
-the table now holds (autovacuum would only get to it later).
+After a large import the table is analysed (`analyze_if_large`), so the matching that follows at
+once is planned on what the table now holds (autovacuum would only get to it later).
 """
 from __future__ import annotations
 
@@ -46,9 +46,16 @@ def rows_insert(model: type[models.Model], fields: Sequence[str], rows: Iterable
                         row[i] = json.dumps(row[i], cls=encoders[i])
                 copy.write_row((*row, *defaults) if defaults else row)
                 count += 1
-        if count >= ANALYZE_AFTER_ROWS:
-            cursor.execute(f"ANALYZE {qn(opts.db_table)}")
     return count
+
+
+def analyze_if_large(model: type[models.Model], inserted: int) -> None:
+    """After many rows went in at once, have PostgreSQL look at the table again, so what runs next (the
+    matching of what was imported) is planned on what it holds now, not on what autovacuum last saw."""
+    connection = connections[model.objects.db]
+    if connection.vendor == "postgresql" and inserted >= ANALYZE_AFTER_ROWS:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def _prepared(field, value, connection):

@@ -41,7 +41,7 @@ from exceptions_queue.services import exception_raise
 from integrations.domain import to_minor_units
 from integrations.models import BalanceTransaction, Connection, Payout, SettlementFile
 
-from .bulk import rows_insert
+from .bulk import analyze_if_large, rows_insert
 from .exception_types import SETTLEMENT_FILE_REJECTED
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> 
     by_payout: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
         by_payout[row.payout_key].append(row)
-    touched = set()
+    touched, inserted = set(), 0
     for key, group in by_payout.items():
         currencies = {r.currency for r in group}
         if len(currencies) > 1:
@@ -295,7 +295,7 @@ def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> 
         known = set(BalanceTransaction.objects.filter(connection=connection, external_id__in=[r.external_id for r in group])
                     .values_list("external_id", flat=True))
         # Tuples in one statement (COPY on PostgreSQL), not a model instance per row: a month is 100,000 rows.
-        rows_insert(BalanceTransaction, _STORED_FIELDS, (
+        inserted += rows_insert(BalanceTransaction, _STORED_FIELDS, (
             (payout.pk, connection.pk, r.external_id, r.type, r.source_type, r.source_id, r.interaction_id,
              orders.get(r.interaction_id) or orders.get(r.source_id) or "", r.amount_minor, r.fee_minor,
              r.net_minor, r.currency, r.when, r.raw, r.presentment_amount_minor, r.presentment_currency,
@@ -308,6 +308,7 @@ def _store(connection: Connection, rows: list[_Row], orders: dict[str, str]) -> 
             payout.fee_minor = sum(s[2] for s in stored)
             payout.save()
         touched.add(payout.pk)
+    analyze_if_large(BalanceTransaction, inserted)
     return touched
 
 
