@@ -111,8 +111,9 @@ def pull_and_gate(erp: Connection, storefronts: list[Connection], *, client=None
         rows = list(CatalogItem.objects.filter(pk__in=changed))
         if renamed:
             _renamed(renamed, storefronts)
+        masters = {row.pk: _master_item(row) for row in rows}  # parsed once for every storefront
         for storefront in storefronts:
-            for outcome, n in gate(rows, storefront, rules[storefront.pk]).items():
+            for outcome, n in gate(rows, storefront, rules[storefront.pk], masters=masters).items():
                 counts[f"{storefront.code}:{outcome}"] = counts.get(f"{storefront.code}:{outcome}", 0) + n
 
     key = f"{PULL_FAILED.code}:{erp.pk}"

@@ -12,7 +12,7 @@ ITEM_INCOMPLETE = registry.register(ExceptionType(
     code="catalogue_item_incomplete", team=Team.ECOMMERCE, severity=Severity.MEDIUM, system="erp",
     title="{code} is held back from {storefront}: {missing}",
     runbook=(
-        "What happened: a new or changed ERP item lacks what {storefront} needs before it may go live (the "
+        "What happened: a new or changed ERP item lacks what the storefront needs before it may go live (the "
         "list on this exception: cost, lead time, tax code, depot, a price in the storefront's currency, "
         "required attributes). It is not published; what is live stays as it was.\n"
         "Check: the item in the ERP (item master and price lists); the storefront's required attributes in "

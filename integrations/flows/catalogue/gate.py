@@ -92,7 +92,8 @@ def _exception_key(connection: Connection, item: CatalogItem) -> str:
     return f"{connection.pk}:{item.erp_connection_id}:{item.item_id}"
 
 
-def gate(items: list[CatalogItem], connection: Connection, rules: StorefrontRules | None = None) -> dict[str, int]:
+def gate(items: list[CatalogItem], connection: Connection, rules: StorefrontRules | None = None, *,
+         masters: dict | None = None) -> dict[str, int]:
     """Decide each item's publication on `connection` after a change: waiting (with its exception),
     ready (to publish, or to wait for a manual release), retired. Returns counts per outcome. A few
     queries per page of items, whatever its size, besides one per exception raised."""
@@ -105,7 +106,7 @@ def gate(items: list[CatalogItem], connection: Connection, rules: StorefrontRule
     create, update = [], []
     now = timezone.now()
     for row in items:
-        item = master_item(row)
+        item = masters[row.pk] if masters and row.pk in masters else master_item(row)
         pub = pubs.get(row.pk)
         if item.product_type in rules.skip_types:
             counts["skipped"] += 1

@@ -37,6 +37,7 @@ log = logging.getLogger("ledgerline.catalogue")
 MAX_ATTEMPTS = 5  # retryable failures of one product before it is an exception
 BULK_POLL_SECONDS = 1.0
 BULK_WAIT_SECONDS = 120.0  # then the run waits for the next round (the handle is saved)
+LEASE_SECONDS = 300  # a run a worker touched this recently is that worker's; older = its worker died
 State = CatalogPublication.State
 
 
@@ -197,6 +198,8 @@ def publish(connection: Connection, *, client=None, bulk: bool | None = None, ke
     rules = rules or StorefrontRules.of(connection)
     client = client or connector_for(connection)
     run = _active_run(connection)
+    if run is not None and _leased(run):
+        return run  # another worker is pushing it right now
     if run is None:
         keys = pending_keys(connection, rules) if keys is None else sorted(set(keys))
         if not keys:
@@ -211,11 +214,15 @@ def publish(connection: Connection, *, client=None, bulk: bool | None = None, ke
             run = _active_run(connection)
             if run is None:
                 return None
+    _beat(run)
     try:
         if run.kind == CatalogRun.Kind.BULK:
             _run_bulk(run, connection, client, rules, wait)
         else:
             _run_batches(run, connection, client, rules)
+        if run.state in CatalogRun.ACTIVE:  # left for the next round: free for any worker
+            run.summary = {**run.summary, "worker_at": None}
+            run.save(update_fields=["summary"])
     except Exception as exc:  # noqa: BLE001 - never a silent death: the run says why, an owner is told
         log.exception("catalogue publish to %s failed", connection.code)
         run.state, run.error, run.finished_at = CatalogRun.State.FAILED, str(exc)[:2000], timezone.now()
@@ -223,6 +230,16 @@ def publish(connection: Connection, *, client=None, bulk: bool | None = None, ke
         _raise_failed(connection, "(run)", f"the publish run stopped: {exc}", [])
         raise
     return run
+
+
+def _leased(run: CatalogRun) -> bool:
+    beat = (run.summary or {}).get("worker_at")
+    return bool(beat) and (timezone.now().timestamp() - float(beat)) < LEASE_SECONDS
+
+
+def _beat(run: CatalogRun) -> None:
+    run.summary = {**(run.summary or {}), "worker_at": timezone.now().timestamp()}
+    run.save(update_fields=["summary"])
 
 
 def _finish(run: CatalogRun) -> None:
@@ -260,7 +277,7 @@ def _run_batches(run: CatalogRun, connection: Connection, client, rules: Storefr
             run.done += ok
             run.failed += bad
         position += len(chunk)
-        run.summary = {**run.summary, "next": position, "retries": 0}
+        run.summary = {**run.summary, "next": position, "retries": 0, "worker_at": timezone.now().timestamp()}
         run.save(update_fields=["done", "failed", "summary"])
     _finish(run)
 
@@ -295,7 +312,7 @@ def _run_bulk(run: CatalogRun, connection: Connection, client, rules: Storefront
     began = time.monotonic()
     while True:
         status = client.bulk_publish_status(run.bulk_handle)
-        run.summary = {**run.summary, "objects": status.done_count}
+        run.summary = {**run.summary, "objects": status.done_count, "worker_at": timezone.now().timestamp()}
         run.save(update_fields=["summary"])
         if status.state != "running":
             break

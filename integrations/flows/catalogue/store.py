@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.connectors.catalogue import ItemComponent, ItemPrice, MasterItem
@@ -43,9 +42,27 @@ def item_price_rows(rows) -> list[ItemPrice]:
                       price_list=r.get("price_list") or "") for r in rows]
 
 
+def _price_data(p: ItemPrice) -> dict:
+    return {"currency": p.currency, "amount": str(p.amount), "type": p.type, "country": p.country,
+            "customer_group": p.customer_group, "channel": p.channel, "min_quantity": p.min_quantity,
+            "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+            "valid_until": p.valid_until.isoformat() if p.valid_until else None, "price_list": p.price_list}
+
+
 def item_data(item: MasterItem) -> dict:
-    """The MasterItem as JSON: Decimals as strings, datetimes ISO 8601."""
-    return _plain(asdict(item))
+    """The MasterItem as JSON: Decimals as strings, datetimes ISO 8601 (by hand: dataclasses.asdict
+    deep-copies every value, a third of a 100,000-item pull)."""
+    return {
+        "id": item.id, "code": item.code, "product_key": item.product_key, "name": item.name,
+        "description": item.description, "status": item.status, "product_type": item.product_type,
+        "attributes": _plain(item.attributes), "tax_code": item.tax_code,
+        "unit_cost": str(item.unit_cost) if item.unit_cost is not None else None,
+        "lead_time_days": item.lead_time_days, "supplier": item.supplier, "depot": item.depot,
+        "barcodes": list(item.barcodes), "images": list(item.images),
+        "components": [{"item_code": c.item_code, "quantity": c.quantity} for c in item.components],
+        "prices": [_price_data(p) for p in item.prices],
+        "updated_at": item.updated_at.isoformat() if item.updated_at else None,
+    }
 
 
 def fingerprint(data: dict) -> str:
@@ -125,7 +142,14 @@ def pull(erp: Connection, client, *, limit: int = PAGE_LIMIT, on_page=None) -> C
     run = (CatalogRun.objects.filter(connection=erp, kind=CatalogRun.Kind.PULL, state__in=CatalogRun.ACTIVE)
            .order_by("-pk").first())
     if run is None:
-        run = CatalogRun.objects.create(connection=erp, kind=CatalogRun.Kind.PULL, cursor=last_cursor(erp))
+        try:
+            with transaction.atomic():
+                run = CatalogRun.objects.create(connection=erp, kind=CatalogRun.Kind.PULL, cursor=last_cursor(erp))
+        except IntegrityError:  # another worker began a pull a moment ago: this one shares it
+            run = CatalogRun.objects.filter(connection=erp, kind=CatalogRun.Kind.PULL,
+                                            state__in=CatalogRun.ACTIVE).order_by("-pk").first()
+            if run is None:
+                raise
     stored = 0
     try:
         while True:

@@ -252,3 +252,33 @@ def test_a_sku_renamed_in_the_erp_is_a_mapping_change_on_the_same_variant(sandbo
     mapping.refresh_from_db()
     assert mapping.erp_item_code == "TEE-XS" and mapping.history.count() == 2
     assert catalogue.erp_prices("TEE-S", shop)[0].amount == Decimal("19.99")
+
+
+def test_a_worker_killed_mid_run_is_resumed_after_its_lease_from_the_batch_it_was_in(sandbox, erp, shop, front):
+    shop.settings = {**shop.settings, "catalogue_batch_size": 2}
+    shop.save()
+    for n in range(6):
+        put(sandbox, f"W-{n}", product_key=f"WP-{n}")
+    catalogue.pull_and_gate(erp, [shop])
+    real = front.publish_products
+    sent = []
+
+    def dies_on_second_batch(products):
+        sent.append([p.key for p in products])
+        if len(sent) == 2:
+            raise KeyboardInterrupt("worker killed")  # not an Exception: nothing of ours runs after it
+        return real(products)
+
+    front.publish_products = dies_on_second_batch
+    with pytest.raises(KeyboardInterrupt):
+        catalogue.publish(shop, bulk=False)
+    run = CatalogRun.objects.get(kind="publish")
+    assert run.state == "running" and run.summary["next"] == 2 and run.done == 1 * 2
+
+    # Another worker a moment later leaves it alone: the run is still leased to the dead one.
+    assert catalogue.publish(shop, bulk=False).pk == run.pk and len(sent) == 2
+    CatalogRun.objects.filter(pk=run.pk).update(summary={**run.summary, "worker_at": run.summary["worker_at"] - 600})
+    run = catalogue.publish(shop, bulk=False)
+    assert run.state == "done" and sent[2] == ["WP-2", "WP-3"] and len(sent) == 4
+    assert sorted(front.products) == [f"WP-{n}" for n in range(6)] and len(front.ids) == 6
+    assert CatalogPublication.objects.filter(connection=shop, state="live").count() == 6
