@@ -57,13 +57,17 @@ def request_from_dict(data: dict) -> ErpSalesOrderRequest:
 
 
 def sales_order_queue(*, link: OrderLink, request: ErpSalesOrderRequest, endpoint: str, system: str,
-                      details: dict) -> None:
+                      details: dict, first_attempt: bool = False) -> None:
     """Save the attempt row and the ready document together: from here a crash is visible (the
     write was started) and a replay asks the ERP first."""
     with transaction.atomic():
         write = OutboundWrite.objects.create(
             action="create_sales_order", external_reference=request.external_reference[:200], system=system,
             order=link, subject_type="order", subject_id=str(link.pk))
+        if first_attempt:  # no earlier attempt left a row
+            ReadySalesOrder.objects.create(order_id=link.pk, write=write, endpoint=endpoint,
+                                           request=request_as_dict(request), details=details)
+            return
         # The row of an earlier attempt (its sender died) is replaced, unclaimed again.
         updated = ReadySalesOrder.objects.filter(order_id=link.pk).update(
             write=write, endpoint=endpoint, request=request_as_dict(request), details=details,

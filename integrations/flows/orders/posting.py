@@ -157,7 +157,7 @@ def _post_claimed(link: OrderLink, erp, *, first_attempt: bool) -> str:
         if size:
             details["payload_digest"] = payload_digest(posted_payload)
             sales_order_queue(link=link, request=request, endpoint=erp_facts_key(erp),
-                              system=getattr(erp, "system", ""), details=details)
+                              system=getattr(erp, "system", ""), details=details, first_attempt=first_attempt)
         else:
             created, write_id = _create_sales_order(link, request, erp)
     except OrderNotReady as exc:

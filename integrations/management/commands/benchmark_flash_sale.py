@@ -359,11 +359,18 @@ class Command(BaseCommand):
             "print(json.dumps({'exceptions': {r['type_code']: r['n'] for r in E.objects.values('type_code').annotate(n=Count('id'))},"
             " 'states': {r['state']: r['n'] for r in O.objects.values('state').annotate(n=Count('id'))}}))"
         )
-        out = subprocess.run([sys.executable, manage, "shell", "-c", code], env=env, capture_output=True, text=True)
-        try:
-            return json.loads(out.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            return {"exceptions": {"?": out.stderr[-300:]}, "states": {}}
+        # The ERP holding every order is counted before the last batch's answers are recorded on
+        # their links: give that bookkeeping a few seconds to finish before the states are read.
+        deadline = time.time() + 30
+        while True:
+            out = subprocess.run([sys.executable, manage, "shell", "-c", code], env=env, capture_output=True, text=True)
+            try:
+                counts = json.loads(out.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                return {"exceptions": {"?": out.stderr[-300:]}, "states": {}}
+            if not counts["states"].get("posting") or time.time() > deadline:
+                return counts
+            time.sleep(2)
 
     @staticmethod
     def _per_order_lines(f: dict) -> list[str]:
