@@ -282,3 +282,60 @@ def test_a_worker_killed_mid_run_is_resumed_after_its_lease_from_the_batch_it_wa
     assert run.state == "done" and sent[2] == ["WP-2", "WP-3"] and len(sent) == 4
     assert sorted(front.products) == [f"WP-{n}" for n in range(6)] and len(front.ids) == 6
     assert CatalogPublication.objects.filter(connection=shop, state="live").count() == 6
+
+
+def test_an_erp_that_cannot_be_read_is_an_ops_exception_and_retrying_it_reads_on_from_the_cursor(sandbox, erp, shop,
+                                                                                                 front):
+    from exceptions_queue.services import exception_retry
+
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    put(sandbox, "TEE-M")
+    sandbox.erp.outage = True
+    outcome = catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    assert "error" in outcome["erp-items"]
+    record = ExceptionRecord.objects.get(type_code="catalogue_pull_failed")
+    assert record.team == "ops" and record.is_active and "503" in record.last_error
+    assert CatalogItem.objects.count() == 1
+
+    sandbox.erp.outage = False
+    assert exception_retry(record=record) is True
+    record.refresh_from_db()
+    assert not record.is_active and CatalogItem.objects.count() == 2
+    assert CatalogRun.objects.filter(kind="pull", state="done").last().total == 1  # only the change since the cursor
+
+
+def test_retrying_a_held_item_gates_it_again_after_the_storefront_stopped_requiring_the_attribute(sandbox, erp, shop,
+                                                                                                front):
+    from exceptions_queue.services import exception_retry
+
+    put(sandbox, "BAG-1", product_key="", attributes={})
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    record = ExceptionRecord.objects.get(type_code="catalogue_item_incomplete")
+    assert record.context["missing_list"] == ["attribute size"]
+    assert exception_retry(record=record) is False  # nothing changed: still held
+
+    shop.settings = {**shop.settings, "catalogue_required_attributes": []}
+    shop.save()
+    assert exception_retry(record=record) is True
+    assert CatalogPublication.objects.get(connection=shop).state == "live" and "BAG-1" in front.products
+
+
+def test_a_prima_item_master_goes_the_same_way(sandbox, shop, monkeypatch):
+    from integrations.connectors.prima import PrimaClient
+
+    fake = FakeStorefront()
+    monkeypatch.setattr("integrations.connectors.connector_for",
+                        lambda connection: fake if connection.kind == "shopify" else PrimaClient.from_settings())
+    prima = Connection.objects.create(code="prima-items", kind="prima", name="Prima")
+    sandbox.prima.item_master_put("TEE-S", **{"name": "Tee", "product_key": "TEE", "unit_cost": "4.20",
+                                              "lead_time_days": 14, "tax_code": "T1", "depot": "MAIN",
+                                              "attributes": {"size": "S"},
+                                              "prices": [{"currency": "GBP", "amount": "19.99"},
+                                                         {"currency": "GBP", "amount": "17.00", "min_quantity": 6}]})
+    sandbox.prima.item_master_put("CAP-1", name="Cap", unit_cost="2.00", depot="MAIN", attributes={"size": "one"},
+                                  prices=[{"currency": "GBP", "amount": "9.00"}])
+    catalogue.catalogue_sync(erp_connection=prima, storefronts=[shop])
+    assert [(p.amount, p.min_quantity) for p in fake.products["TEE"].variants[0].prices] == [
+        (Decimal("19.99"), 1), (Decimal("17.00"), 6)]
+    assert CatalogPublication.objects.get(item__code="CAP-1").missing == ["lead time", "tax code"]
