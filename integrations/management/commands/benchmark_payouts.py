@@ -10,7 +10,8 @@ payout reconciliation report of that many rows (parse, store, in one transaction
 payment lookup is answered from memory, as the sandbox would, so the network is not measured) and
 matching every payout again (`payouts_rematch_open`). Peak memory is the process's maximum RSS.
 Mix: 80 % charges, 10 % refunds (half with their credit memo), 2 % chargebacks, 3 % fees, 2 % reserves,
-3 % adjustments; 1 % of charges a penny off.
+3 % adjustments; 1 % of charges a penny off, 5 % paid in USD and settled in EUR (Stripe's customer-facing
+amount), 2 % a later capture of the order before them (matched by the sum of its captures).
 """
 from __future__ import annotations
 
@@ -56,18 +57,34 @@ class Command(BaseCommand):
         start = date(2026, 11, 1)
         lines, orders, refunds, lookup = ["automatic_payout_id,automatic_payout_effective_at,balance_transaction_id,"
                                           "created_utc,currency,gross,fee,net,reporting_category,source_id,"
-                                          "payment_intent_id"], [], [], {}
+                                          "payment_intent_id,customer_facing_amount,customer_facing_currency"], [], [], {}
+        last_charge = None  # (its OrderLink, its payment intent): a later capture adds to that order
         for n in range(count):
             payout = n * payouts // count
             day = start + timedelta(days=payout * 30 // payouts)
             roll = rng.random()
             order_id = f"ord-{n:07d}"
             amount = rng.randint(500, 25_000)
-            if roll < 0.80:
+            facing = ""
+            if roll < 0.80 and last_charge is not None and rng.random() < 0.02:
+                # A later capture of the previous order (sometimes in the next payout): matched by the sum.
+                link, psp = last_charge
+                category, gross, fee, order_id = "charge", amount, amount * 15 // 1000 + 25, link.storefront_order_id
+                link.total_minor += amount
+                link.erp_total_minor += amount
+                last_charge = None
+            elif roll < 0.80:
                 category, gross, fee = "charge", amount, amount * 15 // 1000 + 25
-                orders.append(OrderLink(connection=conn, storefront_order_id=order_id, currency="EUR",
-                                        total_minor=amount, state=OrderLink.State.POSTED, erp_order_id=f"SO-{n}",
-                                        erp_total_minor=amount + (1 if rng.random() < 0.01 else 0)))
+                link = OrderLink(connection=conn, storefront_order_id=order_id, currency="EUR", total_minor=amount,
+                                 state=OrderLink.State.POSTED, erp_order_id=f"SO-{n}",
+                                 erp_total_minor=amount + (1 if rng.random() < 0.01 else 0))
+                if rng.random() < 0.05:  # a US customer: paid in USD, settled in EUR
+                    link.currency = "USD"
+                    gross = amount * 92 // 100
+                    fee = gross * 15 // 1000 + 25
+                    facing = f"{amount / 100:.2f},usd"
+                orders.append(link)
+                last_charge = (link, f"pi_{n:07d}") if not facing else None
             elif roll < 0.90:
                 category, gross, fee = "refund", -amount, 0
                 orders.append(OrderLink(connection=conn, storefront_order_id=order_id, currency="EUR",
@@ -90,11 +107,13 @@ class Command(BaseCommand):
                 category, gross, fee, order_id = "risk_reserved_funds", -amount, 0, ""
             else:
                 category, gross, fee, order_id = "other_adjustment", rng.randint(-500, 500), 0, ""
-            psp = f"pi_{n:07d}" if order_id else ""
+            if category != "charge" or order_id == f"ord-{n:07d}":
+                psp = f"pi_{n:07d}" if order_id else ""
             if order_id:
                 lookup[psp] = order_id
             lines.append(f"po_{payout:03d},{day.isoformat()},txn_{n:07d},{day.isoformat()} 10:00:00,eur,"
-                         f"{gross / 100:.2f},{fee / 100:.2f},{(gross - fee) / 100:.2f},{category},ch_{n:07d},{psp}")
+                         f"{gross / 100:.2f},{fee / 100:.2f},{(gross - fee) / 100:.2f},{category},ch_{n:07d},{psp},"
+                         f"{facing or ','}")
         OrderLink.objects.bulk_create(orders, batch_size=5000)
         Refund.objects.bulk_create(refunds, batch_size=5000)
         from django.db import connection as db
@@ -138,8 +157,10 @@ class Command(BaseCommand):
         from integrations.models import Payout, ReconciliationLine
 
         statuses = dict(Payout.objects.values_list("status").annotate(n=Count("id")))
+        classes = dict(ReconciliationLine.objects.order_by().values_list("difference_class").annotate(n=Count("id")))
         self.stdout.write(f"re-match of {rematched} payouts (nothing changed): {matched:.1f} s "
-                          f"({ReconciliationLine.objects.count():,} lines; payouts by status {statuses})")
+                          f"({ReconciliationLine.objects.count():,} lines; payouts by status {statuses}; "
+                          f"lines by class {classes})")
         for payout in Payout.objects.all()[:3]:
             totals = matching.payout_totals(payout)
             assert totals["matched"] + totals["unmatched"] == totals["received"] == payout.amount_minor
