@@ -23,8 +23,8 @@ processing fee of a charge; not set: the fee Shopify or the PSP charged is taken
 from __future__ import annotations
 
 from collections import defaultdict, namedtuple
-from itertools import islice
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import islice
 
 from django.db import transaction
 from django.db.models import Count, Max, Sum
@@ -182,7 +182,7 @@ def _against_erp(ctx: _Context, bt, order, erp_minor: int, paid: int | None, *, 
                 erp_document=erp_document, note=note)
         return
     expected = _converted(bt, erp_minor)
-    rate = f" at {bt.exchange_rate.normalize()}" if bt.exchange_rate else ""
+    rate = f" at {format(bt.exchange_rate.normalize(), 'f')}" if bt.exchange_rate else ""
     said = (f"paid {_money(paid, order.currency)}, converted{rate} to {_money(bt.amount_minor, bt.currency)}; "
             f"the ERP's {_money(erp_minor, order.currency)} is {_money(expected, bt.currency)}")
     if abs(paid - erp_minor) > ctx.tolerance:
