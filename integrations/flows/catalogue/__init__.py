@@ -186,7 +186,7 @@ def retry_catalogue_exception(record) -> bool:
         key = args.get("key") or ""
         pubs = CatalogPublication.objects.filter(connection=connection, state=CatalogPublication.State.FAILED)
         pubs.update(state=CatalogPublication.State.READY, attempts=0, released_at=timezone.now())
-        keys = None if key == "(run)" else [key]
+        keys = None if key in ("(run)", "(all)") else [key]
         try:
             publish(connection, keys=keys)
         except Exception:  # noqa: BLE001 - publish() recorded it

@@ -24,7 +24,7 @@ from django.utils import timezone
 from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.services import exception_raise, exception_resolve
 from integrations.connectors.base import ConnectorError, PermanentError, supports
-from integrations.connectors.catalogue import BULK_PUBLISH, Product, ProductVariant, PublishResult
+from integrations.connectors.catalogue import BULK_PUBLISH, PUBLISH_PRODUCTS, Product, ProductVariant, PublishResult
 from integrations.models import CatalogItem, CatalogPublication, CatalogRun, Connection
 from integrations.writes import outbound_write
 
@@ -197,6 +197,10 @@ def publish(connection: Connection, *, client=None, bulk: bool | None = None, ke
 
     rules = rules or StorefrontRules.of(connection)
     client = client or connector_for(connection)
+    if not supports(client, PUBLISH_PRODUCTS):
+        if pending_keys(connection, rules):
+            _raise_failed(connection, "(all)", f"the {connection.kind} connector cannot publish products", [])
+        return None
     run = _active_run(connection)
     if run is not None and _leased(run):
         return run  # another worker is pushing it right now
