@@ -6,6 +6,8 @@ from .views import orders as views
 from .views import progress as progress_views
 
 urlpatterns = [
+    # The webhooks first: they are most of the requests, and each pattern before them is tried in vain.
+    path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),
     path("progress/", progress_views.home_progress, name="home-progress"),
     path("", include("integrations.connections_urls")),
     path("", include("integrations.replenishment_urls")),
@@ -19,7 +21,6 @@ urlpatterns = [
     path("inventory/levels/<int:pk>/", inventory_views.inventory_level, name="inventory-level"),
     path("inventory/sync/", inventory_views.inventory_sync, name="inventory-sync"),
     path("inventory/runs/<int:pk>/progress/", inventory_views.inventory_run_progress, name="inventory-run-progress"),
-    path("webhooks/shopify/<slug:connection_code>/", webhooks.shopify_webhook, name="webhook-shopify"),
     path("webhooks/erp/<slug:connection_code>/", erp_webhooks.erp_dispatch_webhook, name="webhook-erp"),
     path(
         "webhooks/commercetools/<slug:connection_code>/",
