@@ -339,3 +339,41 @@ def test_a_prima_item_master_goes_the_same_way(sandbox, shop, monkeypatch):
     assert [(p.amount, p.min_quantity) for p in fake.products["TEE"].variants[0].prices] == [
         (Decimal("19.99"), 1), (Decimal("17.00"), 6)]
     assert CatalogPublication.objects.get(item__code="CAP-1").missing == ["lead time", "tax code"]
+
+
+def test_a_refused_product_is_an_owned_exception_and_retrying_it_publishes_once_fixed(sandbox, erp, shop, front):
+    from exceptions_queue.services import exception_retry
+
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    put(sandbox, "MUG-1", product_key="")
+    real = front.publish_products
+
+    def refuses_tee(products):
+        return [PublishResult(p.key, ok=False, error="Handle has already been taken") if p.key == "TEE"
+                else real([p])[0] for p in products]
+
+    front.publish_products = refuses_tee
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    tee = CatalogPublication.objects.get(item__code="TEE-S")
+    assert tee.state == "failed" and tee.last_error == "Handle has already been taken"
+    assert CatalogPublication.objects.get(item__code="MUG-1").state == "live"  # the others went through
+    record = ExceptionRecord.objects.get(type_code="catalogue_publish_failed")
+    assert record.team == "ecommerce" and "TEE" in record.title and "already been taken" in record.message
+
+    front.publish_products = real  # fixed on the storefront's side
+    assert exception_retry(record=record) is True
+    tee.refresh_from_db()
+    assert tee.state == "live" and "TEE" in front.products
+
+
+def test_a_failed_bulk_job_leaves_the_items_to_push_again_and_says_why(sandbox, erp, shop, front, monkeypatch):
+    for n in range(3):
+        put(sandbox, f"F-{n}", product_key=f"FP-{n}")
+    catalogue.pull_and_gate(erp, [shop])
+    front.bulk_publish_status = lambda handle: BulkStatus(handle, "failed", error="ACCESS_DENIED")
+    run = catalogue.publish(shop, bulk=True, wait=1)
+    assert run.state == "failed" and "ACCESS_DENIED" in run.error and run.failed == 3
+    assert set(CatalogPublication.objects.values_list("state", flat=True)) == {"ready"}
+    del front.bulk_publish_status  # the shop answers again
+    run = catalogue.publish(shop, bulk=True, wait=1)
+    assert run.state == "done" and run.done == 3 and front.bulk_started == 2 and len(front.products) == 3
