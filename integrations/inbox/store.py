@@ -103,8 +103,20 @@ def enqueue_event(event_id: int) -> None:
     async_task(PROCESS_TASK, event_id, task_name=f"event-{event_id}")
 
 
+# The INSERT of each model, compiled once per database: every webhook inserts the same columns, so
+# only the values are prepared again (as the compiler prepares them).
+_inserts: dict[tuple, tuple[str, list]] = {}
+
+
 def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it."""
+    cached = _inserts.get((type(obj), using))
+    if cached is not None:
+        statement, fields = cached
+        db = connections[using]
+        values = [field.pre_save(obj, True) for field in fields]
+        if not any(hasattr(value, "resolve_expression") for value in values):
+            return statement, tuple(field.get_db_prep_save(value, connection=db) for field, value in zip(fields, values))
     opts = obj._meta
     fields = [f for f in opts.local_concrete_fields if f is not opts.auto_field]
     query = sql.InsertQuery(type(obj))
@@ -112,6 +124,7 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     compiler = query.get_compiler(using=using)
     compiler.returning_fields = [opts.pk]
     [(statement, params)] = compiler.as_sql()
+    _inserts[(type(obj), using)] = (statement, fields)
     return statement, tuple(params)
 
 
