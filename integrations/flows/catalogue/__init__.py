@@ -86,7 +86,8 @@ def _renamed(renamed: dict[int, str], storefronts: list[Connection]) -> None:
     from mappings.models import SkuMapping
 
     items = {i.pk: i for i in CatalogItem.objects.filter(pk__in=list(renamed))}
-    for pub in CatalogPublication.objects.filter(item_id__in=list(renamed), connection__in=storefronts).exclude(sku=""):
+    # Every storefront the item was ever pushed to, not only this round's.
+    for pub in CatalogPublication.objects.filter(item_id__in=list(renamed)).exclude(sku="").select_related("connection"):
         new_code = items[pub.item_id].code
         row = SkuMapping.objects.filter(connection=pub.connection, storefront_sku=pub.sku).first()
         if row is None:
@@ -94,7 +95,7 @@ def _renamed(renamed: dict[int, str], storefronts: list[Connection]) -> None:
                                       note=f"ERP renamed {renamed[pub.item_id]} to {new_code}")
         elif row.erp_item_code != new_code:
             row.erp_item_code = new_code
-            row.note = f"ERP renamed {row.erp_item_code or renamed[pub.item_id]} to {new_code}"[:200]
+            row.note = f"ERP renamed {renamed[pub.item_id]} to {new_code}"[:200]
             row.save()  # simple_history keeps the row as it was
         log.info("catalogue: %s renamed %s -> %s on %s", pub.sku, renamed[pub.item_id], new_code, pub.connection.code)
 
