@@ -158,7 +158,9 @@ class _Sender:
             if self.running.get(endpoint):
                 return
             self.running[endpoint] = True
-        threading.Thread(target=self._run, args=(erp, endpoint, size), daemon=True,
+        # Not a daemon: a worker process that is recycled (it exits after its share of tasks) waits
+        # for its batch to be sent and recorded instead of leaving it to the sweep.
+        threading.Thread(target=self._run, args=(erp, endpoint, size), daemon=False,
                          name=f"sales-order-batches {endpoint}").start()
 
     def _run(self, erp, endpoint: str, size: int) -> None:

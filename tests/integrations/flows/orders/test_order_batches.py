@@ -159,3 +159,24 @@ def test_prima_takes_one_sales_order_per_request(order_setup, monkeypatch, setti
     monkeypatch.setattr(Conf, "SYNC", False)  # as in a running cluster
     assert batches.batch_size(get_erp()) == 100  # the REST ERP has a batch endpoint
     assert batches.batch_size(PrimaClient.from_settings()) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_queues_its_order_and_the_background_sender_posts_the_batch_within_the_wait(
+    client, order_setup, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    import time
+
+    from integrations.flows.orders import posting
+
+    monkeypatch.setattr(posting, "batch_size", lambda erp: 100)
+    settings.ORDERS = {**settings.ORDERS, "batch_wait": 0.3}
+    erp = order_setup.erp
+    _queue_orders(client, django_capture_on_commit_callbacks, [3041, 3042, 3043])  # each task returns at once
+    deadline = time.time() + 10
+    while time.time() < deadline and OrderLink.objects.exclude(state=OrderLink.State.POSTED).exists():
+        time.sleep(0.1)
+    assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTED}
+    assert len(erp.sales_orders) == 3
+    assert erp.requests_by_kind.get("batch", 0) >= 1 and not erp.requests_by_kind.get("create")
+    assert not ReadySalesOrder.objects.exists()
