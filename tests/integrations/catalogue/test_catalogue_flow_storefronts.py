@@ -98,3 +98,36 @@ def test_the_item_master_reaches_a_commercetools_project(sandbox, erp, ct_connec
     assert [p["value"]["centAmount"] for p in m["prices"]] == [2200]
     assert len(sandbox.commercetools.product_records if hasattr(sandbox.commercetools, "product_records")
                else sandbox.commercetools.products) == 1
+
+
+def test_a_bulk_push_to_shopify_interrupted_while_waiting_resumes_on_the_same_job(sandbox, erp, shopify_connection,
+                                                                                   monkeypatch):
+    from integrations.connectors.shopify import ShopifyClient
+    from integrations.models import CatalogRun
+
+    shop = sandbox.shopify
+    shop.reset(seed=False)
+    shop.add_location("Main warehouse")
+    shopify_connection.settings = {**(shopify_connection.settings or {}), "catalogue_publish": True, "currency": "GBP"}
+    shopify_connection.save()
+    for n in range(8):
+        put(sandbox, f"BULK-{n}", "M", product_key=f"BULK-P{n // 2}")
+    catalogue.pull_and_gate(erp, [shopify_connection])
+    real = ShopifyClient.bulk_publish_status
+
+    def killed(self, handle):
+        raise KeyboardInterrupt("worker killed while waiting for the bulk job")
+
+    monkeypatch.setattr(ShopifyClient, "bulk_publish_status", killed)
+    with pytest.raises(KeyboardInterrupt):
+        catalogue.publish(shopify_connection, bulk=True)
+    run = CatalogRun.objects.get(kind="bulk")
+    handle = run.bulk_handle
+    assert run.state == "waiting" and handle.startswith("gid://shopify/BulkOperation/")  # saved before waiting
+    monkeypatch.setattr(ShopifyClient, "bulk_publish_status", real)
+    CatalogRun.objects.filter(pk=run.pk).update(summary={**run.summary, "worker_at": None})  # its lease ran out
+    run = catalogue.publish(shopify_connection, wait=10)
+    assert run.state == "done" and run.bulk_handle == handle and run.done == 5, run.error
+    assert len(shop.products) == 5 and len(shop.variants) == 10  # the 2 fixture items + 8, once each
+    assert set(CatalogPublication.objects.filter(connection=shopify_connection).values_list("state", flat=True)) == {
+        "live"}
