@@ -39,7 +39,7 @@ def test_the_benchmark_loads_once_changes_without_duplicates_and_prints_consiste
     assert row, out
     seconds, rate, shop_calls, points, ct_calls = row.groups()
     assert abs(float(seconds) - load["seconds"]) < 0.06
-    assert int(rate) == round(40 / load["seconds"])
+    assert abs(int(rate) - 40 / load["seconds"]) <= 1  # items / seconds (the JSON rounds seconds to ms)
     shopify = load["calls"]["shopify"]
     assert int(shop_calls.replace(",", "")) == shopify["graphql"] + shopify["rest"] + shopify["uploads"]
     assert int(points.replace(",", "")) == round(shopify["points"])
