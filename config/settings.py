@@ -273,7 +273,9 @@ Q_CLUSTER = {
     "save_limit": -1,  # flows record their own outcome; failures are still kept
     "poll": 0.2,
     "queue_limit": 50,
-    "bulk": 1,
+    # Tasks the pusher takes from the broker per round trip: five measured 37 → 55 orders/s in the
+    # flash-sale benchmark (each dequeue is a write transaction on the ORM broker).
+    "bulk": env.int("Q_BULK", default=5),
     "catch_up": False,
     "sync": env.bool("Q_SYNC", default=False),
     "label": "Task queue",
