@@ -58,7 +58,9 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
+import tempfile
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -378,21 +380,29 @@ def set_variant_prices(client, sku: str, prices: list[ItemPrice]) -> None:
 # --- BULK_PUBLISH ----------------------------------------------------------------------------------
 
 
-def _bulk_lines(client, products: list[Product]) -> tuple[list[tuple[Product, dict]], dict[str, str]]:
+def _bulk_lines(client, products: list[Product], out=None) -> dict[str, str]:
+    """Write each product's productSet variables as one JSONL line to `out` (a binary file; None: only
+    find the refused ones), one at a time so a large catalogue is never held as one text; the refused
+    products {key: why} (no price in the shop's currency)."""
     currency = _currency(client)
-    lines, refused = [], {}
+    refused = {}
     for product in products:
         try:
-            lines.append((product, product_set_variables(product, currency)))
+            variables = product_set_variables(product, currency)
         except ValueError as exc:
             refused[product.key] = str(exc)
-    return lines, refused
+            continue
+        if out is not None:
+            out.write(json.dumps(variables, separators=(",", ":")).encode() + b"\n")
+    return refused
 
 
-def _stage(client, body: bytes) -> str:
+def _stage(client, body) -> str:
+    """Upload the JSONL file (a binary file object at its start, or bytes) to a staged target; its key."""
+    size = len(body) if isinstance(body, bytes) else os.fstat(body.fileno()).st_size
     answer = client.graphql(STAGED_UPLOADS_CREATE, {"input": [{
         "resource": "BULK_MUTATION_VARIABLES", "filename": BULK_FILENAME, "mimeType": "text/jsonl",
-        "httpMethod": "POST", "fileSize": str(len(body))}]})["stagedUploadsCreate"] or {}
+        "httpMethod": "POST", "fileSize": str(size)}]})["stagedUploadsCreate"] or {}
     errors = answer.get("userErrors") or []
     targets = answer.get("stagedTargets") or []
     if errors or not targets:
@@ -420,9 +430,11 @@ def bulk_publish_start(client, products: list[Product]) -> str:
     """Stage the products' productSet variables as JSONL and start one bulk mutation; its gid.
     Products without a price in the shop's currency are left out (bulk_publish_results reports them
     while this client knows them). Raises BulkOperationInProgress while another runs (retry later)."""
-    lines, refused = _bulk_lines(client, products)
-    body = b"".join(json.dumps(v, separators=(",", ":")).encode() + b"\n" for _, v in lines)
-    key = _stage(client, body)
+    with tempfile.TemporaryFile() as body:  # the JSONL on disk, not in memory
+        refused = _bulk_lines(client, products, body)
+        body.flush()
+        body.seek(0)
+        key = _stage(client, body)
     result = client.graphql(BULK_RUN_MUTATION, {"mutation": PRODUCT_SET, "stagedUploadPath": key})[
         "bulkOperationRunMutation"] or {}
     errors = result.get("userErrors") or []
@@ -473,7 +485,7 @@ def bulk_publish_results(client, handle: str, products: list[Product] | None = N
                              + (f" ({node['errorCode']})" if node.get("errorCode") else ""))
     known, refused = (list(products), {}) if products is not None else getattr(client, "_bulk_jobs", {}).get(handle, ([], {}))
     if products is not None:
-        _, refused = _bulk_lines(client, known)
+        refused = _bulk_lines(client, known)
     sent = [p for p in known if p.key not in refused]
     by_handle = {product_handle(p.key): p for p in sent}
     started = node.get("createdAt") or ""

@@ -163,15 +163,43 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
         if final:
             _raise_failed(connection, result.key, result.error, [s for _, s, _ in group])
     if changed:
-        CatalogPublication.objects.bulk_update(
-            changed, ["state", "published_fingerprint", "sku", "storefront_product_id", "storefront_variant_id",
-                      "last_pushed_at", "last_error", "attempts", "released_at", "updated_at"], batch_size=500)
+        write_publications(changed, now)
     missing = [key for key in members if key not in answered]
     if missing:  # a product the storefront did not answer for is a failure, not a silent success
         failed += apply_results(connection, [PublishResult(k, ok=False, error="no answer for this product",
                                                            retryable=True) for k in missing],
                                 {k: members[k] for k in missing})[1]
     return ok, failed
+
+
+WRITTEN = ("state", "published_fingerprint", "sku", "storefront_product_id", "storefront_variant_id",
+           "last_pushed_at", "last_error", "attempts", "released_at", "updated_at")
+
+
+def write_publications(pubs: list[CatalogPublication], now) -> None:
+    """Store these publications' push outcome: one prepared `UPDATE … WHERE id = ?` run for every row
+    (executemany). Django's bulk_update of these ten fields builds a CASE per row and field: 925 of a
+    100,000-item first load's 1,325 seconds; this is about a second per 100,000 rows."""
+    from django.db import connections, router
+
+    alias = router.db_for_write(CatalogPublication)
+    db = connections[alias]
+    meta = CatalogPublication._meta
+    fields = [meta.get_field(name) for name in WRITTEN]
+    quote = db.ops.quote_name
+    sql = (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(f.column)} = %s" for f in fields)
+           + f" WHERE {quote(meta.pk.column)} = %s")
+    rows, seen = [], set()
+    for pub in reversed(pubs):  # a publication answered twice: the last answer counts
+        if pub.pk in seen:
+            continue
+        seen.add(pub.pk)
+        pub.updated_at = now
+        rows.append([f.get_db_prep_save(getattr(pub, f.attname), db) for f in fields] + [pub.pk])
+    rows.sort(key=lambda row: row[-1])  # in key order: fewer page visits, and no lock-order surprises
+    with transaction.atomic(using=alias), db.cursor() as cursor:
+        for start in range(0, len(rows), 5000):
+            cursor.executemany(sql, rows[start:start + 5000])
 
 
 def _raise_failed(connection: Connection, key: str, error: str, skus: list[str]) -> None:
