@@ -82,18 +82,24 @@ CHUNK = 400  # keys per query (SQLite's bound on query parameters)
 
 
 def build(connection: Connection, keys: list[str], rules: StorefrontRules):
-    """(products, {key: [(publication, sku, fingerprint pushed)]}) for these product keys."""
-    pubs = []
+    """(products, {key: [(publication, sku, fingerprint pushed)]}) for these product keys. Read
+    CHUNK keys at a time, each item's stored JSON dropped once its variant is built (a first load
+    of 100,000 items would otherwise hold every item's data twice)."""
+    products, members = [], {}
     for start in range(0, len(keys), CHUNK):
         part = keys[start:start + CHUNK]
-        items = CatalogItem.objects.filter(Q(product_key__in=part) | Q(product_key="", code__in=part))
-        pubs += list(CatalogPublication.objects.filter(connection=connection, item__in=items).select_related("item"))
+        _build_part(connection, part, rules, products, members)
+    return products, members
+
+
+def _build_part(connection: Connection, keys: list[str], rules: StorefrontRules, products: list, members: dict):
+    items = CatalogItem.objects.filter(Q(product_key__in=keys) | Q(product_key="", code__in=keys))
+    pubs = list(CatalogPublication.objects.filter(connection=connection, item__in=items).select_related("item"))
     pubs.sort(key=lambda p: (p.item.code, p.pk))
     skus = sku_map(connection, [p.item.code for p in pubs])
     groups: dict[str, list[CatalogPublication]] = defaultdict(list)
     for pub in pubs:
         groups[pub.item.key].append(pub)
-    products, members = [], {}
     for key in keys:
         group = groups.get(key) or []
         live = [p for p in group if _included(p, rules)]
@@ -113,7 +119,8 @@ def build(connection: Connection, keys: list[str], rules: StorefrontRules):
         # Who this push answers for: the variants sent, and the retired ones it drops.
         members[key] = [(p, skus.get(m.code, m.code), p.item.fingerprint) for p, m in masters] + [
             (p, skus.get(p.item.code, p.item.code), p.item.fingerprint) for p in retired if p not in chosen]
-    return products, members
+    for pub in pubs:
+        pub.item.data = None  # built: the Product holds what was needed
 
 
 def _exception_key(connection: Connection, key: str) -> str:
