@@ -352,7 +352,9 @@ ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_ME
 # What only some ERPs offer, and the flows use when it is there (fewer requests per order).
 CUSTOMER_MATCH_OR_CREATE = "customer_match_or_create"
 BATCH_SALES_ORDERS = "batch_sales_orders"
-OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS)
+from .catalogue import ITEM_MASTER, ItemMaster  # noqa: E402  (the item master has its own module)
+
+OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER)
 
 
 class SalesOrders(Protocol):
@@ -594,7 +596,7 @@ class PurchaseOrders(Protocol):
 CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
                         DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
                         PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate,
-                        BATCH_SALES_ORDERS: BatchSalesOrders}
+                        BATCH_SALES_ORDERS: BatchSalesOrders, ITEM_MASTER: ItemMaster}
 
 
 class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):
