@@ -168,30 +168,12 @@ def _post_claimed(link: OrderLink, erp, *, first_attempt: bool) -> str:
                                      f"Order {link} cannot be read: {exc}", {"storefront": link.connection.name})],
                       str(exc))
         return "failed"
-    except TransientError as exc:
-        order_failed(link, [Problem(
-            ERP_UNAVAILABLE, f"order:{link.pk}", "erp",
-            f"The ERP did not accept order {link} after {getattr(erp, 'max_attempts', 'several')} attempts "
-            f"({exc}). Ledgerline re-posts it automatically once the ERP answers again "
-            "(or retry it yourself).",
-            {"order_number": str(link)},
-        )], str(exc), transient=True)
-        return "failed"
-    except PermanentError as exc:
-        order_failed(link, [Problem(
-            ERP_REJECTED, f"order:{link.pk}", f"erp:{getattr(exc, 'code', '') or 'rejected'}",
-            f"The ERP rejected order {link}: {exc}. Correct the data, then retry.",
-            {"order_number": str(link), "status": getattr(exc, "status", None)},
-        )], str(exc))
+    except (TransientError, PermanentError) as exc:
+        _own_failure(link, exc, erp)
         return "failed"
     except Exception as exc:  # never a task that dies quietly: owned, and re-posted with backoff
         log.exception("posting order %s failed unexpectedly", link.pk)
-        error = f"{type(exc).__name__}: {exc}"
-        order_failed(link, [Problem(
-            POSTING_ERROR, f"order:{link.pk}", "internal",
-            f"Order {link} could not be posted: {error}. Ledgerline re-posts it automatically with backoff.",
-            {"order_number": str(link)},
-        )], error, transient=True)
+        _own_failure(link, exc, erp)
         return "failed"
     if size:
         return _batched_outcome(link, erp, size)
@@ -238,6 +220,12 @@ def order_create_failed(link: OrderLink, exc: Exception, write_id: int, erp) -> 
     """A batch's answer for this order was a failure: the same outcome as a single create failing."""
     OutboundWrite.objects.filter(pk=write_id).update(status=OutboundWrite.Status.FAILED, error=str(exc)[:2000],
                                                      finished_at=timezone.now())
+    _own_failure(link, exc, erp)
+
+
+def _own_failure(link: OrderLink, exc: Exception, erp) -> None:
+    """A create that failed becomes its owned exception: the ERP unavailable (re-posted automatically), the
+    ERP's refusal (correct the data, then retry) or anything else (re-posted with backoff)."""
     if isinstance(exc, TransientError):
         order_failed(link, [Problem(
             ERP_UNAVAILABLE, f"order:{link.pk}", "erp",
