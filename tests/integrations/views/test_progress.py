@@ -20,7 +20,8 @@ def sale(shopify_connection):
     for minutes_ago, state in ((4, "posted"), (2, "posted"), (0, "posted"), (0, "received")):
         at = now - timedelta(minutes=minutes_ago)
         OrderLinkFactory(connection=shopify_connection, state=state, created_at=at,
-                         posted_at=at + timedelta(seconds=1) if state == "posted" else None)
+                         posted_at=at if state == "posted" else None)  # never after "now", or a sale a
+        # second before the minute turns would post into the next minute, outside the window
     OrderLinkFactory(connection=shopify_connection, state="posted", created_at=now - timedelta(hours=3),
                      posted_at=now - timedelta(hours=3))  # long before the window
     InboundEventFactory(connection=shopify_connection, status=InboundEvent.Status.PENDING)
