@@ -118,6 +118,10 @@ class Product:
     tax_category: str = ""
     variants: tuple[ProductVariant, ...] = ()
     published: bool = True  # False = retired: unpublished (status draft/archived), never deleted
+    # The product's id in the storefront once Ledgerline has published or adopted it: the publisher
+    # addresses that product by id (its key or handle may be the storefront's own). Empty: not known
+    # yet, so the publisher first looks for the variants' SKUs in the storefront (adoption, below).
+    storefront_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,22 @@ class PublishResult:
     error: str = ""
     retryable: bool = False  # True: try again later (429, 5xx, 409 version race after retries)
     created: bool = False  # True when this call created the product (False: it was there and was updated)
+    adopted: bool = False  # True when an existing storefront product holding these SKUs was taken over
+    # True when the storefront already sells these SKUs grouped otherwise (spread over several products,
+    # or beside SKUs this product does not have): nothing was written, `error` names the storefront
+    # products and their SKUs, and a person decides (not retryable).
+    conflict: bool = False
 
 
 class PublishProducts(Protocol):
-    """Storefront capability PUBLISH_PRODUCTS: create-or-update by key, never a second product."""
+    """Storefront capability PUBLISH_PRODUCTS: create-or-update by key, never a second product.
+
+    Adoption: a product with no `storefront_id` may already be on the storefront, made by hand or by an
+    earlier integration, under another key or handle. Before creating it the publisher looks its SKUs
+    up in the storefront: none found, it creates the product; all found on one storefront product whose
+    SKUs are all this product's, it updates that product (PublishResult.adopted, storefront_id = its
+    id); otherwise it writes nothing and answers `conflict` (a second product would be refused for its
+    SKUs, or would sell them twice)."""
 
     def publish_products(self, products: list[Product]) -> list[PublishResult]: ...
 

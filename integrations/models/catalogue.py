@@ -67,6 +67,9 @@ class CatalogPublication(models.Model):
     storefront_product_id = models.CharField("storefront product", max_length=200, blank=True)
     storefront_variant_id = models.CharField("storefront variant", max_length=200, blank=True)
     published_fingerprint = models.CharField("fingerprint pushed", max_length=64, blank=True)
+    # The item's data as last pushed: a variant already on sale that the gate holds back again (its ERP
+    # change is incomplete) is sent as it was, never with the incomplete data, when its product is pushed.
+    pushed_data = models.JSONField("data as last pushed", null=True, blank=True)
     last_pushed_at = models.DateTimeField("last pushed", null=True, blank=True)
     last_error = models.TextField("last error", blank=True)
     attempts = models.PositiveIntegerField("failed attempts", default=0)

@@ -37,6 +37,22 @@ PUBLISH_FAILED = registry.register(ExceptionType(
     ),
     retry_handler=RETRY_ITEM, sla=timedelta(hours=8),
 ))
+GROUPING_CONFLICT = registry.register(ExceptionType(
+    code="catalogue_grouping_conflict", team=Team.ECOMMERCE, severity=Severity.HIGH, system="storefront",
+    title="Product {key} is grouped otherwise on {storefront}",
+    runbook=(
+        "What happened: the storefront already sells this product's SKUs, but not as one product holding "
+        "only them: they are spread over several storefront products, or one holds SKUs the ERP puts in "
+        "another product (the message names each storefront product and its SKUs). Ledgerline adopts an "
+        "existing product only when it matches; it wrote nothing, so nothing is sold twice.\n"
+        "Check: the storefront products named; the product key of these items in the ERP.\n"
+        "Fix: either give the items in the ERP the product key matching the storefront's grouping, or "
+        "move the SKUs in the storefront so one product holds exactly this product's SKUs (or remove the "
+        "old product). Then retry: the product is adopted or created and this resolves itself.\n"
+        "Escalate: the e-commerce platform owner and the merchandising lead."
+    ),
+    retry_handler=RETRY_ITEM, sla=timedelta(days=2),
+))
 PULL_FAILED = registry.register(ExceptionType(
     code="catalogue_pull_failed", team=Team.OPS, severity=Severity.HIGH, system="erp",
     title="The item master of {erp} could not be read",

@@ -28,7 +28,7 @@ from integrations.connectors.catalogue import BULK_PUBLISH, PUBLISH_PRODUCTS, Pr
 from integrations.models import CatalogItem, CatalogPublication, CatalogRun, Connection
 from integrations.writes import outbound_write
 
-from .exception_types import PUBLISH_FAILED
+from .exception_types import GROUPING_CONFLICT, PUBLISH_FAILED
 from .gate import StorefrontRules
 from .store import master_item
 
@@ -107,20 +107,35 @@ def _build_part(connection: Connection, keys: list[str], rules: StorefrontRules,
         chosen, published = (live, True) if live else (retired, False)
         if not chosen:
             continue
-        masters = [(p, master_item(p.item)) for p in chosen]
-        first = masters[0][1]
+        masters = [(p, _as_pushed(p) if _kept(p) else master_item(p.item)) for p in chosen]
+        first = next((m for p, m in masters if not _kept(p)), masters[0][1])
         variants = tuple(ProductVariant(sku=skus.get(m.code, m.code), item_id=m.id, attributes=dict(m.attributes),
                                         barcodes=m.barcodes, images=m.images, prices=m.prices) for _, m in masters)
         products.append(Product(
             key=key, name=first.name, description=first.description,
             product_type=rules.product_types.get(first.product_type, first.product_type),
             tax_category=rules.tax_categories.get(first.tax_code, rules.tax_category), variants=variants,
-            published=published))
+            published=published,
+            storefront_id=next((p.storefront_product_id for p in chosen + retired if p.storefront_product_id), "")))
         # Who this push answers for: the variants sent, and the retired ones it drops.
         members[key] = [(p, skus.get(m.code, m.code), p.item.fingerprint) for p, m in masters] + [
             (p, skus.get(p.item.code, p.item.code), p.item.fingerprint) for p in retired if p not in chosen]
     for pub in pubs:
         pub.item.data = None  # built: the Product holds what was needed
+
+
+def _kept(pub: CatalogPublication) -> bool:
+    """On the storefront already while the gate holds its change back: sent as it was last pushed."""
+    return pub.state in (State.WAITING, State.FAILED) and bool(pub.storefront_variant_id)
+
+
+def _as_pushed(pub: CatalogPublication):
+    """The MasterItem as it was last pushed (the current data where nothing was recorded)."""
+    item = pub.item
+    if not pub.pushed_data:
+        return master_item(item)
+    return master_item(CatalogItem(item_id=item.item_id, code=item.code, product_key=item.product_key,
+                                   name=item.name, status=item.status, data=pub.pushed_data))
 
 
 def _exception_key(connection: Connection, key: str) -> str:
@@ -132,8 +147,9 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
     now = timezone.now()
     ok = failed = 0
     answered = set()
-    changed = []
-    wanted = [f"{PUBLISH_FAILED.code}:{_exception_key(connection, r.key)}" for r in results]
+    changed, pushed = [], []
+    wanted = [f"{code}:{_exception_key(connection, r.key)}" for r in results
+              for code in (PUBLISH_FAILED.code, GROUPING_CONFLICT.code)]
     open_ = {}
     for start in range(0, len(wanted), CHUNK):
         open_.update({r.key: r for r in ExceptionRecord.objects.filter(
@@ -146,8 +162,8 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
         if result.ok:
             ok += 1
             for pub, sku, print_ in group:
-                if pub.state in (State.WAITING,) and pub.published_fingerprint:
-                    continue  # kept as it was on the storefront; the gate still holds its change
+                if _kept(pub) and pub.published_fingerprint:
+                    continue  # sent as it was last pushed; the gate (or a failure) still holds its change
                 pub.state = State.RETIRED if pub.item.status == "retired" else State.LIVE
                 pub.published_fingerprint = print_
                 pub.sku = sku
@@ -155,12 +171,15 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
                 pub.storefront_variant_id = str(result.variant_ids.get(sku) or pub.storefront_variant_id)
                 pub.last_pushed_at, pub.last_error, pub.attempts, pub.released_at = now, "", 0, None
                 changed.append(pub)
-            record = open_.get(f"{PUBLISH_FAILED.code}:{_exception_key(connection, result.key)}")
-            if record is not None:
-                exception_resolve(record=record, note="Published.", action="auto_resolved")
+                pushed.append(pub.pk)
+            for code in (PUBLISH_FAILED.code, GROUPING_CONFLICT.code):
+                record = open_.get(f"{code}:{_exception_key(connection, result.key)}")
+                if record is not None:
+                    exception_resolve(record=record, note="Published.", action="auto_resolved")
             continue
         failed += 1
-        final = not result.retryable or max((p.attempts for p, _, _ in group), default=0) + 1 >= MAX_ATTEMPTS
+        tries = max((p.attempts for p, _, _ in group), default=0) + 1
+        final = result.conflict or not result.retryable or tries >= MAX_ATTEMPTS
         for pub, _, _ in group:
             pub.last_error = result.error[:2000]
             pub.attempts += 1
@@ -168,9 +187,11 @@ def apply_results(connection: Connection, results: list[PublishResult], members:
                 pub.state = State.FAILED
             changed.append(pub)
         if final:
-            _raise_failed(connection, result.key, result.error, [s for _, s, _ in group])
+            _raise_failed(connection, result.key, result.error, [s for _, s, _ in group],
+                          exc_type=GROUPING_CONFLICT if result.conflict else PUBLISH_FAILED)
     if changed:
         write_publications(changed, now)
+        record_pushed_data(pushed)
     missing = [key for key in members if key not in answered]
     if missing:  # a product the storefront did not answer for is a failure, not a silent success
         failed += apply_results(connection, [PublishResult(k, ok=False, error="no answer for this product",
@@ -209,9 +230,22 @@ def write_publications(pubs: list[CatalogPublication], now) -> None:
             cursor.executemany(sql, rows[start:start + 5000])
 
 
-def _raise_failed(connection: Connection, key: str, error: str, skus: list[str]) -> None:
+def record_pushed_data(pks: list[int]) -> None:
+    """Keep, on each of these publications, its item's data as pushed: copied in the database (the
+    item's JSON is not held in memory through a large push), and only where the item still has the
+    fingerprint that was pushed (an item the ERP changed meanwhile keeps what was recorded before)."""
+    from django.db.models import OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    pushed = CatalogItem.objects.filter(pk=OuterRef("item_id"), fingerprint=OuterRef("published_fingerprint"))
+    for start in range(0, len(pks), CHUNK):
+        CatalogPublication.objects.filter(pk__in=pks[start:start + CHUNK]).update(
+            pushed_data=Coalesce(Subquery(pushed.values("data")[:1]), F("pushed_data")))
+
+
+def _raise_failed(connection: Connection, key: str, error: str, skus: list[str], exc_type=PUBLISH_FAILED) -> None:
     exception_raise(
-        exc_type=PUBLISH_FAILED, key=_exception_key(connection, key), fingerprint=f"{key}:{error[:200]}",
+        exc_type=exc_type, key=_exception_key(connection, key), fingerprint=f"{key}:{error[:200]}",
         message=f"Product {key} ({', '.join(skus)}) was not published to {connection.name}: {error}",
         context={"key": key, "storefront": connection.name, "skus": skus, "connection": connection.code},
         sku=skus[0] if skus else "", subject=("sku", skus[0] if skus else key), last_error=error[:2000],

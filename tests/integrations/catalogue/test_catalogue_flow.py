@@ -377,3 +377,49 @@ def test_a_failed_bulk_job_leaves_the_items_to_push_again_and_says_why(sandbox, 
     del front.bulk_publish_status  # the shop answers again
     run = catalogue.publish(shop, bulk=True, wait=1)
     assert run.state == "done" and run.done == 3 and front.bulk_started == 2 and len(front.products) == 3
+
+
+def test_a_live_variant_made_incomplete_is_sent_as_it_was_when_its_product_is_pushed(sandbox, erp, shop, front):
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    put(sandbox, "TEE-M")
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    # TEE-S loses its GBP price in the ERP (held back), while TEE-M is repriced (pushed).
+    sandbox.erp.item_master_change("TEE-S", prices=[{"currency": "EUR", "amount": "9.00", "type": "list"}])
+    sandbox.erp.item_master_change("TEE-M", prices=[{"currency": "GBP", "amount": "23.00", "type": "list"}])
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    held = CatalogPublication.objects.get(connection=shop, item__code="TEE-S")
+    assert held.state == "waiting" and held.missing == ["a price in GBP"]
+    variants = {v.sku: v for v in front.products["TEE"].variants}
+    assert [p.amount for p in variants["TEE-M"].prices] == [Decimal("23.00")]
+    # Still on sale at the price last pushed, not with the ERP's incomplete change.
+    assert {(p.currency, p.amount) for p in variants["TEE-S"].prices} == {
+        ("GBP", Decimal("19.99")), ("GBP", Decimal("17.50")), ("EUR", Decimal("22.00"))}
+
+    # Completed in the ERP: it is pushed with its new data and goes live again.
+    sandbox.erp.item_master_change("TEE-S", prices=[{"currency": "GBP", "amount": "18.00", "type": "list"}])
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    held.refresh_from_db()
+    variants = {v.sku: v for v in front.products["TEE"].variants}
+    assert held.state == "live" and [p.amount for p in variants["TEE-S"].prices] == [Decimal("18.00")]
+    assert held.pushed_data["prices"][0]["amount"] == "18.00"
+
+
+def test_skus_the_storefront_groups_otherwise_are_an_ecommerce_exception_until_regrouped(sandbox, erp, shop, front):
+    put(sandbox, "TEE-S", attributes={"size": "S"})
+    refusal = "TEE-S is on storefront product 'classic-tee' (gid://shopify/Product/9) beside TEE-XL"
+    real_put = front._put
+    front._put = lambda product: PublishResult(product.key, ok=False, conflict=True, error=refusal)
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    pub = CatalogPublication.objects.get(connection=shop, item__code="TEE-S")
+    record = ExceptionRecord.objects.get(type_code="catalogue_grouping_conflict")
+    assert pub.state == "failed" and record.team == "ecommerce" and refusal in record.message
+    assert not ExceptionRecord.objects.filter(type_code="catalogue_publish_failed").exists()
+    assert "TEE" not in front.products
+
+    front._put = real_put  # regrouped in the storefront: retrying adopts or creates it, and it resolves
+    from exceptions_queue.services import exception_retry
+
+    exception_retry(record=record)
+    record.refresh_from_db()
+    pub.refresh_from_db()
+    assert not record.is_active and pub.state == "live" and "TEE" in front.products
