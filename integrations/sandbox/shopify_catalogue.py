@@ -786,11 +786,13 @@ class ShopifyCatalogue:
                 line["__lineNumber"] = index
                 op["results"].append(line)
                 op["done"] += 1
+            time.sleep(0)  # let a waiting request (a poll) take the lock: CPython's locks are not fair
         with self.lock:
             if op["generation"] != self._generation:
                 return
             # Shopify does not promise the input's order: evens first, then odds.
             op["results"].sort(key=lambda r: (r["__lineNumber"] % 2, r["__lineNumber"]))
+            op["body"] = self._bulk_mutation_body(op)  # written once, as Shopify writes its result file
             op["status"] = "COMPLETED"
             op["completed"] = _now()
 
@@ -815,7 +817,7 @@ class ShopifyCatalogue:
     def _bulk_mutation_node(self, op: dict) -> dict:
         done = op["status"] == "COMPLETED"
         host = op["context"].get("host") or "127.0.0.1"
-        body = self._bulk_mutation_body(op) if done else b""
+        body = op.get("body", b"") if done else b""
         return {
             "id": _gid("BulkOperation", op["number"]), "status": op["status"], "type": "MUTATION",
             "errorCode": op.get("error"), "createdAt": op["created"], "completedAt": op["completed"],
@@ -848,7 +850,7 @@ class ShopifyCatalogue:
             op = self.bulk_mutations.get(int(request.params["number"]))
             if op is None or op["status"] != "COMPLETED":
                 return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
-            body = self._bulk_mutation_body(op)
+            body = op.get("body") or self._bulk_mutation_body(op)
         return Response(200, body, {"Content-Type": "application/jsonl"})
 
     # --- admin endpoints ------------------------------------------------------------------------------

@@ -384,7 +384,15 @@ def _run_bulk(run: CatalogRun, connection: Connection, client, rules: Storefront
         run.save(update_fields=["bulk_handle", "state"])  # saved before waiting: a crash resumes this job
     began = time.monotonic()
     while True:
-        status = client.bulk_publish_status(run.bulk_handle)
+        try:
+            status = client.bulk_publish_status(run.bulk_handle)
+        except ConnectorError as exc:
+            if not _retryable(exc):
+                raise
+            # Shopify slow to answer or down: the job runs on there; the next round asks again.
+            run.error = f"will retry: {exc}"[:2000]
+            run.save(update_fields=["error"])
+            return
         run.summary = {**run.summary, "objects": status.done_count, "worker_at": timezone.now().timestamp()}
         run.save(update_fields=["summary"])
         if status.state != "running":

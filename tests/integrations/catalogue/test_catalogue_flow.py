@@ -209,6 +209,26 @@ def test_a_bulk_run_saves_its_handle_and_resumes_after_a_crash_without_a_second_
     assert CatalogPublication.objects.filter(connection=shop, state="live").count() == 6
 
 
+def test_a_storefront_too_slow_to_answer_a_bulk_poll_leaves_the_job_waiting_for_the_next_round(sandbox, erp, shop,
+                                                                                                front, monkeypatch):
+    for n in range(4):
+        put(sandbox, f"S-{n}", product_key=f"SP-{n // 2}", attributes={"size": str(n % 2)})
+    catalogue.pull_and_gate(erp, [shop])
+    real_status = front.bulk_publish_status
+
+    def slow(handle):
+        raise TransientError("timeout calling Shopify: Read timed out. (read timeout=10.0)")
+
+    monkeypatch.setattr(front, "bulk_publish_status", slow)
+    run = catalogue.publish(shop, bulk=True, wait=5)
+    assert run.state == "waiting" and run.bulk_handle and "will retry" in run.error
+    assert not ExceptionRecord.objects.filter(type_code="catalogue_publish_failed").exists()
+
+    monkeypatch.setattr(front, "bulk_publish_status", real_status)  # answering again: the same job is read
+    run = catalogue.publish(shop, wait=5)
+    assert run.state == "done" and run.done == 2 and front.bulk_started == 1
+
+
 def test_batches_resume_from_the_last_one_done_and_a_retryable_failure_waits(sandbox, erp, shop, front):
     shop.settings = {**shop.settings, "catalogue_batch_size": 2}
     shop.save()
