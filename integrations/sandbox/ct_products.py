@@ -8,7 +8,7 @@ kept in step with every write; `product-projections?staged=true` answers from th
 
 Modelled as the reference states them: ProductDraft (key, name, slug, productType and taxCategory by
 key or id, masterVariant and variants with sku, key, attributes, images, prices, `publish`); the update
-actions changeName, changeSlug, setDescription, setTaxCategory, setSku, addVariant, changeMasterVariant,
+actions setKey, changeName, changeSlug, setDescription, setTaxCategory, setSku, addVariant, changeMasterVariant,
 setAttribute, addExternalImage, setPrices, publish, unpublish; PriceDraft (centPrecision or highPrecision
 Money, country, customerGroup and channel references, validFrom / validUntil, tiers). Errors: 409
 ConcurrentModification (with currentVersion), 400 DuplicateField (product key, slug per locale, a SKU
@@ -17,8 +17,15 @@ InvalidOperation, ReferencedResourceNotFound, InvalidInput past the documented 5
 request and 100 variants per product (and 100 prices per variant). Attributes are not checked
 against the product type's definitions. Imports nothing of the product.
 
-Test knob: `concurrent_edits[key] = n` makes the next n updates of that product lose a race (another
-writer moves the version first), as two workers publishing one product would.
+Queries: `GET /products` and `GET /product-projections?staged=true` take any `where` the predicate module
+parses (e.g. `masterVariant(sku in ("A", "B")) or variants(sku in ("A", "B"))`, `id in (…) or key in (…)`);
+one made only of id, key and variant-SKU clauses joined by `or` is answered from the lookups, as the
+platform's indexes would, so a catalogue of many thousand products is not scanned per query.
+
+Test knobs: `concurrent_edits[key] = n` makes the next n updates of that product lose a race (another
+writer moves the version first), as two workers publishing one product would; `before_create` holds
+callables run (once each) when the next `POST /products` arrives, before it is handled: another system
+creating a product at that moment.
 """
 from __future__ import annotations
 
@@ -35,11 +42,17 @@ MAX_VARIANTS = 100  # per product
 MAX_PRICES = 100  # per variant
 _KEY = re.compile(r"^[A-Za-z0-9_-]{2,256}$")  # product and variant keys
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{2,256}$")
-_KEYS_PREDICATE = re.compile(r'^\s*key\s*(?:in\s*\((?P<many>.*)\)|=\s*(?P<one>"(?:[^"\\]|\\.)*"))\s*$', re.S)
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+# One clause of a predicate a real index answers without scanning: `id in (…)`, `key = "…"`, or a SKU
+# inside `masterVariant(…)` / `variants(…)`. Clauses joined by `or` (see _indexed_ids).
+_INDEXED_CLAUSE = re.compile(
+    r'\s*(?:(?P<field>id|key)\s*|(?P<variants>masterVariant|variants)\s*\(\s*sku\s*)'
+    r'(?:in\s*\((?P<many>(?:"(?:[^"\\]|\\.)*"|[\s,])*)\)|=\s*(?P<one>"(?:[^"\\]|\\.)*"))\s*'
+    r'(?(variants)\)\s*)', re.S)
+_OR = re.compile(r"\s*or\s+", re.I)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-PRODUCT_ACTIONS = ("changeName", "changeSlug", "setDescription", "setTaxCategory", "setSku", "addVariant",
+PRODUCT_ACTIONS = ("setKey", "changeName", "changeSlug", "setDescription", "setTaxCategory", "setSku", "addVariant",
                    "changeMasterVariant", "setAttribute", "addExternalImage", "setPrices", "publish", "unpublish")
 
 
@@ -145,6 +158,7 @@ class ProductWrites:
         """Call under the lock from reset(): the product store and the references products name."""
         self.product_records: dict[str, dict] = {}  # Products (with masterData) by id
         self.concurrent_edits: dict[str, int] = {}  # product key -> updates that lose a race first
+        self.before_create: list = []  # callables run once each as the next POST /products arrives
         self.product_types: dict[str, dict] = {}
         self.tax_categories: dict[str, dict] = {}
         self.customer_groups: dict[str, dict] = {}
@@ -467,6 +481,15 @@ class ProductWrites:
                 raise Refused(400, "InvalidOperation", "Cannot unpublish a product that is not published.")
             master["published"] = False
             return
+        if name == "setKey":  # no key (or null) removes it; a key another product holds is DuplicateField
+            key = action.get("key")
+            if key is None:
+                record.pop("key", None)
+            elif not isinstance(key, str) or not _KEY.match(key):
+                raise _invalid("key", f"'{key}' is not a valid key (2 to 256 of A-Z a-z 0-9 _ -).", key)
+            else:
+                record["key"] = key
+            return
         if name == "setTaxCategory":
             if action.get("taxCategory") is None:
                 record.pop("taxCategory", None)
@@ -590,32 +613,46 @@ class ProductWrites:
     def _expanded(self, request: Request, resource: dict) -> dict:
         return self._expand(resource, request.query.get("expand", []))
 
-    def _keyed(self, wheres: list[str]) -> list[str] | None:
-        """The keys of a lone `key in ("a", "b")` / `key = "a"` predicate, else None."""
+    def _indexed_ids(self, wheres: list[str]) -> list[str] | None:
+        """The ids of the products a lone predicate can match, from the lookups, when it is made only of
+        `id` / `key` / `masterVariant(sku …)` / `variants(sku …)` clauses joined by `or` (what a publisher
+        asks: products by key or id, the holders of some SKUs); else None (every product is tested).
+        The candidates are a superset (the SKU lookup holds staged and current SKUs): the query's own
+        predicate still decides, so the answer is the one a scan would give, without the scan."""
         if len(wheres) != 1:
             return None
-        match = _KEYS_PREDICATE.match(wheres[0])
-        if not match:
-            return None
-        inside = match["many"] if match["many"] is not None else match["one"]
-        values = _QUOTED.findall(inside)
-        if _QUOTED.sub("", inside).replace(",", "").strip():
-            return None  # something else than quoted strings: the general path
-        return [re.sub(r"\\(.)", r"\1", v) for v in values]
+        text, pos, ids = wheres[0], 0, []
+        while True:
+            match = _INDEXED_CLAUSE.match(text, pos)
+            if not match:
+                return None
+            inside = match["many"] if match["many"] is not None else match["one"]
+            values = [re.sub(r"\\(.)", r"\1", v) for v in _QUOTED.findall(inside)]
+            lookup = self._by_sku if match["variants"] else self._by_key if match["field"] == "key" else None
+            ids += [lookup.get(v) for v in values] if lookup is not None else values
+            pos = match.end()
+            if pos >= len(text.rstrip()):
+                return [i for i in dict.fromkeys(ids) if i]
+            joined = _OR.match(text, pos)
+            if not joined:
+                return None
+            pos = joined.end()
+
+    def _candidates(self, request: Request) -> list[dict]:
+        """The Products the query has to test: those the lookups name, or all of them."""
+        ids = self._indexed_ids(request.query.get("where", []))
+        if ids is None:
+            return self._all_records()
+        return [r for r in (self._record(i) for i in ids) if r]
 
     def _query_products(self, request: Request, resource: str) -> Response:
         with self.lock:
             originals = self.products
             try:
                 # The generic query over whole Products: swap the store the query reads for a moment. A
-                # query by keys (what a publisher asks before a batch) is answered from the key lookup, as an
-                # index would, instead of testing every product.
-                keys = self._keyed(request.query.get("where", []))
-                if keys is not None:
-                    found = [self._record_by(key=k) for k in dict.fromkeys(keys)]
-                    self.products = {r["id"]: r for r in found if r}
-                else:
-                    self.products = {r["id"]: r for r in self._all_records()}
+                # query by keys or ids (what a publisher asks before a batch) is answered from the lookups,
+                # as an index would, instead of testing every product.
+                self.products = {r["id"]: r for r in self._candidates(request)}
                 return self.query(request, "product-projections")
             finally:
                 self.products = originals
@@ -626,7 +663,7 @@ class ProductWrites:
         with self.lock:
             originals = self.products
             try:
-                self.products = {r["id"]: _projection(r, r["masterData"]["staged"]) for r in self._all_records()}
+                self.products = {r["id"]: _projection(r, r["masterData"]["staged"]) for r in self._candidates(request)}
                 return self.query(request, resource)
             finally:
                 self.products = originals
@@ -641,6 +678,8 @@ class ProductWrites:
         from .commercetools import _json_object
 
         draft = _json_object(request)
+        while self.before_create:
+            self.before_create.pop(0)()
         return self._answering(lambda: Response.json(self._expanded(request, self.create_product_from_draft(draft)), 201))
 
     def _update_product(self, request: Request, resource: str, by: str) -> Response:
