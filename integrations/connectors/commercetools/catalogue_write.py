@@ -2,11 +2,30 @@
 attributes, images and embedded prices, then publish it (or unpublish a retired one; nothing is ever
 deleted). Storefront capability PUBLISH_PRODUCTS (integrations/connectors/catalogue.py).
 
-Products are read PREFETCH_KEYS at a time (`GET /products?where=key in (…)`, the price and tax category
-references expanded to their keys; a retry after a conflict reads `GET /products/key={key}`); absent,
-`POST /products` with a ProductDraft (`publish: true`); present, `POST /products/{id}` at the product's
-version with only the update actions the difference needs:
-changeName, setDescription, setTaxCategory, setSku (a SKU renamed in the ERP: the variant is found by
+Products are read PREFETCH_KEYS at a time, the price and tax category references expanded to their keys:
+those with a storefront id (recorded when Ledgerline created or adopted them) by id, `GET /products?where=
+id in (…)`, the others by key, `GET /products?where=key in (…)` (a retry after a conflict reads the one
+product by id, or `GET /products/key={key}`).
+
+Adoption. A product found neither way may already be in the project, made by hand or by an earlier
+integration, under another key or none. Its SKUs are looked up first, LOOKUP_SKUS to a query over the
+staged projections (`GET /product-projections?staged=true&where=masterVariant(sku in (…)) or variants(sku
+in (…))`; `in` is the documented efficient form, and one SKU is on one product at most, so one page of
+the 500 results a query may return holds every answer). No product holds them: `POST /products` with a
+ProductDraft (`publish: true`). One product holds them all and nothing else: it is adopted and updated by
+id (PublishResult.adopted; its product and variant ids stay, its variants are matched by SKU); with no
+key it gets ours (`setKey`), with a key of its own it keeps it (other systems may address it by that key)
+and the flow records its id. Otherwise (the SKUs on several products, or beside SKUs this product does
+not have) nothing is written and the result is a `conflict` naming each product and its SKUs. A create
+answered DuplicateField on a SKU (another system created a product holding it since the lookup) looks
+again and adopts or reports the conflict the same way. A retired product found by neither is not
+looked for by SKU: it was never ours, so it is not taken over only to be taken off sale. Requests: a
+first load adds one lookup per CHUNK_PRODUCTS absent products, or per LOOKUP_SKUS of their SKUs when they
+have more (the URL's bound): about one request in a hundred for single-variant products.
+
+A present product gets `POST /products/{id}` at the product's version with only the update actions the
+difference needs:
+setKey (adoption only), changeName, setDescription, setTaxCategory, setSku (a SKU renamed in the ERP: the variant is found by
 its key, which is the ERP item id), addVariant, changeMasterVariant, setAttribute, addExternalImage,
 setPrices (per variant, by SKU), then `publish` when anything changed or staged changes wait, or
 `unpublish` for a retired product. Variants, attributes and images the ERP no longer states are left
@@ -26,7 +45,8 @@ Conflicts and failures. A 409 ConcurrentModification re-reads the product and re
 (CONFLICT_ATTEMPTS times), then the product's PublishResult is retryable. 429 and 5xx are retried by the
 client (its backoff and Retry-After); what is still failing comes back as a retryable result. A 400
 (validation) is a permanent result with commercetools' message. A create that meets DuplicateField on
-the key (an earlier attempt created it after all) goes on as an update, so no second product is made.
+the key (an earlier attempt created it after all) goes on as an update, so no second product is made;
+on a SKU, it goes through adoption (above).
 
 Limits (the HTTP API's documented limits, api/limits): 500 update actions per request (longer lists are
 sent as several requests, each at the version the previous one returned, `publish` last); 100
@@ -36,10 +56,11 @@ containers and its own scope, and reports per-resource state later, where this o
 product at once). commercetools documents no request-rate or concurrency limit for the HTTP API; its
 performance guidance asks for parallel requests and backoff on 502/503. So products are sent from a
 bounded pool of CONCURRENCY threads through the one client (one token, its retries and pacing, its
-request counters); each thread takes a chunk of PREFETCH_KEYS products, reads them in one query and
-writes them one by one, so two writers of ours never race on one product's version. Requests: a first
-load, one create per product and one read per chunk; a change, one update per changed product and one
-read per chunk; an unchanged product, its share of the read only.
+request counters); each thread takes a chunk of CHUNK_PRODUCTS products, reads them in queries of
+PREFETCH_KEYS and writes them one by one, so two writers of ours never race on one product's version.
+Requests: a first load, one create per product, one read per PREFETCH_KEYS products and the SKU lookups
+(above); a change, one update per changed product and one read per PREFETCH_KEYS products; an
+unchanged product, its share of the read only.
 """
 from __future__ import annotations
 
@@ -80,12 +101,25 @@ CONFLICT_ATTEMPTS = 4  # 409 ConcurrentModification: re-read and retry this many
 # per product. Our choice, well inside the 500 results a query may return, and short enough a URL (about
 # 3 KB of keys) for any proxy on the way.
 PREFETCH_KEYS = 50
+# SKUs looked up in one query (adoption, below). The URL is the bound: each SKU is listed twice
+# (masterVariant and variants), and commercetools' own tools split predicates at 150 ids because the
+# platform's load balancer refuses longer URLs (commercetools/nodejs#1379); 150 SKUs of ordinary length, or
+# LOOKUP_CHARS of quoted SKUs per list whatever their length, stay under that. A SKU is on one product at
+# most, so the answer holds at most as many products as SKUs, inside the 500 results of one page.
+LOOKUP_SKUS = 150
+LOOKUP_CHARS = 2400
+# Products one thread locates, then writes, together: its key (or id) reads go PREFETCH_KEYS at a time, the
+# SKUs of those not found LOOKUP_SKUS at a time, so a first load of single-variant products costs one SKU
+# lookup per CHUNK_PRODUCTS products.
+CHUNK_PRODUCTS = 2 * PREFETCH_KEYS
 _UNREAD = object()
 
 _KEY_OK = re.compile(r"^[A-Za-z0-9_-]{2,256}$")
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 EXPAND = tuple(f"masterData.staged.{where}.prices[*].{ref}" for where in ("masterVariant", "variants[*]")
                for ref in ("customerGroup", "channel")) + ("taxCategory",)
+# The same references on a ProductProjection (the adoption lookup reads staged projections).
+PROJECTION_EXPAND = tuple(e.replace("masterData.staged.", "") for e in EXPAND)
 
 
 class CatalogueRefused(PermanentError):
@@ -390,14 +424,91 @@ class CatalogueWriter:
                                                           ("withTotal", "false"), *[("expand", e) for e in EXPAND]])
         return {p["key"]: p for p in page.get("results") or () if p.get("key")}
 
+    def read_by_ids(self, ids: list[str]) -> dict[str, dict]:
+        """The Products with these ids (the ones Ledgerline published or adopted), one query."""
+        where = f"id in ({', '.join(_quote(i) for i in ids)})"
+        page = self.client.api("GET", "products", params=[("where", where), ("limit", str(len(ids))),
+                                                          ("withTotal", "false"), *[("expand", e) for e in EXPAND]])
+        return {p["id"]: p for p in page.get("results") or ()}
+
+    def read_id(self, product_id: str) -> dict | None:
+        try:
+            return self.client.api("GET", f"products/{product_id}", params=[("expand", e) for e in EXPAND])
+        except NotFound:
+            return None
+
+    def sku_holders(self, skus: list[str]) -> dict[str, dict]:
+        """sku -> the staged ProductProjection holding it, for the SKUs commercetools has (staged: a
+        product made by hand and never published still holds its SKUs). LOOKUP_SKUS at a time."""
+        holders: dict[str, dict] = {}
+        wanted = list(dict.fromkeys(skus))
+        batches: list[list[str]] = []
+        chars = 0
+        for sku in wanted:
+            size = len(_quote(sku)) + 2
+            if not batches or len(batches[-1]) >= LOOKUP_SKUS or chars + size > LOOKUP_CHARS:
+                batches.append([])
+                chars = 0
+            batches[-1].append(sku)
+            chars += size
+        for batch in batches:
+            listed = ", ".join(_quote(sku) for sku in batch)
+            page = self.client.api("GET", "product-projections", params=[
+                ("staged", "true"), ("where", f"masterVariant(sku in ({listed})) or variants(sku in ({listed}))"),
+                ("limit", str(min(MAX_QUERY_LIMIT, len(batch)))), ("withTotal", "false"),
+                *[("expand", e) for e in PROJECTION_EXPAND]])
+            asked = set(batch)
+            for projection in page.get("results") or ():
+                for sku in _projection_skus(projection):
+                    if sku in asked:  # only what was asked (a server that ignored the predicate adds nothing)
+                        holders[sku] = projection
+        return holders
+
+    def _located(self, product: Product, holders: dict[str, dict]) -> "_Located":
+        """Adopt, create or refuse, from the storefront products holding this product's SKUs."""
+        found: dict[str, dict] = {}
+        for variant in product.variants:
+            if variant.sku in holders:
+                found.setdefault(holders[variant.sku]["id"], holders[variant.sku])
+        if not found:
+            return _Located(None)
+        ours = {v.sku for v in product.variants}
+        if len(found) == 1:
+            [projection] = found.values()
+            if set(_projection_skus(projection)) <= ours:
+                return _Located(_product_from_projection(projection), adopted=True)
+        named = "; ".join(f"{_name_of(p)} holds {', '.join(_projection_skus(p))}" for p in found.values())
+        return _Located(None, conflict=(
+            f"commercetools already sells the SKUs of {product.key} ({', '.join(sorted(ours))}) grouped otherwise: "
+            f"{named}; nothing was written (regroup them in the ERP or in commercetools)"))
+
+    def locate(self, product: Product, product_id: str = "") -> "_Located":
+        """The storefront product this one is: by id (recorded, or pinned by an earlier attempt), by our
+        key, else by its SKUs (adoption). A retired product is never looked for by SKU: it is not ours
+        to take over only to take it off sale."""
+        product_id = product_id or product.storefront_id
+        if product_id:
+            existing = self.read_id(product_id)
+            if existing is not None:
+                return _Located(existing)
+        existing = self.read(ct_key(product.key))
+        if existing is not None or not product.published:
+            return _Located(existing)
+        return self._located(product, self.sku_holders([v.sku for v in product.variants]))
+
     def publish_one(self, product: Product, known=_UNREAD) -> PublishResult:
-        """Create or update one product. `known`: the Product as a batch read found it (None: absent)."""
+        """Create, update or adopt one product. `known`: where a batch read located it (_Located)."""
         key = ct_key(product.key)
+        pinned = ""  # once located, the product is addressed by id (an adopted one may keep another key)
+        adopted = False
         try:
             for _attempt in range(CONFLICT_ATTEMPTS):
-                existing = self.read(key) if known is _UNREAD else known
+                located = self.locate(product, pinned) if known is _UNREAD else known
                 known = _UNREAD  # a retry reads again
-                created = False
+                if located.conflict:
+                    return PublishResult(key=product.key, ok=False, conflict=True, error=located.conflict[:1000])
+                existing = located.product
+                adopted = adopted or located.adopted
                 if existing is None:
                     if not product.published:
                         return PublishResult(key=product.key, ok=True)  # retired before it was ever published
@@ -406,18 +517,26 @@ class CatalogueWriter:
                         return PublishResult(key=product.key, ok=True, storefront_id=written["id"],
                                              variant_ids=_variant_ids(written), created=True)
                     except PermanentError as exc:
-                        if not (exc.code == "DuplicateField" and _duplicate_field(exc) == "key"):
+                        if not (exc.code == "DuplicateField" and _duplicate_field(exc) in ("key", "sku")):
                             raise
-                        continue  # an earlier attempt created it after all: read it and update
+                        # key: an earlier attempt created it after all; sku: another system just created a
+                        # product holding our SKUs. Either way look again: update, adopt, or a conflict.
+                        continue
+                pinned = existing["id"]
                 actions = update_actions(existing, product, self.options, self.channel_keys())
+                if adopted and not existing.get("key"):  # a keyless product takes ours; another key is kept
+                    actions.insert(0, {"action": "setKey", "key": key})
                 try:
                     written = self.update(existing["id"], existing["version"], actions) if actions else existing
                 except ConcurrentModification as exc:
                     log.info("commercetools product %s moved on (version %s); reading it again", key,
                              exc.current_version)
                     continue
+                if adopted:
+                    log.info("commercetools %s adopted for %s (it already held the SKUs)",
+                             _name_of(existing), product.key)
                 return PublishResult(key=product.key, ok=True, storefront_id=written["id"],
-                                     variant_ids=_variant_ids(written), created=created)
+                                     variant_ids=_variant_ids(written), adopted=adopted)
             return PublishResult(key=product.key, ok=False, retryable=True,
                                  error=f"commercetools product {key} kept changing under us "
                                        f"({CONFLICT_ATTEMPTS} ConcurrentModification answers)")
@@ -429,10 +548,47 @@ class CatalogueWriter:
             return PublishResult(key=product.key, ok=False,
                                  error=f"commercetools product {key}: unexpected answer ({exc!r})"[:500])
 
+    def _locate_chunk(self, firsts: list[tuple[str, Product]]) -> dict[str, object]:
+        """key -> _Located (or _UNREAD: the product reads on its own) for the first product of each key
+        of a chunk: those with a storefront id in one query by id, the others in one query by key, then
+        the SKUs of those still not found in LOOKUP_SKUS-sized lookups."""
+        located: dict[str, object] = {key: _UNREAD for key, _ in firsts}
+        ids = [p.storefront_id for _, p in firsts if p.storefront_id]
+        keys = [key for key, p in firsts if not p.storefront_id]
+        by_id: dict[str, dict] = {}
+        by_key: dict[str, dict] = {}
+        try:
+            for start in range(0, len(ids), PREFETCH_KEYS):
+                by_id.update(self.read_by_ids(ids[start:start + PREFETCH_KEYS]))
+            for start in range(0, len(keys), PREFETCH_KEYS):
+                by_key.update(self.read_many(keys[start:start + PREFETCH_KEYS]))
+        except ConnectorError as exc:  # the batch read failed: each product reads on its own
+            log.info("commercetools batch read of %d products failed (%s); reading one by one", len(firsts), exc)
+            return located
+        absent: list[tuple[str, Product]] = []
+        for key, product in firsts:
+            if product.storefront_id:  # not found by id (deleted in commercetools?): it reads on its own
+                if product.storefront_id in by_id:
+                    located[key] = _Located(by_id[product.storefront_id])
+            elif key in by_key or not product.published:
+                located[key] = _Located(by_key.get(key))
+            else:
+                absent.append((key, product))
+        if absent:
+            try:
+                holders = self.sku_holders([v.sku for _, p in absent for v in p.variants])
+            except ConnectorError as exc:
+                log.info("commercetools SKU lookup of %d products failed (%s); looking one by one", len(absent), exc)
+                return located
+            for key, product in absent:
+                located[key] = self._located(product, holders)
+        return located
+
     def publish_products(self, products: list[Product]) -> list[PublishResult]:
-        """One PublishResult per product, in order. Chunks of PREFETCH_KEYS keys go to CONCURRENCY threads;
-        each chunk is read in one query, then written product by product (products sharing a key one
-        after the other, the later ones reading it again)."""
+        """One PublishResult per product, in order. Chunks of CHUNK_PRODUCTS keys go to CONCURRENCY threads;
+        each chunk is located in queries of PREFETCH_KEYS (by id, by key) and one SKU lookup per
+        LOOKUP_SKUS SKUs of the products not found, then written product by product (products sharing a
+        key one after the other, the later ones reading it again)."""
         products = list(products)
         if not products:
             return []
@@ -440,19 +596,14 @@ class CatalogueWriter:
         for n, product in enumerate(products):
             groups.setdefault(ct_key(product.key), []).append(n)
         keys = list(groups)
-        chunks = [keys[i:i + PREFETCH_KEYS] for i in range(0, len(keys), PREFETCH_KEYS)]
+        chunks = [keys[i:i + CHUNK_PRODUCTS] for i in range(0, len(keys), CHUNK_PRODUCTS)]
         results: list[PublishResult | None] = [None] * len(products)
 
         def run(chunk: list[str]) -> None:
-            try:
-                found = self.read_many(chunk)
-            except ConnectorError as exc:  # the batch read failed: each product reads on its own
-                log.info("commercetools batch read of %d products failed (%s); reading one by one", len(chunk), exc)
-                found = None
+            found = self._locate_chunk([(key, products[groups[key][0]]) for key in chunk])
             for key in chunk:
                 for position, n in enumerate(groups[key]):
-                    known = found.get(key) if found is not None and position == 0 else _UNREAD
-                    results[n] = self.publish_one(products[n], known)
+                    results[n] = self.publish_one(products[n], found[key] if position == 0 else _UNREAD)
 
         with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(chunks))) as pool:
             for future in [pool.submit(run, chunk) for chunk in chunks]:
@@ -486,6 +637,38 @@ class CatalogueWriter:
             except ConcurrentModification:
                 continue
         raise TransientError(f"commercetools product with SKU {sku} kept changing under us")
+
+
+class _Located:
+    """Where a Product stands in commercetools: `product` (a Product, with masterData) to update, or None
+    to create; `adopted` when it was found by its SKUs; `conflict`, the sentence, when its SKUs are
+    grouped otherwise there."""
+
+    __slots__ = ("product", "adopted", "conflict")
+
+    def __init__(self, product: dict | None, *, adopted: bool = False, conflict: str = ""):
+        self.product, self.adopted, self.conflict = product, adopted, conflict
+
+
+def _projection_skus(projection: dict) -> list[str]:
+    return [v["sku"] for v in [projection.get("masterVariant") or {}, *(projection.get("variants") or [])]
+            if v.get("sku")]
+
+
+def _name_of(resource: dict) -> str:
+    return f"product {resource['key']} (id {resource['id']})" if resource.get("key") else f"product id {resource['id']}"
+
+
+def _product_from_projection(projection: dict) -> dict:
+    """A staged ProductProjection in the shape of the Product it projects, as far as the update needs it
+    (its id, version, key, tax category and staged data): the lookup's answer is written to directly,
+    without a second read; a stale version meets 409 and is read again by id."""
+    product = {k: projection[k] for k in ("id", "version", "key", "taxCategory", "productType") if k in projection}
+    staged = {k: projection[k] for k in ("name", "description", "slug", "masterVariant", "variants") if k in projection}
+    staged.setdefault("variants", [])
+    product["masterData"] = {"staged": staged, "published": bool(projection.get("published")),
+                             "hasStagedChanges": bool(projection.get("hasStagedChanges"))}
+    return product
 
 
 def _duplicate_field(exc: PermanentError) -> str:

@@ -258,7 +258,7 @@ def test_a_retired_product_is_unpublished_not_deleted(client, ct):
 
 
 def test_what_commercetools_refuses_is_a_permanent_result_with_its_reason(client, ct):
-    ct.add_product("Other", ["TEE-WHT-M"], key="other")  # the SKU is taken by another product
+    ct.add_product("Other", ["TEE-WHT-M", "MUG-9"], key="other")  # the SKU is taken, beside one not ours
 
     [taken] = client.publish_products([tee()])
     [no_type] = client.publish_products([Product(key="mug", name="Mug", product_type="nope", variants=(
@@ -266,8 +266,8 @@ def test_what_commercetools_refuses_is_a_permanent_result_with_its_reason(client
     [no_base] = client.publish_products([Product(key="cup", name="Cup", variants=(
         ProductVariant(sku="CUP-1", item_id="I-2", prices=(price("5.00", min_quantity=10),)),))])
 
-    assert (taken.ok, taken.retryable) == (False, False)
-    assert "DuplicateField" in taken.error and "TEE-WHT-M" in taken.error
+    assert (taken.ok, taken.retryable, taken.conflict) == (False, False, True)  # a person regroups them
+    assert "product other" in taken.error and "TEE-WHT-M, MUG-9" in taken.error
     assert "ReferencedResourceNotFound" in no_type.error and "nope" in no_type.error
     assert "tier from 10 units has no base price" in no_base.error
     assert client.api("GET", "products")["total"] == 1  # only "other"
