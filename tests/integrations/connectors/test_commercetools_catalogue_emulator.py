@@ -3,6 +3,11 @@ calls it models: a ProductDraft with centPrecision prices scoped by currency and
 dates, the batch read `GET /products?where=key in (…)`, `GET /products/key=`, the update actions setAttribute, addVariant, setPrices and publish, and a
 409 ConcurrentModification for a stale version. The drafts and actions are also loaded with the SDK's
 own schemas (ProductDraftSchema, ProductUpdateSchema), so their shape is the SDK's, not only ours.
+Adoption too, as far as the emulator goes: `product-projections?staged=true` answers (it ignores the
+`where` predicate and returns every product, so the publisher's own check of the SKUs it asked for is
+what holds there), for a product made unpublished with the same name (it models neither changeName
+nor setKey: a keyless product, or one to rename, is tested against our sandbox only,
+test_commercetools_catalogue_adopt.py, as is the DuplicateField race at create).
 
 What the emulator does not model, tested against our sandbox only (test_commercetools_catalogue.py):
 price tiers (creating a price with tiers raises inside it), highPrecision money (stored with a null
@@ -125,3 +130,37 @@ def test_a_version_race_meets_the_emulators_409_and_is_retried(client, monkeypat
     current = product["masterData"]["current"]
     assert ("EUR", 2500, None, None, None) in prices_of(current["masterVariant"])
     assert {"name": "season", "value": "summer"} in current["masterVariant"]["attributes"]  # theirs kept too
+
+
+def _made_by_hand(client, skus):
+    """A product someone made in the project, unpublished (the emulator keeps staged data only then)."""
+    return client.api("POST", "products", json={
+        "key": "by-hand", "productType": {"typeId": "product-type", "key": "apparel"}, "name": {"en": "Classic tee"},
+        "slug": {"en": "by-hand"}, "masterVariant": {"sku": skus[0], "attributes": []},
+        "variants": [{"sku": s, "attributes": []} for s in skus[1:]],  # (its setAttribute needs the list)
+        "publish": False})
+
+
+def test_a_product_made_by_hand_with_the_skus_is_adopted_not_duplicated(client):
+    made = _made_by_hand(client, ["TEE-BLK-M", "TEE-WHT-M"])
+
+    [result] = client.publish_products([tee()])
+
+    assert result.ok and result.adopted and not result.created, result.error
+    assert result.storefront_id == made["id"]
+    product = client.api("GET", f"products/{made['id']}")
+    assert product["key"] == "by-hand"  # its own key is kept
+    current = product["masterData"]["current"]
+    assert ("EUR", 2299, None, None, None) in prices_of(current["masterVariant"])
+    assert client.api("GET", "products")["total"] == 1
+
+
+def test_skus_beside_one_not_ours_are_a_conflict_with_nothing_written(client):
+    made = _made_by_hand(client, ["TEE-BLK-M", "TEE-GRN-M"])
+
+    [result] = client.publish_products([tee()])
+
+    assert (result.ok, result.conflict) == (False, True)
+    assert "product by-hand" in result.error and "TEE-BLK-M, TEE-GRN-M" in result.error
+    assert client.api("GET", f"products/{made['id']}")["version"] == made["version"]
+    assert client.api("GET", "products")["total"] == 1
