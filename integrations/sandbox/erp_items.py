@@ -189,13 +189,15 @@ class ItemMasterBook:
 # --- demo data ---------------------------------------------------------------------------------
 
 # What the item master adds to the demo stock items (seed_demo): product groups, attributes, tax code,
-# default depot. Their prices stay as the demo storefronts sell them (no drift added).
+# default depot. Their prices stay as the demo storefronts sell them (no drift added). The four T-shirts
+# are one product (colour and size tell its variants apart), as the demo storefronts already sell them,
+# so the first release adopts the storefronts' "Classic tee" instead of meeting its SKUs elsewhere.
 DEMO_MASTER = {
-    **{f"TEE-BLK-{size}": {"product_key": "TEE-BLK", "name": "T-shirt black", "product_type": "apparel",
+    **{f"TEE-BLK-{size}": {"product_key": "TEE", "name": "T-shirt", "product_type": "apparel",
                            "attributes": {"colour": "black", "size": size, "material": "cotton"}, "tax_code": "T1",
                            "depot": "MAIN", "images": [f"https://img.example.com/tee-blk-{size.lower()}.jpg"]}
        for size in ("S", "M", "L")},
-    "TEE-WHT-M": {"product_key": "TEE-WHT", "name": "T-shirt white", "product_type": "apparel",
+    "TEE-WHT-M": {"product_key": "TEE", "name": "T-shirt", "product_type": "apparel",
                   "attributes": {"colour": "white", "size": "M", "material": "cotton"}, "tax_code": "T1",
                   "depot": "MAIN"},
     "MUG-001": {"name": "Enamel mug", "product_type": "homeware",

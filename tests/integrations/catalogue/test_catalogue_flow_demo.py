@@ -26,3 +26,68 @@ def test_the_demo_catalogue_waits_in_the_publish_queue_with_one_item_held(sandbo
     records = ExceptionRecord.objects.filter(type_code="catalogue_item_incomplete")
     assert records.count() == 3 and {r.team for r in records} == {"ecommerce"}
     assert not sandbox.shopify.product_by_handle("sock-nvy")  # nothing pushed before someone releases it
+
+
+def _demo(sandbox):
+    """The demo as `manage.py demo` lays it: the storefronts seeded with their own products."""
+    from integrations.demo import demo_connections_seed
+
+    sandbox.erp.seed_demo()
+    sandbox.shopify.seed_demo()
+    sandbox.commercetools.seed_demo()
+    demo_connections_seed(sandbox.server.url)
+
+
+def _variant_ids(product):
+    current = product["masterData"]["current"]
+    return {v["sku"]: v["id"] for v in [current["masterVariant"], *current["variants"]]}
+
+
+def _release(code):
+    from integrations.flows.catalogue import release
+
+    return release(list(CatalogPublication.objects.filter(connection__code=code).exclude(item__code="CAP-RED")))
+
+
+def test_releasing_the_demo_to_commercetools_adopts_its_seeded_products(sandbox, q_sync):
+    ct = sandbox.commercetools
+    _demo(sandbox)
+    seeded = {key: ct.product_by_key(key) for key in ("classic-tee", "enamel-mug", "hoodie")}
+
+    outcome = _release("commercetools")
+
+    assert outcome["released"] >= 8
+    pubs = CatalogPublication.objects.filter(connection__code="commercetools").select_related("item")
+    assert {p.item.code: p.state for p in pubs if p.state != "live"} == {"CAP-RED": "waiting"}, [
+        (p.item.code, p.last_error) for p in pubs if p.last_error]
+    # The ERP's TEE, MUG-001 and HOODIE-GRY are the project's own products, kept by id, key and variant id.
+    for key, skus in (("classic-tee", ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M"]),
+                      ("enamel-mug", ["MUG-001"]), ("hoodie", ["HOODIE-GRY-L"])):
+        product = ct.product_by_key(key)
+        assert product["id"] == seeded[key]["id"]
+        assert {p.storefront_product_id for p in pubs if p.item.code in skus} == {product["id"]}
+        assert _variant_ids(product) == _variant_ids(seeded[key]) and sorted(_variant_ids(product)) == sorted(skus)
+    assert ct.product_by_key("classic-tee")["masterData"]["current"]["name"]["en"] == "T-shirt"
+    assert ct.product_by_key("SOCK-NVY") and not ct.product_by_key("TEE") and not ct.product_by_key("MUG-001")
+    assert not ExceptionRecord.objects.filter(type_code__in=["catalogue_grouping_conflict", "catalogue_publish_failed"],
+                                              status__in=ExceptionRecord.ACTIVE_STATUSES).exists()
+
+
+# The Shopify publisher's adoption (connectors/shopify/) is another change under way: until it lands, the
+# demo's release to Shopify makes products of its own beside the shop's. What it is expected to do:
+@pytest.mark.xfail(reason="Shopify adoption of products found by SKU (connectors/shopify) not landed yet",
+                   strict=False)
+def test_releasing_the_demo_to_shopify_adopts_the_shops_products(sandbox, q_sync):
+    shop = sandbox.shopify
+    _demo(sandbox)
+    seeded = {v["sku"]: v["product"] for v in shop.variants.values()}  # sku -> the shop's product number
+
+    _release("shopify")
+
+    pubs = CatalogPublication.objects.filter(connection__code="shopify").select_related("item")
+    assert {p.item.code: p.state for p in pubs if p.state != "live"} == {"CAP-RED": "waiting"}, [
+        (p.item.code, p.last_error) for p in pubs if p.last_error]
+    for sku in ("TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L"):
+        assert [v["sku"] for v in shop.variants.values()].count(sku) == 1, sku  # no second product selling it
+    tee = {p.storefront_product_id for p in pubs if p.item.code.startswith("TEE-")}
+    assert tee == {f"gid://shopify/Product/{seeded['TEE-BLK-M']}"}  # the shop's "Classic tee", kept

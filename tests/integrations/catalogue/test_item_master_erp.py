@@ -123,4 +123,5 @@ def test_the_demo_catalogue_has_variants_scoped_prices_and_one_incomplete_item(s
     assert {("GBP", "", "", 3), ("GBP", "", "trade", 1), ("EUR", "DE", "", 1)} <= scopes
     assert items["CAP-RED"].tax_code == "" and items["CAP-RED"].lead_time_days is None
     assert items["SHIPPING"].product_type == "service"
-    assert items["TEE-BLK-M"].product_key == "TEE-BLK" and items["TEE-BLK-M"].unit_cost == Decimal("6.40")
+    assert items["TEE-BLK-M"].product_key == items["TEE-WHT-M"].product_key == "TEE"  # one product, two colours
+    assert items["TEE-BLK-M"].unit_cost == Decimal("6.40")
