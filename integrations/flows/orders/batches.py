@@ -190,11 +190,14 @@ class _Sender:
 _sender = _Sender()
 
 
-def sales_orders_send_soon(erp, *, endpoint: str, size: int) -> None:
-    """After queueing: a full batch goes out now, from this task; a partial one from the background."""
+def sales_orders_send_soon(erp, *, endpoint: str, size: int) -> int:
+    """After queueing: a full batch goes out now, from this task; a partial one from the background.
+    Returns the orders this call sent."""
+    sent = 0
     while _unclaimed(endpoint).count() >= size:
-        _send_claimed(erp, _claim(endpoint, size))
+        sent += _send_claimed(erp, _claim(endpoint, size))
     _sender.wake(erp, endpoint, size)
+    return sent
 
 
 def _wait_and_send(erp, endpoint: str, size: int, wait: float) -> int:
@@ -219,7 +222,7 @@ def stale_batches_send(erp, endpoint: str, size: int) -> int:
 
 def _send_claimed(erp, token: str | None) -> int:
     """One batch request for the rows claimed under `token`, each answer applied to its own order."""
-    from .posting import order_created, order_create_failed
+    from .batch_answers import batch_answers_record
 
     if token is None:
         return 0
@@ -232,13 +235,6 @@ def _send_claimed(erp, token: str | None) -> int:
     except Exception as exc:  # never a batch that dies quietly: each order owned, re-posted with backoff
         log.exception("sending a batch of %s sales orders failed unexpectedly", len(entries))
         answers = [exc] * len(entries)
-    for entry, request, answer in zip(entries, requests_, answers):
-        try:
-            if isinstance(answer, Exception):
-                order_create_failed(entry.order, answer, entry.write_id, erp)
-            else:
-                order_created(entry.order, answer, request, entry.details, write_id=entry.write_id)
-        except Exception:  # one order's bookkeeping never stops the others; the sweep re-posts it
-            log.exception("applying the batch answer for order %s failed", entry.order_id)
+    batch_answers_record(entries, requests_, answers, erp)
     ReadySalesOrder.objects.filter(batch=token).delete()
     return len(entries)

@@ -69,15 +69,19 @@ def erp_facts_key(erp) -> str:
            f":{getattr(erp, 'company', '')}"
 
 
-def erp_facts_fresh() -> None:
-    """Forget the facts if a mapping changed in any process since this one last looked."""
+def erp_facts_fresh(mappings_version: str | None = None) -> None:
+    """Forget the facts if a mapping changed since this process last looked: by the mapping tables'
+    change mark (mappings.lookup.mappings_version, read from the database, so any process's change
+    counts) or by the generation a change in a process sharing Django's cache bumped."""
     from django.core.cache import cache
 
     generation = cache.get(ERP_FACTS_GENERATION)
-    if generation != _facts_generation["seen"]:
+    seen = (generation, mappings_version if mappings_version is not None else _facts_generation.get("mark"))
+    if seen != _facts_generation["seen"]:
         if _facts_generation["seen"] is not None or generation is not None:
             erp_caches_clear()
-        _facts_generation["seen"] = generation
+        _facts_generation["seen"] = seen
+        _facts_generation["mark"] = seen[1]
 
 
 _timeline = threading.local()

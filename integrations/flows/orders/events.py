@@ -123,7 +123,7 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -
     if action == "post":
         return order_post_to_erp(order_id=link.pk, link=link)
     if action == "post_claimed":
-        return order_post_to_erp(order_id=link.pk, link=link, claimed=True)
+        return order_post_to_erp(order_id=link.pk, link=link, claimed=True, order=order)
     if action == "cancel":
         return order_cancel_in_erp(order_id=link.pk)
     return link.state

@@ -17,7 +17,7 @@ from integrations.connectors.base import ErpSalesOrderRequest, PermanentError, T
 from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
 from integrations.models import OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
 from integrations.writes import outbound_write, write_succeeded
-from mappings.lookup import resolve_depot, resolve_sku, resolve_tax_code
+from mappings.lookup import MappingLookup
 
 from .common import (
     CLAIM_LEASE, PAYLOAD_ERRORS, OrderNotReady, auto_retry_delay, erp_depots_cache, erp_facts_fresh, erp_facts_key,
@@ -46,15 +46,18 @@ def _claim_order(order_id: int) -> bool:
 
 
 class ErpResolver:
-    """The mapping tables and the ERP's items and depots, as the document builder asks for them."""
+    """The mapping tables and the ERP's items and depots, as the document builder asks for them.
+    The mapping rows come from the cache while the tables are unchanged (mappings.lookup.MappingLookup:
+    one statement per order checks that); a change is seen by the next order in any process."""
 
     def __init__(self, connection, erp):
         self.connection, self.erp = connection, erp
-        erp_facts_fresh()
+        self.mappings = MappingLookup(connection)
+        erp_facts_fresh(self.mappings.version)
         self.facts = erp_facts_key(erp)
 
     def sku(self, storefront_sku):
-        return resolve_sku(self.connection, storefront_sku)
+        return self.mappings.sku(storefront_sku)
 
     def item_exists(self, code: str) -> bool:
         if known_items.get((self.facts, code)):
@@ -65,10 +68,10 @@ class ErpResolver:
         return exists
 
     def tax_code(self, *, rate, country, category):
-        return resolve_tax_code(self.connection, rate=rate, country=country, category=category)
+        return self.mappings.tax_code(rate=rate, country=country, category=category)
 
     def depot(self, *, country, location):
-        return resolve_depot(self.connection, country=country, location=location) or settings.ORDERS["default_depot"]
+        return self.mappings.depot(country=country, location=location) or settings.ORDERS["default_depot"]
 
     def erp_depots(self) -> set[str]:
         depots = erp_depots_cache.get(self.facts)
@@ -98,14 +101,16 @@ def _link_fields() -> list[str]:
     return _LINK_FIELDS
 
 
-def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None, claimed: bool = False) -> str:
+def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None, claimed: bool = False,
+                      order: StorefrontOrder | None = None) -> str:
     """Post one order. Safe to run twice: claimed by a conditional update (or, claimed=True, by the
     event's own transaction, on the locked row it just saved); the ERP is asked first when an earlier
-    attempt was started, and a duplicate external reference is linked, never booked twice."""
+    attempt was started, and a duplicate external reference is linked, never booked twice.
+    `order` (with claimed=True) is the link's payload as the event's task just translated it."""
     if link is None or link.pk != order_id:  # the event's task hands over the link it just saved
         link, claimed = OrderLink.objects.select_related("connection").get(pk=order_id), False
     if claimed:
-        return _post_claimed(link, erp, first_attempt=getattr(link, "first_attempt", False))
+        return _post_claimed(link, erp, first_attempt=getattr(link, "first_attempt", False), order=order)
     if link.state in OrderLink.IN_ERP:
         return "posted"
     if link.state in (OrderLink.State.CANCELLED, OrderLink.State.TEST):
@@ -128,11 +133,12 @@ def order_post_to_erp(*, order_id: int, erp=None, link: OrderLink | None = None,
     return _post_claimed(link, erp, first_attempt=first_attempt)
 
 
-def _post_claimed(link: OrderLink, erp, *, first_attempt: bool) -> str:
+def _post_claimed(link: OrderLink, erp, *, first_attempt: bool, order: StorefrontOrder | None = None) -> str:
     posted_payload = link.payload
     erp = erp or get_erp()
     try:
-        order = translate_payload(link.connection, link.payload)
+        if order is None:
+            order = translate_payload(link.connection, link.payload)
         # Only an earlier attempt whose outcome is unknown makes the ERP worth asking first; a first
         # attempt creates directly, and the ERP's duplicate-reference answer means "already there".
         # (A stale "received" seen before the claim is harmless: the ERP's duplicate answer still links it.)
@@ -182,7 +188,8 @@ def _post_claimed(link: OrderLink, erp, *, first_attempt: bool) -> str:
 
 def _batched_outcome(link: OrderLink, erp, size: int) -> str:
     """Queued for the next batch: send what is due, then say where this order stands."""
-    sales_orders_send_soon(erp, endpoint=erp_facts_key(erp), size=size)
+    if not sales_orders_send_soon(erp, endpoint=erp_facts_key(erp), size=size):
+        return "queued"  # the usual case: the background sender takes it, nothing to read back
     state = OrderLink.objects.filter(pk=link.pk).values_list("state", flat=True).first()
     if state in OrderLink.IN_ERP:
         return "posted"

@@ -115,7 +115,7 @@ def test_an_erp_outage_during_a_batch_reposts_every_order_in_it_later_once_each(
 def test_a_sender_killed_after_the_erp_booked_its_batch_leaves_one_sales_order_each_after_replay(
     client, order_setup, batching, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations.flows.orders import posting
+    from integrations.flows.orders import batch_answers
 
     erp = order_setup.erp
     payloads = _queue_orders(client, django_capture_on_commit_callbacks, [3031, 3032, 3033])
@@ -123,11 +123,11 @@ def test_a_sender_killed_after_the_erp_booked_its_batch_leaves_one_sales_order_e
     def die(*args, **kwargs):
         raise SystemExit("worker killed after the ERP booked the batch")
 
-    real_record = posting.record_posted
-    monkeypatch.setattr(posting, "record_posted", die)
+    real_record = batch_answers.record_batch_posted  # the batch's answers are recorded together
+    monkeypatch.setattr(batch_answers, "record_batch_posted", die)
     with pytest.raises(SystemExit):
         batching()
-    monkeypatch.setattr(posting, "record_posted", real_record)
+    monkeypatch.setattr(batch_answers, "record_batch_posted", real_record)
     assert len(erp.sales_orders) == 3
     assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTING}
 
