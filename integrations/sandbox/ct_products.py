@@ -18,7 +18,8 @@ request and 100 variants per product (and 100 prices per variant). Attributes ar
 against the product type's definitions. Imports nothing of the product.
 
 Queries: `GET /products` and `GET /product-projections?staged=true` take any `where` the predicate module
-parses (e.g. `masterVariant(sku in ("A", "B")) or variants(sku in ("A", "B"))`, `id in (…) or key in (…)`);
+parses (e.g. `masterVariant(sku in ("A", "B")) or variants(sku in ("A", "B"))`, `id in (…) or key in (…)`),
+with input variables (`sku in :skus` and a `var.skus` parameter per value);
 one made only of id, key and variant-SKU clauses joined by `or` is answered from the lookups, as the
 platform's indexes would, so a catalogue of many thousand products is not scanned per query.
 
@@ -30,6 +31,7 @@ creating a product at that moment.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -50,6 +52,8 @@ _INDEXED_CLAUSE = re.compile(
     r'(?:in\s*\((?P<many>(?:"(?:[^"\\]|\\.)*"|[\s,])*)\)|=\s*(?P<one>"(?:[^"\\]|\\.)*"))\s*'
     r'(?(variants)\)\s*)', re.S)
 _OR = re.compile(r"\s*or\s+", re.I)
+# An input variable of a predicate (`in :skus`, `= :sku`), or a quoted string to step over.
+_VARIABLE = re.compile(r'(?P<quoted>"(?:[^"\\]|\\.)*")|(?P<listed>\bin\s+)?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)')
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 PRODUCT_ACTIONS = ("setKey", "changeName", "changeSlug", "setDescription", "setTaxCategory", "setSku", "addVariant",
@@ -638,6 +642,26 @@ class ProductWrites:
                 return None
             pos = joined.end()
 
+    @staticmethod
+    def _with_variables(request: Request) -> Request:
+        """The request with its predicates' input variables (`sku in :skus`, each value a `var.skus`
+        parameter, repeated for a list) written out as literals, as the platform reads them. An
+        unknown variable is left in place, so the predicate is refused as malformed."""
+        wheres = request.query.get("where", [])
+        if not any(":" in w for w in wheres):
+            return request
+
+        def literal(match: re.Match) -> str:
+            if match.group("quoted"):
+                return match.group(0)
+            values = request.query.get(f"var.{match.group('name')}")
+            if not values:
+                return match.group(0)
+            listed = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+            return f"{match.group('listed')}({listed})" if match.group("listed") else listed
+
+        return dataclasses.replace(request, query={**request.query, "where": [_VARIABLE.sub(literal, w) for w in wheres]})
+
     def _candidates(self, request: Request) -> list[dict]:
         """The Products the query has to test: those the lookups name, or all of them."""
         ids = self._indexed_ids(request.query.get("where", []))
@@ -646,6 +670,7 @@ class ProductWrites:
         return [r for r in (self._record(i) for i in ids) if r]
 
     def _query_products(self, request: Request, resource: str) -> Response:
+        request = self._with_variables(request)
         with self.lock:
             originals = self.products
             try:
@@ -658,6 +683,7 @@ class ProductWrites:
                 self.products = originals
 
     def _query_projections(self, request: Request, resource: str) -> Response:
+        request = self._with_variables(request)
         if request.arg("staged", "false").lower() != "true":
             return self.query(request, resource)
         with self.lock:

@@ -9,9 +9,10 @@ product by id, or `GET /products/key={key}`).
 
 Adoption. A product found neither way may already be in the project, made by hand or by an earlier
 integration, under another key or none. Its SKUs are looked up first, LOOKUP_SKUS to a query over the
-staged projections (`GET /product-projections?staged=true&where=masterVariant(sku in (…)) or variants(sku
-in (…))`; `in` is the documented efficient form, and one SKU is on one product at most, so one page of
-the 500 results a query may return holds every answer). No product holds them: `POST /products` with a
+staged projections (`GET /product-projections?staged=true&where=masterVariant(sku in :skus) or
+variants(sku in :skus)&var.skus=…&var.skus=…`: `in` is the documented efficient form, the input variable
+sends each SKU once, and one SKU is on one product at most, so one page of the 500 results a query may
+return holds every answer). No product holds them: `POST /products` with a
 ProductDraft (`publish: true`). One product holds them all and nothing else: it is adopted and updated by
 id (PublishResult.adopted; its product and variant ids stay, its variants are matched by SKU); with no
 key it gets ours (`setKey`), with a key of its own it keeps it (other systems may address it by that key)
@@ -20,8 +21,10 @@ not have) nothing is written and the result is a `conflict` naming each product 
 answered DuplicateField on a SKU (another system created a product holding it since the lookup) looks
 again and adopts or reports the conflict the same way. A retired product found by neither is not
 looked for by SKU: it was never ours, so it is not taken over only to be taken off sale. Requests: a
-first load adds one lookup per CHUNK_PRODUCTS absent products, or per LOOKUP_SKUS of their SKUs when they
-have more (the URL's bound): about one request in a hundred for single-variant products.
+first load adds one lookup per CHUNK_PRODUCTS absent products of a call (the catalogue flow hands over
+its `catalogue_batch_size`, 50 by default), or per LOOKUP_SKUS of their SKUs when they have more (the
+URL's bound): 25,000 products of up to 4 variants in the flow's batches of 50, 500 lookups beside the
+25,000 creates and 500 key reads.
 
 A present product gets `POST /products/{id}` at the product's version with only the update actions the
 difference needs:
@@ -71,6 +74,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
+from urllib.parse import quote
 
 from integrations.domain import currency_exponent
 
@@ -101,13 +105,15 @@ CONFLICT_ATTEMPTS = 4  # 409 ConcurrentModification: re-read and retry this many
 # per product. Our choice, well inside the 500 results a query may return, and short enough a URL (about
 # 3 KB of keys) for any proxy on the way.
 PREFETCH_KEYS = 50
-# SKUs looked up in one query (adoption, below). The URL is the bound: each SKU is listed twice
-# (masterVariant and variants), and commercetools' own tools split predicates at 150 ids because the
-# platform's load balancer refuses longer URLs (commercetools/nodejs#1379); 150 SKUs of ordinary length, or
-# LOOKUP_CHARS of quoted SKUs per list whatever their length, stay under that. A SKU is on one product at
-# most, so the answer holds at most as many products as SKUs, inside the 500 results of one page.
-LOOKUP_SKUS = 150
-LOOKUP_CHARS = 2400
+# SKUs looked up in one query (adoption, below). The URL is the bound: commercetools' own tools split
+# predicates at 150 ids because the platform's load balancer refuses longer URLs (commercetools/nodejs#1379),
+# about 7 KB. The SKUs go as one input variable (`sku in :skus`, a `var.skus` parameter per SKU, as the
+# SDKs send predicate variables), so each is sent once although the predicate names it twice: 250 SKUs of
+# ordinary length, or LOOKUP_CHARS of parameters whatever their length. A SKU is on one product at most, so
+# the answer holds at most as many products as SKUs, inside the 500 results of one page.
+LOOKUP_SKUS = 250
+LOOKUP_CHARS = 6000
+SKU_PREDICATE = "masterVariant(sku in :skus) or variants(sku in :skus)"
 # Products one thread locates, then writes, together: its key (or id) reads go PREFETCH_KEYS at a time, the
 # SKUs of those not found LOOKUP_SKUS at a time, so a first load of single-variant products costs one SKU
 # lookup per CHUNK_PRODUCTS products.
@@ -445,16 +451,15 @@ class CatalogueWriter:
         batches: list[list[str]] = []
         chars = 0
         for sku in wanted:
-            size = len(_quote(sku)) + 2
+            size = len(quote(sku, safe="")) + len("&var.skus=")
             if not batches or len(batches[-1]) >= LOOKUP_SKUS or chars + size > LOOKUP_CHARS:
                 batches.append([])
                 chars = 0
             batches[-1].append(sku)
             chars += size
         for batch in batches:
-            listed = ", ".join(_quote(sku) for sku in batch)
             page = self.client.api("GET", "product-projections", params=[
-                ("staged", "true"), ("where", f"masterVariant(sku in ({listed})) or variants(sku in ({listed}))"),
+                ("staged", "true"), ("where", SKU_PREDICATE), *[("var.skus", sku) for sku in batch],
                 ("limit", str(min(MAX_QUERY_LIMIT, len(batch)))), ("withTotal", "false"),
                 *[("expand", e) for e in PROJECTION_EXPAND]])
             asked = set(batch)

@@ -166,3 +166,19 @@ def test_the_skus_of_many_new_products_are_looked_up_a_batch_at_a_time(client, c
     lookups = [path for _, path in ct.requests_seen if path.endswith("/product-projections")]
     assert len(lookups) == 3  # 250 products in chunks of CHUNK_PRODUCTS, one lookup each
     assert cw.CHUNK_PRODUCTS == 100 and total(client) == 250
+
+
+def test_the_sandbox_answers_a_sku_lookup_with_literals_or_an_input_variable(client, ct):
+    held = ct.add_product("Classic tee", ["TEE-BLK-S", "TEE-WHT-M"], key="classic-tee")
+    ct.add_product("Mug", ["MUG-001"], key="mug")
+
+    def ids(**params):
+        page = client.api("GET", "product-projections", params={"staged": "true", **params})
+        return [p["id"] for p in page["results"]]
+
+    literal = 'masterVariant(sku in ("TEE-WHT-M", "NOPE")) or variants(sku in ("TEE-WHT-M", "NOPE"))'
+    assert ids(where=literal) == [held["id"]]
+    assert ids(where=cw.SKU_PREDICATE, **{"var.skus": ["TEE-WHT-M", "NOPE"]}) == [held["id"]]
+    assert ids(where=cw.SKU_PREDICATE, **{"var.skus": ["NOPE"]}) == []
+    with pytest.raises(Exception, match="InvalidInput|Malformed"):
+        ids(where=cw.SKU_PREDICATE)  # the variable not given
