@@ -537,6 +537,14 @@ class CatalogueWriter:
                     log.info("commercetools product %s moved on (version %s); reading it again", key,
                              exc.current_version)
                     continue
+                except PermanentError as exc:
+                    if not (exc.code == "DuplicateField" and _duplicate_field(exc) == "sku"):
+                        raise
+                    # A variant to add is sold by another product there: the same conflict as at adoption.
+                    holders = self.sku_holders([v.sku for v in product.variants])
+                    holders.update({sku: _projection_of(existing) for sku in _projection_skus(_projection_of(existing))})
+                    return PublishResult(key=product.key, ok=False, conflict=True,
+                                         error=self._located(product, holders).conflict[:1000])
                 if adopted:
                     log.info("commercetools %s adopted for %s (it already held the SKUs)",
                              _name_of(existing), product.key)
@@ -662,6 +670,13 @@ def _projection_skus(projection: dict) -> list[str]:
 
 def _name_of(resource: dict) -> str:
     return f"product {resource['key']} (id {resource['id']})" if resource.get("key") else f"product id {resource['id']}"
+
+
+def _projection_of(product: dict) -> dict:
+    """The staged projection of a Product (its id, key and staged variants), for naming it."""
+    staged = product["masterData"].get("staged") or product["masterData"].get("current") or {}
+    return {"id": product["id"], **({"key": product["key"]} if product.get("key") else {}),
+            "masterVariant": staged.get("masterVariant") or {}, "variants": staged.get("variants") or []}
 
 
 def _product_from_projection(projection: dict) -> dict:

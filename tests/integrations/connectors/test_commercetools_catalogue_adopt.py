@@ -182,3 +182,14 @@ def test_the_sandbox_answers_a_sku_lookup_with_literals_or_an_input_variable(cli
     assert ids(where=cw.SKU_PREDICATE, **{"var.skus": ["NOPE"]}) == []
     with pytest.raises(Exception, match="InvalidInput|Malformed"):
         ids(where=cw.SKU_PREDICATE)  # the variable not given
+
+
+def test_a_new_variant_sold_by_another_product_is_a_conflict_on_update(client, ct):
+    [first] = client.publish_products([tee(skus=("TEE-BLK-M",))])
+    ct.add_product("White tee", ["TEE-WHT-M"], key="white-tee")  # made by hand meanwhile
+
+    [result] = client.publish_products([tee(skus=("TEE-BLK-M", "TEE-WHT-M"), storefront_id=first.storefront_id)])
+
+    assert (result.ok, result.conflict, result.retryable) == (False, True, False)
+    assert "product white-tee" in result.error and "product TEE" in result.error
+    assert set(variant_ids(whole(client, first.storefront_id))) == {"TEE-BLK-M"}
