@@ -660,7 +660,8 @@ class ProductWrites:
             listed = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
             return f"{match.group('listed')}({listed})" if match.group("listed") else listed
 
-        return dataclasses.replace(request, query={**request.query, "where": [_VARIABLE.sub(literal, w) for w in wheres]})
+        written = [_VARIABLE.sub(literal, w) for w in wheres]
+        return dataclasses.replace(request, query={**request.query, "where": written})
 
     def _candidates(self, request: Request) -> list[dict]:
         """The Products the query has to test: those the lookups name, or all of them."""

@@ -1,4 +1,4 @@
-"""Publishing the item master to commercetools: create-or-update each Product by key, with its variants,
+"""Publishing the item master to commercetools: create-or-update (or adopt) each Product, with its variants,
 attributes, images and embedded prices, then publish it (or unpublish a retired one; nothing is ever
 deleted). Storefront capability PUBLISH_PRODUCTS (integrations/connectors/catalogue.py).
 
@@ -27,11 +27,10 @@ URL's bound): 25,000 products of up to 4 variants in the flow's batches of 50, 5
 25,000 creates and 500 key reads.
 
 A present product gets `POST /products/{id}` at the product's version with only the update actions the
-difference needs:
-setKey (adoption only), changeName, setDescription, setTaxCategory, setSku (a SKU renamed in the ERP: the variant is found by
-its key, which is the ERP item id), addVariant, changeMasterVariant, setAttribute, addExternalImage,
-setPrices (per variant, by SKU), then `publish` when anything changed or staged changes wait, or
-`unpublish` for a retired product. Variants, attributes and images the ERP no longer states are left
+difference needs: setKey (adoption only), changeName, setDescription, setTaxCategory, setSku (a SKU
+renamed in the ERP: the variant is found by its key, which is the ERP item id), addVariant,
+changeMasterVariant, setAttribute, addExternalImage, setPrices (per variant, by SKU), then `publish`
+when anything changed or staged changes wait, or `unpublish` for a retired product. Variants, attributes and images the ERP no longer states are left
 as they are (never deleted). A second publish of unchanged data sends nothing but the read.
 
 Prices. Each ItemPrice of type "list" becomes a PriceDraft scoped by currency, country, customer group and
@@ -542,7 +541,8 @@ class CatalogueWriter:
                         raise
                     # A variant to add is sold by another product there: the same conflict as at adoption.
                     holders = self.sku_holders([v.sku for v in product.variants])
-                    holders.update({sku: _projection_of(existing) for sku in _projection_skus(_projection_of(existing))})
+                    ours = _projection_of(existing)
+                    holders.update({sku: ours for sku in _projection_skus(ours)})
                     return PublishResult(key=product.key, ok=False, conflict=True,
                                          error=self._located(product, holders).conflict[:1000])
                 if adopted:
