@@ -31,7 +31,8 @@ difference needs: setKey (adoption only), changeName, setDescription, setTaxCate
 renamed in the ERP: the variant is found by its key, which is the ERP item id), addVariant,
 changeMasterVariant, setAttribute, addExternalImage, setPrices (per variant, by SKU), then `publish`
 when anything changed or staged changes wait, or `unpublish` for a retired product. Variants, attributes
-and images the ERP no longer states are left as they are (never deleted). A second publish of unchanged data sends nothing but the read.
+and images the ERP no longer states are left as they are (never deleted). A second publish of unchanged
+data sends nothing but the read.
 
 Prices. Each ItemPrice of type "list" becomes a PriceDraft scoped by currency, country, customer group and
 channel (ResourceIdentifiers by key) and validFrom / validUntil; an ItemPrice with min_quantity > 1 is a
