@@ -75,6 +75,8 @@ extend type Mutation {
 }
 extend type Product {
   handle: String!
+  variantsCount: Count
+  metafield(key: String!, namespace: String): Metafield
   descriptionHtml: HTML!
   productType: String!
   createdAt: DateTime!
@@ -83,11 +85,22 @@ extend type Product {
 }
 extend type ProductVariant {
   barcode: String
+  metafield(key: String!, namespace: String): Metafield
   selectedOptions: [SelectedOption!]!
 }
 type ProductOptionValue { id: ID! name: String! hasVariants: Boolean! }
 type ProductOption { id: ID! name: String! position: Int! values: [String!]! optionValues: [ProductOptionValue!]! }
 type SelectedOption { name: String! value: String! }
+enum CountPrecision { EXACT AT_LEAST }
+type Count { count: Int! precision: CountPrecision! }
+type Metafield { id: ID! namespace: String! key: String! type: String! value: String! }
+enum FileContentType { IMAGE FILE VIDEO EXTERNAL_VIDEO MODEL_3D }
+enum FileCreateInputDuplicateResolutionMode { APPEND_UUID RAISE_ERROR REPLACE }
+input FileSetInput {
+  alt: String contentType: FileContentType duplicateResolutionMode: FileCreateInputDuplicateResolutionMode = APPEND_UUID
+  filename: String id: ID originalSource: String
+}
+input MetafieldInput { id: ID key: String namespace: String type: String value: String }
 
 input ProductIdentifierInput { handle: String id: ID }
 input ProductSetIdentifiers { handle: String id: ID }
@@ -96,15 +109,17 @@ input OptionSetInput { id: ID name: String position: Int values: [OptionValueSet
 input VariantOptionValueInput { id: ID name: String optionId: ID optionName: String }
 input InventoryItemInput { cost: Decimal requiresShipping: Boolean sku: String tracked: Boolean }
 input ProductVariantSetInput {
-  barcode: String compareAtPrice: Money id: ID inventoryItem: InventoryItemInput
-  optionValues: [VariantOptionValueInput!]! position: Int price: Money sku: String taxable: Boolean
+  barcode: String compareAtPrice: Money file: FileSetInput id: ID inventoryItem: InventoryItemInput
+  metafields: [MetafieldInput!] optionValues: [VariantOptionValueInput!]! position: Int price: Money sku: String
+  taxable: Boolean
 }
 input ProductSetInput {
-  descriptionHtml: String handle: String productOptions: [OptionSetInput!] productType: String
+  descriptionHtml: String files: [FileSetInput!] handle: String metafields: [MetafieldInput!]
+  productOptions: [OptionSetInput!] productType: String
   status: ProductStatus tags: [String!] title: String variants: [ProductVariantSetInput!] vendor: String
 }
 enum ProductSetUserErrorCode {
-  ID_NOT_ALLOWED MISSING_FIELD_REQUIRED INPUT_MISMATCH NOT_FOUND GENERIC_ERROR INVALID_VARIANT
+  ID_NOT_ALLOWED MISSING_FIELD_REQUIRED INPUT_MISMATCH NOT_FOUND GENERIC_ERROR INVALID_VARIANT INVALID_METAFIELD
   PRODUCT_DOES_NOT_EXIST PRODUCT_VARIANT_DOES_NOT_EXIST OPTION_DOES_NOT_EXIST OPTION_VALUE_DOES_NOT_EXIST
   OPTIONS_OVER_LIMIT OPTION_VALUES_MISSING DUPLICATED_OPTION_NAME DUPLICATED_OPTION_VALUE VARIANTS_OVER_LIMIT
   PRODUCT_OPTIONS_INPUT_MISSING VARIANTS_INPUT_MISSING INVALID_PRODUCT INVALID_INPUT HANDLE_NOT_UNIQUE
@@ -185,6 +200,48 @@ def _error(code, field, message) -> dict:
     return {"code": code, "field": field, "message": message}
 
 
+METAFIELD_KEY = re.compile(r"^[A-Za-z0-9_-]{2,64}$")
+METAFIELD_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{3,255}$")
+METAFIELD_TYPES = ("single_line_text_field", "multi_line_text_field", "number_integer", "number_decimal", "boolean",
+                   "json", "url", "date", "list.single_line_text_field", "list.number_integer")
+
+
+def _metafield_problem(field: dict) -> str | None:
+    """Why Shopify refuses a metafield without a definition (its namespace, key, type and value)."""
+    if not METAFIELD_NAMESPACE.match(field.get("namespace") or ""):
+        return "Namespace must be 3-255 characters of letters, digits, hyphens and underscores"
+    if not METAFIELD_KEY.match(field.get("key") or ""):
+        return "Key must be 2-64 characters of letters, digits, hyphens and underscores"
+    kind, value = field.get("type"), field.get("value")
+    if not kind:
+        return "Type can't be blank"  # no definitions in the sandbox shop: every metafield states its type
+    if kind not in METAFIELD_TYPES:
+        return f"Type '{kind}' is not a valid metafield type"
+    if value is None:
+        return "Value can't be blank"
+    if kind == "single_line_text_field" and "\n" in value:
+        return "Value must be a single line of text"
+    if kind == "number_integer" and not re.fullmatch(r"-?\d+", value):
+        return "Value must be an integer"
+    if kind == "number_decimal":
+        try:
+            if not Decimal(value).is_finite():
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            return "Value must be a decimal"
+    if kind == "boolean" and value not in ("true", "false"):
+        return "Value must be true or false"
+    if kind == "json" or kind.startswith("list."):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return "Value must be valid JSON"
+        if kind == "list.single_line_text_field" and not (
+                isinstance(parsed, list) and all(isinstance(v, str) and "\n" not in v for v in parsed)):
+            return "Value must be a JSON array of single line texts"
+    return None
+
+
 class CatalogueRoot:
     """The GraphQL root fields of this mixin (mixed into the sandbox's root value)."""
 
@@ -230,6 +287,10 @@ class ShopifyCatalogue:
         self.points_spent = 0  # actual query cost charged to the bucket, all requests
         self._price_list_ids = itertools.count(31_001_000_001)
         self.handles: dict[str, int] = {}  # handle -> product number, for the products productSet wrote
+        self._ids["MediaImage"] = itertools.count(29_001_000_001)
+        self._ids["Metafield"] = itertools.count(19_001_000_001)
+        self.media: dict[int, dict] = {}  # media number -> {number, product, source, alt, content_type}
+        self.media_created = 0  # files fetched from an originalSource (each one a new media)
 
     def register_catalogue_routes(self) -> None:
         self.route("POST", r"/_staged-uploads/?", self.handle_staged_upload)
@@ -332,14 +393,25 @@ class ShopifyCatalogue:
 
         stamp = product.get("created") or "2026-01-01T00:00:00Z"
         return {"handle": self._product_handle(product), "status": product.get("status") or "ACTIVE",
+                "variantsCount": {"count": len(product["variants"]), "precision": "EXACT"},
+                "metafield": self._metafield_reader(product),
                 "descriptionHtml": product.get("description_html") or "", "productType": product.get("product_type") or "",
                 "createdAt": stamp, "updatedAt": product.get("updated") or stamp, "options": option_nodes}
 
     def _variant_options(self, variant: dict) -> list[tuple[str, str]]:
         return [tuple(pair) for pair in variant.get("options") or [DEFAULT_OPTION]]
 
+    @staticmethod
+    def _metafield_reader(owner: dict):
+        def metafield(info, key, namespace=None):
+            row = (owner.get("metafields") or {}).get((namespace or "$app", key))
+            return {"id": _gid("Metafield", row["number"]), "namespace": namespace or "$app", "key": key,
+                    "type": row["type"], "value": row["value"]} if row else None
+
+        return metafield
+
     def _catalogue_variant_fields(self, variant: dict) -> dict:
-        return {"barcode": variant.get("barcode"),
+        return {"barcode": variant.get("barcode"), "metafield": self._metafield_reader(variant),
                 "selectedOptions": [{"name": n, "value": v} for n, v in self._variant_options(variant)]}
 
     def _price_list_node(self, number: int) -> dict:
@@ -393,6 +465,10 @@ class ShopifyCatalogue:
             errors.append(_error("INVALID_PRODUCT", ["input", "title"], "Title can't be blank"))
         product = self.products.get(number) if number is not None else None
         plan = self._plan_variants(product, data, errors)
+        files = self._plan_files(product, data, errors)
+        self._check_metafields(data.get("metafields"), ["input", "metafields"], errors)
+        for i, spec in enumerate(data.get("variants") or ()):
+            self._check_metafields(spec.get("metafields"), ["input", "variants", str(i), "metafields"], errors)
         if errors:
             return {"product": None, "userErrors": errors}
 
@@ -412,11 +488,97 @@ class ShopifyCatalogue:
             if data.get(key) is not None:
                 product[field] = data[key]
         product["updated"] = stamp
+        media = self._apply_files(product, files) if files is not None else None
+        if data.get("metafields") is not None:
+            product["metafields"] = self._stored_metafields(data["metafields"], product.get("metafields"))
         if plan is not None:
             options, variants = plan
             product["options"] = options
-            self._apply_variants(product, variants)
+            self._apply_variants(product, variants, media)
         return {"product": self._product_node(number), "userErrors": []}
+
+    # --- files and metafields (list fields of productSet: what is sent is what there is) -------------
+
+    def _plan_files(self, product: dict | None, data: dict, errors: list) -> list | None:
+        """Check `files` and the variants' `file`; [(existing media number | None, file)] or None (not sent)."""
+        files = data.get("files")
+        sources = set()
+        planned = None
+        if files is not None:
+            planned = []
+            for i, spec in enumerate(files):
+                at = ["input", "files", str(i)]
+                if spec.get("id"):
+                    number = _number(spec["id"])
+                    if product is None or self.media.get(number, {}).get("product") != product["number"]:
+                        errors.append(_error("INVALID_INPUT", [*at, "id"], "File does not exist"))
+                        continue
+                    planned.append((number, spec))
+                    sources.add(("id", number))
+                    continue
+                source = spec.get("originalSource") or ""
+                if not re.match(r"^https?://\S+$", source):
+                    errors.append(_error("INVALID_INPUT", [*at, "originalSource"],
+                                         "An originalSource URL or the id of an existing file is required"))
+                    continue
+                planned.append((None, spec))
+                sources.add(("source", source))
+        for i, spec in enumerate(data.get("variants") or ()):
+            chosen = spec.get("file")
+            if chosen is None:
+                continue
+            wanted = ("id", _number(chosen["id"])) if chosen.get("id") else ("source", chosen.get("originalSource"))
+            if wanted not in sources:
+                errors.append(_error("INVALID_VARIANT", ["input", "variants", str(i), "file"],
+                                     "Any file specified for a variant must also be specified in the files input "
+                                     "for the product"))
+        return planned
+
+    def _apply_files(self, product: dict, planned: list) -> dict:
+        """The product's media become the files sent: an `id` keeps that media, an originalSource is
+        fetched as a new media, media not sent are deleted. Returns (kind, value) -> media number."""
+        resolved, keep = {}, []
+        for number, spec in planned:
+            if number is None:
+                number = self._next_id("MediaImage")
+                self.media[number] = {"number": number, "product": product["number"], "source": spec["originalSource"],
+                                      "alt": spec.get("alt") or "", "content_type": spec.get("contentType") or "IMAGE"}
+                self.media_created += 1
+                resolved[("source", spec["originalSource"])] = number
+            elif spec.get("alt") is not None:
+                self.media[number]["alt"] = spec["alt"]
+            resolved[("id", number)] = number
+            keep.append(number)
+        for gone in [n for n in product.get("media") or () if n not in keep]:
+            self.media.pop(gone, None)
+        product["media"] = keep
+        return resolved
+
+    def _check_metafields(self, fields, at: list, errors: list) -> None:
+        for i, field in enumerate(fields or ()):
+            problem = _metafield_problem(field)
+            if problem:
+                errors.append(_error("INVALID_METAFIELD", [*at, str(i), "value"], problem))
+
+    def _stored_metafields(self, fields: list, held: dict | None) -> dict:
+        held = held or {}
+        stored = {}
+        for field in fields:
+            slot = (field["namespace"], field["key"])
+            number = held[slot]["number"] if slot in held else self._next_id("Metafield")
+            stored[slot] = {"number": number, "type": field["type"], "value": field["value"]}
+        return stored
+
+    def product_media(self, product) -> list[dict]:
+        """Tests: a product's media in order ({id, source, alt})."""
+        with self.lock:
+            row = self.products[_number(product) if str(product).startswith("gid://") else product]
+            return [{"id": _gid("MediaImage", n), "source": self.media[n]["source"], "alt": self.media[n]["alt"]}
+                    for n in row.get("media") or ()]
+
+    def metafields_of(self, owner: dict) -> dict:
+        """Tests: {"namespace.key": (type, value)} of a product or variant row."""
+        return {f"{ns}.{key}": (row["type"], row["value"]) for (ns, key), row in (owner.get("metafields") or {}).items()}
 
     def _plan_variants(self, product: dict | None, data: dict, errors: list) -> tuple | None:
         """Check productOptions and variants; return (options, [(existing variant number | None, spec)])."""
@@ -497,11 +659,12 @@ class ShopifyCatalogue:
             planned.append((match, {"options": sorted(chosen, key=lambda p: order.get(p[0], 0)), "price": price,
                                     "price_given": "price" in spec, "compare_at_price": compare_at,
                                     "compare_given": "compareAtPrice" in spec, "barcode": spec.get("barcode"),
-                                    "barcode_given": "barcode" in spec,
+                                    "barcode_given": "barcode" in spec, "file": spec.get("file"),
+                                    "metafields": spec.get("metafields"),
                                     "sku": (spec.get("inventoryItem") or {}).get("sku", spec.get("sku"))}))
         return options, planned
 
-    def _apply_variants(self, product: dict, planned: list) -> None:
+    def _apply_variants(self, product: dict, planned: list, media: dict | None = None) -> None:
         keep = []
         for match, spec in planned:
             if match is None:
@@ -526,6 +689,13 @@ class ShopifyCatalogue:
                 variant["barcode"] = spec["barcode"]
             if spec["sku"] is not None:
                 variant["sku"] = spec["sku"]
+            if media is not None:  # files sent: the variant's image is its file (none: no image)
+                chosen = spec["file"]
+                wanted = None if chosen is None else ("id", _number(chosen["id"])) if chosen.get("id") \
+                    else ("source", chosen.get("originalSource"))
+                variant["media"] = [media[wanted]] if wanted in media else []
+            if spec["metafields"] is not None:
+                variant["metafields"] = self._stored_metafields(spec["metafields"], variant.get("metafields"))
             keep.append(match)
         for gone in [v for v in product["variants"] if v not in keep]:
             self._delete_variant(gone)
@@ -868,14 +1038,21 @@ class ShopifyCatalogue:
                      "variants": [{"id": _gid("ProductVariant", v), "sku": self.variants[v]["sku"],
                                    "price": self.variants[v]["price"],
                                    "compare_at_price": self.variants[v].get("compare_at_price"),
-                                   "barcode": self.variants[v].get("barcode")} for v in p["variants"]]}
+                                   "barcode": self.variants[v].get("barcode"),
+                                   "image": next((self.media[m]["source"] for m in self.variants[v].get("media") or ()
+                                                  if m in self.media), None),
+                                   "metafields": self.metafields_of(self.variants[v])} for v in p["variants"]],
+                     "media": [{"id": _gid("MediaImage", m), "source": self.media[m]["source"], "alt": self.media[m]["alt"]}
+                               for m in p.get("media") or () if m in self.media],
+                     "metafields": self.metafields_of(p)}
                     for n, p in sorted(self.products.items())]
         return Response.json({"products": rows})
 
     def catalogue_stats(self) -> dict:
         return {"products": len(self.products), "products_created": self.products_created,
                 "products_updated": self.products_updated, "points_spent": self.points_spent,
-                "price_lists": len(self.price_lists), "bulk_mutations": len(self.bulk_mutations)}
+                "price_lists": len(self.price_lists), "bulk_mutations": len(self.bulk_mutations),
+                "media": len(self.media), "media_created": self.media_created}
 
 
 def _storage_error(status: int, code: str, message: str) -> Response:

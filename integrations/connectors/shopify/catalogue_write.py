@@ -1,14 +1,28 @@
 """Publishing the item master to a Shopify shop (storefront capabilities PUBLISH_PRODUCTS and
 BULK_PUBLISH of integrations/connectors/catalogue.py), on the Admin GraphQL API 2026-04.
 
-One product per `Product.key`: `productSet` with `identifier: {handle}` is Shopify's upsert (from
-2025-04): the handle is derived from the key (`product_handle`: lower case, anything but letters and
-digits as one hyphen), so publishing the same key again updates the same product, never a second
-one. `productSet` sets the whole state it is given: its variants (one per SKU; a variant left out is
-deleted), options, title, description, product type, status. Handles rather than custom IDs: a
-custom ID needs a metafield definition with the unique-values capability set up in each shop first;
-a handle needs nothing. Two keys that differ only in case or punctuation would share a handle: the
-ERP's product keys are codes, so the catalogue flow treats such a clash as one product.
+One product per `Product.key`, never a second product for SKUs the shop already sells. Before writing,
+the publisher looks the products' SKUs up in the shop (`productVariants(query: "sku:\"A\" OR ...")`,
+SKUS_PER_LOOKUP SKUs a query, each variant with its product's id, handle, variant count and our image
+record) and addresses each product so:
+- `storefront_id` known (published or adopted before): `productSet` with `identifier: {id}`, no
+  `handle` in the input (the storefront's handle is kept, its URL with it);
+- none of its SKUs in the shop: `identifier: {handle}` (Shopify's upsert from 2025-04) with the handle
+  derived from the key (`product_handle`: lower case, anything but letters and digits as one hyphen);
+- all of its SKUs found on ONE product whose variants are all this product's (its `variantsCount`
+  equals the SKUs found on it): that product is adopted, updated by id (PublishResult.adopted, its
+  gid as storefront_id);
+- otherwise (the SKUs spread over several products, a product holding SKUs this one lacks, a SKU sold
+  twice): nothing is written, PublishResult(conflict=True) names each storefront product (title,
+  handle, gid) and all its SKUs (read back for the message only).
+`productSet` sets the whole state it is given, and its list fields replace (Shopify: "creates new
+entries, updates existing entries, and deletes existing entries that aren't included"): a variant
+with no `id` is created ("Specifies the product variant to update or create a new variant if
+absent"), so every variant the lookup found is sent with its variant `id` and is updated in place,
+with its orders, inventory item and stock. Handles rather than custom IDs: a custom ID needs a
+metafield definition with the unique-values capability set up in each shop first. Two keys that
+differ only in case or punctuation would share a handle: the ERP's product keys are codes, so the
+catalogue flow treats such a clash as one product.
 
 What goes where:
 - `status` ACTIVE; a retired product (`published=False`) is ARCHIVED: off every sales channel, kept
@@ -28,8 +42,31 @@ What goes where:
   currency without a configured price list, and every price scoped by country, customer group,
   channel or quantity tier, is not sent: Shopify's variant has one base price, and markets are
   configured per currency here.
-- Not sent: images (media need staged uploads of their own), attributes that are no option
-  (metafields need definitions), tax category.
+- Images by URL: `files` (FileSetInput: originalSource = the URL, contentType IMAGE, alt = the
+  product's name) holds the union of the variants' images, the first variant's first image first;
+  each variant's first image is its `file` (Shopify: "Any file specified here must also be specified
+  in the files input for the product"). `files` is a list field too, matched by file `id`: an
+  originalSource sent again is fetched again as a new file (Shopify appends a UUID to a filename in
+  use, APPEND_UUID being the default), so re-sending the same URLs on every publish would pile up
+  media. Hence the product keeps a record of the sources it was last given, the product metafield
+  `ledgerline.image_sources` (type json, read in the SKU lookup at no extra request): the same
+  sources as recorded, `files` and the variants' `file` are left out (Shopify leaves an omitted
+  field unchanged: media and their ids stay); other sources, or none recorded (a new or adopted
+  product), the files are sent and the product's media become exactly these. No images in the ERP:
+  no `files`, whatever media the merchant put there stay.
+- Attributes that are no option: metafields in our namespace `ledgerline` (Shopify's rules: key
+  2-64 characters of letters, digits, `-` and `_`, so the attribute's name as a slug; namespace
+  3-255), typed by value: text single_line_text_field (multi_line_text_field with a line break),
+  int number_integer, Decimal number_decimal, bool boolean, a list of texts
+  list.single_line_text_field (its value JSON); values are strings, as MetafieldInput takes them. An
+  attribute with one value on every variant is a product metafield, one that differs a variant
+  metafield. No metafield definitions are needed: MetafieldInput.type is "Required when creating or
+  updating a metafield without a definition" (the published schema). `metafields` is a list field as
+  well: once sent, a product's (variant's) metafields are exactly ours, so it is left out when there
+  is none to send, and other apps' metafields on products the ERP masters are not kept.
+- Not sent: tax category. Shopify has no per-product tax class to put it in: taxes come from the
+  shop's regions and product category (`taxable` and the deprecated variant `taxCode` are not a
+  category), so the ERP's tax code stays with the ERP's documents and the tax drift check.
 
 Idempotency: 2026-04 documents `@idempotent` for inventory, location and refund mutations only, not
 for productSet, productVariantsBulkUpdate, priceListFixedPricesAdd or bulkOperationRunMutation (the
@@ -77,6 +114,11 @@ MAX_OPTIONS = 3
 DEFAULT_OPTION = ("Title", "Default Title")
 FALLBACK_OPTION = "Variant"
 LOOKUPS_PER_QUERY = 50  # aliased productByIdentifier lookups in one query (1 point each)
+SKUS_PER_LOOKUP = 100  # "sku:A OR sku:B ..." terms of one variant lookup (about 4 points requested a SKU)
+GROUPINGS_PER_QUERY = 9  # aliased product reads for a conflict's message (about 103 points each)
+GROUPING_VARIANTS = 100
+NAMESPACE = "ledgerline"  # our metafields
+IMAGE_SOURCES_KEY = "image_sources"  # the product metafield recording the image sources last sent
 PRICES_PER_CALL = 250  # Shopify's maximum input array size
 BULK_FILENAME = "ledgerline-products.jsonl"
 
@@ -125,6 +167,27 @@ BULK_POLL = """
 query PublishBulkOperation($id: ID!) {
   bulkOperation(id: $id) { id status type errorCode createdAt completedAt objectCount url partialDataUrl }
 }"""
+
+
+# The adoption lookup: each variant holding one of the SKUs, with its product and our image record.
+VARIANTS_BY_SKU = """
+query PublishedVariantsBySku($query: String!, $first: Int!, $after: String) {
+  productVariants(first: $first, after: $after, query: $query) {
+    nodes {
+      id sku
+      product { id title handle variantsCount { count } images: metafield(namespace: "ledgerline", key: "image_sources") { value } }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+def _grouping_document(count: int) -> str:
+    """Products (aliased g0..) with their SKUs: what a conflict's message names."""
+    params = ", ".join(f"$g{i}: ID!" for i in range(count))
+    parts = "\n".join(f"  g{i}: product(id: $g{i}) {{ id title handle variants(first: {GROUPING_VARIANTS}) "
+                      f"{{ nodes {{ id sku }} }} }}" for i in range(count))
+    return f"query StorefrontGrouping({params}) {{\n{parts}\n}}"
 
 
 def _lookup_document(count: int) -> str:
@@ -199,34 +262,130 @@ def product_options(product: Product) -> tuple[list[str], list[list[str]]]:
     return [str(n) for n in names], rows
 
 
-def product_set_variables(product: Product, currency: str) -> dict:
-    """The productSet variables of one product; ValueError when a variant has no price in `currency`."""
+def metafield_key(name) -> str:
+    """An attribute's name as a metafield key: 2-64 of letters, digits, `-` and `_` (Shopify's rule)."""
+    key = re.sub(r"[^a-z0-9_-]+", "_", str(name).lower()).strip("_-")
+    if 0 < len(key) < 2:
+        key = f"attr_{key}"
+    return key[:64]
+
+
+def _metafield_value(value) -> tuple[str, str] | None:
+    """(metafield type, value as the string Shopify stores) of an attribute value; None: nothing to send."""
+    if isinstance(value, bool):
+        return "boolean", "true" if value else "false"
+    if isinstance(value, int):
+        return "number_integer", str(value)
+    if isinstance(value, Decimal):
+        return ("number_decimal", _text(value)) if value.is_finite() else None
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value if str(v).strip()]
+        return ("list.single_line_text_field", json.dumps(items, ensure_ascii=False)) if items else None
+    if isinstance(value, str) and value.strip():
+        return ("multi_line_text_field" if "\n" in value.strip() else "single_line_text_field"), value.strip()
+    return None  # a float or anything else: never guessed into a number
+
+
+def _metafields(attributes: dict) -> list[dict]:
+    fields, keys = [], set()
+    for name, value in attributes.items():
+        key, typed = metafield_key(name), _metafield_value(value)
+        if not key or typed is None or key in keys:
+            continue
+        keys.add(key)
+        fields.append({"namespace": NAMESPACE, "key": key, "type": typed[0], "value": typed[1]})
+    return fields
+
+
+def attribute_metafields(product: Product, option_names: list[str]) -> tuple[dict, list[dict]]:
+    """The attributes no option carries: (product-level attributes, each variant's own), a product-level
+    one being held by every variant with the same value."""
+    names = [n for n in dict.fromkeys(n for v in product.variants for n in v.attributes) if n not in option_names]
+    shared, own = {}, [dict() for _ in product.variants]
+    for name in names:
+        values = [v.attributes.get(name, _MISSING) for v in product.variants]
+        if all(value is not _MISSING for value in values) and all(value == values[0] for value in values):
+            shared[name] = values[0]
+            continue
+        for row, value in zip(own, values):
+            if value is not _MISSING:
+                row[name] = value
+    return shared, own
+
+
+_MISSING = object()
+
+
+def product_images(product: Product) -> list[str]:
+    """The product's image URLs: the union of its variants' images, the first variant's first image first."""
+    return list(dict.fromkeys(url for v in product.variants for url in v.images if url))
+
+
+def image_record(product: Product) -> str:
+    """What `ledgerline.image_sources` holds once the images are sent: the sources, and each variant's."""
+    return json.dumps({"files": product_images(product),
+                       "variants": {v.sku: v.images[0] for v in product.variants if v.images}},
+                      separators=(",", ":"), sort_keys=True)
+
+
+def _file(url: str, alt: str) -> dict:
+    return {"originalSource": url, "contentType": "IMAGE", "alt": alt}
+
+
+def product_set_variables(product: Product, currency: str, *, product_id: str = "", variant_ids: dict | None = None,
+                          recorded_images: str | None = None) -> dict:
+    """The productSet variables of one product; ValueError when a variant has no price in `currency`.
+    product_id: update that product by id (its handle kept); variant_ids: sku -> the storefront's
+    variant gid (updated in place); recorded_images: the product's `ledgerline.image_sources` (files
+    are sent only when they differ)."""
     names, rows = product_options(product)
+    variant_ids = variant_ids or {}
+    images = product_images(product)
+    record = image_record(product) if images else None
+    send_files = bool(images) and record != recorded_images
+    shared, own = attribute_metafields(product, [n for n in names if n not in (DEFAULT_OPTION[0], FALLBACK_OPTION)])
     variants = []
-    for variant, values in zip(product.variants, rows):
+    for variant, values, attributes in zip(product.variants, rows, own):
         prices = base_prices(variant.prices).get(currency.upper(), {})
         if "list" not in prices:
             raise ValueError(f"{variant.sku} has no price in the shop's currency {currency} (unscoped, in effect)")
-        variants.append({
+        spec = {
             "optionValues": [{"optionName": n, "name": v} for n, v in zip(names, values)],
             "price": _text(prices["list"]),
             "compareAtPrice": _text(prices["compare_at"]) if "compare_at" in prices else None,
             "barcode": variant.barcodes[0] if variant.barcodes else None,
             "inventoryItem": {"sku": variant.sku, "tracked": True},
-        })
+        }
+        if variant.sku in variant_ids:
+            spec = {"id": variant_ids[variant.sku], **spec}
+        if send_files and variant.images:
+            spec["file"] = _file(variant.images[0], product.name)
+        fields = _metafields(attributes)
+        if fields:
+            spec["metafields"] = fields
+        variants.append(spec)
     options = [{"name": n, "values": [{"name": v} for v in dict.fromkeys(r[i] for r in rows)]}
                for i, n in enumerate(names)]
     handle = product_handle(product.key)
     data = {
-        "handle": handle,
         "title": product.name,
         "descriptionHtml": html.escape(product.description).replace("\n", "<br>") if product.description else "",
         "productType": product.product_type,
         "status": "ACTIVE" if product.published else "ARCHIVED",
     }
+    if not product_id:
+        data = {"handle": handle, **data}
     if product.variants:
         data.update({"productOptions": options, "variants": variants})
-    return {"identifier": {"handle": handle}, "input": data, "variants": max(1, len(product.variants))}
+    if send_files:
+        data["files"] = [_file(url, product.name) for url in images]
+    fields = _metafields(shared)
+    if record is not None:
+        fields.append({"namespace": NAMESPACE, "key": IMAGE_SOURCES_KEY, "type": "json", "value": record})
+    if fields:
+        data["metafields"] = fields
+    identifier = {"id": product_id} if product_id else {"handle": handle}
+    return {"identifier": identifier, "input": data, "variants": max(1, len(product.variants))}
 
 
 def _message(errors: list) -> str:
@@ -252,6 +411,123 @@ def _existing_handles(client, handles: list[str]) -> set[str]:
 
 def _variant_ids(product_node: dict) -> dict[str, str]:
     return {n.get("sku") or "": n["id"] for n in ((product_node.get("variants") or {}).get("nodes") or ())}
+
+
+# --- adoption: what the shop already sells under these SKUs ---------------------------------------
+
+
+def storefront_variants(client, skus) -> dict[str, list[dict]]:
+    """sku -> the shop's variants holding exactly that SKU (each with its product), SKUS_PER_LOOKUP SKUs
+    a query. Shopify's search matches loosely, so only exact SKUs are kept; a page that fills up is
+    followed by the next."""
+    wanted = sorted({s for s in skus if s})
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(wanted), SKUS_PER_LOOKUP):
+        batch = wanted[start:start + SKUS_PER_LOOKUP]
+        exact = set(batch)
+        search = " OR ".join('sku:"{}"'.format(s.replace("\\", "\\\\").replace('"', '\\"')) for s in batch)
+        after, seen = None, set()
+        while True:
+            page = client.graphql(VARIANTS_BY_SKU, {"query": search, "first": len(batch), "after": after})[
+                "productVariants"]
+            for node in page.get("nodes") or ():
+                if node.get("sku") in exact and node["id"] not in seen and node.get("product"):
+                    seen.add(node["id"])
+                    found.setdefault(node["sku"], []).append(node)
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                break
+            after = info["endCursor"]
+    return found
+
+
+class _Plan:
+    """How one product is written: its productSet variables, or the result it already has (refused for
+    want of a price, or a grouping conflict) and nothing is written."""
+
+    __slots__ = ("product", "variables", "result", "adopted")
+
+    def __init__(self, product: Product, variables: dict | None = None, result: PublishResult | None = None,
+                 adopted: bool = False):
+        self.product, self.variables, self.result, self.adopted = product, variables, result, adopted
+
+    @property
+    def by_handle(self) -> bool:
+        return bool(self.variables) and "handle" in self.variables["identifier"]
+
+
+def _grouping(client, owners: list[dict]) -> dict[str, list[str]]:
+    """product gid -> all its SKUs, for a conflict's message (a few products, read on conflicts only)."""
+    skus: dict[str, list[str]] = {}
+    for start in range(0, len(owners), GROUPINGS_PER_QUERY):
+        batch = owners[start:start + GROUPINGS_PER_QUERY]
+        try:
+            data = client.graphql(_grouping_document(len(batch)), {f"g{i}": o["id"] for i, o in enumerate(batch)})
+        except TransientError:
+            continue  # the message then names the SKUs the lookup found
+        for i, owner in enumerate(batch):
+            node = data.get(f"g{i}") or {}
+            skus[owner["id"]] = [n.get("sku") or "(no SKU)" for n in (node.get("variants") or {}).get("nodes") or ()]
+    return skus
+
+
+def _conflict_message(product: Product, owners: list[dict], found_skus: dict[str, list[str]],
+                      all_skus: dict[str, list[str]]) -> str:
+    held = "; ".join(
+        f"\"{o.get('title') or ''}\" (handle {o.get('handle') or '?'}, {o['id']}) holds "
+        f"{', '.join(all_skus.get(o['id']) or found_skus[o['id']])}" for o in owners)
+    return (f"Shopify already sells the SKUs of {product.key} grouped otherwise: {held}. Nothing was written: "
+            f"group the items in the ERP as the shop does, or regroup the shop's products.")
+
+
+def plan_products(client, products: list[Product], currency: str) -> list[_Plan]:
+    """Decide for each product how it is written (see the module's docstring): one SKU lookup for all
+    of them, a read of the products named in a conflict. Raises TransientError (the lookup failed)."""
+    plans = []
+    for product in products:
+        try:
+            product_set_variables(product, currency)
+        except ValueError as exc:
+            plans.append(_Plan(product, result=PublishResult(product.key, ok=False, error=str(exc))))
+            continue
+        plans.append(_Plan(product))
+    pending = [p for p in plans if p.result is None]
+    found = storefront_variants(client, [v.sku for p in pending for v in p.product.variants])
+    conflicts: list[tuple[_Plan, list[dict], dict[str, list[str]]]] = []
+    for plan in pending:
+        product = plan.product
+        hits = [(v.sku, node) for v in product.variants for node in found.get(v.sku, ())]
+        owners = {node["product"]["id"]: node["product"] for _, node in hits}
+        if product.storefront_id:
+            mine = {sku: node["id"] for sku, node in hits if node["product"]["id"] == product.storefront_id}
+            recorded = ((owners.get(product.storefront_id) or {}).get("images") or {}).get("value")
+            plan.variables = product_set_variables(product, currency, product_id=product.storefront_id,
+                                                   variant_ids=mine, recorded_images=recorded)
+            continue
+        if not owners:
+            plan.variables = product_set_variables(product, currency)
+            continue
+        skus_found = [sku for sku, _ in hits]
+        owner = next(iter(owners.values())) if len(owners) == 1 else None
+        if owner is not None and len(set(skus_found)) == len(skus_found) \
+                and int((owner.get("variantsCount") or {}).get("count") or 0) == len(skus_found):
+            owner_id = owner["id"]
+            plan.variables = product_set_variables(
+                product, currency, product_id=owner_id, variant_ids={sku: node["id"] for sku, node in hits},
+                recorded_images=(owner.get("images") or {}).get("value"))
+            plan.adopted = owner.get("handle") != product_handle(product.key)
+            continue
+        by_owner: dict[str, list[str]] = {}
+        for sku, node in hits:
+            by_owner.setdefault(node["product"]["id"], []).append(sku)
+        conflicts.append((plan, list(owners.values()), by_owner))
+    if conflicts:
+        named = list({o["id"]: o for _, owners, _ in conflicts for o in owners}.values())
+        all_skus = _grouping(client, named)
+        for plan, owners, by_owner in conflicts:
+            plan.result = PublishResult(plan.product.key, ok=False, conflict=True,
+                                        error=_conflict_message(plan.product, owners, by_owner, all_skus))
+    return plans
 
 
 # --- market price lists -------------------------------------------------------------------------
@@ -308,26 +584,24 @@ def market_prices(client, products: list[Product], variant_ids: dict[str, dict[s
 
 
 def publish_products(client, products: list[Product]) -> list[PublishResult]:
-    """Create or update each product (one productSet each), then its market prices. One result per
-    product, in order; a THROTTLED or 5xx answer that outlived the client's retries is retryable."""
+    """Create, adopt or update each product (one SKU lookup for all, then one productSet each), then its
+    market prices. One result per product, in order; a THROTTLED or 5xx answer that outlived the
+    client's retries is retryable; a grouping conflict writes nothing."""
     try:
         currency = _currency(client)
+        plans = plan_products(client, products, currency)
     except TransientError as exc:
         return [PublishResult(p.key, ok=False, error=str(exc), retryable=True) for p in products]
-    results: dict[str, PublishResult] = {}
-    prepared = []
-    for product in products:
-        try:
-            prepared.append((product, product_set_variables(product, currency)))
-        except ValueError as exc:
-            results[product.key] = PublishResult(product.key, ok=False, error=str(exc))
+    results: dict[str, PublishResult] = {p.product.key: p.result for p in plans if p.result is not None}
+    prepared = [p for p in plans if p.result is None]
     try:
-        existing = _existing_handles(client, [v["identifier"]["handle"] for _, v in prepared])
+        existing = _existing_handles(client, [p.variables["identifier"]["handle"] for p in prepared if p.by_handle])
     except TransientError:
         existing = None  # unknown: `created` stays False, the publish itself does not depend on it
     published: list[Product] = []
     ids: dict[str, dict[str, str]] = {}
-    for product, variables in prepared:
+    for plan in prepared:
+        product, variables = plan.product, plan.variables
         try:
             answer = client.graphql(PRODUCT_SET, variables)["productSet"] or {}
         except TransientError as exc:
@@ -341,12 +615,13 @@ def publish_products(client, products: list[Product]) -> list[PublishResult]:
         ids[product.key] = _variant_ids(node)
         published.append(product)
         results[product.key] = PublishResult(
-            product.key, ok=True, storefront_id=node["id"], variant_ids=ids[product.key],
-            created=existing is not None and variables["identifier"]["handle"] not in existing)
+            product.key, ok=True, storefront_id=node["id"], variant_ids=ids[product.key], adopted=plan.adopted,
+            created=plan.by_handle and existing is not None and variables["identifier"]["handle"] not in existing)
     for key, error in market_prices(client, published, ids).items():
         held = results[key]
         results[key] = PublishResult(key, ok=False, storefront_id=held.storefront_id, variant_ids=held.variant_ids,
-                                     error=error, retryable="(retry)" in error, created=held.created)
+                                     error=error, retryable="(retry)" in error, created=held.created,
+                                     adopted=held.adopted)
     return [results[p.key] for p in products]
 
 
@@ -380,21 +655,15 @@ def set_variant_prices(client, sku: str, prices: list[ItemPrice]) -> None:
 # --- BULK_PUBLISH ----------------------------------------------------------------------------------
 
 
-def _bulk_lines(client, products: list[Product], out=None) -> dict[str, str]:
-    """Write each product's productSet variables as one JSONL line to `out` (a binary file; None: only
-    find the refused ones), one at a time so a large catalogue is never held as one text; the refused
-    products {key: why} (no price in the shop's currency)."""
-    currency = _currency(client)
-    refused = {}
-    for product in products:
-        try:
-            variables = product_set_variables(product, currency)
-        except ValueError as exc:
-            refused[product.key] = str(exc)
-            continue
-        if out is not None:
-            out.write(json.dumps(variables, separators=(",", ":")).encode() + b"\n")
-    return refused
+def _bulk_lines(plans: list[_Plan], out) -> list[str]:
+    """Write each planned product's productSet variables as one JSONL line to `out` (a binary file), one
+    at a time so a large catalogue is never held as one text; the keys written, in line order."""
+    written = []
+    for plan in plans:
+        if plan.result is None:
+            out.write(json.dumps(plan.variables, separators=(",", ":")).encode() + b"\n")
+            written.append(plan.product.key)
+    return written
 
 
 def _stage(client, body) -> str:
@@ -427,11 +696,13 @@ def _stage(client, body) -> str:
 
 
 def bulk_publish_start(client, products: list[Product]) -> str:
-    """Stage the products' productSet variables as JSONL and start one bulk mutation; its gid.
-    Products without a price in the shop's currency are left out (bulk_publish_results reports them
-    while this client knows them). Raises BulkOperationInProgress while another runs (retry later)."""
+    """Look the products' SKUs up (adoption, as publish_products), stage the productSet variables of
+    those to write as JSONL and start one bulk mutation; its gid. Products without a price in the
+    shop's currency and grouping conflicts are left out (bulk_publish_results reports them). Raises
+    BulkOperationInProgress while another runs (retry later)."""
+    plans = plan_products(client, products, _currency(client))
     with tempfile.TemporaryFile() as body:  # the JSONL on disk, not in memory
-        refused = _bulk_lines(client, products, body)
+        written = _bulk_lines(plans, body)
         body.flush()
         body.seek(0)
         key = _stage(client, body)
@@ -449,7 +720,8 @@ def bulk_publish_start(client, products: list[Product]) -> str:
         raise PermanentError(f"Shopify refused the bulk publish: {message}",
                              code=",".join(str(e.get("code") or "") for e in errors))
     handle = result["bulkOperation"]["id"]
-    client._bulk_jobs = {**getattr(client, "_bulk_jobs", {}), handle: (list(products), refused)}
+    known = {p.product.key: p.result for p in plans if p.result is not None}
+    client._bulk_jobs = {**getattr(client, "_bulk_jobs", {}), handle: (list(products), known, written)}
     return handle
 
 
@@ -474,8 +746,11 @@ def bulk_publish_status(client, handle: str) -> BulkStatus:
 def bulk_publish_results(client, handle: str, products: list[Product] | None = None) -> list[PublishResult]:
     """One result per product of a completed job. `products`: those the job was started with, in the
     same order (after a crash, rebuilt by the caller); without them, those this client started it
-    with. A line is matched to its product by `__lineNumber`, and a line that answers a product also
-    by its handle; with no products known, successes come back keyed by handle and refusals by line."""
+    with. A line that answers a product is matched to ours by its variants' SKUs (an adopted product
+    keeps the shop's handle), else by handle; a refused line by `__lineNumber` among the products
+    written. After a crash only the products no line answered are planned again (their SKU lookup
+    tells a conflict, which wrote nothing, from a refused line). With no products known, successes
+    come back keyed by handle and refusals by line."""
     node = _poll(client, handle)
     if node.get("status") != "COMPLETED":
         state = _STATES.get(node.get("status") or "", "failed")
@@ -483,36 +758,51 @@ def bulk_publish_results(client, handle: str, products: list[Product] | None = N
             raise TransientError(f"Shopify's bulk operation {handle} is still {node.get('status')}")
         raise PermanentError(f"Shopify's bulk operation {handle} ended {node.get('status')}"
                              + (f" ({node['errorCode']})" if node.get("errorCode") else ""))
-    known, refused = (list(products), {}) if products is not None else getattr(client, "_bulk_jobs", {}).get(handle, ([], {}))
-    if products is not None:
-        refused = _bulk_lines(client, known)
-    sent = [p for p in known if p.key not in refused]
-    by_handle = {product_handle(p.key): p for p in sent}
+    job = getattr(client, "_bulk_jobs", {}).get(handle) if products is None else None
+    known = list(products) if products is not None else list(job[0]) if job else []
+    by_sku = {v.sku: p for p in known for v in p.variants}
+    by_handle = {product_handle(p.key): p for p in known}
     started = node.get("createdAt") or ""
     results: dict[str, PublishResult] = {}
     ids: dict[str, dict[str, str]] = {}
+    failed_lines: list[tuple[int | None, str]] = []
     for line in download_lines(node.get("url")):
         number = line.get("__lineNumber")
-        product = sent[number] if isinstance(number, int) and 0 <= number < len(sent) else None
         answer = ((line.get("data") or {}).get("productSet")) or {}
         found = answer.get("product")
-        if found and found.get("handle") in by_handle:
-            product = by_handle[found["handle"]]
-        key = product.key if product else (found or {}).get("handle") or f"line {number}"
         errors = answer.get("userErrors") or []
         if line.get("errors") or errors or not found:
             message = _message(errors) or "; ".join(e.get("message", "") for e in line.get("errors") or ()) or "no product"
-            results[key] = PublishResult(key, ok=False, error=message)
+            failed_lines.append((number if isinstance(number, int) else None, message))
             continue
-        ids[key] = _variant_ids(found)
+        variants = _variant_ids(found)
+        product = next((by_sku[s] for s in variants if s in by_sku), None) or by_handle.get(found.get("handle"))
+        key = product.key if product else found.get("handle") or f"line {number}"
+        ids[key] = variants
         # Created by this job: created since it started (Shopify's timestamps are to the second).
-        results[key] = PublishResult(key, ok=True, storefront_id=found["id"], variant_ids=ids[key],
-                                     created=bool(started) and (found.get("createdAt") or "") >= started)
-    for key, error in refused.items():
-        results[key] = PublishResult(key, ok=False, error=error)
-    for key, error in market_prices(client, [p for p in sent if p.key in ids], ids).items():
+        results[key] = PublishResult(key, ok=True, storefront_id=found["id"], variant_ids=variants,
+                                     created=bool(started) and (found.get("createdAt") or "") >= started,
+                                     adopted=bool(product) and not product.storefront_id
+                                     and found.get("handle") != product_handle(product.key))
+    if job:
+        unwritten, written = job[1], job[2]
+    else:
+        rest = [p for p in known if p.key not in results]
+        try:
+            unwritten = {p.product.key: p.result for p in plan_products(client, rest, _currency(client))
+                         if p.result is not None} if rest else {}
+        except TransientError:
+            unwritten = {}  # then a refused line may be named by a neighbour's key: the line says which
+        written = [p.key for p in known if p.key not in unwritten]
+    for number, message in failed_lines:
+        key = written[number] if number is not None and 0 <= number < len(written) else f"line {number}"
+        results[key] = PublishResult(key, ok=False, error=message)
+    for key, result in unwritten.items():
+        results[key] = result
+    for key, error in market_prices(client, [p for p in known if p.key in ids], ids).items():
         held = results[key]
         results[key] = PublishResult(key, ok=False, storefront_id=held.storefront_id, variant_ids=held.variant_ids,
-                                     error=error, retryable="(retry)" in error, created=held.created)
+                                     error=error, retryable="(retry)" in error, created=held.created,
+                                     adopted=held.adopted)
     order = [p.key for p in known if p.key in results]
     return [results[k] for k in order] + [r for k, r in results.items() if k not in set(order)]
