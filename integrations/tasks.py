@@ -19,12 +19,11 @@ def process_inbound_event(event_id: int) -> str:
 def process_stored_event(connection_id: int, external_id: str) -> str:
     # As process_inbound_event, for the task the inbox writes with the event (it names the event by
     # its unique key because the task is signed before the event row has an id).
-    from .models import InboundEvent
     from .inbox.routing import handle
+    from .inbox.store import stored_event_read
 
     # Read once, with its connection: the order flow goes on with this row instead of reading it again.
-    event = InboundEvent.objects.select_related("connection").filter(
-        connection_id=connection_id, external_id=external_id).first()
+    event = stored_event_read(connection_id, external_id)
     return "missing" if event is None else handle(event.pk, event.connection.kind, event.topic, event=event)
 
 

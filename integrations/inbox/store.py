@@ -14,6 +14,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import sql
 
 from ..models import Connection, InboundEvent
+from ..ttl_cache import TtlCache
 from .routing import flow_for
 
 PROCESS_TASK = "integrations.tasks.process_inbound_event"
@@ -95,6 +96,34 @@ def inbound_event_store(
     return InboxResult(event, True)
 
 
+# A task's connection, by id, kept a few seconds per process as the webhook views keep theirs
+# (integrations.inbox.webhooks: saving or deleting a connection clears both).
+CONNECTION_CACHE_SECONDS = 5.0
+_task_connections = TtlCache(ttl=CONNECTION_CACHE_SECONDS)
+
+
+def task_connections_clear() -> None:
+    _task_connections.clear()
+
+
+def stored_event_read(connection_id: int, external_id: str) -> InboundEvent | None:
+    """The event a process_stored_event task names, with its connection: the event by a statement
+    compiled once per process, the connection from this process's copy."""
+    from integrations.flows.orders.statements import first_row
+
+    event = first_row("inbox:stored-event", lambda c, e: InboundEvent.objects.filter(connection_id=c, external_id=e),
+                      (connection_id, external_id), router.db_for_read(InboundEvent))
+    if event is None:
+        return None
+    connection = _task_connections.get(connection_id)
+    if connection is None:
+        connection = event.connection
+        _task_connections.put(connection_id, connection)
+    else:
+        event.connection = connection
+    return event
+
+
 def enqueue_event(event_id: int) -> None:
     """Queue (again) the processing of a stored event: retries, replays, non-ORM brokers."""
     from django_q.tasks import async_task
@@ -128,12 +157,41 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     return statement, tuple(params)
 
 
-def _execute_insert(cursor, using: str, statement: str, params: tuple) -> int:
+def _execute_insert(cursor, using: str, statement: str, params: tuple, model=InboundEvent) -> int:
     cursor.execute(statement, params)
     db = connections[using]
     if db.features.can_return_columns_from_insert:
         return cursor.fetchone()[0]
-    return db.ops.last_insert_id(cursor, InboundEvent._meta.db_table, InboundEvent._meta.pk.column)
+    return db.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+
+
+def insert_row(obj, using: str) -> None:
+    """obj.save(force_insert=True) through the INSERT compiled once per model (no signals: the order
+    flow's rows have no receivers); obj gets its id and is marked saved."""
+    obj._prepare_related_fields_for_save(operation_name="save")  # a related row saved after it was assigned
+    statement, params = _prepared_insert(obj, using)
+    with connections[using].cursor() as cursor:
+        obj.pk = _execute_insert(cursor, using, statement, params, type(obj))
+    obj._state.adding, obj._state.db = False, using
+
+
+def insert_rows(objs: list, using: str) -> None:
+    """bulk_create for rows whose ids nobody reads back: one compiled INSERT, executemany."""
+    if not objs:
+        return
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")  # as bulk_create does
+    prepared = [_prepared_insert(obj, using) for obj in objs]
+    statement = prepared[0][0]
+    with connections[using].cursor() as cursor:
+        cursor.executemany(_without_returning(statement), [params for _, params in prepared])
+
+
+def _without_returning(statement: str) -> str:
+    head, sep, _ = statement.rpartition(" RETURNING ")
+    return head if sep else statement
+
+
 
 
 class _CapturingBroker:

@@ -19,7 +19,7 @@ from config.safe_json import UnsafeJSON, loads as safe_json_loads
 
 from .ct_delivery import NotADelivery, delivery_read
 from .oidc import KeysUnavailable, TokenRefused, push_token_verify
-from .store import InboundEventInvalid, inbound_event_check, inbound_event_store
+from .store import InboundEventInvalid, inbound_event_check, inbound_event_store, task_connections_clear
 from .routing import SHOPIFY_ORDER_ID_PATHS, flow_for, resource_id_for
 from ..models import Platform, SecurityEvent, Connection
 from ..ttl_cache import TtlCache
@@ -45,6 +45,7 @@ def connection_cache_clear(**_signal) -> None:
     from integrations.connectors import erp_connection_forget
 
     _connections.clear()
+    task_connections_clear()  # the tasks' copies, by id
     erp_connection_forget()  # the order flow's copy of the ERP connection goes with it
 
 

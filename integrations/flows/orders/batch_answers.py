@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.services import exceptions_resolve_for_order
+from integrations.inbox.store import insert_rows
 from integrations.models import OrderEvent, OrderLink, OutboundWrite, Refund
 
 from .common import log, translate_payload
@@ -114,7 +115,7 @@ def record_batch_posted(booked: list) -> None:
     with transaction.atomic(using=using):
         _update_rows(OutboundWrite, _WRITE_FIELDS, [w for w in writes if w[0]], using)
         _update_rows(OrderLink, _LINK_FIELDS, links, using)
-        OrderEvent.objects.using(using).bulk_create(timeline)
+        insert_rows(timeline, using)
     for entry, request, created in booked:
         link = entry.order
         link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, created.id, entry.details["summary"]

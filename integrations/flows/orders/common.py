@@ -9,9 +9,11 @@ from datetime import timedelta
 from decimal import InvalidOperation
 
 from django.conf import settings
+from django.db import router
 
 from integrations.connectors import order_from_payload
 from integrations.domain import StorefrontOrder
+from integrations.inbox.store import insert_rows
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 from integrations.ttl_cache import TtlCache
 
@@ -107,7 +109,7 @@ def timeline_together():
     try:
         yield
         if _timeline.pending:
-            OrderEvent.objects.bulk_create(_timeline.pending)
+            insert_rows(_timeline.pending, router.db_for_write(OrderEvent))  # one compiled INSERT, executemany
     finally:
         _timeline.pending = None
 

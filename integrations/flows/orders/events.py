@@ -11,12 +11,14 @@ from integrations.connectors import get_storefront
 from integrations.connectors.base import PermanentError, TransientError
 from integrations.domain import StorefrontOrder, to_minor_units
 from integrations.inbox.ct_ordering import message_admit, message_applied
+from integrations.inbox.store import insert_row
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
 from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, timeline_together, translate_payload
 from .connection_settings import OrderSettings, connection_settings
 from .exception_types import EVENT_STUCK, MALFORMED_PAYLOAD
 from .state import set_state
+from .statements import first_row
 from .after_posting import after_posting_changes, order_cancel_in_erp
 from .posting import order_post_to_erp
 
@@ -218,11 +220,13 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
                   "payment_state": order.payment_state[:40], "source_updated_at": order.updated_at,
                   "total_minor": total_minor}
         # A new link is inserted once, in the state this event moves it to (claimed for posting included).
-        link = OrderLink.objects.select_for_update().filter(
-            connection=event.connection, storefront_order_id=order.storefront_order_id).first()
+        link = first_row("orders:link-for-update", _link_for_update, (event.connection_id, order.storefront_order_id),
+                         router.db_for_write(OrderLink))
         created = link is None
         if created:
             link = OrderLink(connection=event.connection, storefront_order_id=order.storefront_order_id, **fields)
+        else:
+            link.connection = event.connection  # the same row: not read again
         inserted_state = link.state
         if created:
             timeline_add(link, OrderEvent.Kind.RECEIVED, f"{event.topic} from {event.connection.name}", event)
@@ -253,7 +257,7 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
         if created:
             try:
                 with transaction.atomic():  # a concurrent event of the same order may have inserted it
-                    link.save(force_insert=True)
+                    insert_row(link, router.db_for_write(OrderLink))
             except IntegrityError:
                 raise _InsertRaced from None
         else:
@@ -269,6 +273,11 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
     if not stale and link.state in OrderLink.IN_ERP and action == "":
         after_posting_changes(link, order, event)
     return link, action
+
+
+def _link_for_update(connection_id: int, storefront_order_id: str):
+    return OrderLink.objects.select_for_update().filter(connection_id=connection_id,
+                                                        storefront_order_id=storefront_order_id)
 
 
 def _claim_here(link: OrderLink) -> bool:

@@ -24,6 +24,8 @@ def batching(order_setup, monkeypatch):
     from integrations.flows.orders import posting
 
     monkeypatch.setattr(posting, "batch_size", lambda erp: 100)
+    # This process's background sender would race the test for the host's wait: the test is that worker.
+    monkeypatch.setattr(batches._sender, "wake", lambda *args, **kwargs: None)
     endpoint = erp_facts_key(get_erp())
     waiter = batches._Waiter(endpoint)
     assert waiter.acquire()
