@@ -11,7 +11,17 @@ three options; every variant names one value of every option, a value the option
 variants the same combination; prices are decimals >= 0 on the shop currency's grid; a price list's
 prices are in its currency; a variant matched by `id` belongs to the product. An input Shopify
 refuses changes nothing. `productSet`'s list fields replace: a variant left out is deleted (with its
-inventory item), options are replaced; scalar fields left out are kept.
+inventory item), options are replaced; scalar fields left out are kept. `identifier: {id}` updates
+that product (PRODUCT_DOES_NOT_EXIST otherwise) and keeps its handle when the input has none.
+
+Files and metafields, list fields too: `files` given, the product's media become exactly those (a file
+`id` keeps that media, an `originalSource` URL is fetched as a new media every time it is sent, media
+left out are deleted); a variant's `file` must be one of the product's `files` (Shopify's rule) and is
+its image. `metafields` given, the product's (variant's) metafields become exactly those; without
+definitions in the shop each needs a type and a value valid for it, a key of 2-64 and a namespace of
+3-255 letters, digits, `-` or `_` (INVALID_METAFIELD otherwise). Products and variants answer
+`metafield(namespace:, key:)`, products `variantsCount`; `productVariants(query: "sku:\"A\" OR ...")`
+answers the variants holding exactly those SKUs.
 
 Products and variants live in the sandbox's own `products` / `variants` / `inventory_items` /
 `levels`, so the existing readers (productVariants, inventory levels, bulk queries) see them.

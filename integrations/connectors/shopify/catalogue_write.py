@@ -88,7 +88,12 @@ when it knows the products).
 
 Cost points: every answer's `extensions.cost` is counted on the client (`client.cost_points`, actual
 cost; `client.cost_points_requested`), and the client waits on the bucket before sending and after
-THROTTLED; a product still THROTTLED after the client's retries is a retryable PublishResult.
+THROTTLED; a product still THROTTLED after the client's retries is a retryable PublishResult. The SKU
+lookup asks 4 points a SKU (402 for a query of 100) and is charged what it finds: 2 points a query
+that finds nothing (a first load into an empty shop: 100,000 SKUs in 1,000 queries, about 2,000
+points, 20 s of a standard plan's 100 points/s), about 3 points a SKU found (a 1 % change of 100,000
+items: about 3,000 points). Measured on the sandbox shop, whose costs follow Shopify's rules (1 an
+object, connections by `first`).
 """
 from __future__ import annotations
 

@@ -141,3 +141,74 @@ def test_bulk_result_lines_name_their_input_line_and_a_bulk_query_may_run_alongs
     assert by_line[1]["data"]["productSet"]["product"]["handle"] == "p1"
     assert by_line[3]["data"]["productSet"]["userErrors"][0]["field"] == ["input", "variants", "0", "price"]
     assert len(shop.products) == 4
+
+
+IMAGE = "https://images.example.com/tee.jpg"
+
+
+@pytest.mark.parametrize("extra, code", [
+    ({"metafields": [{"namespace": "ledgerline", "key": "material", "value": "cotton"}]}, "INVALID_METAFIELD"),
+    ({"metafields": [{"namespace": "ledgerline", "key": "w", "type": "number_integer", "value": "1"}]},
+     "INVALID_METAFIELD"),
+    ({"metafields": [{"namespace": "ledgerline", "key": "weight", "type": "number_integer", "value": "1.5"}]},
+     "INVALID_METAFIELD"),
+    ({"files": [{"originalSource": "not a url", "contentType": "IMAGE"}]}, "INVALID_INPUT"),
+])
+def test_invalid_files_and_metafields_are_user_errors_and_change_nothing(sandbox, shop, extra, code):
+    answer = product_set(sandbox, {**sized("S"), **extra})
+    assert answer["product"] is None and code in [e["code"] for e in answer["userErrors"]]
+    assert shop.products == {} and shop.media == {}
+
+
+def test_a_variant_file_must_be_one_of_the_products_files(sandbox, shop):
+    data = sized("S")
+    data["variants"][0]["file"] = {"originalSource": IMAGE, "contentType": "IMAGE"}
+    refused = product_set(sandbox, data)
+    assert refused["userErrors"][0]["field"] == ["input", "variants", "0", "file"] and shop.products == {}
+
+    answer = product_set(sandbox, {**data, "files": [{"originalSource": IMAGE, "contentType": "IMAGE", "alt": "Tee"}]})
+    assert answer["userErrors"] == []
+    (media,) = shop.product_media(shop.product_by_handle("tee")["number"])
+    assert media["source"] == IMAGE and media["alt"] == "Tee" and shop.variant_by_sku("TEE-S")["media"] == [
+        int(media["id"].rsplit("/", 1)[1])]
+
+
+def test_files_are_matched_by_id_and_a_source_sent_again_is_a_new_media(sandbox, shop):
+    product_set(sandbox, {**sized("S"), "files": [{"originalSource": IMAGE}]})
+    number = shop.product_by_handle("tee")["number"]
+    (first,) = shop.product_media(number)
+
+    product_set(sandbox, {**sized("S"), "files": [{"id": first["id"]}]})
+    assert shop.product_media(number) == [first] and shop.media_created == 1
+    product_set(sandbox, {**sized("S"), "files": [{"originalSource": IMAGE}]})
+    (again,) = shop.product_media(number)
+    assert again["id"] != first["id"] and shop.media_created == 2  # fetched anew, the old one left out and gone
+    product_set(sandbox, sized("S"))  # no files: the media stay
+    assert shop.product_media(number) == [again]
+
+
+def test_metafields_are_stored_typed_readable_and_replaced_as_a_list(sandbox, shop):
+    fields = [{"namespace": "ledgerline", "key": "material", "type": "single_line_text_field", "value": "cotton"},
+              {"namespace": "ledgerline", "key": "care", "type": "list.single_line_text_field",
+               "value": '["wash cold"]'}]
+    answer = product_set(sandbox, {**sized("S"), "metafields": fields})
+    assert answer["userErrors"] == []
+    gid = answer["product"]["id"]
+    read = graphql(sandbox, 'query($id: ID!) { product(id: $id) { variantsCount { count } '
+                            'metafield(namespace: "ledgerline", key: "care") { type value } } }', {"id": gid})
+    assert read["data"]["product"] == {"variantsCount": {"count": 1},
+                                       "metafield": {"type": "list.single_line_text_field", "value": '["wash cold"]'}}
+    product_set(sandbox, {**sized("S"), "metafields": fields[:1]})
+    assert shop.metafields_of(shop.product_by_handle("tee")) == {"ledgerline.material": ("single_line_text_field",
+                                                                                         "cotton")}
+
+
+def test_productset_by_id_keeps_the_handle_and_an_unknown_id_is_refused(sandbox, shop):
+    created = product_set(sandbox, sized("S"))["product"]
+    body = graphql(sandbox, catalogue_write.PRODUCT_SET, {"identifier": {"id": created["id"]},
+                                                          "input": {"title": "Renamed"}, "variants": 1})
+    assert body["data"]["productSet"]["product"]["handle"] == "tee"
+    assert shop.product_by_handle("tee")["title"] == "Renamed"
+    missing = graphql(sandbox, catalogue_write.PRODUCT_SET, {"identifier": {"id": "gid://shopify/Product/1"},
+                                                             "input": {"title": "X"}, "variants": 1})
+    assert missing["data"]["productSet"]["userErrors"][0]["code"] == "PRODUCT_DOES_NOT_EXIST"
