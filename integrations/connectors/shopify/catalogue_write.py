@@ -103,6 +103,7 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -605,7 +606,9 @@ def publish_products(client, products: list[Product]) -> list[PublishResult]:
         existing = None  # unknown: `created` stays False, the publish itself does not depend on it
     published: list[Product] = []
     ids: dict[str, dict[str, str]] = {}
-    for plan in prepared:
+    queue = list(prepared)
+    while queue:
+        plan = queue.pop(0)
         product, variables = plan.product, plan.variables
         try:
             answer = client.graphql(PRODUCT_SET, variables)["productSet"] or {}
@@ -614,6 +617,18 @@ def publish_products(client, products: list[Product]) -> list[PublishResult]:
             continue
         errors = answer.get("userErrors") or []
         node = answer.get("product")
+        if product.storefront_id and any(e.get("code") == "PRODUCT_DOES_NOT_EXIST" for e in errors):
+            # The product we published was deleted in the shop: found again by its SKUs, or made anew.
+            try:
+                (again,) = plan_products(client, [replace(product, storefront_id="")], currency)
+            except TransientError as exc:
+                results[product.key] = PublishResult(product.key, ok=False, error=str(exc), retryable=True)
+                continue
+            if again.result is not None:
+                results[product.key] = again.result
+            else:
+                queue.insert(0, again)
+            continue
         if errors or not node:
             results[product.key] = PublishResult(product.key, ok=False, error=_message(errors) or "no product returned")
             continue

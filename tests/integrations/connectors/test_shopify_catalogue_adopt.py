@@ -152,3 +152,20 @@ def test_the_bulk_path_adopts_and_reports_a_conflict_without_writing_it(sandbox,
     # After a crash the caller rebuilds the products: the same results, nothing planned twice.
     again = {r.key: r for r in client(sandbox).bulk_publish_results(handle, [tee(), mug, hoodie_split, new])}
     assert again["TEE"].ok and again["TEE"].adopted and again["HOODIE"].conflict and again["CAP"].ok
+
+
+def test_a_product_deleted_in_the_shop_is_made_again_instead_of_failing(sandbox, shop):
+    shopify = client(sandbox)
+    cap = Product(key="CAP", name="Cap", variants=(ProductVariant(sku="CAP-1", item_id="c", prices=gbp("12.00")),))
+    (first,) = shopify.publish_products([cap])
+    number = int(first.storefront_id.rsplit("/", 1)[1])
+    with shop.lock:  # the merchant deletes it
+        for variant in list(shop.products[number]["variants"]):
+            shop._delete_variant(variant)
+        del shop.products[number]
+
+    (again,) = shopify.publish_products([Product(key="CAP", name="Cap", storefront_id=first.storefront_id,
+                                                 variants=cap.variants)])
+
+    assert again.ok and again.created and again.storefront_id != first.storefront_id
+    assert shop.product_by_handle("cap")["title"] == "Cap"
