@@ -73,10 +73,6 @@ def test_releasing_the_demo_to_commercetools_adopts_its_seeded_products(sandbox,
                                               status__in=ExceptionRecord.ACTIVE_STATUSES).exists()
 
 
-# The Shopify publisher's adoption (connectors/shopify/) is another change under way: until it lands, the
-# demo's release to Shopify makes products of its own beside the shop's. What it is expected to do:
-@pytest.mark.xfail(reason="Shopify adoption of products found by SKU (connectors/shopify) not landed yet",
-                   strict=False)
 def test_releasing_the_demo_to_shopify_adopts_the_shops_products(sandbox, q_sync):
     shop = sandbox.shopify
     _demo(sandbox)
