@@ -504,7 +504,7 @@ def plan_products(client, products: list[Product], currency: str) -> list[_Plan]
         product = plan.product
         hits = [(v.sku, node) for v in product.variants for node in found.get(v.sku, ())]
         owners = {node["product"]["id"]: node["product"] for _, node in hits}
-        if product.storefront_id:
+        if product.storefront_id and set(owners) <= {product.storefront_id}:
             mine = {sku: node["id"] for sku, node in hits if node["product"]["id"] == product.storefront_id}
             recorded = ((owners.get(product.storefront_id) or {}).get("images") or {}).get("value")
             plan.variables = product_set_variables(product, currency, product_id=product.storefront_id,
@@ -513,8 +513,10 @@ def plan_products(client, products: list[Product], currency: str) -> list[_Plan]
         if not owners:
             plan.variables = product_set_variables(product, currency)
             continue
+        # Ours already, but one of its SKUs is on another product too (added there by hand): writing it
+        # would sell that SKU twice, so it is a conflict like any other grouping the shop has.
         skus_found = [sku for sku, _ in hits]
-        owner = next(iter(owners.values())) if len(owners) == 1 else None
+        owner = next(iter(owners.values())) if len(owners) == 1 and not product.storefront_id else None
         if owner is not None and len(set(skus_found)) == len(skus_found) \
                 and int((owner.get("variantsCount") or {}).get("count") or 0) == len(skus_found):
             owner_id = owner["id"]

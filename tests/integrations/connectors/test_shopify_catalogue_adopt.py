@@ -169,3 +169,16 @@ def test_a_product_deleted_in_the_shop_is_made_again_instead_of_failing(sandbox,
 
     assert again.ok and again.created and again.storefront_id != first.storefront_id
     assert shop.product_by_handle("cap")["title"] == "Cap"
+
+
+def test_a_sku_of_ours_that_the_shop_also_sells_on_another_product_is_a_conflict(sandbox, shop):
+    shopify = client(sandbox)
+    (first,) = shopify.publish_products([tee()])
+    # Someone makes a bundle in the shop by hand that sells TEE-WHT-M as well; our tee still holds it.
+    shop.add_product("Tee bundle", [{"sku": "TEE-WHT-M", "price": "5.00"}])
+    title = shop.product_by_handle("classic-tee")["title"]
+
+    (again,) = shopify.publish_products([tee(storefront_id=first.storefront_id, name="Classic tee, heavy")])
+
+    assert not again.ok and again.conflict and "Tee bundle" in again.error and "TEE-WHT-M" in again.error
+    assert shop.product_by_handle("classic-tee")["title"] == title  # nothing written
