@@ -130,12 +130,15 @@ class _Waiter:
             self.fd = None
 
 
-def sales_orders_flush(erp, *, endpoint: str, size: int, wait: float | None = None) -> int:
+def sales_orders_flush(erp, *, endpoint: str, size: int, wait: float | None = None,
+                       full_batches: bool = True) -> int:
     """Send what is ready for this ERP: full batches at once; a partial one by the host's waiter after
-    at most `wait` seconds. Returns the orders sent by this call."""
+    at most `wait` seconds. Returns the orders sent by this call. full_batches=False leaves the full
+    batches to whoever queued their last document (sales_orders_send_soon counts after queueing) or
+    to the waiter, which sends them as it fills."""
     wait = settings.ORDERS.get("batch_wait", 1.0) if wait is None else wait
     sent = 0
-    while _unclaimed_count(endpoint) >= size:
+    while full_batches and _unclaimed_count(endpoint) >= size:
         sent += _send_claimed(erp, _claim(endpoint, size))
     waiter = _Waiter(endpoint)
     while waiter.acquire():
@@ -145,7 +148,7 @@ def sales_orders_flush(erp, *, endpoint: str, size: int, wait: float | None = No
             waiter.release()
         # A document queued while this worker held the lock found it taken: look once more after
         # releasing, so nothing is left waiting for a waiter that is gone.
-        if not _unclaimed(endpoint).exists():
+        if not _unclaimed_count(endpoint):
             break
     return sent
 
@@ -154,16 +157,19 @@ class _Sender:
     """This process's background sender: the task that queued an order goes back to work at once,
     while this thread (one per process and ERP, and one waiting per host by the lock above) waits for
     the batch to fill and sends it. A process that dies with it leaves its rows to the next sender,
-    or to the sweep."""
+    or to the sweep. Between wakes the thread stays LINGER seconds, with its database connection
+    and ERP session, instead of a new thread and connection for every order of a sale."""
+
+    LINGER = 5.0
 
     def __init__(self):
         self.guard = threading.Lock()
         self.running: dict[str, bool] = {}
-        self.pending: dict[str, bool] = {}
+        self.pending: dict[str, threading.Event] = {}
 
     def wake(self, erp, endpoint: str, size: int) -> None:
         with self.guard:
-            self.pending[endpoint] = True
+            self.pending.setdefault(endpoint, threading.Event()).set()
             if self.running.get(endpoint):
                 return
             self.running[endpoint] = True
@@ -172,27 +178,41 @@ class _Sender:
         threading.Thread(target=self._run, args=(erp, endpoint, size), daemon=False,
                          name=f"sales-order-batches {endpoint}").start()
 
+    def _next_wake(self, endpoint: str, pending: threading.Event) -> bool:
+        """Wait for the next wake; False once LINGER seconds passed without one, or at once when the
+        process is exiting (its main thread is done: a recycled worker is not held up). Deciding to
+        stop and saying so (running = False) is one step under the guard, so no wake is missed."""
+        deadline = time.monotonic() + self.LINGER
+        while not pending.wait(0.1):
+            if time.monotonic() > deadline or not threading.main_thread().is_alive():
+                with self.guard:
+                    if not pending.is_set():
+                        self.running[endpoint] = False
+                        return False
+                break
+        pending.clear()
+        return True
+
     def _run(self, erp, endpoint: str, size: int) -> None:
         from django.db import connection
 
         from integrations.connectors import get_erp
 
+        stopped = False
         try:
             erp = get_erp()  # this thread's own client and session: a requests.Session is not shared
-            while True:
-                with self.guard:
-                    if not self.pending.get(endpoint):
-                        self.running[endpoint] = False
-                        return
-                    self.pending[endpoint] = False
+            pending = self.pending[endpoint]
+            while self._next_wake(endpoint, pending):
                 try:
-                    sales_orders_flush(erp, endpoint=endpoint, size=size)
+                    sales_orders_flush(erp, endpoint=endpoint, size=size, full_batches=False)
                 except Exception:  # the rows stay; the next wake or the sweep sends them
                     log.exception("sending sales order batches failed")
                     time.sleep(1)
+            stopped = True
         finally:
-            with self.guard:
-                self.running[endpoint] = False
+            if not stopped:  # died of an exception: the next wake starts a new thread
+                with self.guard:
+                    self.running[endpoint] = False
             connection.close()
 
 

@@ -41,3 +41,24 @@ def count_where(model, equals: dict[str, object], using: str) -> int:
     with connections[using].cursor() as cursor:
         cursor.execute(statement, list(equals.values()))
         return cursor.fetchone()[0]
+
+
+def rows_where(model, columns: tuple[str, ...], where: dict[str, object], using: str) -> list[tuple]:
+    """SELECT <columns> FROM <model> WHERE column = value AND … (a list or tuple value: IN), as raw
+    rows, compiled once per shape. For plain text and integer columns only: nothing is converted."""
+    shape = tuple((name, len(value) if isinstance(value, (list, tuple)) else None) for name, value in where.items())
+    key = ("rows", model, columns, shape, using)
+    statement = _compiled.get(key)
+    if statement is None:
+        quote = connections[using].ops.quote_name
+        column = lambda name: quote(model._meta.get_field(name).column)  # noqa: E731
+        conditions = [f"{column(name)} = %s" if size is None else f"{column(name)} IN ({', '.join(['%s'] * size)})"
+                      for name, size in shape]
+        statement = _compiled[key] = (f"SELECT {', '.join(column(name) for name in columns)} FROM "
+                                      f"{quote(model._meta.db_table)} WHERE {' AND '.join(conditions)}")
+    params = []
+    for value in where.values():
+        params.extend(value if isinstance(value, (list, tuple)) else [value])
+    with connections[using].cursor() as cursor:
+        cursor.execute(statement, params)
+        return [tuple(row) for row in cursor.fetchall()]
