@@ -103,6 +103,12 @@ class ProductVariant:
     barcodes: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     prices: tuple[ItemPrice, ...] = ()
+    # What Ledgerline recorded of this variant on this storefront: its id there, and the images it was
+    # last sent (None: not known). A product whose variants all carry both is written without asking
+    # the storefront first (no adoption lookup: it is ours, and the catalogue drift check finds a SKU
+    # someone also put on another product).
+    storefront_id: str = ""
+    images_pushed: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ BULK_PUBLISH of integrations/connectors/catalogue.py), on the Admin GraphQL API 
 One product per `Product.key`, never a second product for SKUs the shop already sells. Before writing,
 the publisher looks the products' SKUs up in the shop (`productVariants(query: "sku:\"A\" OR ...")`,
 SKUS_PER_LOOKUP SKUs a query, each variant with its product's id, handle, variant count and our image
-record) and addresses each product so:
+record) and addresses each product so (a product whose variants all carry their recorded variant id and
+last images, `ProductVariant.storefront_id` / `images_pushed`, is ours and needs no lookup: it is
+written by id straight away, so a 1 % change costs no lookups; a SKU someone also put on another
+product is then found by the catalogue drift check's duplicate-SKU rule instead):
 - `storefront_id` known (published or adopted before): `productSet` with `identifier: {id}`, no
   `handle` in the input (the storefront's handle is kept, its URL with it);
 - none of its SKUs in the shop: `identifier: {handle}` (Shopify's upsert from 2025-04) with the handle
@@ -486,6 +489,12 @@ def _conflict_message(product: Product, owners: list[dict], found_skus: dict[str
             f"group the items in the ERP as the shop does, or regroup the shop's products.")
 
 
+def _known(product: Product) -> bool:
+    """Ours, with every variant's id and last images recorded: written by id without a lookup."""
+    return bool(product.storefront_id) and bool(product.variants) and all(
+        v.storefront_id and v.images_pushed is not None for v in product.variants)
+
+
 def plan_products(client, products: list[Product], currency: str) -> list[_Plan]:
     """Decide for each product how it is written (see the module's docstring): one SKU lookup for all
     of them, a read of the products named in a conflict. Raises TransientError (the lookup failed)."""
@@ -497,7 +506,17 @@ def plan_products(client, products: list[Product], currency: str) -> list[_Plan]
             plans.append(_Plan(product, result=PublishResult(product.key, ok=False, error=str(exc))))
             continue
         plans.append(_Plan(product))
-    pending = [p for p in plans if p.result is None]
+    pending = []
+    for plan in plans:
+        if plan.result is None and _known(plan.product):
+            product = plan.product
+            pushed = replace(product, variants=tuple(replace(v, images=v.images_pushed) for v in product.variants))
+            plan.variables = product_set_variables(
+                product, currency, product_id=product.storefront_id,
+                variant_ids={v.sku: v.storefront_id for v in product.variants},
+                recorded_images=image_record(pushed) if product_images(pushed) else None)
+        elif plan.result is None:
+            pending.append(plan)
     found = storefront_variants(client, [v.sku for p in pending for v in p.product.variants])
     conflicts: list[tuple[_Plan, list[dict], dict[str, list[str]]]] = []
     for plan in pending:

@@ -110,7 +110,9 @@ def _build_part(connection: Connection, keys: list[str], rules: StorefrontRules,
         masters = [(p, _as_pushed(p) if _kept(p) else master_item(p.item)) for p in chosen]
         first = next((m for p, m in masters if not _kept(p)), masters[0][1])
         variants = tuple(ProductVariant(sku=skus.get(m.code, m.code), item_id=m.id, attributes=dict(m.attributes),
-                                        barcodes=m.barcodes, images=m.images, prices=m.prices) for _, m in masters)
+                                        barcodes=m.barcodes, images=m.images, prices=m.prices,
+                                        storefront_id=p.storefront_variant_id, images_pushed=_images_pushed(p))
+                         for p, m in masters)
         products.append(Product(
             key=key, name=first.name, description=first.description,
             product_type=rules.product_types.get(first.product_type, first.product_type),
@@ -127,6 +129,12 @@ def _build_part(connection: Connection, keys: list[str], rules: StorefrontRules,
 def _kept(pub: CatalogPublication) -> bool:
     """On the storefront already while the gate holds its change back: sent as it was last pushed."""
     return pub.state in (State.WAITING, State.FAILED) and bool(pub.storefront_variant_id)
+
+
+def _images_pushed(pub: CatalogPublication) -> tuple[str, ...] | None:
+    if pub.pushed_data is None or not pub.storefront_variant_id:
+        return None
+    return tuple(pub.pushed_data.get("images") or ())
 
 
 def _as_pushed(pub: CatalogPublication):

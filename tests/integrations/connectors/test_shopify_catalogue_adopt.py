@@ -182,3 +182,26 @@ def test_a_sku_of_ours_that_the_shop_also_sells_on_another_product_is_a_conflict
 
     assert not again.ok and again.conflict and "Tee bundle" in again.error and "TEE-WHT-M" in again.error
     assert shop.product_by_handle("classic-tee")["title"] == title  # nothing written
+
+
+def test_a_product_whose_variants_are_all_recorded_is_written_without_a_lookup(sandbox, shop):
+    from dataclasses import replace
+
+    shopify = client(sandbox)
+    (first,) = shopify.publish_products([tee()])
+    created = shop.media_created
+    assert created  # the first publish sent the images
+    recorded = tee(storefront_id=first.storefront_id, name="Classic tee, heavy")
+    recorded = replace(recorded, variants=tuple(
+        replace(v, storefront_id=first.variant_ids[v.sku], images_pushed=v.images) for v in recorded.variants))
+    sent = []
+    real = shopify.graphql
+    shopify.graphql = lambda query, variables=None, **kw: (sent.append(query), real(query, variables, **kw))[1]
+
+    (again,) = shopify.publish_products([recorded])
+
+    assert again.ok and again.variant_ids == first.variant_ids
+    assert not any("productVariants(" in q for q in sent)  # no SKU lookup
+    product = shop.product_by_handle("classic-tee")
+    assert product["title"] == "Classic tee, heavy" and shop.media_created == created  # no file fetched again
+    assert [m["source"] for m in shop.product_media(product["number"])] == [FRONT, BACK]
