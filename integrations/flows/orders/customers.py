@@ -1,7 +1,7 @@
 """The ERP account an order posts under: remembered repeat customers, guest policies, real conflicts."""
 from __future__ import annotations
 
-from django.db import IntegrityError, router, transaction
+from django.db import router
 
 from integrations.connectors.base import CUSTOMER_MATCH_OR_CREATE, AmbiguousCustomer, PermanentError, supports
 from integrations.domain import StorefrontOrder
@@ -26,13 +26,12 @@ def _customer_keys(order: StorefrontOrder) -> list[str]:
 
 
 def _remember_customer(link: OrderLink, keys: list[str], customer_id: str) -> None:
-    for key in keys:
-        try:
-            with transaction.atomic():
-                CustomerLink.objects.get_or_create(connection=link.connection, key=key[:300],
-                                                   defaults={"erp_customer_id": customer_id})
-        except IntegrityError:  # a concurrent worker remembered it first
-            pass
+    """One INSERT for the keys not remembered yet; a key a concurrent worker remembered first keeps
+    its account (the unique connection + key ignores the second)."""
+    if keys:
+        CustomerLink.objects.bulk_create(
+            [CustomerLink(connection=link.connection, key=key[:300], erp_customer_id=customer_id) for key in keys],
+            ignore_conflicts=True)
 
 
 def ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
