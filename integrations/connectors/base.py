@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import requests
 
@@ -352,9 +352,10 @@ ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_ME
 # What only some ERPs offer, and the flows use when it is there (fewer requests per order).
 CUSTOMER_MATCH_OR_CREATE = "customer_match_or_create"
 BATCH_SALES_ORDERS = "batch_sales_orders"
+STOCK_EXPORT = "stock_export"
 from .catalogue import ITEM_MASTER, ItemMaster  # noqa: E402  (the item master has its own module)
 
-OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER)
+OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER, STOCK_EXPORT)
 
 
 class SalesOrders(Protocol):
@@ -422,6 +423,13 @@ class Items(Protocol):
 class Stock(Protocol):
     def get_stock(self, *, depot: str | None = None) -> list[dict]:
         """Rows {item_code, depot, on_hand, allocated, reserved, states: {...}}."""
+        ...
+
+
+class StockExport(Protocol):
+    def export_stock(self, *, depot: str) -> Iterator[dict]:
+        """Every stock row of one depot in one streamed request (the rows get_stock gives), for a
+        large catalogue: thousands of pages cost more than the rate limit allows a check."""
         ...
 
 
@@ -596,7 +604,8 @@ class PurchaseOrders(Protocol):
 CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
                         DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
                         PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate,
-                        BATCH_SALES_ORDERS: BatchSalesOrders, ITEM_MASTER: ItemMaster}
+                        BATCH_SALES_ORDERS: BatchSalesOrders, ITEM_MASTER: ItemMaster,
+                        STOCK_EXPORT: StockExport}
 
 
 class ErpConnector(SalesOrders, Customers, Items, Stock, Protocol):

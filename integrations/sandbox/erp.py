@@ -30,10 +30,13 @@ account it created. Without `match_on` a duplicate external reference is 409 as 
 `POST /sales-orders/batch` {"sales_orders": [...]} books up to 100 sales orders in one request, a
 result per document (201 booked, 200 with `"existing": true` when its external reference is already
 there, 422 with its errors), so one bad document fails only itself.
+Stock is listed by page or by key (`GET /stock?depot=&after=<item code>`) and exported whole per
+depot in one request (`GET /stock/export?depot=`, NDJSON).
 `GET /erp/_sandbox/stats` counts the API requests served, by kind (`requests_by_kind`), for benchmarks.
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import hmac
@@ -245,6 +248,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         self.route("GET", f"{api}/items/(?P<code>[^/]+)", self._api(self.get_item))
         self.route("GET", f"{api}/depots", self._api(self.list_depots))
         self.route("GET", f"{api}/stock", self._api(self.list_stock))
+        self.route("GET", f"{api}/stock/export", self._api(self.export_stock))
         self.route("GET", f"{api}/customers", self._api(self.list_customers))
         self.route("POST", f"{api}/customers", self._api(self.create_customer, write=True))
         self.route("GET", f"{api}/customers/(?P<id>[^/]+)", self._api(self.get_customer))
@@ -321,7 +325,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         if name == "list_sales_orders":
             return "existence_check" if request.arg("external_reference") is not None else "list_sales_orders"
         return {"create_sales_order": "create", "create_sales_orders_batch": "batch", "list_customers": "customer_search",
-                "get_item": "item_check", "list_depots": "depots"}.get(name, name)
+                "get_item": "item_check", "list_depots": "depots", "export_stock": "stock_export"}.get(name, name)
 
     @staticmethod
     def _page(request: Request, rows: list) -> Response:
@@ -373,15 +377,62 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         with self.lock:
             return Response.json({"data": [dict(d) for d in self.depots.values()]})
 
+    def _stock_keys(self, depot: str | None) -> list[tuple[str, str]]:
+        """The stock keys of a depot (or all), sorted by item code then depot, sorted once and kept
+        until a row is added (rows are never removed but by a reset), so a page costs its own rows
+        and not a sort of the whole depot. Call under the lock."""
+        stamp = (id(self.stock), len(self.stock))
+        if getattr(self, "_stock_order_stamp", None) != stamp:
+            self._stock_order = {}
+            self._stock_order_stamp = stamp
+        keys = self._stock_order.get(depot or "")
+        if keys is None:
+            keys = sorted(k for k in self.stock if not depot or k[1] == depot)
+            self._stock_order[depot or ""] = keys
+        return keys
+
     def list_stock(self, request: Request) -> Response:
+        """`GET /stock?depot=&item_code=&page=&page_size=` as every list; `after=<item code>` pages by
+        key instead (the rows after that item); `next_after` names a page's last item while more follow."""
         depot = request.arg("depot")
         item_code = request.arg("item_code")
+        after = request.arg("after")
+        try:
+            page = int(request.arg("page", "1"))
+            size = int(request.arg("page_size", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return _validation([{"field": "page", "message": "page and page_size must be integers"}])
+        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+            return _validation([{"field": "page_size",
+                                 "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
         with self.lock:
             if depot and depot not in self.depots:
                 return _validation([{"field": "depot", "message": f"Depot {depot} does not exist"}])
-            rows = [copy.deepcopy(r) for (code, d), r in sorted(self.stock.items())
-                    if (not depot or d == depot) and (not item_code or code == item_code)]
-        return self._page(request, rows)
+            if item_code:
+                keys = sorted(k for k in ((item_code, depot),) if k in self.stock) if depot else \
+                    [k for k in self._stock_keys(None) if k[0] == item_code]
+            else:
+                keys = self._stock_keys(depot)
+            start = bisect.bisect_right(keys, (after, "\uffff")) if after is not None else (page - 1) * size
+            rows = [copy.deepcopy(self.stock[k]) for k in keys[start:start + size]]
+            more = start + size < len(keys)
+        body = {"data": rows, "page_size": size, "total": len(keys),
+                "next_after": rows[-1]["item_code"] if more and rows else None}
+        if after is None:
+            body.update(page=page, next_page=page + 1 if more else None)
+        return Response.json(body)
+
+    def export_stock(self, request: Request) -> Response:
+        """`GET /stock/export?depot=X`: every stock row of the depot (of every depot without one) in
+        one answer, NDJSON (a row a line, as GET /stock lists them, by item code), the way ERPs offer
+        a stock export for a warehouse system or a nightly feed. One request of the rate limit."""
+        depot = request.arg("depot")
+        with self.lock:
+            if depot and depot not in self.depots:
+                return _validation([{"field": "depot", "message": f"Depot {depot} does not exist"}])
+            dumps = json.JSONEncoder(separators=(",", ":")).encode
+            body = "".join([dumps(self.stock[k]) + "\n" for k in self._stock_keys(depot)]).encode()
+        return Response(200, body, {"Content-Type": "application/x-ndjson"})
 
     def list_customers(self, request: Request) -> Response:
         email = (request.arg("email") or "").strip().lower()

@@ -1,8 +1,9 @@
 """Inventory drift: per SKU and storefront location, what the storefront shows as available now, the
 ATS Ledgerline last pushed and the ERP's current ATS, beyond a tolerance. Shopify's levels are read
 by one bulk operation (started first: the ERP's stock is read while Shopify builds the file),
-commercetools' entries per supply channel, the ERP's stock once per depot;
-the comparison walks the stored levels with `.iterator()` (no query per row)."""
+commercetools' entries per supply channel, the ERP's stock once per depot (one export request per
+depot where the ERP offers STOCK_EXPORT, else its pages); the comparison walks the stored levels
+with `.iterator()` (no query per row)."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ import time
 from types import SimpleNamespace
 
 from exceptions_queue.registry import Team
-from integrations.connectors.base import ConnectorError
+from integrations.connectors.base import STOCK_EXPORT, ConnectorError, supports
 from integrations.models import Connection, DriftRun, InventoryLevel
 
 from .. import exception_types as types
@@ -45,10 +46,7 @@ def shopify_available(connection: Connection, client, operation=None) -> dict[tu
     wait = float(drift_setting("bulk_poll_seconds"))
     operation = bulk.wait_until_finished(client, operation.id, interval=wait, timeout=1800,
                                          sleep=time.sleep if wait else (lambda s: None))
-    levels: dict[tuple[str, str], int] = {}
-    for level in catalogue_read.stock_from_lines(bulk.download_lines(operation.url)):
-        levels.setdefault((level.sku, level.location_id), level.available)
-    return levels
+    return catalogue_read.available_from_raw_lines(bulk.download_raw_lines(operation.url))
 
 
 def commercetools_available(connection: Connection, client) -> dict[tuple[str, str], int]:
@@ -72,9 +70,12 @@ def erp_ats_now(connection: Connection, erp, stock_cache: dict) -> dict[tuple[st
     rules = [LocationRule.from_mapping(m) for m in LocationMapping.objects.filter(connection=connection, active=True)]
     skus = InventoryLevel.objects.filter(connection=connection).values_list("storefront_sku", flat=True).distinct()
     plans = sku_plans(connection, list(skus))
-    # Each depot read once per run and kept as figures, not as the ERP's rows (a third of the memory).
+    # Each depot read once per run and kept as figures, not as the ERP's rows (a third of the memory):
+    # by the ERP's export when it has one (a request per depot), else page by page (Prima).
+    export = supports(erp, STOCK_EXPORT)
     for warehouse in sorted({r.erp_warehouse for r in rules} - set(stock_cache)):
-        stock_cache[warehouse] = stock_index(erp.get_stock(depot=warehouse))
+        rows = erp.export_stock(depot=warehouse) if export else erp.get_stock(depot=warehouse)
+        stock_cache[warehouse] = stock_index(rows)
     needed = {code for plan in plans for code in plan.item_codes}
     stock = {key: figures for warehouse in sorted({r.erp_warehouse for r in rules})
              for key, figures in stock_cache[warehouse].items() if key[0] in needed}
