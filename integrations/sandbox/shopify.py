@@ -1815,11 +1815,30 @@ class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, Vend
             return {"bulkOperation": None, "userErrors": [_user_error("INVALID", ["query"], f"Invalid bulk query: {p}")
                                                           for p in problems]}
         number = self._next_id("BulkOperation")
-        self.bulk_operations[number] = {
+        op = self.bulk_operations[number] = {
             "number": number, "status": "CREATED", "query": query, "created": _iso(_now()), "completed": None,
-            "polls": 0, "lines": None, "token": info.context["token"], "context": dict(info.context),
+            "polls": 0, "lines": None, "body": None, "built": threading.Event(), "token": info.context["token"],
+            "context": dict(info.context),
         }
-        return {"bulkOperation": self._bulk_node(self.bulk_operations[number]), "userErrors": []}
+        # Shopify runs the query on its side while the app goes on: the file is built once, in a
+        # thread, and the operation stays RUNNING until it is written (a poll never waits for it).
+        threading.Thread(target=self._bulk_build, args=(op,), name=f"bulk-{number}", daemon=True).start()
+        return {"bulkOperation": self._bulk_node(op), "userErrors": []}
+
+    def _bulk_build(self, op: dict) -> None:
+        """The operation's JSONL, built once. Not under the shop's lock (a large catalogue takes
+        minutes and every request would wait): the catalogue is read as it stands, read again from
+        the start if a write changed its size meanwhile."""
+        for attempt in range(3):
+            try:
+                lines = self._bulk_lines(op)
+                break
+            except RuntimeError:  # a dict changed size during iteration: a write landed meanwhile
+                if attempt == 2:
+                    op["error"], lines = "INTERNAL_SERVER_ERROR", []
+        op["body"] = self._bulk_body(lines)
+        op["lines"] = lines
+        op["built"].set()
 
     def _bulk_lines(self, op: dict) -> list[dict]:
         """Run the query as the app (its scopes), then flatten it the way Shopify writes JSONL: each
@@ -1861,14 +1880,14 @@ class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, Vend
         return lines
 
     def _bulk_node(self, op: dict) -> dict:
-        lines = op["lines"] or []
         done = op["status"] == "COMPLETED"
+        lines = (op["lines"] or []) if done else []
         host = op["context"].get("host") or "127.0.0.1"
         return {
             "id": gid("BulkOperation", op["number"]), "status": op["status"], "type": "QUERY",
             "errorCode": op.get("error"), "createdAt": op["created"], "completedAt": op["completed"],
             "objectCount": str(len(lines)), "rootObjectCount": str(sum(1 for l in lines if "__parentId" not in l)),
-            "fileSize": str(len(self._bulk_body(lines))) if done and lines else None,
+            "fileSize": str(len(op["body"])) if done and lines else None,
             # Shopify's url is a signed storage link (no token); null when the query found nothing.
             "url": f"http://{host}{self.mount}/_bulk/{op['number']}.jsonl" if done and lines else None,
             "partialDataUrl": None, "query": op["query"],
@@ -1879,7 +1898,8 @@ class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, Vend
         return b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
 
     def bulk_operation(self, info, operation_id: str) -> dict | None:
-        """Each poll moves the operation on: CREATED, RUNNING, then (its result written) COMPLETED."""
+        """Each poll moves the operation on: CREATED, RUNNING, then, its file written by the build
+        thread, COMPLETED (a large catalogue stays RUNNING over many polls, as on Shopify)."""
         if gid_number(operation_id) in self.bulk_mutations:
             return self.bulk_mutation_operation(info, gid_number(operation_id))
         op = self.bulk_operations.get(gid_number(operation_id))
@@ -1888,8 +1908,7 @@ class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, Vend
         op["polls"] += 1
         if op["status"] == "CREATED":
             op["status"] = "RUNNING"
-        if op["status"] == "RUNNING" and op["polls"] >= self.bulk_polls_to_complete:
-            op["lines"] = self._bulk_lines(op)
+        if op["status"] == "RUNNING" and op["polls"] >= self.bulk_polls_to_complete and op["built"].is_set():
             op["status"] = "FAILED" if op.get("error") else "COMPLETED"
             op["completed"] = _iso(_now())
         return self._bulk_node(op)
@@ -1901,7 +1920,7 @@ class ShopifySandbox(ShopifyCatalogue, ShopifyFulfilments, ShopifyPayments, Vend
             if op is None or op["status"] != "COMPLETED":
                 return Response(404, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>",
                                 {"Content-Type": "application/xml"})
-            body = self._bulk_body(op["lines"] or [])
+            body = op["body"] or b""
         return Response(200, body, {"Content-Type": "application/jsonl"})
 
     def _order_visible(self, order: dict, scopes) -> bool:

@@ -4,6 +4,7 @@ prices (price, compare-at) page by page. Every document is valid on the publishe
 (tests/integrations/connectors/test_shopify_catalogue_read_documents.py)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Iterator
@@ -94,6 +95,47 @@ def stock_from_lines(lines) -> Iterator[StockLevel]:
             level = _level(*owner, line)
             if level is not None:
                 yield level
+
+
+def available_from_raw_lines(raw_lines) -> dict[tuple[str, str], int]:
+    """{(sku, location GID): available} straight from the bulk result's unparsed lines, the first
+    level of a SKU at a location kept: the levels stock_from_lines gives, for the inventory drift
+    check's 600,000-line files. A line that is neither a variant nor an inventory level is skipped
+    before it is parsed, each line is parsed once into plain values (no StockLevel per level), and
+    the variant lines keep only (sku) per variant and inventory item. Levels nested inline under a
+    variant's inventoryItem are read as stock_from_lines reads them."""
+    decode = json.JSONDecoder().decode
+    owners: dict[str, str] = {}  # variant or inventory item GID -> sku
+    levels: dict[tuple[str, str], int] = {}
+    for raw in raw_lines:
+        if b"InventoryLevel" not in raw and b"ProductVariant" not in raw:
+            continue  # a product, a media, another connection's node: not stock
+        line = decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        kind = line.get("__typename") or ("ProductVariant" if "/ProductVariant/" in str(line.get("id")) else "")
+        if kind == "ProductVariant":
+            sku = line.get("sku") or ""
+            owners[line["id"]] = sku
+            item = line.get("inventoryItem") or {}
+            if item.get("id"):
+                owners[item["id"]] = sku
+            inline = item.get("inventoryLevels")
+            if inline:
+                for node in [e.get("node") or {} for e in inline.get("edges") or ()] + list(inline.get("nodes") or ()):
+                    level = _level(sku, line["id"], item.get("id") or "", node)
+                    if level is not None:
+                        levels.setdefault((level.sku, level.location_id), level.available)
+            continue
+        sku = owners.get(line.get("__parentId"))
+        if not sku:
+            continue
+        location = (line.get("location") or {}).get("id")
+        if not location:
+            continue
+        for quantity in line.get("quantities") or ():
+            if quantity.get("name") == "available" and quantity.get("quantity") is not None:
+                levels.setdefault((sku, location), int(quantity["quantity"]))
+                break
+    return levels
 
 
 @dataclass(frozen=True)
