@@ -102,7 +102,10 @@ def _build_part(connection: Connection, keys: list[str], rules: StorefrontRules,
         groups[pub.item.key].append(pub)
     for key in keys:
         group = groups.get(key) or []
-        live = [p for p in group if _included(p, rules)]
+        # A product goes out whole: releasing one of its variants releases its other complete ones, so a
+        # storefront never gets part of it (and one that already sells all of it is adopted, not refused).
+        whole = any(_included(p, rules) for p in group)
+        live = [p for p in group if _included(p, rules) or (whole and p.state == State.READY)]
         retired = [p for p in group if p.state == State.RETIRED and p.storefront_product_id]
         chosen, published = (live, True) if live else (retired, False)
         if not chosen:

@@ -187,6 +187,20 @@ def test_manual_release_keeps_ready_items_in_the_queue_until_released(sandbox, e
     assert front.products["TEE"].name == "Tee (new)"
 
 
+def test_releasing_one_variant_of_a_product_releases_the_product_whole(sandbox, erp, shop, front, monkeypatch):
+    shop.settings = {**shop.settings, "catalogue_release": "manual"}
+    shop.save()
+    for size in ("S", "M", "L"):
+        put(sandbox, f"TEE-{size}", attributes={"size": size})
+    catalogue.catalogue_sync(erp_connection=erp, storefronts=[shop])
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kw: None)
+    # The queue's first page held only TEE-S of the three.
+    catalogue.release([CatalogPublication.objects.get(connection=shop, item__code="TEE-S")])
+    catalogue.publish(shop)
+    assert sorted(v.sku for v in front.products["TEE"].variants) == ["TEE-L", "TEE-M", "TEE-S"]
+    assert set(CatalogPublication.objects.filter(connection=shop).values_list("state", flat=True)) == {"live"}
+
+
 def test_a_bulk_run_saves_its_handle_and_resumes_after_a_crash_without_a_second_job(sandbox, erp, shop, front,
                                                                                    monkeypatch):
     for n in range(6):
