@@ -130,6 +130,19 @@ def _validation(errors: list[dict]) -> Response:
                           "errors": errors}, 422)
 
 
+
+def _paging(request: Request):
+    """(page, page_size) of a list request, or the 422 the ERP answers for bad ones."""
+    try:
+        page = int(request.arg("page", "1"))
+        size = int(request.arg("page_size", str(DEFAULT_PAGE_SIZE)))
+    except ValueError:
+        return _validation([{"field": "page", "message": "page and page_size must be integers"}])
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        return _validation([{"field": "page_size",
+                             "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
+    return page, size
+
 class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/erp"
 
@@ -329,14 +342,10 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
 
     @staticmethod
     def _page(request: Request, rows: list) -> Response:
-        try:
-            page = int(request.arg("page", "1"))
-            size = int(request.arg("page_size", str(DEFAULT_PAGE_SIZE)))
-        except ValueError:
-            return _validation([{"field": "page", "message": "page and page_size must be integers"}])
-        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            return _validation([{"field": "page_size",
-                                 "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        page, size = paging
         start = (page - 1) * size
         chunk = rows[start:start + size]
         more = start + size < len(rows)
@@ -397,14 +406,10 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         depot = request.arg("depot")
         item_code = request.arg("item_code")
         after = request.arg("after")
-        try:
-            page = int(request.arg("page", "1"))
-            size = int(request.arg("page_size", str(DEFAULT_PAGE_SIZE)))
-        except ValueError:
-            return _validation([{"field": "page", "message": "page and page_size must be integers"}])
-        if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-            return _validation([{"field": "page_size",
-                                 "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        page, size = paging
         with self.lock:
             if depot and depot not in self.depots:
                 return _validation([{"field": "depot", "message": f"Depot {depot} does not exist"}])
