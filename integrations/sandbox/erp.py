@@ -130,7 +130,6 @@ def _validation(errors: list[dict]) -> Response:
                           "errors": errors}, 422)
 
 
-
 def _paging(request: Request):
     """(page, page_size) of a list request, or the 422 the ERP answers for bad ones."""
     try:
@@ -142,6 +141,7 @@ def _paging(request: Request):
         return _validation([{"field": "page_size",
                              "message": f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"}])
     return page, size
+
 
 class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInjection, VendorApp):
     prefix = "/erp"
