@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from typing import Iterator
 from urllib.parse import quote
 
@@ -56,7 +55,7 @@ from .base import (
     read_since,
 )
 from .catalogue import ITEM_MASTER, ItemPage
-from .item_master import master_item
+from .item_master import item_price, master_item
 
 PAGE_SIZE = 200
 
@@ -271,19 +270,20 @@ class RestErpClient(RetryingClient):
 
     def item_prices(self) -> Iterator[tuple[str, list[dict]]]:
         """(item code, its selling prices) of every active item, page by page. A price is
-        {currency, amount (Decimal), type ("list" | "compare_at"), customer_group, channel, min_quantity}."""
+        {currency, amount (Decimal), type ("list" | "compare_at"), country, customer_group, channel,
+        min_quantity, valid_from, valid_until (aware datetimes or None)}."""
         for item in self._pages("items"):
             if not item.get("active", True):
                 continue
             prices = []
             for row in item.get("prices") or ():
-                try:
-                    amount = Decimal(str(row["amount"]))
-                except (KeyError, InvalidOperation):
+                price = item_price(row)
+                if price is None:
                     continue  # a price the ERP cannot state is no price to compare
-                prices.append({"currency": str(row.get("currency") or "").upper(), "amount": amount,
-                               "type": row.get("type") or "list", "customer_group": row.get("customer_group") or "",
-                               "channel": row.get("channel") or "", "min_quantity": int(row.get("min_quantity") or 1)})
+                prices.append({"currency": price.currency, "amount": price.amount, "type": price.type,
+                               "country": price.country, "customer_group": price.customer_group,
+                               "channel": price.channel, "min_quantity": price.min_quantity,
+                               "valid_from": price.valid_from, "valid_until": price.valid_until})
             yield str(item["code"]), prices
 
     def items_changed_since(self, cursor: str = "", *, limit: int = 200) -> ItemPage:

@@ -1,11 +1,14 @@
 """Prices: the ERP's master prices against what each storefront sells at. Shopify: each variant's price
 (and compare-at price, when the ERP states one) in the shop's currency. commercetools: each price of
-the ERP's, by currency, customer group, channel and quantity tier, against the variant's embedded
-prices and tiers. Decimal throughout; a difference within the tolerance (minor units) is no gap."""
+the ERP's, by currency, country, customer group, channel and quantity tier, against the variant's
+embedded prices and tiers. Only prices in effect now are compared (a promotion's price list that has not
+started or has ended is no gap), and Shopify's base price is the unscoped one. Decimal throughout; a difference within the tolerance (minor units) is no gap."""
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
+
+from django.utils import timezone
 
 from exceptions_queue.registry import Team
 from integrations.connectors.base import ConnectorError
@@ -28,11 +31,17 @@ def _sku_to_item(connection: Connection) -> dict[str, str]:
     return {row.storefront_sku: ("" if (not row.active or row.components.all()) else row.erp_item_code) for row in rows}
 
 
+def _in_effect(price: dict, now) -> bool:
+    """Valid now: a price list's promotion that has not started or has ended is no price to compare."""
+    start, end = price.get("valid_from"), price.get("valid_until")
+    return (start is None or start <= now) and (end is None or now < end)
+
+
 def _scope(price: dict) -> str:
     parts = [price["currency"]]
     if price.get("type", "list") != "list":
         parts.append(price["type"])
-    for name in ("customer_group", "channel"):
+    for name in ("country", "customer_group", "channel"):
         if price.get(name):
             parts.append(f"{name.replace('_', ' ')} {price[name]}")
     if int(price.get("min_quantity") or 1) > 1:
@@ -68,13 +77,15 @@ def _shopify(connection, client, erp_prices, findings, variants=None) -> int:
 
     currency = catalogue_read.shop_currency(client)
     mapped = _sku_to_item(connection)
+    now = timezone.now()
     compared = 0
     for variant in (catalogue_read.variant_prices(client) if variants is None else variants):
         if not variant.sku:
             continue
         item = mapped.get(variant.sku, variant.sku)
         for price in erp_prices.get(item, ()):
-            if price["currency"] != currency or price["customer_group"] or price["channel"] or price["min_quantity"] > 1:
+            if (price["currency"] != currency or price.get("country") or price["customer_group"] or price["channel"]
+                    or price["min_quantity"] > 1 or not _in_effect(price, now)):
                 continue  # Shopify's variant price is the one base price in the shop's currency
             theirs = variant.price if price["type"] == "list" else (
                 variant.compare_at_price if price["type"] == "compare_at" else None)
@@ -90,18 +101,20 @@ def _commercetools(connection, client, erp_prices, findings, variants=None) -> i
     from integrations.connectors.commercetools import catalogue_read
 
     mapped = _sku_to_item(connection)
+    now = timezone.now()
     compared = 0
     for variant in (catalogue_read.variant_prices(client) if variants is None else variants):
         if not variant["sku"]:
             continue
         item = mapped.get(variant["sku"], variant["sku"])
-        offered = {(r["currency"], r["customer_group"], r["channel"], r["min_quantity"]): r["amount"]
-                   for r in variant["prices"] if not r["country"]}
+        offered = {(r["currency"], r["country"] or "", r["customer_group"], r["channel"], r["min_quantity"]): r["amount"]
+                   for r in variant["prices"]}
         for price in erp_prices.get(item, ()):
-            if price["type"] != "list":
+            if price["type"] != "list" or not _in_effect(price, now):
                 continue  # commercetools has no compare-at price of its own
             compared += 1
-            theirs = offered.get((price["currency"], price["customer_group"], price["channel"], price["min_quantity"]))
+            theirs = offered.get((price["currency"], price.get("country") or "", price["customer_group"],
+                                  price["channel"], price["min_quantity"]))
             if _differs(price["amount"], theirs, price["currency"]):
                 _finding(connection, variant["sku"], item, price, theirs, findings)
     return compared

@@ -19,14 +19,15 @@ def test_item_prices_reads_every_active_items_prices(sandbox):
     assert set(prices) == {"TEE-1", "BARE-1"}
     assert prices["BARE-1"] == []
     assert prices["TEE-1"] == [
-        {"currency": "EUR", "amount": Decimal("22.99"), "type": "list", "customer_group": "", "channel": "", "min_quantity": 1},
-        {"currency": "EUR", "amount": Decimal("19.00"), "type": "list", "customer_group": "vip", "channel": "",
-         "min_quantity": 10},
+        {"currency": "EUR", "amount": Decimal("22.99"), "type": "list", "country": "", "customer_group": "",
+         "channel": "", "min_quantity": 1, "valid_from": None, "valid_until": None},
+        {"currency": "EUR", "amount": Decimal("19.00"), "type": "list", "country": "", "customer_group": "vip",
+         "channel": "", "min_quantity": 10, "valid_from": None, "valid_until": None},
     ]
 
 
 def test_the_demo_catalogue_has_prices(sandbox):
     sandbox.erp.seed_demo()
     prices = dict(RestErpClient.from_settings().item_prices())
-    assert {"currency": "GBP", "amount": Decimal("19.99"), "type": "list", "customer_group": "", "channel": "",
-            "min_quantity": 1} in prices["TEE-BLK-M"]
+    assert {"currency": "GBP", "amount": Decimal("19.99"), "type": "list", "country": "", "customer_group": "",
+            "channel": "", "min_quantity": 1, "valid_from": None, "valid_until": None} in prices["TEE-BLK-M"]

@@ -85,3 +85,28 @@ def test_the_demo_price_lists_drift_in_exactly_the_one_place_the_demo_means(sand
     assert run.found == 1, _messages()
     assert _messages() == ["HOODIE-GRY-L on Shopify EU store (EUR): the storefront sells at 44.00 EUR, the ERP's "
                            "master price for item HOODIE-GRY-L is 49.99 EUR."]
+
+
+def test_country_scoped_and_not_yet_valid_prices_are_compared_only_where_they_apply(sandbox, shopify_connection,
+                                                                                    ct_connection):
+    sandbox.shopify.reset(seed=False)
+    sandbox.erp.add_item("SOCK-1", prices=[
+        {"currency": "GBP", "amount": "7.50", "type": "list"},
+        {"currency": "GBP", "amount": "6.99", "type": "list", "country": "GB"},  # a promotion for one country
+        {"currency": "GBP", "amount": "5.00", "type": "list", "valid_from": "2099-01-01T00:00:00Z"},  # not yet
+        {"currency": "EUR", "amount": "8.50", "type": "list"},
+        {"currency": "EUR", "amount": "7.99", "type": "list", "country": "DE",
+         "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2099-01-01T00:00:00Z"},
+    ])
+    sandbox.shopify.add_product("Socks", [{"sku": "SOCK-1", "price": "7.50"}])
+    product = sandbox.commercetools.add_product("Socks", ["SOCK-1"])
+    stored = sandbox.commercetools.products[product["id"]]["masterVariant"]
+    stored["prices"] = [_cents(750, "GBP"), _cents(699, "GBP", country="GB"), _cents(850), _cents(750, country="DE")]
+
+    run = check_run("prices")
+    # Shopify's one base price is the unscoped GBP one (7.50): no gap. commercetools' DE price is 7.50, not 7.99.
+    assert _messages() == ["SOCK-1 on commercetools shop (EUR, country DE): the storefront sells at 7.50 EUR, the "
+                           "ERP's master price for item SOCK-1 is 7.99 EUR."], run.error
+
+    stored["prices"][3]["value"]["centAmount"] = 799
+    assert check_run("prices").status == DriftRun.Status.OK
