@@ -8,6 +8,7 @@ from integrations.drift.registry import check_run
 from integrations.flows.inventory import inventory_sync_start
 from integrations.models import DriftRun
 from tests.factories import LocationMappingFactory
+from tests.integrations.drift.stocked_shop import stocked_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -19,18 +20,7 @@ def _no_bulk_wait(settings):
 
 @pytest.fixture
 def shop(sandbox, shopify_connection):
-    sandbox.shopify.reset(seed=False)
-    web = sandbox.shopify.add_location("Web")
-    sandbox.erp.add_depot("MAIN")
-    LocationMappingFactory(connection=shopify_connection, storefront_location=web, erp_warehouse="MAIN")
-    for sku, on_hand in (("TEE-1", 30), ("MUG-1", 12)):
-        sandbox.shopify.add_product(sku.title(), [{"sku": sku, "price": "10"}])
-        sandbox.shopify.set_level(sku, web, available=0)
-        sandbox.erp.add_item(sku)
-        sandbox.erp.set_stock(sku, "MAIN", on_hand=on_hand)
-    run = inventory_sync_start(connection=shopify_connection, trigger="manual", queue=False)
-    assert run.status == "succeeded"
-    return web
+    return stocked_shop(sandbox, shopify_connection)
 
 
 def test_a_storefront_edit_and_an_erp_move_are_found_once_and_cleared_by_the_next_sync(

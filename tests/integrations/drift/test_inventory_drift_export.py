@@ -7,7 +7,7 @@ from exceptions_queue.models import ExceptionRecord
 from integrations.drift.registry import check_run
 from integrations.flows.inventory import inventory_sync_start
 from integrations.models import DriftRun
-from tests.factories import LocationMappingFactory
+from tests.integrations.drift.stocked_shop import stocked_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -19,19 +19,7 @@ def _no_bulk_wait(settings):
 
 @pytest.fixture
 def shop(sandbox, shopify_connection):
-    sandbox.shopify.reset(seed=False)
-    web = sandbox.shopify.add_location("Web")
-    sandbox.erp.add_depot("MAIN")
-    LocationMappingFactory(connection=shopify_connection, storefront_location=web, erp_warehouse="MAIN")
-    for sku, on_hand in (("TEE-1", 30), ("MUG-1", 12)):
-        sandbox.shopify.add_product(sku.title(), [{"sku": sku, "price": "10"}])
-        sandbox.shopify.set_level(sku, web, available=0)
-        sandbox.erp.add_item(sku)
-        sandbox.erp.set_stock(sku, "MAIN", on_hand=on_hand)
-    for n in range(1, 401):  # items the shop does not sell: 2 pages' worth, still one export
-        sandbox.erp.set_stock(f"OTHER-{n}", "MAIN", on_hand=1)
-    assert inventory_sync_start(connection=shopify_connection, trigger="manual", queue=False).status == "succeeded"
-    return web
+    return stocked_shop(sandbox, shopify_connection, other_items=400)  # 2 pages' worth, still one export
 
 
 def test_an_erp_move_is_found_from_one_export_request_and_resolved_by_the_next_sync(sandbox, shop, shopify_connection):
