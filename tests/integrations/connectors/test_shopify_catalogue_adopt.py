@@ -9,6 +9,7 @@ import pytest
 
 from integrations.connectors.catalogue import ItemPrice, Product, ProductVariant
 from integrations.connectors.shopify import ShopifyClient
+from tests.integrations.connectors.test_shopify_catalogue_bulk import _wait
 
 TOKEN = "shpat_sandbox_token"
 TEE_SKUS = (("TEE-BLK-S", "Black", "S"), ("TEE-BLK-M", "Black", "M"), ("TEE-BLK-L", "Black", "L"),
@@ -118,14 +119,6 @@ def sandbox_products(sandbox) -> list[dict]:
     import requests
 
     return requests.get(f"{sandbox.url}/shopify/_sandbox/products", timeout=10).json()["products"]
-
-
-def _wait(shopify, handle):
-    for _ in range(2000):
-        status = shopify.bulk_publish_status(handle)
-        if status.state != "running":
-            return status
-    raise AssertionError("the bulk publish never finished")
 
 
 def test_the_bulk_path_adopts_and_reports_a_conflict_without_writing_it(sandbox, shop):
