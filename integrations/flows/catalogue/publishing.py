@@ -400,11 +400,18 @@ def _run_bulk(run: CatalogRun, connection: Connection, client, rules: Storefront
         except ConnectorError as exc:
             if not _retryable(exc):
                 raise
-            # Shopify slow to answer or down: the job runs on there; the next round asks again.
+            # Shopify slow to answer or down: the job runs on there; the next round asks again. Rounds
+            # on end without an answer are someone's to look at (the run still asks each round).
+            failures = int(run.summary.get("poll_failures", 0)) + 1
+            run.summary = {**run.summary, "poll_failures": failures}
             run.error = f"will retry: {exc}"[:2000]
-            run.save(update_fields=["error"])
+            run.save(update_fields=["error", "summary"])
+            if failures == MAX_ATTEMPTS:
+                _raise_failed(connection, "(run)", f"the bulk job's status could not be read {failures} rounds "
+                                                   f"running: {exc}", [])
             return
-        run.summary = {**run.summary, "objects": status.done_count, "worker_at": timezone.now().timestamp()}
+        run.summary = {**run.summary, "objects": status.done_count, "poll_failures": 0,
+                       "worker_at": timezone.now().timestamp()}
         run.save(update_fields=["summary"])
         if status.state != "running":
             break

@@ -238,6 +238,12 @@ def test_a_storefront_too_slow_to_answer_a_bulk_poll_leaves_the_job_waiting_for_
     assert run.state == "waiting" and run.bulk_handle and "will retry" in run.error
     assert not ExceptionRecord.objects.filter(type_code="catalogue_publish_failed").exists()
 
+    for _ in range(publish_module.MAX_ATTEMPTS - 1):  # round after round without an answer: someone is told
+        run = catalogue.publish(shop, wait=5)
+    assert run.state == "waiting"
+    owned = ExceptionRecord.objects.get(type_code="catalogue_publish_failed")
+    assert owned.team == "ecommerce" and "could not be read 5 rounds running" in owned.message
+
     monkeypatch.setattr(front, "bulk_publish_status", real_status)  # answering again: the same job is read
     run = catalogue.publish(shop, wait=5)
     assert run.state == "done" and run.done == 2 and front.bulk_started == 1
