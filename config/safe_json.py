@@ -27,6 +27,10 @@ MAX_DEPTH = 64
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _INNERMOST = re.compile(r"\[\]|\{\}")
+# In JSON text decoded from UTF-8, a NUL or a lone surrogate can only be written as an escape
+# (strict parsing refuses raw control characters; UTF-8 cannot hold a surrogate): without one of
+# these, no string needs looking at after parsing.
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 NOT_JSON = "is not valid JSON"
@@ -100,8 +104,10 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH):
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError:
             raise UnsafeJSON("not UTF-8 text") from None
+        raw_clean = True  # strict UTF-8: no surrogate in the text itself
     else:
         text = data
+        raw_clean = text.isascii()
     if nesting_exceeds(text, max_depth):
         raise UnsafeJSON(f"arrays and objects may nest {max_depth} levels deep at most", TOO_DEEP)
     try:
@@ -114,7 +120,10 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH):
         raise UnsafeJSON(f"arrays and objects may nest {max_depth} levels deep at most", TOO_DEEP) from None
     except ValueError:  # an integer of more than 4,300 digits (Python's limit)
         raise UnsafeJSON("a number has too many digits: send it as a string") from None
-    _check_strings(value)
+    # Walking every string costs more than parsing a webhook: done only when the text has an escape
+    # that may be a NUL or a surrogate (a literal backslash before "u0000" walks too, harmlessly).
+    if not raw_clean or _RISKY_ESCAPE.search(text):
+        _check_strings(value)
     return value
 
 

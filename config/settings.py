@@ -124,6 +124,15 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# What a webhook (/webhooks/…) goes through instead (config.wsgi): its views sign nobody in and
+# are CSRF-exempt, so only the request id, the security headers and the hostile-input refusals.
+WEBHOOK_MIDDLEWARE = [
+    "config.request_id.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "config.bad_input.BadInputMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

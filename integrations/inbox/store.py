@@ -77,13 +77,15 @@ def inbound_event_store(
     insert_event = _prepared_insert(event, using)
     # The task names the event by its unique key, so it is signed before the event has an id.
     insert_task = _prepared_task(connection.pk, external_id, using) if routed else None
+    rides = routed and _may_ride(connection.kind, topic, resource_id)
     try:
         with transaction.atomic(using=using):  # on SQLite, queued behind other writers
             with connections[using].cursor() as cursor:
+                queued = not (rides and _carrier_waiting(cursor, using, connection.pk, resource_id))
                 event.pk = _execute_insert(cursor, using, *insert_event)
-                if insert_task is not None:
+                if insert_task is not None and queued:
                     cursor.execute(*insert_task)
-            if insert_task is None and routed:
+            if insert_task is None and routed and queued:
                 transaction.on_commit(lambda: enqueue_event(event.pk), using=using)
     except IntegrityError:
         existing = InboundEvent.objects.filter(connection=connection, external_id=external_id).first()
@@ -94,6 +96,47 @@ def inbound_event_store(
         return InboxResult(existing, False)
     event._state.adding, event._state.db = False, using
     return InboxResult(event, True)
+
+
+# One task per order, not per webhook: Shopify sends orders/create and orders/paid (and often
+# orders/updated) for one order within a second. An order event stored while an earlier one of the
+# same order still waits for its task (PENDING) gets no task of its own: it rides with that one.
+# Whoever applies an order event (its task, the sweep, a retry) then applies the order's later
+# PENDING events, in the order they came (integrations.flows.orders.events: riders), and looks
+# again until none is left, so an event that chose a rider as its carrier is applied too. Why no
+# event is missed: the intake's look for a carrier and the carrier's claim are both writes on the
+# same row (SQLite: one writer at a time; PostgreSQL: the look is SELECT … FOR UPDATE), so either
+# the intake saw the carrier still PENDING and committed first (the carrier's look for riders,
+# after its claim, then sees the new event), or it saw it claimed and queued a task of its own. A
+# carrier whose worker dies before it looks leaves its riders PENDING: the sweep takes those.
+RIDING_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
+CARRIER_TOPICS = (*RIDING_TOPICS, "orders/edited")
+
+
+def _may_ride(kind: str, topic: str, resource_id: str) -> bool:
+    from django_q.conf import Conf
+
+    # Synchronous tasks (tests, Q_SYNC) have no queue to save anything on.
+    return kind == "shopify" and topic in RIDING_TOPICS and bool(resource_id) and not Conf.SYNC
+
+
+_carrier_statements: dict[str, str] = {}
+
+
+def _carrier_waiting(cursor, using: str, connection_id: int, resource_id: str) -> bool:
+    """Whether an earlier event of this order waits for its task (PENDING), locking it on databases
+    that lock rows, inside the transaction that stores the new event."""
+    statement = _carrier_statements.get(using)
+    if statement is None:
+        db = connections[using]
+        table = db.ops.quote_name(InboundEvent._meta.db_table)
+        topics = ", ".join("%s" for _ in CARRIER_TOPICS)
+        statement = (f"SELECT id FROM {table} WHERE connection_id = %s AND resource_id = %s AND status = %s "
+                     f"AND topic IN ({topics}) ORDER BY id LIMIT 1"
+                     + (" FOR UPDATE" if db.features.has_select_for_update else ""))
+        _carrier_statements[using] = statement
+    cursor.execute(statement, (connection_id, resource_id, InboundEvent.Status.PENDING, *CARRIER_TOPICS))
+    return cursor.fetchone() is not None
 
 
 # A task's connection, by id, kept a few seconds per process as the webhook views keep theirs

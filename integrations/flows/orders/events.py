@@ -11,7 +11,7 @@ from integrations.connectors import get_storefront
 from integrations.connectors.base import PermanentError, TransientError
 from integrations.domain import StorefrontOrder, to_minor_units
 from integrations.inbox.ct_ordering import message_admit, message_applied
-from integrations.inbox.store import insert_row
+from integrations.inbox.store import CARRIER_TOPICS, insert_row
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
 from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, timeline_together, translate_payload
@@ -80,13 +80,48 @@ def _event_payload_order(event: InboundEvent, *, fetch_current: bool = False) ->
     return payload
 
 
-def inbound_event_process(*, event_id: int, event: InboundEvent | None = None) -> str:
+def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, riders: bool = True) -> str:
     """Apply one stored event to its order link, then post (or cancel) the order if it is ready.
-    `event` is the row as the task just read it (with its connection), else it is read here."""
+    `event` is the row as the task just read it (with its connection), else it is read here. Then
+    (riders=True) the order's later events that were stored to ride with this one (no task of their
+    own, integrations.inbox.store) are applied too, whatever became of this one."""
     if event is None or event.pk != event_id:
         event = InboundEvent.objects.select_related("connection").filter(pk=event_id).first()
     if event is None:
         return "missing"
+    if not (riders and event.resource_id and event.topic in CARRIER_TOPICS and event.connection.kind == "shopify"):
+        return _event_process(event_id, event)
+    try:
+        return _event_process(event_id, event)
+    finally:
+        _riders_process(event)
+
+
+def _riders_process(carrier: InboundEvent) -> None:
+    """Apply the carrier's order's PENDING events after it, in the order they came, looking again
+    after each round until none is left (one may have chosen a rider as its carrier meanwhile). A
+    rider that fails is left as its own task would leave it (FAILED, or PENDING for the sweep)."""
+    last = carrier.pk
+    while True:
+        batch = list(InboundEvent.objects.filter(
+            connection_id=carrier.connection_id, resource_id=carrier.resource_id, topic__in=CARRIER_TOPICS,
+            status=InboundEvent.Status.PENDING, pk__gt=last).order_by("pk")[:RIDERS_PER_LOOK])
+        if not batch:
+            return
+        for rider in batch:
+            last = rider.pk
+            rider.connection = carrier.connection  # the same row: not read again
+            try:
+                _event_process(rider.pk, rider)
+            except Exception:  # one rider never stops the others; the sweep re-runs it
+                log.warning("order event %s (riding with %s) failed; the sweep re-runs it", rider.pk, carrier.pk,
+                            exc_info=True)
+
+
+RIDERS_PER_LOOK = 20
+
+
+def _event_process(event_id: int, event: InboundEvent) -> str:
     # commercetools messages are applied in sequenceNumber order per order: held, dropped or fetched.
     admission = message_admit(event=event)
     if admission.outcome:

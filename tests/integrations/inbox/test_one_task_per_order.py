@@ -1,0 +1,128 @@
+"""One queued task per order, not per webhook: an order's later events ride with the task of the
+one that still waits (integrations.inbox.store, integrations.flows.orders.events)."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from integrations.flows import orders as order_flow
+from integrations.flows.orders import events as order_events
+from integrations.flows.orders.sweep import orders_sweep
+from integrations.models import InboundEvent, OrderEvent, OrderLink
+from tests.payloads import later, post_shopify_webhook, shopify_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(order_setup, monkeypatch):
+    """The order flow with a real queue (django-q2's ORM broker) instead of tasks run inline."""
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    return order_setup
+
+
+def queued_tasks() -> list:
+    from django_q.models import OrmQ
+
+    return list(OrmQ.objects.order_by("id"))
+
+
+def run_queue(capture) -> int:
+    """Run every queued task as a worker would (taken off the queue, then run), oldest first."""
+    ran = 0
+    while tasks := queued_tasks():
+        task = tasks[0]
+        task.delete()
+        with capture(execute=True):
+            import_string(task.task["func"])(*task.task["args"], **task.task["kwargs"])
+        ran += 1
+    return ran
+
+
+def test_an_orders_create_paid_and_updated_stored_together_cost_one_task_and_post_once(
+        client, queued, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2001, financial_status="pending")
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    paid = later(order, financial_status="paid")
+    post_shopify_webhook(client, paid, topic="orders/paid", webhook_id="p")
+    post_shopify_webhook(client, later(paid, 2, note="gift"), topic="orders/updated", webhook_id="u")
+    [task] = queued_tasks()
+    assert task.task["args"][1] == "c"  # the first event's task carries the other two
+    assert run_queue(django_capture_on_commit_callbacks) == 1
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEvent.Status.DONE}
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED and link.payload["note"] == "gift"
+    assert len(queued.erp.sales_orders) == 1
+    # Applied in the order they came: waiting for payment, then paid (posted), then the update.
+    kinds = list(link.timeline.order_by("pk").values_list("kind", flat=True))
+    assert kinds[:2] == [OrderEvent.Kind.RECEIVED, OrderEvent.Kind.WAITING_PAYMENT]
+    assert OrderEvent.Kind.POSTED in kinds and kinds.count(OrderEvent.Kind.UPDATED) == 2
+
+
+def test_an_event_stored_after_its_orders_earlier_one_was_applied_gets_its_own_task(
+        client, queued, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2002)
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    run_queue(django_capture_on_commit_callbacks)
+    post_shopify_webhook(client, later(order), topic="orders/paid", webhook_id="p")
+    [task] = queued_tasks()
+    assert task.task["args"][1] == "p"
+    run_queue(django_capture_on_commit_callbacks)
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
+
+
+def test_another_orders_events_are_not_carried(client, queued):
+    post_shopify_webhook(client, shopify_order(number=2003), topic="orders/create", webhook_id="a")
+    post_shopify_webhook(client, shopify_order(number=2004), topic="orders/create", webhook_id="b")
+    assert [t.task["args"][1] for t in queued_tasks()] == ["a", "b"]
+
+
+def test_a_carrier_that_cannot_be_read_still_applies_the_event_riding_with_it(
+        client, queued, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2005)
+    broken = {**order, "line_items": [{**order["line_items"][0]}]}
+    del broken["line_items"][0]["quantity"]
+    post_shopify_webhook(client, broken, topic="orders/create", webhook_id="bad")
+    post_shopify_webhook(client, later(order), topic="orders/paid", webhook_id="good")
+    assert run_queue(django_capture_on_commit_callbacks) == 1
+    assert InboundEvent.objects.get(external_id="bad").status == InboundEvent.Status.FAILED
+    assert InboundEvent.objects.get(external_id="good").status == InboundEvent.Status.DONE
+    assert OrderLink.objects.get().state == OrderLink.State.POSTED
+
+
+def test_an_event_that_chose_a_rider_as_its_carrier_is_applied_in_the_same_run(
+        client, queued, monkeypatch, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2006, financial_status="pending")
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, later(order, financial_status="paid"), topic="orders/paid", webhook_id="p")
+    process = order_events._event_process
+
+    def paid_then_a_late_update(event_id, event):
+        if event.external_id == "p":  # while the rider is applied, the next webhook is stored
+            post_shopify_webhook(client, later(order, 3, financial_status="paid", note="late"),
+                                 topic="orders/updated", webhook_id="u")
+        return process(event_id, event)
+
+    monkeypatch.setattr(order_events, "_event_process", paid_then_a_late_update)
+    assert run_queue(django_capture_on_commit_callbacks) == 1  # "u" rode with "p", itself riding with "c"
+    assert InboundEvent.objects.get(external_id="u").status == InboundEvent.Status.DONE
+    assert OrderLink.objects.get().payload["note"] == "late"
+
+
+def test_riders_left_by_a_carrier_whose_worker_died_are_applied_by_the_sweep(
+        client, queued, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2007, financial_status="pending")
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, later(order, financial_status="paid"), topic="orders/paid", webhook_id="p")
+    [task] = queued_tasks()
+    task.delete()
+    carrier = InboundEvent.objects.get(external_id="c")
+    with django_capture_on_commit_callbacks(execute=True):  # applied, then the worker died before the riders
+        order_flow.inbound_event_process(event_id=carrier.pk, riders=False)
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.PENDING
+    InboundEvent.objects.filter(external_id="p").update(received_at=timezone.now() - timedelta(minutes=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        orders_sweep()
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
+    assert OrderLink.objects.get().state == OrderLink.State.POSTED
