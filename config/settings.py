@@ -286,6 +286,8 @@ Q_CLUSTER = {
     # flash-sale benchmark (each dequeue is a write transaction on the ORM broker).
     "bulk": env.int("Q_BULK", default=5),
     "catch_up": False,
+    # Off only where a benchmark measures one flow alone (the drift and sync schedules would run in it).
+    "scheduler": env.bool("Q_SCHEDULER", default=True),
     "sync": env.bool("Q_SYNC", default=False),
     "label": "Task queue",
     "log_level": env("Q_LOG_LEVEL", default="WARNING"),

@@ -4,9 +4,14 @@ SQLite lets one writer in at a time; the others poll with growing naps (1, 2, 5 
 webhook that meets a worker's short transaction may sleep far longer than the transaction took.
 Here every write transaction (BEGIN IMMEDIATE, or a single write statement in autocommit) first
 queues on a lock beside the database file: threads on a thread lock, processes (web server,
-q2 workers) on an flock they retry every millisecond at most. A writer that cannot
-get in line within WAIT seconds goes ahead unqueued and falls back on SQLite's own busy timeout,
-so the queue can delay a write but never deadlock one.
+q2 workers) on an flock. A process waits for the flock in the kernel, woken the moment it is free
+(polling for it, as this did at first, cost a busy flash sale more CPU than some of its writes): a
+helper thread per process makes the blocking call, so the writer can stop waiting after WAIT
+seconds. A writer that cannot get in line within WAIT seconds goes ahead unqueued and falls back
+on SQLite's own busy timeout, so the queue can delay a write but never deadlock one; should the
+helper get the lock after that, it lets go of it at once (or hands it to the next writer).
+A forked child (gunicorn and django-q2 fork their workers) opens its own lock file: an inherited
+open file would share the parent's lock instead of queueing behind it.
 """
 from __future__ import annotations
 
@@ -28,6 +33,11 @@ class WriterQueue:
         self.path = path
         self._threads = threading.Lock()
         self._fd: int | None = None
+        # The helper's hand-over, under _cond: `_wanted` (a writer waits), `_busy` (the helper is
+        # blocked in flock for it), `_granted` (the helper got the lock for the waiting writer).
+        self._cond = threading.Condition()
+        self._wanted = self._busy = self._granted = False
+        self._helper: threading.Thread | None = None
 
     def acquire(self, wait: float = WAIT) -> bool:
         deadline = time.monotonic() + wait
@@ -36,34 +46,78 @@ class WriterQueue:
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                pass
-            nap = 0.0001
-            while time.monotonic() < deadline:  # another process writes: its transactions are short
-                time.sleep(nap)
-                nap = min(nap * 2, 0.001)
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with self._cond:
+                if not self._busy:  # (while the helper waits, the lock is its to hand over)
+                    try:
+                        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        return True
+                    except BlockingIOError:
+                        pass
+                if self._wait_for_helper(deadline):
                     return True
-                except BlockingIOError:
-                    pass
         except BaseException:
             self._threads.release()
             raise
         self._threads.release()
         return False
 
+    def _wait_for_helper(self, deadline: float) -> bool:
+        """Under _cond: ask the helper for the lock and wait for it until the deadline."""
+        self._wanted, self._granted = True, False
+        if not self._busy:
+            self._busy = True
+            if self._helper is None or not self._helper.is_alive():
+                self._helper = threading.Thread(target=self._help, daemon=True, name="sqlite-writer-queue")
+                self._helper.start()
+            self._cond.notify_all()
+        while not self._granted:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._cond.wait(remaining)
+        granted, self._wanted, self._granted = self._granted, False, False
+        return granted
+
+    def _help(self) -> None:
+        """The helper thread: blocks in flock whenever a writer asks, then hands the lock over (or,
+        when the writer gave up meanwhile, lets go of it)."""
+        while True:
+            with self._cond:
+                while not self._busy:
+                    self._cond.wait()
+                fd = self._fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._cond:
+                if self._wanted:
+                    self._granted = True
+                    self._cond.notify_all()
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                self._busy = False
+
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._threads.release()
 
-
 def writer_queue(database: str) -> WriterQueue:
     with _queues_lock:
         return _queues.setdefault(database, WriterQueue(f"{database}.writers.lock"))
+
+
+def _forget_queues_in_child() -> None:
+    """After fork: the parent's queues (open lock files, thread locks, helper) are not this process's."""
+    global _queues_lock
+    for queue in _queues.values():
+        if queue._fd is not None:
+            try:
+                os.close(queue._fd)  # the parent's lock, if it holds one, stays the parent's
+            except OSError:
+                pass
+    _queues.clear()
+    _queues_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_queues_in_child)
 
 
 class QueuedCursor(base.SQLiteCursorWrapper):

@@ -46,6 +46,9 @@ class InboundEvent(models.Model):
             models.UniqueConstraint(fields=["connection", "event_id"], condition=~models.Q(event_id=""),
                                     name="uniq_inbound_vendor_event_per_connection"),
         ]
+        # One order's events (the intake's look for a carrier, a carrier's riders, commercetools'
+        # ordering): without both columns SQLite walks every event of the connection.
+        indexes = [models.Index(fields=["connection", "resource_id"], name="inbound_event_order")]
 
     def __str__(self) -> str:
         return f"{self.connection.code} {self.topic} {self.external_id}"

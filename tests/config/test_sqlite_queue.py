@@ -47,3 +47,62 @@ def test_django_write_transactions_hold_the_queue_until_they_end():
     Connection.objects.filter(code="q1").update(name="Renamed")  # autocommit write: queued, then freed
     assert not connection._queue_held
     assert Connection.objects.get(code="q1").name == "Renamed"
+
+
+def test_a_waiting_writer_sleeps_in_the_kernel_instead_of_polling(tmp_path):
+    holder, waiter = WriterQueue(str(tmp_path / "db.writers.lock")), WriterQueue(str(tmp_path / "db.writers.lock"))
+    assert holder.acquire()
+    spent = {}
+
+    def wait_for_it():
+        started = time.thread_time()
+        assert waiter.acquire()
+        spent["cpu"] = time.thread_time() - started
+
+    thread = threading.Thread(target=wait_for_it)
+    thread.start()
+    time.sleep(1.0)  # the holder's transaction takes a second
+    holder.release()
+    thread.join(5)
+    waiter.release()
+    # Polling every millisecond for that second cost more than ten times this.
+    assert spent["cpu"] < 0.002
+
+
+def test_a_lock_the_helper_gets_after_its_writer_gave_up_goes_to_the_next_writer_or_back(tmp_path):
+    path = str(tmp_path / "db.writers.lock")
+    holder, late, other_process = WriterQueue(path), WriterQueue(path), WriterQueue(path)
+    assert holder.acquire()
+    assert late.acquire(wait=0.1) is False  # gave up; its helper still waits in the kernel
+    holder.release()
+    time.sleep(0.2)  # the helper got the lock for nobody: it let go of it
+    assert other_process.acquire(wait=0.5)
+    got = threading.Event()
+    threading.Thread(target=lambda: late.acquire() and got.set(), daemon=True).start()
+    assert not got.wait(0.2)  # the next writer of the same process waits again, behind the other
+    other_process.release()
+    assert got.wait(2)
+    late.release()
+
+
+def test_a_forked_child_queues_behind_its_parent_instead_of_sharing_its_lock(tmp_path):
+    import os
+
+    from config.sqlite_queue.base import writer_queue
+
+    database = str(tmp_path / "db.sqlite3")
+    parent = writer_queue(database)
+    assert parent.acquire()  # the parent has written before (its lock file is open) ...
+    parent.release()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: waits until the parent writes again, then tries to write too
+        os.read(ready_r, 1)
+        os._exit(0 if writer_queue(database).acquire(wait=0.3) is False else 1)
+    try:
+        assert parent.acquire()  # ... and writes again after forking its worker
+        os.write(ready_w, b"x")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0  # the child was kept out
+    finally:
+        parent.release()

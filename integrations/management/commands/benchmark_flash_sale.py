@@ -143,6 +143,7 @@ class Command(BaseCommand):
             # Ledgerline paces itself just under the ERP's published limit (429s still honoured).
             "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.98)),
             "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
+            "Q_SCHEDULER": "0",  # ... without the drift, stock and planner schedules running beside it
         }
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         self.stdout.write(f"Preparing a fresh database in {tmp} ...")
