@@ -98,27 +98,31 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, r
 
 
 def _riders_process(carrier: InboundEvent) -> None:
-    """Apply the carrier's order's PENDING events after it, in the order they came, looking again
-    after each round until none is left (one may have chosen a rider as its carrier meanwhile). A
-    rider that fails is left as its own task would leave it (FAILED, or PENDING for the sweep)."""
+    """Apply the carrier's order's PENDING events after it, one at a time in the order they came,
+    each read by a statement compiled once, until none is left (one may have chosen a rider as its
+    carrier meanwhile). A rider that fails is left as its own task would leave it (FAILED, or
+    PENDING for the sweep)."""
     last = carrier.pk
+    using = router.db_for_write(InboundEvent)
     while True:
-        batch = list(InboundEvent.objects.filter(
-            connection_id=carrier.connection_id, resource_id=carrier.resource_id, topic__in=CARRIER_TOPICS,
-            status=InboundEvent.Status.PENDING, pk__gt=last).order_by("pk")[:RIDERS_PER_LOOK])
-        if not batch:
+        rider = first_row("orders:next-rider", _next_rider, (carrier.connection_id, last, carrier.resource_id,
+                                                              InboundEvent.Status.PENDING, *CARRIER_TOPICS), using)
+        if rider is None:
             return
-        for rider in batch:
-            last = rider.pk
-            rider.connection = carrier.connection  # the same row: not read again
-            try:
-                _event_process(rider.pk, rider)
-            except Exception:  # one rider never stops the others; the sweep re-runs it
-                log.warning("order event %s (riding with %s) failed; the sweep re-runs it", rider.pk, carrier.pk,
-                            exc_info=True)
+        last = rider.pk
+        rider.connection = carrier.connection  # the same row: not read again
+        try:
+            _event_process(rider.pk, rider)
+        except Exception:  # one rider never stops the others; the sweep re-runs it
+            log.warning("order event %s (riding with %s) failed; the sweep re-runs it", rider.pk, carrier.pk,
+                        exc_info=True)
 
 
-RIDERS_PER_LOOK = 20
+def _next_rider(connection_id: int, after: int, resource_id: str, status: str, *topics: str):
+    # (keyword order = the order Django writes the conditions in, so the compiled statement's values
+    # are these arguments as given: integrations.flows.orders.statements)
+    return InboundEvent.objects.filter(connection_id=connection_id, pk__gt=after, resource_id=resource_id,
+                                       status=status, topic__in=topics).order_by("pk")
 
 
 def _event_process(event_id: int, event: InboundEvent) -> str:
