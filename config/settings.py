@@ -262,6 +262,8 @@ SPECTACULAR_SETTINGS = {
 Q_CLUSTER = {
     "name": "ledgerline",
     "orm": "default",
+    # The ORM broker with its per-task statements compiled once (config/q_broker.py).
+    "broker_class": "config.q_broker.CompiledORM",
     # Two workers per core by default: they spend most of their time waiting for the ERP (paced by
     # its rate limit), so one busy writing to the database leaves its ERP slot to another. The
     # cluster runs below the web server's CPU priority (integrations/servers.py).
@@ -297,6 +299,7 @@ Q_CLUSTER = {
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 if env("Q_BROKER", default="orm") == "redis":
     Q_CLUSTER.pop("orm", None)
+    Q_CLUSTER.pop("broker_class", None)
     Q_CLUSTER["redis"] = REDIS_URL
 
 # --- Outside systems --------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def _prepared_task(connection_id: int, external_id: str, using: str) -> tuple[st
     from django_q.models import OrmQ
     from django_q.tasks import async_task
 
-    if Conf.ORM != using or Conf.SYNC or Conf.BROKER_CLASS:
+    if Conf.ORM != using or Conf.SYNC or Conf.BROKER_CLASS not in (None, "config.q_broker.CompiledORM"):
         return None
     capture = _CapturingBroker(Conf.CLUSTER_NAME)
     async_task(PROCESS_STORED_TASK, connection_id, external_id, broker=capture,
