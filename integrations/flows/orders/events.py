@@ -99,17 +99,25 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, r
 
 def _riders_process(carrier: InboundEvent) -> None:
     """Apply the carrier's order's PENDING events after it, one at a time in the order they came,
-    each read by a statement compiled once, until none is left (one may have chosen a rider as its
-    carrier meanwhile). A rider that fails is left as its own task would leave it (FAILED, or
-    PENDING for the sweep)."""
+    until none is left (one may have chosen a rider as its carrier meanwhile). A rider that carries
+    the order exactly as it was just applied (Shopify's orders/paid after an orders/create that was
+    already paid) is only marked done, with its timeline entry (_unchanged_rider_apply); any other
+    is read and applied in full. A rider that fails is left as its own task would leave it (FAILED,
+    or PENDING for the sweep)."""
     last = carrier.pk
     using = router.db_for_write(InboundEvent)
     while True:
-        rider = first_row("orders:next-rider", _next_rider, (carrier.connection_id, last, carrier.resource_id,
-                                                              InboundEvent.Status.PENDING, *CARRIER_TOPICS), using)
-        if rider is None:
+        look = _next_rider_look(carrier, last, using)
+        if look is None:
             return
-        last = rider.pk
+        rider_id, topic, link_id, payment_state, unchanged = look
+        last = rider_id
+        if unchanged and topic in UNCHANGED_RIDER_TOPICS and _unchanged_rider_apply(
+                rider_id, topic, link_id, payment_state, using):
+            continue
+        rider = first_row("orders:rider", _rider_by_id, (rider_id, InboundEvent.Status.PENDING), using)
+        if rider is None:
+            continue  # taken meanwhile (the sweep, or its own task after a redelivery)
         rider.connection = carrier.connection  # the same row: not read again
         try:
             _event_process(rider.pk, rider)
@@ -118,11 +126,75 @@ def _riders_process(carrier: InboundEvent) -> None:
                         exc_info=True)
 
 
-def _next_rider(connection_id: int, after: int, resource_id: str, status: str, *topics: str):
-    # (keyword order = the order Django writes the conditions in, so the compiled statement's values
-    # are these arguments as given: integrations.flows.orders.statements)
-    return InboundEvent.objects.filter(connection_id=connection_id, pk__gt=after, resource_id=resource_id,
-                                       status=status, topic__in=topics).order_by("pk")
+# Riders that change nothing when their payload is the order as already applied to a link that is
+# being posted: the full apply would find every field equal, move nothing (a posting order waits
+# for its answer) and add only the "updated" timeline entry. A cancellation is always applied in full.
+UNCHANGED_RIDER_TOPICS = ("orders/create", "orders/paid", "orders/updated")
+_rider_statements: dict[tuple[str, str], str] = {}
+
+
+def _rider_statement(name: str, using: str) -> str:
+    statement = _rider_statements.get((name, using))
+    if statement is not None:
+        return statement
+    db = connections[using]
+    quote = db.ops.quote_name
+    events, links = quote(InboundEvent._meta.db_table), quote(OrderLink._meta.db_table)
+    if name == "look":
+        # The next waiting event of the order, and whether it carries exactly the payload of the
+        # order's link while that is being posted (text on SQLite, jsonb on PostgreSQL: equal
+        # documents compare equal), without reading either payload into Python.
+        topics = ", ".join("%s" for _ in CARRIER_TOPICS)
+        statement = (
+            f"SELECT e.id, e.topic, l.id, l.payment_state, CASE WHEN l.payload = e.payload THEN 1 ELSE 0 END "
+            f"FROM {events} e LEFT JOIN {links} l ON l.connection_id = e.connection_id "
+            f"AND l.storefront_order_id = e.resource_id AND l.state = %s "
+            f"WHERE e.connection_id = %s AND e.id > %s AND e.resource_id = %s AND e.status = %s "
+            f"AND e.topic IN ({topics}) ORDER BY e.id LIMIT 1")
+    elif name == "lock":
+        statement = f"SELECT id FROM {links} WHERE id = %s FOR UPDATE"
+    else:
+        # Claimed and done in one write, only while the link still is posting with that payload (it
+        # is checked again here, inside the transaction, not trusted from the look).
+        statement = (
+            f"UPDATE {events} SET status = %s, processed_at = %s, last_error = '', claimed_at = %s, "
+            f"attempts = attempts + 1 WHERE id = %s AND status = %s AND attempts = 0 AND EXISTS "
+            f"(SELECT 1 FROM {links} l WHERE l.id = %s AND l.state = %s AND l.payload = {events}.payload)")
+    _rider_statements[(name, using)] = statement
+    return statement
+
+
+def _next_rider_look(carrier: InboundEvent, after: int, using: str) -> tuple | None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(_rider_statement("look", using), (
+            OrderLink.State.POSTING, carrier.connection_id, after, carrier.resource_id, InboundEvent.Status.PENDING,
+            *CARRIER_TOPICS))
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], row[2], row[3], bool(row[4]))
+
+
+def _unchanged_rider_apply(rider_id: int, topic: str, link_id: int, payment_state: str, using: str) -> bool:
+    """What the full apply of an unchanged rider comes to, in one transaction: the event claimed and
+    done, and its "updated" entry on the order's timeline. False (nothing written) when the link
+    changed since the look or the event was taken: the rider is then applied in full."""
+    db = connections[using]
+    now = timezone.now()
+    stamp = db.ops.adapt_datetimefield_value(now)
+    with transaction.atomic(using=using), db.cursor() as cursor:
+        if db.features.has_select_for_update:  # serialised with a concurrent apply, as the full one is
+            cursor.execute(_rider_statement("lock", using), (link_id,))
+        cursor.execute(_rider_statement("claim", using), (
+            InboundEvent.Status.DONE, stamp, stamp, rider_id, InboundEvent.Status.PENDING, link_id,
+            OrderLink.State.POSTING))
+        if cursor.rowcount != 1:
+            return False
+        insert_row(OrderEvent(order_id=link_id, at=now, kind=OrderEvent.Kind.UPDATED, event_id=rider_id,
+                              message=f"{topic}: payment {payment_state or 'unknown'}"), using)
+    return True
+
+
+def _rider_by_id(pk: int, status: str):
+    return InboundEvent.objects.filter(pk=pk, status=status)
 
 
 def _event_process(event_id: int, event: InboundEvent) -> str:

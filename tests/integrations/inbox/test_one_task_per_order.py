@@ -126,3 +126,85 @@ def test_riders_left_by_a_carrier_whose_worker_died_are_applied_by_the_sweep(
         orders_sweep()
     assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
     assert OrderLink.objects.get().state == OrderLink.State.POSTED
+
+
+@pytest.fixture
+def batched(queued, monkeypatch):
+    """Orders wait in the ERP's batch after their first event (another worker holds the batch's wait)."""
+    from integrations.flows.orders import batches, posting
+
+    monkeypatch.setattr(posting, "batch_size", lambda erp: 100)
+    monkeypatch.setattr(batches._sender, "wake", lambda *args, **kwargs: None)
+    return queued
+
+
+def _timeline(link) -> list[tuple]:
+    return list(link.timeline.order_by("pk").values_list("kind", "message", "event__external_id"))
+
+
+def test_an_orders_paid_carrying_the_order_as_already_applied_costs_a_claim_and_its_timeline_entry(
+        client, batched, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    order = shopify_order(number=2008)  # paid at checkout: orders/paid carries the same order
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, order, topic="orders/paid", webhook_id="p")
+    carrier = InboundEvent.objects.get(external_id="c")
+    with CaptureQueriesContext(connection) as queries:
+        with django_capture_on_commit_callbacks(execute=True):
+            order_flow.inbound_event_process(event_id=carrier.pk, riders=False)
+    carrier_statements = len(queries)
+    with CaptureQueriesContext(connection) as queries:
+        order_events._riders_process(InboundEvent.objects.select_related("connection").get(pk=carrier.pk))
+    link = OrderLink.objects.get()
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
+    assert link.state == OrderLink.State.POSTING  # still waiting for its batch, posted once
+    assert _timeline(link)[-1] == (OrderEvent.Kind.UPDATED, "orders/paid: payment paid", "p")
+    # Found, claimed with its timeline entry, then nothing more: far fewer statements than applying it.
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 2 and len(queries) < carrier_statements
+
+
+def test_an_unchanged_rider_leaves_the_order_as_applying_it_in_full_would(
+        client, batched, monkeypatch, django_capture_on_commit_callbacks):
+    def deliver_and_run(number):
+        order = shopify_order(number=number, customer_id=number, email=f"buyer{number}@example.com")  # new buyers both
+        post_shopify_webhook(client, order, topic="orders/create", webhook_id=f"c{number}")
+        post_shopify_webhook(client, order, topic="orders/paid", webhook_id=f"p{number}")
+        run_queue(django_capture_on_commit_callbacks)
+        link = OrderLink.objects.get(order_number__endswith=str(number))
+        # which webhook each entry came from: c(reate) or p(aid), by its id without the order number
+        return link.state, link.payload, [(kind, message, ref and ref[0]) for kind, message, ref in _timeline(link)]
+
+    quick = deliver_and_run(2009)
+    monkeypatch.setattr(order_events, "UNCHANGED_RIDER_TOPICS", ())  # every rider applied in full
+    full = deliver_and_run(2010)
+    assert quick[0] == full[0] == OrderLink.State.POSTING
+    assert quick[1]["id"] != full[1]["id"]
+    assert [(kind, ref) for kind, _, ref in quick[2]] == [(kind, ref) for kind, _, ref in full[2]]
+    assert [m for k, m, _ in quick[2] if k == OrderEvent.Kind.UPDATED] == [
+        m for k, m, _ in full[2] if k == OrderEvent.Kind.UPDATED]
+    assert (OrderEvent.Kind.UPDATED, "orders/paid: payment paid", "p") in quick[2]
+
+
+def test_a_rider_that_changes_the_order_is_applied_in_full(client, batched, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2011)
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, later(order, note="leave at the door"), topic="orders/updated", webhook_id="u")
+    run_queue(django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert InboundEvent.objects.get(external_id="u").status == InboundEvent.Status.DONE
+    assert link.payload["note"] == "leave at the door" and link.state == OrderLink.State.POSTING
+
+
+def test_an_unchanged_rider_of_an_order_already_in_the_erp_is_applied_in_full(
+        client, queued, django_capture_on_commit_callbacks):
+    order = shopify_order(number=2012)  # posted at once (no batch): the rider looks at the posted order
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, order, topic="orders/paid", webhook_id="p")
+    run_queue(django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED and len(queued.erp.sales_orders) == 1
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
+    assert _timeline(link)[-1][0] == OrderEvent.Kind.UPDATED
