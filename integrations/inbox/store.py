@@ -75,14 +75,19 @@ def inbound_event_store(
     )
     using = router.db_for_write(InboundEvent)
     insert_event = _prepared_insert(event, using)
-    # The task names the event by its unique key, so it is signed before the event has an id.
-    insert_task = _prepared_task(connection.pk, external_id, using) if routed else None
     rides = routed and _may_ride(connection.kind, topic, resource_id)
+    # The task names the event by its unique key, so it is signed before the event has an id, and
+    # before the transaction (the write lock is held for the statements only). Not for an event that
+    # may ride with its order's waiting one, as most do in a sale (orders/paid right after
+    # orders/create): its task is signed in the transaction only when none waits.
+    insert_task = _prepared_task(connection.pk, external_id, using) if routed and not rides else None
     try:
         with transaction.atomic(using=using):  # on SQLite, queued behind other writers
             with connections[using].cursor() as cursor:
                 queued = not (rides and _carrier_waiting(cursor, using, connection.pk, resource_id))
                 event.pk = _execute_insert(cursor, using, *insert_event)
+                if rides and queued:
+                    insert_task = _prepared_task(connection.pk, external_id, using)
                 if insert_task is not None and queued:
                     cursor.execute(*insert_task)
             if insert_task is None and routed and queued:
