@@ -396,9 +396,12 @@ class Command(BaseCommand):
         cpu = f.get("cpu_seconds") or {}
         if cpu and all(v is not None for v in cpu.values()):
             total = sum(cpu.values())
-            parts = ", ".join(f"{name} {1000 * seconds / orders:.1f}" for name, seconds in cpu.items())
-            lines.append(f"  CPU per order               {1000 * total / orders:.1f} ms ({parts}; the processes' own "
-                         "counters, from the first webhook to the last ERP order)")
+            # The intake alone (--clusters 0) posts nothing: its CPU is per order sent (2 webhooks).
+            sent = f["erp_orders"] or f["orders"] or 1
+            parts = ", ".join(f"{name} {1000 * seconds / sent:.1f}" for name, seconds in cpu.items())
+            lines.append(f"  CPU per order               {1000 * total / sent:.1f} ms ({parts}; the processes' own "
+                         "counters, from the first webhook to the last ERP order"
+                         + (")" if f["erp_orders"] else "; per order sent: none posted)"))
         else:
             lines.append("  CPU per order               n/a (no /proc here)")
         return lines
