@@ -287,6 +287,11 @@ Q_CLUSTER = {
     # Tasks the pusher takes from the broker per round trip: five measured 37 → 55 orders/s in the
     # flash-sale benchmark (each dequeue is a write transaction on the ORM broker).
     "bulk": env.int("Q_BULK", default=5),
+    # A worker is replaced after this many tasks, or sooner once it holds more than Q_MAX_RSS KB.
+    # django-q2's 500 replaced each worker every few seconds of a sale, and a new one starts cold:
+    # its ERP session, its cached item and depot facts (asked of the ERP again) and compiled statements.
+    "recycle": env.int("Q_RECYCLE", default=10000),
+    "max_rss": env.int("Q_MAX_RSS", default=300_000),
     "catch_up": False,
     # Off only where a benchmark measures one flow alone (the drift and sync schedules would run in it).
     "scheduler": env.bool("Q_SCHEDULER", default=True),
