@@ -112,17 +112,17 @@ def _riders_process(carrier: InboundEvent) -> None:
             return
         rider_id, topic, link_id, payment_state, unchanged = look
         last = rider_id
-        if unchanged and topic in UNCHANGED_RIDER_TOPICS and _unchanged_rider_apply(
-                rider_id, topic, link_id, payment_state, using):
-            continue
-        rider = first_row("orders:rider", _rider_by_id, (rider_id, InboundEvent.Status.PENDING), using)
-        if rider is None:
-            continue  # taken meanwhile (the sweep, or its own task after a redelivery)
-        rider.connection = carrier.connection  # the same row: not read again
         try:
+            if unchanged and topic in UNCHANGED_RIDER_TOPICS and _unchanged_rider_apply(
+                    rider_id, topic, link_id, payment_state, using):
+                continue
+            rider = first_row("orders:rider", _rider_by_id, (rider_id, InboundEvent.Status.PENDING), using)
+            if rider is None:
+                continue  # taken meanwhile (the sweep, or its own task after a redelivery)
+            rider.connection = carrier.connection  # the same row: not read again
             _event_process(rider.pk, rider)
         except Exception:  # one rider never stops the others; the sweep re-runs it
-            log.warning("order event %s (riding with %s) failed; the sweep re-runs it", rider.pk, carrier.pk,
+            log.warning("order event %s (riding with %s) failed; the sweep re-runs it", rider_id, carrier.pk,
                         exc_info=True)
 
 

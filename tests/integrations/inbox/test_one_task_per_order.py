@@ -208,3 +208,22 @@ def test_an_unchanged_rider_of_an_order_already_in_the_erp_is_applied_in_full(
     assert link.state == OrderLink.State.POSTED and len(queued.erp.sales_orders) == 1
     assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.DONE
     assert _timeline(link)[-1][0] == OrderEvent.Kind.UPDATED
+
+
+def test_a_rider_whose_short_claim_fails_leaves_the_next_rider_applied_and_itself_to_the_sweep(
+        client, batched, monkeypatch, django_capture_on_commit_callbacks):
+    from django.db import OperationalError
+
+    order = shopify_order(number=2013)
+    post_shopify_webhook(client, order, topic="orders/create", webhook_id="c")
+    post_shopify_webhook(client, order, topic="orders/paid", webhook_id="p")
+    post_shopify_webhook(client, later(order, note="ring twice"), topic="orders/updated", webhook_id="u")
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(order_events, "_unchanged_rider_apply", locked)
+    assert run_queue(django_capture_on_commit_callbacks) == 1
+    assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.PENDING  # the sweep's
+    assert InboundEvent.objects.get(external_id="u").status == InboundEvent.Status.DONE
+    assert OrderLink.objects.get().payload["note"] == "ring twice"
