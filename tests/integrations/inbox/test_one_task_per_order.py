@@ -1,8 +1,13 @@
 """One queued task per order, not per webhook: an order's later events ride with the task of the
 one that still waits (integrations.inbox.store, integrations.flows.orders.events)."""
+import threading
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
+from django.db import connection, connections as db_connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -227,3 +232,88 @@ def test_a_rider_whose_short_claim_fails_leaves_the_next_rider_applied_and_itsel
     assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.PENDING  # the sweep's
     assert InboundEvent.objects.get(external_id="u").status == InboundEvent.Status.DONE
     assert OrderLink.objects.get().payload["note"] == "ring twice"
+
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement store is PostgreSQL's")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_webhook_is_stored_with_its_task_in_one_statement_and_a_redelivery_writes_nothing(
+        client, queued):
+    post_shopify_webhook(client, shopify_order(number=2089), topic="orders/create", webhook_id="first")
+    order = shopify_order(number=2090, financial_status="pending")
+    with CaptureQueriesContext(connection) as create:
+        assert post_shopify_webhook(client, order, topic="orders/create", webhook_id="c").json()["status"] == "accepted"
+    with CaptureQueriesContext(connection) as paid:
+        post_shopify_webhook(client, later(order, financial_status="paid"), topic="orders/paid", webhook_id="p")
+    # (The connection was looked up for the first webhook and is kept; the statement is its own
+    # transaction: no BEGIN or COMMIT round trips.)
+    assert [q["sql"][:4] for q in create.captured_queries] == ["WITH"]
+    assert [q["sql"][:4] for q in paid.captured_queries] == ["WITH"]
+    assert [t.task["args"][1] for t in queued_tasks()] == ["first", "c"]  # "p" rides with "c"
+    again = post_shopify_webhook(client, later(order, financial_status="paid"), topic="orders/paid", webhook_id="p")
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert InboundEvent.objects.count() == 3 and len(queued_tasks()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_stored_while_a_worker_claims_their_carriers_are_each_applied_once(client, queued):
+    """The intake's look for a carrier races the worker's claim of it: each orders/paid either rides
+    (and its carrier applies it) or gets a task of its own; none is left waiting with neither."""
+    orders = [shopify_order(number=2100 + i, financial_status="pending") for i in range(40)]
+    done, failures = threading.Event(), []
+
+    def worker():
+        try:
+            while True:
+                tasks = queued_tasks()
+                if not tasks:
+                    if done.is_set():
+                        return
+                    continue
+                tasks[0].delete()
+                import_string(tasks[0].task["func"])(*tasks[0].task["args"], **tasks[0].task["kwargs"])
+        except Exception as exc:  # reported by the test's thread
+            failures.append(exc)
+        finally:
+            db_connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        for i, order in enumerate(orders):
+            post_shopify_webhook(client, order, topic="orders/create", webhook_id=f"c{i}")
+            if i % 2:  # sent the moment the worker has claimed the order's first event
+                deadline = time.monotonic() + 10
+                while (InboundEvent.objects.filter(external_id=f"c{i}", status=InboundEvent.Status.PENDING).exists()
+                       and time.monotonic() < deadline):
+                    pass
+            post_shopify_webhook(client, later(order, financial_status="paid"), topic="orders/paid", webhook_id=f"p{i}")
+    finally:
+        done.set()
+        thread.join(120)
+    assert not failures and not thread.is_alive()
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEvent.Status.DONE}
+    assert set(OrderLink.objects.values_list("state", flat=True)) == {OrderLink.State.POSTED}
+    assert len(queued.erp.sales_orders) == 40
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_webhook_on_a_connection_the_server_dropped_is_stored_on_a_new_one(client, queued):
+    post_shopify_webhook(client, shopify_order(number=2091), topic="orders/create", webhook_id="before")
+    kept = connection.connection.info.backend_pid
+    with psycopg.connect(_dsn()) as other:  # the server ends the kept one
+        other.execute("SELECT pg_terminate_backend(%s)", (kept,))
+    connection.health_check_done = False  # as each request served starts (the test client leaves it out)
+    response = post_shopify_webhook(client, shopify_order(number=2092), topic="orders/create", webhook_id="after")
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert connection.connection.info.backend_pid != kept
+    assert [t.task["args"][1] for t in queued_tasks()] == ["before", "after"]
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(host=s["HOST"] or None, port=s["PORT"] or None, user=s["USER"] or None,
+                                          password=s["PASSWORD"] or None, dbname=s["NAME"])
