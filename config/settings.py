@@ -257,6 +257,17 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- django-q2 --------------------------------------------------------------------------------
+def q_workers_default(database: str) -> int:
+    """django-q2 workers per cluster unless Q_WORKERS says. On PostgreSQL two per core (at least
+    4): a worker waiting for the ERP (paced by its rate limit) leaves the CPU to another. On SQLite
+    one per core (at least 2): it lets one writer in at a time, and the ERP waits of a sale are the
+    batch sender's (a thread of its own), so more workers only queue for the write lock. The
+    flash-sale benchmark measured 4 workers on 2 cores at 24–26 ms of CPU per order, 2 at 20–24 ms,
+    with as many orders a second reaching the ERP."""
+    cores = os.cpu_count() or 2
+    return max(2, cores) if "sqlite" in database else max(4, 2 * cores)  # (an ENGINE or a database URL)
+
+
 # timeout < retry so a task is never handed out twice while it still runs; finite attempts;
 # failures are acknowledged because the flows record their own outcome (link state, exceptions).
 Q_CLUSTER = {
@@ -264,10 +275,8 @@ Q_CLUSTER = {
     "orm": "default",
     # The ORM broker with its per-task statements compiled once (config/q_broker.py).
     "broker_class": "config.q_broker.CompiledORM",
-    # Two workers per core by default: they spend most of their time waiting for the ERP (paced by
-    # its rate limit), so one busy writing to the database leaves its ERP slot to another. The
-    # cluster runs below the web server's CPU priority (integrations/servers.py).
-    "workers": env.int("Q_WORKERS", default=max(4, 2 * (os.cpu_count() or 2))),
+    # See q_workers_default. The cluster runs below the web server's CPU priority (integrations/servers.py).
+    "workers": env.int("Q_WORKERS", default=q_workers_default(DATABASES["default"]["ENGINE"])),
     # A task running longer than `timeout` is killed; one not acknowledged within `retry` is handed
     # out again, so timeout stays below retry (a slow task is never run twice at once), and the
     # flows' claim lease is the timeout (integrations.flows.orders.CLAIM_LEASE).

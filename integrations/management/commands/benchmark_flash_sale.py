@@ -29,6 +29,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.settings import q_workers_default
 from integrations.sandbox.shopify import ShopifySandbox
 from integrations.servers import web_server
 from integrations.inbox.webhooks import shopify_hmac
@@ -99,7 +100,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=8, help="parallel webhook senders")
         parser.add_argument("--rate", type=float, default=110, help="orders per second to offer, 2 webhooks each (0 = as fast as accepted)")
         parser.add_argument("--erp-rate-limit", type=float, default=50, help="the sandbox ERP's requests per second")
-        parser.add_argument("--workers", type=int, default=0, help="django-q2 workers (default: Q_WORKERS / cores)")
+        parser.add_argument("--workers", type=int, default=0, help="django-q2 workers per cluster (default: Q_WORKERS, else as the settings choose for the database)")
         parser.add_argument("--timeout", type=float, default=3600, help="give up waiting for the ERP after this")
         parser.add_argument("--database-url", default="", help="default: a throw-away SQLite file")
         parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
@@ -139,7 +140,7 @@ class Command(BaseCommand):
             **os.environ, "LEDGERLINE_NO_BOOTSTRAP": "1", "SANDBOX_URL": sandbox_url,
             "DATABASE_URL": database_url, "Q_BROKER": opts["broker"], "ERP_BUDGET": budget,
             "REDIS_URL": redis_url or os.environ.get("REDIS_URL", ""),
-            "Q_WORKERS": str(opts["workers"] or settings.Q_CLUSTER["workers"]), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
+            "Q_WORKERS": str(opts["workers"] or os.environ.get("Q_WORKERS") or q_workers_default(database_url)), "LOG_LEVEL": "WARNING", "Q_LOG_LEVEL": "ERROR",
             # Ledgerline paces itself just under the ERP's published limit (429s still honoured).
             "ERP_CLIENT_RATE_LIMIT": os.environ.get("ERP_CLIENT_RATE_LIMIT", str(opts["erp_rate_limit"] * 0.98)),
             "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
