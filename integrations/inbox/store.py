@@ -4,6 +4,7 @@ Hot path of every webhook. With django-q2's ORM broker the event row and its tas
 in one transaction (both stored or neither). Both INSERT statements are compiled and the task is
 signed *before* the transaction begins, so the database's write lock (on SQLite one writer at a
 time, see config/sqlite_queue) is held for two statements and a commit, not for the ORM's work.
+On PostgreSQL the two (with the look for a waiting event of the same order) are one statement.
 """
 from __future__ import annotations
 
