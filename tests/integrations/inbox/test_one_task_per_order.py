@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from integrations.connectors import postgres_conninfo
 from integrations.flows import orders as order_flow
 from integrations.flows.orders import events as order_events
 from integrations.flows.orders.sweep import orders_sweep
@@ -267,9 +268,10 @@ def test_events_stored_while_a_worker_claims_their_carriers_are_each_applied_onc
     def worker():
         try:
             while True:
+                finished = done.is_set()  # before the look, so the last webhook's task is seen
                 tasks = queued_tasks()
                 if not tasks:
-                    if done.is_set():
+                    if finished:
                         return
                     continue
                 tasks[0].delete()
@@ -304,7 +306,7 @@ def test_events_stored_while_a_worker_claims_their_carriers_are_each_applied_onc
 def test_on_postgresql_a_webhook_on_a_connection_the_server_dropped_is_stored_on_a_new_one(client, queued):
     post_shopify_webhook(client, shopify_order(number=2091), topic="orders/create", webhook_id="before")
     kept = connection.connection.info.backend_pid
-    with psycopg.connect(_dsn()) as other:  # the server ends the kept one
+    with psycopg.connect(postgres_conninfo()) as other:  # the server ends the kept one
         other.execute("SELECT pg_terminate_backend(%s)", (kept,))
     connection.health_check_done = False  # as each request served starts (the test client leaves it out)
     response = post_shopify_webhook(client, shopify_order(number=2092), topic="orders/create", webhook_id="after")
@@ -312,8 +314,3 @@ def test_on_postgresql_a_webhook_on_a_connection_the_server_dropped_is_stored_on
     assert connection.connection.info.backend_pid != kept
     assert [t.task["args"][1] for t in queued_tasks()] == ["before", "after"]
 
-
-def _dsn() -> str:
-    s = connection.settings_dict
-    return psycopg.conninfo.make_conninfo(host=s["HOST"] or None, port=s["PORT"] or None, user=s["USER"] or None,
-                                          password=s["PASSWORD"] or None, dbname=s["NAME"])
