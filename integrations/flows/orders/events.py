@@ -366,9 +366,11 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
             if action == "post" and _claim_here(link):
                 action = "post_claimed"
         if created:
+            # A concurrent event of the same order may have inserted it: no savepoint, as nothing
+            # more runs in this transaction; leaving the block rolls it back and _apply_order runs
+            # it again on that row.
             try:
-                with transaction.atomic():  # a concurrent event of the same order may have inserted it
-                    insert_row(link, router.db_for_write(OrderLink))
+                insert_row(link, router.db_for_write(OrderLink))
             except IntegrityError:
                 raise _InsertRaced from None
         else:

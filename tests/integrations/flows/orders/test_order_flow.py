@@ -144,6 +144,40 @@ def test_two_workers_posting_the_same_order_from_different_events_make_one_sales
     assert OrderLink.objects.get().state == OrderLink.State.POSTED
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_order_inserted_by_another_worker_meanwhile_is_applied_on_that_row(client, order_setup, monkeypatch):
+    """Two events of a new order: the second worker looked for the order before the first one had
+    committed it, so its insert meets the first one's row. It starts again on that row: one order,
+    one Sales Order, both events done (on PostgreSQL the failed insert must not poison the rest)."""
+    from integrations.flows.orders import events as order_events
+
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    paid = shopify_order()
+    updated = later(paid, note="gift")
+    first = post_shopify_webhook(client, paid, topic="orders/paid").json()["event"]
+    assert order_flow.inbound_event_process(event_id=first) == "posted"
+    second = post_shopify_webhook(client, updated, topic="orders/updated").json()["event"]
+
+    real_first_row, looks = order_events.first_row, []
+
+    def first_look_misses_the_row(name, *args):
+        looks.append(name)
+        if name == "orders:link-for-update" and looks.count(name) == 1:
+            return None  # as if read before the other worker's commit
+        return real_first_row(name, *args)
+
+    monkeypatch.setattr(order_events, "first_row", first_look_misses_the_row)
+    order_flow.inbound_event_process(event_id=second)
+
+    assert looks.count("orders:link-for-update") == 2  # it started again
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED and link.payload["note"] == "gift"
+    assert len(order_setup.erp.sales_orders) == 1
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEvent.Status.DONE}
+    kinds = list(link.timeline.values_list("kind", flat=True))
+    assert kinds.count(OrderEvent.Kind.RECEIVED) == 1 and kinds.count(OrderEvent.Kind.UPDATED) == 1
+
+
 def test_a_worker_dying_after_the_erp_accepted_leaves_one_sales_order_after_replay(
     client, order_setup, monkeypatch, django_capture_on_commit_callbacks
 ):
