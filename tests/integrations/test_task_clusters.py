@@ -20,8 +20,11 @@ def _figure(output: str, label: str) -> str:
 
 def test_two_task_clusters_post_a_flash_sale_once_each_within_the_erps_limit(redis_url):  # noqa: F811
     env = {**os.environ, "LEDGERLINE_MODE": "test", "LEDGERLINE_NO_BOOTSTRAP": "1", "Q_WORKERS": "2",
-           # paced well under the sandbox's limit, so a 429 means the clusters together went over it
-           "ERP_CLIENT_RATE_LIMIT": "8", "ORDERS_BATCH_WAIT": "0.5"}
+           # Paced at 7 of the sandbox's 10 a second, so a 429 means the clusters together went over
+           # it: two budgets of their own (--budget file) would offer 14/s, and that run sees a dozen
+           # 429s. The 3 spare a second absorb a request the busy 2-core machine delivered late
+           # (the sandbox counts in fixed one-second windows); at 8 one CI run saw a single 429.
+           "ERP_CLIENT_RATE_LIMIT": "7", "ORDERS_BATCH_WAIT": "0.5"}
     env.pop("DATABASE_URL", None)  # a throw-away SQLite file of the benchmark's own
     run = subprocess.run(
         [sys.executable, "manage.py", "benchmark_flash_sale", "--orders", "80", "--customers", "20", "--rate", "40",
