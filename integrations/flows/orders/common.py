@@ -89,9 +89,13 @@ def erp_facts_fresh(mappings_version: str | None = None) -> None:
 _timeline = threading.local()
 
 
-def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None) -> None:
+def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundEvent | None = None, *,
+                 event_id: int | None = None) -> None:
+    """An entry on the order's timeline, from `event` (or the event of that id, not read here)."""
     pending = getattr(_timeline, "pending", None)
     entry = OrderEvent(order=order, kind=kind, message=message, event=event)
+    if event_id is not None:
+        entry.event_id = event_id
     if pending is not None:
         pending.append(entry)  # written with the others at the end of timeline_together()
     else:

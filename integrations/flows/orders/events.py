@@ -91,20 +91,21 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, r
         return "missing"
     if not (riders and event.resource_id and event.topic in CARRIER_TOPICS and event.connection.kind == "shopify"):
         return _event_process(event_id, event)
+    taken: list[int] = []  # unchanged riders applied inside this event's own transaction
     try:
-        return _event_process(event_id, event)
+        return _event_process(event_id, event, riders_taken=taken)
     finally:
-        _riders_process(event)
+        _riders_process(event, after=taken[-1] if taken else event.pk)
 
 
-def _riders_process(carrier: InboundEvent) -> None:
+def _riders_process(carrier: InboundEvent, *, after: int | None = None) -> None:
     """Apply the carrier's order's PENDING events after it, one at a time in the order they came,
     until none is left (one may have chosen a rider as its carrier meanwhile). A rider that carries
     the order exactly as it was just applied (Shopify's orders/paid after an orders/create that was
     already paid) is only marked done, with its timeline entry (_unchanged_rider_apply); any other
     is read and applied in full. A rider that fails is left as its own task would leave it (FAILED,
-    or PENDING for the sweep)."""
-    last = carrier.pk
+    or PENDING for the sweep). `after`: the last rider already applied with the carrier itself."""
+    last = after or carrier.pk
     using = router.db_for_write(InboundEvent)
     while True:
         look = _next_rider_look(carrier, last, using)
@@ -179,25 +180,54 @@ def _unchanged_rider_apply(rider_id: int, topic: str, link_id: int, payment_stat
     changed since the look or the event was taken: the rider is then applied in full."""
     db = connections[using]
     now = timezone.now()
-    stamp = db.ops.adapt_datetimefield_value(now)
     with transaction.atomic(using=using), db.cursor() as cursor:
         if db.features.has_select_for_update:  # serialised with a concurrent apply, as the full one is
             cursor.execute(_rider_statement("lock", using), (link_id,))
-        cursor.execute(_rider_statement("claim", using), (
-            InboundEvent.Status.DONE, stamp, stamp, rider_id, InboundEvent.Status.PENDING, link_id,
-            OrderLink.State.POSTING))
-        if cursor.rowcount != 1:
+        if not _rider_claim(cursor, using, rider_id, link_id, now):
             return False
         insert_row(OrderEvent(order_id=link_id, at=now, kind=OrderEvent.Kind.UPDATED, event_id=rider_id,
-                              message=f"{topic}: payment {payment_state or 'unknown'}"), using)
+                              message=_updated_message(topic, payment_state)), using)
     return True
+
+
+def _rider_claim(cursor, using: str, rider_id: int, link_id: int, now) -> bool:
+    """The rider claimed and done, while its order's link still is posting with its payload."""
+    stamp = connections[using].ops.adapt_datetimefield_value(now)
+    cursor.execute(_rider_statement("claim", using), (
+        InboundEvent.Status.DONE, stamp, stamp, rider_id, InboundEvent.Status.PENDING, link_id,
+        OrderLink.State.POSTING))
+    return cursor.rowcount == 1
+
+
+def _updated_message(topic: str, payment_state: str) -> str:
+    return f"{topic}: payment {payment_state or 'unknown'}"
+
+
+def _unchanged_rider_take(carrier: InboundEvent, link: OrderLink, using: str) -> int | None:
+    """Inside the carrier's own transaction, just after it claimed its order for posting: the
+    order's next waiting event, when it carries exactly the payload just applied (Shopify's
+    orders/paid after an orders/create that was already paid), claimed and done with its "updated"
+    entry in the carrier's timeline statement, as _unchanged_rider_apply would do in a transaction
+    of its own. Returns its id, or None (nothing written) when the next event is not such a rider:
+    it is applied after the carrier, as are any after it."""
+    look = _next_rider_look(carrier, carrier.pk, using)
+    if look is None:
+        return None
+    rider_id, topic, link_id, payment_state, unchanged = look
+    if not (unchanged and topic in UNCHANGED_RIDER_TOPICS and link_id == link.pk):
+        return None
+    with connections[using].cursor() as cursor:  # the link is locked (or was inserted) by this transaction
+        if not _rider_claim(cursor, using, rider_id, link_id, timezone.now()):
+            return None
+    timeline_add(link, OrderEvent.Kind.UPDATED, _updated_message(topic, payment_state), event_id=rider_id)
+    return rider_id
 
 
 def _rider_by_id(pk: int, status: str):
     return InboundEvent.objects.filter(pk=pk, status=status)
 
 
-def _event_process(event_id: int, event: InboundEvent) -> str:
+def _event_process(event_id: int, event: InboundEvent, *, riders_taken: list[int] | None = None) -> str:
     # commercetools messages are applied in sequenceNumber order per order: held, dropped or fetched.
     admission = message_admit(event=event)
     if admission.outcome:
@@ -210,7 +240,7 @@ def _event_process(event_id: int, event: InboundEvent) -> str:
     try:
         raw_order = _event_payload_order(event, fetch_current=admission.fetch)
         order = translate_payload(event.connection, raw_order)
-        applied = _apply_order(event, order, raw_order, claim=not fetch)
+        applied = _apply_order(event, order, raw_order, claim=not fetch, riders_taken=riders_taken)
     except (TransientError, PermanentError) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc)[:2000])
         raise  # the task is retried by django-q2 and the sweep; the event stays stored
@@ -308,21 +338,24 @@ class _InsertRaced(Exception):
     """Another worker inserted this order's link first: the whole apply runs again, on that row."""
 
 
-def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
-                 ) -> tuple[OrderLink, str] | None:
+def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool,
+                 riders_taken: list[int] | None = None) -> tuple[OrderLink, str] | None:
     """Upsert the link from this event. Returns (link, next action: "post", "post_claimed", "cancel"
     or ""), or None when another worker has the event. An older payload never wins, and no event
-    moves the order backwards (TRANSITIONS)."""
+    moves the order backwards (TRANSITIONS). With `riders_taken` (a list), the order's next event,
+    if it is an unchanged rider, is applied in the same transaction when this event claims the
+    order for posting (_unchanged_rider_take), and its id added to the list once that committed."""
     try:
-        return _apply_once(event, order, raw_order, claim=claim)
+        return _apply_once(event, order, raw_order, claim=claim, riders_taken=riders_taken)
     except _InsertRaced:  # rolled back, the event's claim with it: the second run finds the row
-        return _apply_once(event, order, raw_order, claim=claim)
+        return _apply_once(event, order, raw_order, claim=claim, riders_taken=riders_taken)
 
 
-def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool
-                ) -> tuple[OrderLink, str] | None:
+def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool,
+                riders_taken: list[int] | None = None) -> tuple[OrderLink, str] | None:
     cfg = connection_settings(event.connection)
     total_minor = _total_minor(order)
+    taken = None
     with transaction.atomic(), timeline_together():
         if claim and not _claim_event(event.pk, done=True):
             return None
@@ -358,7 +391,7 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
             )
         else:
             if not created:
-                timeline_add(link, OrderEvent.Kind.UPDATED, f"{event.topic}: payment {order.payment_state or 'unknown'}", event)
+                timeline_add(link, OrderEvent.Kind.UPDATED, _updated_message(event.topic, order.payment_state), event)
                 changed = {name for name, value in fields.items() if getattr(link, name) != value}
             for name, value in fields.items():
                 setattr(link, name, value)
@@ -378,11 +411,15 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
                 changed |= {"state", "posting_started_at"}
             if changed:
                 link.save(update_fields=[*sorted(changed), "updated_at"])
+        if riders_taken is not None and action == "post_claimed":
+            taken = _unchanged_rider_take(event, link, router.db_for_write(InboundEvent))
         message_applied(event=event, raw_order=raw_order)
         if not claim:  # claimed earlier (PROCESSING) while its order was fetched: done now
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
             )
+    if taken is not None:
+        riders_taken.append(taken)  # committed
     if not stale and link.state in OrderLink.IN_ERP and action == "":
         after_posting_changes(link, order, event)
     return link, action
