@@ -91,11 +91,25 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, r
         return "missing"
     if not (riders and event.resource_id and event.topic in CARRIER_TOPICS and event.connection.kind == "shopify"):
         return _event_process(event_id, event)
-    taken: list[int] = []  # unchanged riders applied inside this event's own transaction
+    riders = RiderLook()
     try:
-        return _event_process(event_id, event, riders_taken=taken)
+        return _event_process(event_id, event, riders=riders)
     finally:
-        _riders_process(event, after=taken[-1] if taken else event.pk)
+        if not riders.none_waiting:
+            _riders_process(event, after=riders.taken or event.pk)
+
+
+class RiderLook:
+    """What the carrier's own transaction found of the order's next event (_unchanged_rider_take):
+    `taken`, the id of the unchanged rider it applied, or `none_waiting`: no event waited, so none
+    can ride with this carrier any more (an event stored later finds the carrier applied and gets
+    a task of its own, integrations.inbox.store), and the look after it is spared."""
+
+    __slots__ = ("taken", "none_waiting")
+
+    def __init__(self):
+        self.taken: int | None = None
+        self.none_waiting = False
 
 
 def _riders_process(carrier: InboundEvent, *, after: int | None = None) -> None:
@@ -203,31 +217,37 @@ def _updated_message(topic: str, payment_state: str) -> str:
     return f"{topic}: payment {payment_state or 'unknown'}"
 
 
-def _unchanged_rider_take(carrier: InboundEvent, link: OrderLink, using: str) -> int | None:
+def _unchanged_rider_take(carrier: InboundEvent, link: OrderLink, using: str) -> tuple[str, int | None]:
     """Inside the carrier's own transaction, just after it claimed its order for posting: the
     order's next waiting event, when it carries exactly the payload just applied (Shopify's
     orders/paid after an orders/create that was already paid), claimed and done with its "updated"
     entry in the carrier's timeline statement, as _unchanged_rider_apply would do in a transaction
-    of its own. Returns its id, or None (nothing written) when the next event is not such a rider:
-    it is applied after the carrier, as are any after it."""
+    of its own. Returns ("taken", its id); ("none", None) when no event waits; or ("other", None),
+    nothing written, when the next one is not such a rider: it is applied after the carrier, as
+    are any after it.
+
+    Why "none" is final: an event rides with this carrier only if the intake saw the carrier still
+    waiting, and the intake's look and this transaction's claim of the carrier are writes on the
+    same row (SQLite: one writer at a time; PostgreSQL: the look is SELECT … FOR UPDATE). So such an
+    event was committed before the claim, and this look, later in the same transaction, sees it."""
     look = _next_rider_look(carrier, carrier.pk, using)
     if look is None:
-        return None
+        return "none", None
     rider_id, topic, link_id, payment_state, unchanged = look
     if not (unchanged and topic in UNCHANGED_RIDER_TOPICS and link_id == link.pk):
-        return None
+        return "other", None
     with connections[using].cursor() as cursor:  # the link is locked (or was inserted) by this transaction
         if not _rider_claim(cursor, using, rider_id, link_id, timezone.now()):
-            return None
+            return "other", None
     timeline_add(link, OrderEvent.Kind.UPDATED, _updated_message(topic, payment_state), event_id=rider_id)
-    return rider_id
+    return "taken", rider_id
 
 
 def _rider_by_id(pk: int, status: str):
     return InboundEvent.objects.filter(pk=pk, status=status)
 
 
-def _event_process(event_id: int, event: InboundEvent, *, riders_taken: list[int] | None = None) -> str:
+def _event_process(event_id: int, event: InboundEvent, *, riders: RiderLook | None = None) -> str:
     # commercetools messages are applied in sequenceNumber order per order: held, dropped or fetched.
     admission = message_admit(event=event)
     if admission.outcome:
@@ -240,7 +260,7 @@ def _event_process(event_id: int, event: InboundEvent, *, riders_taken: list[int
     try:
         raw_order = _event_payload_order(event, fetch_current=admission.fetch)
         order = translate_payload(event.connection, raw_order)
-        applied = _apply_order(event, order, raw_order, claim=not fetch, riders_taken=riders_taken)
+        applied = _apply_order(event, order, raw_order, claim=not fetch, riders=riders)
     except (TransientError, PermanentError) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=InboundEvent.Status.FAILED, last_error=str(exc)[:2000])
         raise  # the task is retried by django-q2 and the sweep; the event stays stored
@@ -339,23 +359,23 @@ class _InsertRaced(Exception):
 
 
 def _apply_order(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool,
-                 riders_taken: list[int] | None = None) -> tuple[OrderLink, str] | None:
+                 riders: RiderLook | None = None) -> tuple[OrderLink, str] | None:
     """Upsert the link from this event. Returns (link, next action: "post", "post_claimed", "cancel"
     or ""), or None when another worker has the event. An older payload never wins, and no event
-    moves the order backwards (TRANSITIONS). With `riders_taken` (a list), the order's next event,
-    if it is an unchanged rider, is applied in the same transaction when this event claims the
-    order for posting (_unchanged_rider_take), and its id added to the list once that committed."""
+    moves the order backwards (TRANSITIONS). With `riders`, when this event claims the order for
+    posting, the order's next event is looked at in the same transaction (an unchanged rider is
+    applied there, _unchanged_rider_take), and `riders` says what was found once that committed."""
     try:
-        return _apply_once(event, order, raw_order, claim=claim, riders_taken=riders_taken)
+        return _apply_once(event, order, raw_order, claim=claim, riders=riders)
     except _InsertRaced:  # rolled back, the event's claim with it: the second run finds the row
-        return _apply_once(event, order, raw_order, claim=claim, riders_taken=riders_taken)
+        return _apply_once(event, order, raw_order, claim=claim, riders=riders)
 
 
 def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *, claim: bool,
-                riders_taken: list[int] | None = None) -> tuple[OrderLink, str] | None:
+                riders: RiderLook | None = None) -> tuple[OrderLink, str] | None:
     cfg = connection_settings(event.connection)
     total_minor = _total_minor(order)
-    taken = None
+    found = None
     with transaction.atomic(), timeline_together():
         if claim and not _claim_event(event.pk, done=True):
             return None
@@ -411,15 +431,15 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
                 changed |= {"state", "posting_started_at"}
             if changed:
                 link.save(update_fields=[*sorted(changed), "updated_at"])
-        if riders_taken is not None and action == "post_claimed":
-            taken = _unchanged_rider_take(event, link, router.db_for_write(InboundEvent))
+        if riders is not None and action == "post_claimed":
+            found = _unchanged_rider_take(event, link, router.db_for_write(InboundEvent))
         message_applied(event=event, raw_order=raw_order)
         if not claim:  # claimed earlier (PROCESSING) while its order was fetched: done now
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=InboundEvent.Status.DONE, processed_at=timezone.now(), last_error=""
             )
-    if taken is not None:
-        riders_taken.append(taken)  # committed
+    if found is not None:  # committed
+        riders.none_waiting, riders.taken = found[0] == "none", found[1]
     if not stale and link.state in OrderLink.IN_ERP and action == "":
         after_posting_changes(link, order, event)
     return link, action
