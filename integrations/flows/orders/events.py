@@ -96,7 +96,7 @@ def inbound_event_process(*, event_id: int, event: InboundEvent | None = None, r
         return _event_process(event_id, event, riders=riders)
     finally:
         if not riders.none_waiting:
-            _riders_process(event, after=riders.taken or event.pk)
+            _riders_process(event, after=riders.taken)
 
 
 class RiderLook:

@@ -251,8 +251,8 @@ def test_a_rider_whose_short_claim_fails_leaves_the_next_rider_applied_and_itsel
         raise OperationalError("database is locked")
 
     monkeypatch.setattr(order_events, "_unchanged_rider_apply", locked)
-    # as if "p" came in after the carrier's transaction: it is looked at after the carrier
-    monkeypatch.setattr(order_events, "_unchanged_rider_take", lambda *args: None)
+    # the carrier's own transaction leaves "p" to the look after it, where its short claim fails
+    monkeypatch.setattr(order_events, "_unchanged_rider_take", lambda *args: ("other", None))
     assert run_queue(django_capture_on_commit_callbacks) == 1
     assert InboundEvent.objects.get(external_id="p").status == InboundEvent.Status.PENDING  # the sweep's
     assert InboundEvent.objects.get(external_id="u").status == InboundEvent.Status.DONE
