@@ -10,7 +10,7 @@ helper thread per process makes the blocking call, so the writer can stop waitin
 seconds. A writer that cannot get in line within WAIT seconds goes ahead unqueued and falls back
 on SQLite's own busy timeout, so the queue can delay a write but never deadlock one; should the
 helper get the lock after that, it lets go of it at once (or hands it to the next writer).
-A forked child (gunicorn and django-q2 fork their workers) opens its own lock file: an inherited
+A forked child (django-q2 forks its workers) opens its own lock file: an inherited
 open file would share the parent's lock instead of queueing behind it.
 """
 from __future__ import annotations

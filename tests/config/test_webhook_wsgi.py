@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def call(path: str, *, method: str = "GET", body: bytes = b"", headers: dict | None = None):
-    """(status code, headers, body) of one request through config.wsgi.application, as gunicorn
+    """(status code, headers, body) of one request through config.wsgi.application, as the WSGI server
     would call it (the test's transaction kept open, as Django's test client keeps it)."""
     from config.wsgi import application
 
