@@ -221,7 +221,14 @@ class RetryingClient:
         pacer: SharedPacer | RedisPacer | PostgresPacer | None = None,
     ):
         self.pacer = pacer
-        self.session = session or requests.Session()
+        # A session of its own reads the environment's proxy and CA-bundle settings once per host
+        # (see _environment), not on every request as requests does: walking os.environ for them was
+        # about a twentieth of a task worker's CPU in a flash sale. A session passed in is left as is.
+        self._environments: dict[str, dict] | None = None
+        if session is None:
+            session = requests.Session()
+            session.trust_env, self._environments = False, {}
+        self.session = session
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -241,8 +248,29 @@ class RetryingClient:
         delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
         return delay * (0.5 + random.random() / 2)  # jitter so workers do not retry in lockstep
 
+    def _environment(self, url: str) -> dict:
+        """What requests would take from the environment for this URL (HTTP(S)_PROXY and NO_PROXY,
+        REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE), read on the first request to its host and kept. A
+        client talks to a host or two, whose settings do not change while the process runs; the one
+        thing not carried over is a ~/.netrc login, which no connector relies on (each sends its
+        vendor's own credentials)."""
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        found = self._environments.get(origin)
+        if found is None:
+            reader = requests.Session()  # trust_env, as requests.Session() by default
+            merged = reader.merge_environment_settings(origin, {}, None, None, None)
+            reader.close()
+            found = self._environments[origin] = {"proxies": merged["proxies"], "verify": merged["verify"]}
+        return found
+
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
+        if self._environments is not None:
+            environment = self._environment(url)
+            kwargs.setdefault("proxies", environment["proxies"])
+            if kwargs.get("verify") is None:
+                kwargs["verify"] = environment["verify"]
         attempt = 0
         while True:
             attempt += 1

@@ -141,6 +141,10 @@ class PrimaClient(RetryingClient):
     def __init__(self, url: str, company: str = "", **retry_kwargs):
         super().__init__(**retry_kwargs)
         self.url = url.rstrip("/")  # the instance URL: where the operations are POSTed
+        if self._environments is not None:  # zeep fetches the WSDL through the session itself
+            environment = self._environment(self.url)
+            self.session.proxies.update(environment["proxies"])
+            self.session.verify = environment["verify"]
         self.wsdl_url = f"{self.url}/wsdl?targetURI={TARGET_URI}"
         self.company = company
         # comwsomhandler names the company; wsomhandler works on the instance's own.
