@@ -12,7 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, router, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, models, router, transaction
 from django.db.models import sql
 
 from ..models import Connection, InboundEvent
@@ -274,18 +274,42 @@ def enqueue_event(event_id: int) -> None:
 
 # The INSERT of each model, compiled once per database: every webhook inserts the same columns, so
 # only the values are prepared again (as the compiler prepares them).
-_inserts: dict[tuple, tuple[str, list]] = {}
+_inserts: dict[tuple, tuple[str, list, list]] = {}
+
+# Fields whose get_db_prep_save hands back a value of this exact type unchanged (and None as None):
+# their values skip Django's per-field preparation, the larger part of preparing a row. Only these
+# exact classes (a subclass may convert), and only for exactly that type (a TextChoices member, an
+# int for a text field … still go the whole way).
+_AS_IS = {models.CharField: str, models.TextField: str, models.SlugField: str, models.EmailField: str,
+          models.IntegerField: int, models.BigIntegerField: int, models.SmallIntegerField: int,
+          models.PositiveIntegerField: int, models.PositiveBigIntegerField: int,
+          models.PositiveSmallIntegerField: int, models.AutoField: int, models.BigAutoField: int,
+          models.BooleanField: bool}
+
+
+def _as_is_type(field) -> type | None:
+    if type(field) in (models.ForeignKey, models.OneToOneField):
+        return int if _AS_IS.get(type(field.target_field)) is int else None
+    return _AS_IS.get(type(field))
 
 
 def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it."""
     cached = _inserts.get((type(obj), using))
     if cached is not None:
-        statement, fields = cached
+        statement, fields, as_is = cached
         db = connections[using]
-        values = [field.pre_save(obj, True) for field in fields]
-        if not any(hasattr(value, "resolve_expression") for value in values):
-            return statement, tuple(field.get_db_prep_save(value, connection=db) for field, value in zip(fields, values))
+        params = []
+        for field, kind in zip(fields, as_is):
+            value = field.pre_save(obj, True)
+            if value is None and kind is not None or type(value) is kind:
+                params.append(value)
+            elif hasattr(value, "resolve_expression"):
+                break  # an expression: compiled afresh below
+            else:
+                params.append(field.get_db_prep_save(value, connection=db))
+        else:
+            return statement, tuple(params)
     opts = obj._meta
     fields = [f for f in opts.local_concrete_fields if f is not opts.auto_field]
     query = sql.InsertQuery(type(obj))
@@ -293,7 +317,7 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     compiler = query.get_compiler(using=using)
     compiler.returning_fields = [opts.pk]
     [(statement, params)] = compiler.as_sql()
-    _inserts[(type(obj), using)] = (statement, fields)
+    _inserts[(type(obj), using)] = (statement, fields, [_as_is_type(f) for f in fields])
     return statement, tuple(params)
 
 
