@@ -1,12 +1,12 @@
 """The ERP account an order posts under: remembered repeat customers, guest policies, real conflicts."""
 from __future__ import annotations
 
-from django.db import router
+from django.db import router, transaction
 
 from integrations.connectors.base import CUSTOMER_MATCH_OR_CREATE, AmbiguousCustomer, PermanentError, supports
 from integrations.domain import StorefrontOrder
 from integrations.models import CustomerLink, OrderEvent, OrderLink
-from integrations.writes import outbound_write
+from integrations.writes import outbound_write, write_succeeded
 
 from .common import OrderNotReady, timeline_add
 from .connection_settings import STOREFRONT_CUSTOMER, OrderSettings, connection_settings
@@ -56,10 +56,9 @@ def ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
         customer_id, matched_on = _match_or_create(link, erp, email=email, name=order.customer_name or email,
                                                    reference=reference, country=order.country,
                                                    phone=order.customer_phone,
-                                                   match_on=("external_reference", "email"))
+                                                   match_on=("external_reference", "email"), remember=keys)
         if matched_on == "email":
             timeline_add(link, OrderEvent.Kind.CUSTOMER_MATCHED, f"Matched ERP customer {customer_id} by e-mail {email}")
-        _remember_customer(link, keys, customer_id)
         return customer_id
     by_ref = erp.find_customers(external_reference=reference)
     if len(by_ref) == 1:
@@ -134,30 +133,35 @@ def _guest_account(link: OrderLink, order: StorefrontOrder, erp, cfg: OrderSetti
     name = f"{link.connection.name} guest sales ({order.currency})"
     if supports(erp, CUSTOMER_MATCH_OR_CREATE):
         customer_id, _ = _match_or_create(link, erp, email="", name=name, reference=reference, country=order.country,
-                                          guest=True, match_on=("external_reference",))
+                                          guest=True, match_on=("external_reference",), remember=[key])
     else:
         found = erp.find_customers(external_reference=reference)
         customer_id = found[0].id if found else _create_customer(
             link, erp, email="", name=name, reference=reference, country=order.country, guest=True)
-    _remember_customer(link, [key], customer_id)
+        _remember_customer(link, [key], customer_id)
     timeline_add(link, OrderEvent.Kind.CUSTOMER_MATCHED,
               f"Guest order without an e-mail: posted under the guest account {customer_id} ({order.currency})")
     return customer_id
 
 
 def _match_or_create(link: OrderLink, erp, *, email: str, name: str, reference: str, country: str,
-                     match_on: tuple[str, ...], phone: str = "", guest: bool = False) -> tuple[str, str]:
+                     match_on: tuple[str, ...], remember: list[str], phone: str = "",
+                     guest: bool = False) -> tuple[str, str]:
     """The ERP's match-or-create, through the outbound-write log (it may create an account); several
-    accounts for one field are a customer conflict for a person."""
+    accounts for one field are a customer conflict for a person. The write is marked succeeded in the
+    transaction that remembers the account under the keys in `remember` (one commit, not two)."""
     try:
         with outbound_write(action="create_customer", idempotency_key=reference, order=link,
-                            system=getattr(erp, "system", "")) as write:
+                            system=getattr(erp, "system", ""), finish=False) as write:
             customer, matched_on = erp.match_or_create_customer(
                 email=email, name=name, external_reference=reference, country=country, phone=phone, guest=guest,
                 match_on=match_on)
             write.response_id = customer.id
     except AmbiguousCustomer as exc:
         raise_customer_conflict(link, email, reference, exc.candidates)
+    with transaction.atomic(using=router.db_for_write(CustomerLink)):
+        write_succeeded(write.pk, write.response_id)
+        _remember_customer(link, remember, customer.id)
     if not matched_on:
         timeline_add(link, OrderEvent.Kind.CUSTOMER_CREATED,
                      f"Created ERP {'guest account' if guest else 'customer'} {customer.id} for {email or phone or name}")

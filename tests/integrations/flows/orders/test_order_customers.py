@@ -3,7 +3,7 @@ policy and are never merged with strangers, and a conflict lists every real cand
 import pytest
 
 from exceptions_queue.models import ExceptionRecord
-from integrations.models import CustomerLink, OrderLink
+from integrations.models import CustomerLink, OrderLink, OutboundWrite
 from tests.payloads import deliver_shopify_webhook, post_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,50 @@ def test_a_repeat_customer_reuses_the_erp_account_without_a_second_search(
     [customer] = erp.customers
     assert {o["customer_id"] for o in erp.sales_orders} == {customer["id"]}
     assert set(CustomerLink.objects.values_list("key", flat=True)) == {"id:8101", "email:ann@example.com"}
+
+
+def test_a_new_buyers_account_is_in_the_write_log_and_remembered_together(
+    client, order_setup, django_capture_on_commit_callbacks
+):
+    erp = order_setup.erp
+    _deliver(client, shopify_order(number=1511, customer_id=8111, email="cy@example.com"), django_capture_on_commit_callbacks)
+    [customer] = erp.customers
+    [write] = OutboundWrite.objects.filter(action="create_customer")
+    assert (write.status, write.response_id) == (OutboundWrite.Status.SUCCEEDED, customer["id"])
+    assert write.finished_at is not None and write.external_reference == "shopify:customer:8111"
+    assert dict(CustomerLink.objects.values_list("key", "erp_customer_id")) == {
+        "id:8111": customer["id"], "email:cy@example.com": customer["id"]}
+
+
+def test_a_failure_recording_the_new_account_leaves_the_write_started_and_the_retry_finds_it(
+    client, order_setup, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The ERP created the account but the commit that records it failed: nothing half-recorded (the
+    write still "started", no key remembered), the order owned as failed; its retry asks the ERP's
+    match-or-create again, which finds the same account by reference instead of creating a second."""
+    from integrations.flows.orders import customers
+
+    erp = order_setup.erp
+    real = customers._remember_customer
+    def broken(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("database went away")
+    monkeypatch.setattr(customers, "_remember_customer", broken)
+    _deliver(client, shopify_order(number=1512, customer_id=8112, email="di@example.com"), django_capture_on_commit_callbacks)
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.FAILED
+    [write] = OutboundWrite.objects.filter(action="create_customer")
+    assert write.status == OutboundWrite.Status.STARTED
+    assert not CustomerLink.objects.exists()
+    assert len(erp.customers) == 1
+
+    monkeypatch.setattr(customers, "_remember_customer", real)
+    from integrations.flows.orders.posting import order_post_to_erp
+    assert order_post_to_erp(order_id=link.pk) == "posted"  # the sweep's retry
+    link.refresh_from_db()
+    assert link.state == OrderLink.State.POSTED
+    assert len(erp.customers) == 1  # matched again by its reference, not created twice
+    assert set(CustomerLink.objects.values_list("erp_customer_id", flat=True)) == {erp.customers[0]["id"]}
 
 
 def test_the_same_email_from_another_storefront_customer_matches_the_one_erp_account(
