@@ -302,7 +302,7 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
         params = []
         for field, kind in zip(fields, as_is):
             value = field.pre_save(obj, True)
-            if value is None and kind is not None or type(value) is kind:
+            if type(value) is kind or (value is None and kind is not None):
                 params.append(value)
             elif hasattr(value, "resolve_expression"):
                 break  # an expression: compiled afresh below
