@@ -9,10 +9,13 @@ On PostgreSQL the two (with the look for a waiting event of the same order) are 
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, models, router, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import sql
 
 from ..models import Connection, InboundEvent
@@ -279,7 +282,8 @@ _inserts: dict[tuple, tuple[str, list, list]] = {}
 # Fields whose get_db_prep_save hands back a value of this exact type unchanged (and None as None):
 # their values skip Django's per-field preparation, the larger part of preparing a row. Only these
 # exact classes (a subclass may convert), and only for exactly that type (a TextChoices member, an
-# int for a text field … still go the whole way).
+# int for a text field … still go the whole way). An integer still gets the database's own integer
+# adaptation where it has one (psycopg 3: Int2/Int4/Int8, as Django sends them).
 _AS_IS = {models.CharField: str, models.TextField: str, models.SlugField: str, models.EmailField: str,
           models.IntegerField: int, models.BigIntegerField: int, models.SmallIntegerField: int,
           models.PositiveIntegerField: int, models.PositiveBigIntegerField: int,
@@ -287,10 +291,19 @@ _AS_IS = {models.CharField: str, models.TextField: str, models.SlugField: str, m
           models.BooleanField: bool}
 
 
-def _as_is_type(field) -> type | None:
-    if type(field) in (models.ForeignKey, models.OneToOneField):
-        return int if _AS_IS.get(type(field.target_field)) is int else None
-    return _AS_IS.get(type(field))
+def _as_is(field, db) -> tuple[type | None, Callable | None]:
+    """(the value type that passes through, the adaptation it still gets) for one column."""
+    target = field.target_field if type(field) in (models.ForeignKey, models.OneToOneField) else field
+    kind = _AS_IS.get(type(target))
+    if kind is None or (target is not field and kind is not int):
+        return None, None
+    ops = type(db.ops)
+    if type(target) in (models.AutoField, models.BigAutoField):  # (keys: not adapted, only validated)
+        if ops.validate_autopk_value is not BaseDatabaseOperations.validate_autopk_value:
+            return None, None
+    elif kind is int and ops.adapt_integerfield_value is not BaseDatabaseOperations.adapt_integerfield_value:
+        return int, functools.partial(db.ops.adapt_integerfield_value, internal_type=target.get_internal_type())
+    return kind, None
 
 
 def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
@@ -300,10 +313,12 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
         statement, fields, as_is = cached
         db = connections[using]
         params = []
-        for field, kind in zip(fields, as_is):
+        for field, (kind, adapt) in zip(fields, as_is):
             value = field.pre_save(obj, True)
-            if type(value) is kind or (value is None and kind is not None):
-                params.append(value)
+            if type(value) is kind:
+                params.append(value if adapt is None else adapt(value))
+            elif value is None and kind is not None:
+                params.append(None)
             elif hasattr(value, "resolve_expression"):
                 break  # an expression: compiled afresh below
             else:
@@ -317,7 +332,7 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
     compiler = query.get_compiler(using=using)
     compiler.returning_fields = [opts.pk]
     [(statement, params)] = compiler.as_sql()
-    _inserts[(type(obj), using)] = (statement, fields, [_as_is_type(f) for f in fields])
+    _inserts[(type(obj), using)] = (statement, fields, [_as_is(f, connections[using]) for f in fields])
     return statement, tuple(params)
 
 
