@@ -17,6 +17,7 @@ from typing import Callable
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, models, router, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import sql
+from django.db.models.constants import OnConflict
 
 from ..models import Connection, InboundEvent
 from ..ttl_cache import TtlCache
@@ -306,9 +307,10 @@ def _as_is(field, db) -> tuple[type | None, Callable | None]:
     return kind, None
 
 
-def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
-    """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it."""
-    cached = _inserts.get((type(obj), using))
+def _prepared_insert(obj, using: str, on_conflict=None) -> tuple[str, tuple]:
+    """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it (with
+    on_conflict=OnConflict.IGNORE, as bulk_create(ignore_conflicts=True) compiles it, returning nothing)."""
+    cached = _inserts.get((type(obj), using, on_conflict))
     if cached is not None:
         statement, fields, as_is = cached
         db = connections[using]
@@ -327,12 +329,13 @@ def _prepared_insert(obj, using: str) -> tuple[str, tuple]:
             return statement, tuple(params)
     opts = obj._meta
     fields = [f for f in opts.local_concrete_fields if f is not opts.auto_field]
-    query = sql.InsertQuery(type(obj))
+    query = sql.InsertQuery(type(obj), on_conflict=on_conflict)
     query.insert_values(fields, [obj])
     compiler = query.get_compiler(using=using)
-    compiler.returning_fields = [opts.pk]
+    if on_conflict is None:
+        compiler.returning_fields = [opts.pk]
     [(statement, params)] = compiler.as_sql()
-    _inserts[(type(obj), using)] = (statement, fields, [_as_is(f, connections[using]) for f in fields])
+    _inserts[(type(obj), using, on_conflict)] = (statement, fields, [_as_is(f, connections[using]) for f in fields])
     return statement, tuple(params)
 
 
@@ -354,13 +357,15 @@ def insert_row(obj, using: str) -> None:
     obj._state.adding, obj._state.db = False, using
 
 
-def insert_rows(objs: list, using: str) -> None:
-    """bulk_create for rows whose ids nobody reads back: one compiled INSERT, executemany."""
+def insert_rows(objs: list, using: str, *, ignore_conflicts: bool = False) -> None:
+    """bulk_create for rows whose ids nobody reads back: one compiled INSERT, executemany (with
+    ignore_conflicts, a row that breaks a unique constraint is skipped, as bulk_create skips it)."""
     if not objs:
         return
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # as bulk_create does
-    prepared = [_prepared_insert(obj, using) for obj in objs]
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    prepared = [_prepared_insert(obj, using, on_conflict) for obj in objs]
     statement = prepared[0][0]
     with connections[using].cursor() as cursor:
         cursor.executemany(_without_returning(statement), [params for _, params in prepared])

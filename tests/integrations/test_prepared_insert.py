@@ -67,3 +67,45 @@ def test_a_row_inserted_the_quick_way_reads_back_as_saved(shopify_connection):
     assert list(OrderEvent.objects.filter(order_id=link.pk).order_by("pk").values_list("kind", "message")) == [
         ("updated", "é 12.30 GBP"), ("updated", "second")]
     assert Decimal("12.30") == Decimal(stored.payload["total_price"])
+
+
+def test_an_insert_that_ignores_conflicts_is_compiled_as_bulk_create_would(shopify_connection):
+    from django.db.models.constants import OnConflict
+
+    from integrations.models import CustomerLink
+
+    using = router.db_for_write(CustomerLink)
+    row = CustomerLink(connection=shopify_connection, key="email:ann@example.com", erp_customer_id="C-1")
+    statement, params = _prepared_insert(row, using, OnConflict.IGNORE)
+    query = sql.InsertQuery(CustomerLink, on_conflict=OnConflict.IGNORE)
+    fields = [f for f in CustomerLink._meta.local_concrete_fields if f is not CustomerLink._meta.auto_field]
+    query.insert_values(fields, [row])
+    [(expected, expected_params)] = query.get_compiler(using=using).as_sql()
+    assert (statement, _comparable(params)) == (expected, _comparable(expected_params))
+    assert ("INSERT OR IGNORE" in statement or "ON CONFLICT DO NOTHING" in statement) and "RETURNING" not in statement
+
+
+def test_a_key_remembered_twice_keeps_its_first_account(shopify_connection):
+    from integrations.flows.orders.customers import _remember_customer
+    from integrations.models import CustomerLink
+
+    link = _rows(shopify_connection)[0]
+    _remember_customer(link, ["id:77", "email:ann@example.com"], "C-1")
+    _remember_customer(link, ["email:ann@example.com", "phone:+441"], "C-2")  # a concurrent worker's late answer
+    assert dict(CustomerLink.objects.filter(connection=shopify_connection).values_list("key", "erp_customer_id")) == {
+        "id:77": "C-1", "email:ann@example.com": "C-1", "phone:+441": "C-2"}
+
+
+def test_a_write_marked_succeeded_reads_back_as_the_orm_would_store_it(shopify_connection):
+    from integrations.writes import outbound_write, write_succeeded
+
+    link = _rows(shopify_connection)[0]
+    with outbound_write(action="create_customer", idempotency_key="shopify:customer:77", order=link,
+                        system="rest_erp", finish=False) as write:
+        assert OutboundWrite.objects.get(pk=write.pk).status == OutboundWrite.Status.STARTED
+    before = timezone.now()
+    write_succeeded(write.pk, "C-" + "9" * 120)  # longer than the column: cut as before
+    stored = OutboundWrite.objects.get(pk=write.pk)
+    assert (stored.status, stored.response_id) == (OutboundWrite.Status.SUCCEEDED, "C-" + "9" * 98)
+    assert before <= stored.finished_at <= timezone.now()
+    assert OutboundWrite.objects.filter(status=OutboundWrite.Status.STARTED).count() == 0

@@ -13,7 +13,7 @@ from django.db import router
 
 from integrations.connectors import order_from_payload
 from integrations.domain import StorefrontOrder
-from integrations.inbox.store import insert_rows
+from integrations.inbox.store import insert_row, insert_rows
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 from integrations.ttl_cache import TtlCache
 
@@ -99,7 +99,7 @@ def timeline_add(order: OrderLink, kind: str, message: str = "", event: InboundE
     if pending is not None:
         pending.append(entry)  # written with the others at the end of timeline_together()
     else:
-        entry.save(force_insert=True)
+        insert_row(entry, router.db_for_write(OrderEvent))  # save(force_insert=True), compiled once
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from django.db import router, transaction
 
 from integrations.connectors.base import CUSTOMER_MATCH_OR_CREATE, AmbiguousCustomer, PermanentError, supports
 from integrations.domain import StorefrontOrder
+from integrations.inbox.store import insert_rows
 from integrations.models import CustomerLink, OrderEvent, OrderLink
 from integrations.writes import outbound_write, write_succeeded
 
@@ -29,9 +30,10 @@ def _remember_customer(link: OrderLink, keys: list[str], customer_id: str) -> No
     """One INSERT for the keys not remembered yet; a key a concurrent worker remembered first keeps
     its account (the unique connection + key ignores the second)."""
     if keys:
-        CustomerLink.objects.bulk_create(
-            [CustomerLink(connection=link.connection, key=key[:300], erp_customer_id=customer_id) for key in keys],
-            ignore_conflicts=True)
+        using = router.db_for_write(CustomerLink)
+        with transaction.atomic(using=using, savepoint=False):  # bulk_create(ignore_conflicts=True), compiled once
+            insert_rows([CustomerLink(connection_id=link.connection_id, key=key[:300], erp_customer_id=customer_id)
+                         for key in keys], using, ignore_conflicts=True)
 
 
 def ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
@@ -149,7 +151,8 @@ def _match_or_create(link: OrderLink, erp, *, email: str, name: str, reference: 
                      guest: bool = False) -> tuple[str, str]:
     """The ERP's match-or-create, through the outbound-write log (it may create an account); several
     accounts for one field are a customer conflict for a person. The write is marked succeeded in the
-    transaction that remembers the account under the keys in `remember` (one commit, not two)."""
+    transaction that remembers the account under the keys in `remember` and adds its timeline entry
+    (one commit, not three)."""
     try:
         with outbound_write(action="create_customer", idempotency_key=reference, order=link,
                             system=getattr(erp, "system", ""), finish=False) as write:
@@ -162,9 +165,9 @@ def _match_or_create(link: OrderLink, erp, *, email: str, name: str, reference: 
     with transaction.atomic(using=router.db_for_write(CustomerLink)):
         write_succeeded(write.pk, write.response_id)
         _remember_customer(link, remember, customer.id)
-    if not matched_on:
-        timeline_add(link, OrderEvent.Kind.CUSTOMER_CREATED,
-                     f"Created ERP {'guest account' if guest else 'customer'} {customer.id} for {email or phone or name}")
+        if not matched_on:
+            timeline_add(link, OrderEvent.Kind.CUSTOMER_CREATED, f"Created ERP {'guest account' if guest else 'customer'}"
+                                                                 f" {customer.id} for {email or phone or name}")
     return customer.id, matched_on
 
 
