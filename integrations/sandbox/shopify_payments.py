@@ -203,7 +203,10 @@ class ShopifyPayments:
             for day, rows in sorted(by_day.items()):
                 number = next(self._payment_ids["ShopifyPaymentsPayout"])
                 net = sum((r["net"] for r in rows), Decimal(0))
-                issued = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).replace(hour=23)
+                # Issued at 23:00 of its day, or at its last transaction when that came later in the day
+                # (a run after 23:00 UTC), so the transfer always lists after what it pays out.
+                issued = max(datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).replace(hour=23),
+                             max(r["date"] for r in rows))
                 payout = {"number": number, "status": status, "issued_at": issued, "currency": self.currency,
                           "transaction_type": "DEPOSIT" if net >= 0 else "WITHDRAWAL", "net": abs(net)}
                 self.payouts[number] = payout

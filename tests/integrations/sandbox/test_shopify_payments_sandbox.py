@@ -109,3 +109,15 @@ def test_without_the_payouts_scope_access_is_denied(sandbox):
     assert body["data"]["shopifyPaymentsAccount"] is None
     assert body["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     assert PAYMENTS_SCOPE in body["errors"][0]["message"]
+
+
+def test_a_payout_run_late_in_the_day_lists_its_transfer_after_what_it_pays_out(sandbox, shop):
+    from datetime import datetime, timezone
+    late = datetime(2026, 12, 1, 23, 40, tzinfo=timezone.utc)
+    order = shop.create_order(line_items=[{"sku": "MUG-001", "quantity": 1}], financial_status="pending")
+    shop.payments_charge(order["id"], when=late)
+    shop.payments_adjustment("-1.00", "shipping_label", when=late.replace(minute=50))
+    [payout] = shop.payments_payout_run()
+    rows = _graphql(sandbox, {"first": 10})["data"]["shopifyPaymentsAccount"]["balanceTransactions"]["nodes"]
+    assert [r["type"] for r in rows] == ["CHARGE", "ADJUSTMENT", "TRANSFER"]
+    assert payout["issued_at"].date() == late.date()
