@@ -340,6 +340,10 @@ class ErpSalesOrderRequest:
     prices_include_tax: bool = False
     tax_total: str = "0"  # the sum of the lines' tax amounts
     gross_total: str = ""  # what the customer pays: total + tax_total (or total when tax is included)
+    # In a batch to an ERP with CUSTOMERS_IN_BATCH, a buyer not known yet goes with the document
+    # instead of customer_id: {"email", "name", "external_reference", "country", "phone", "match_on"};
+    # the ERP matches or creates the account while it books the order, in the same request.
+    new_customer: dict | None = None
 
     def claimed_totals(self) -> dict[str, str]:
         """{"tax_total", "gross_total"} for the ERP to check, when the caller filled them in: a request
@@ -364,6 +368,11 @@ class ErpSalesOrder:
     # True when create_sales_order found the order already there (the ERP answered "duplicate
     # reference"): an earlier attempt or another worker created it, nothing new was booked.
     already_existed: bool = False
+    customer_id: str = ""  # the account the ERP booked it under
+    # For a document that carried its new customer: the field the ERP matched an account by, or
+    # customer_created when it opened a new one.
+    customer_matched_on: str = ""
+    customer_created: bool = False
 
 
 # --- ERP capabilities: each a typed interface; a connector declares which it implements ------------
@@ -380,10 +389,13 @@ ERP_CAPABILITIES = (SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_ME
 # What only some ERPs offer, and the flows use when it is there (fewer requests per order).
 CUSTOMER_MATCH_OR_CREATE = "customer_match_or_create"
 BATCH_SALES_ORDERS = "batch_sales_orders"
+# A batch document may carry a buyer the ERP does not know yet (matched or created as it is booked).
+CUSTOMERS_IN_BATCH = "customers_in_batch"
 STOCK_EXPORT = "stock_export"
 from .catalogue import ITEM_MASTER, ItemMaster  # noqa: E402  (the item master has its own module)
 
-OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER, STOCK_EXPORT)
+OPTIONAL_ERP_CAPABILITIES = (CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, CUSTOMERS_IN_BATCH, ITEM_MASTER,
+                             STOCK_EXPORT)
 
 
 class SalesOrders(Protocol):
@@ -440,6 +452,13 @@ class BatchSalesOrders(Protocol):
         order, in order (an ErpSalesOrder, already_existed when it was there, or the PermanentError
         that refused that order alone). A failure of the request itself raises as usual."""
         ...
+
+
+class CustomersInBatch(BatchSalesOrders, Protocol):
+    """create_sales_orders takes documents with new_customer instead of customer_id: the ERP matches
+    the account by the fields of its match_on in turn, else opens one, and books the order under it
+    (the answer's customer_id, customer_matched_on, customer_created). Several accounts for one field
+    refuse that document alone with AmbiguousCustomer; a document the ERP refuses opens no account."""
 
 
 class Items(Protocol):
@@ -632,7 +651,8 @@ class PurchaseOrders(Protocol):
 CAPABILITY_PROTOCOLS = {SALES_ORDERS: SalesOrders, CUSTOMERS: Customers, ITEMS: Items, STOCK: Stock,
                         DISPATCHES: Dispatches, CREDIT_MEMOS: CreditMemos, JOURNALS: Journals,
                         PURCHASE_ORDERS: PurchaseOrders, CUSTOMER_MATCH_OR_CREATE: CustomerMatchOrCreate,
-                        BATCH_SALES_ORDERS: BatchSalesOrders, ITEM_MASTER: ItemMaster,
+                        BATCH_SALES_ORDERS: BatchSalesOrders, CUSTOMERS_IN_BATCH: CustomersInBatch,
+                        ITEM_MASTER: ItemMaster,
                         STOCK_EXPORT: StockExport}
 
 

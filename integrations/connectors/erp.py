@@ -19,6 +19,7 @@ from .base import (
     BATCH_SALES_ORDERS,
     CREDIT_MEMOS,
     CUSTOMER_MATCH_OR_CREATE,
+    CUSTOMERS_IN_BATCH,
     CUSTOMERS,
     DISPATCHES,
     ITEMS,
@@ -76,8 +77,8 @@ def _message(body, response: requests.Response) -> str:
 class RestErpClient(RetryingClient):
     system = "rest_erp"  # the outbound-write log names the target by it
     capabilities = frozenset({SALES_ORDERS, CUSTOMERS, ITEMS, STOCK, DISPATCHES, CREDIT_MEMOS, JOURNALS,
-                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, ITEM_MASTER,
-                              STOCK_EXPORT})
+                              PURCHASE_ORDERS, CUSTOMER_MATCH_OR_CREATE, BATCH_SALES_ORDERS, CUSTOMERS_IN_BATCH,
+                              ITEM_MASTER, STOCK_EXPORT})
     max_batch = 100  # sales orders per POST /sales-orders/batch
 
     def __init__(self, base_url: str, api_key: str, **retry_kwargs):
@@ -194,7 +195,15 @@ class RestErpClient(RetryingClient):
             if result is None:
                 answers.append(PermanentError(f"ERP gave no result for {order.external_reference}", code="no_result"))
             elif result.get("status") in (200, 201) and isinstance(result.get("sales_order"), dict):
-                answers.append(replace(self._order(result["sales_order"]), already_existed=bool(result.get("existing"))))
+                customer = result.get("customer") if isinstance(result.get("customer"), dict) else {}
+                answers.append(replace(self._order(result["sales_order"]), already_existed=bool(result.get("existing")),
+                                       customer_matched_on=str(customer.get("matched_on") or ""),
+                                       customer_created=bool(customer.get("created"))))
+            elif result.get("status") == 409 and result.get("error") == "multiple_matches":
+                answers.append(AmbiguousCustomer(
+                    f"ERP rejected the request: {result.get('message') or 'several customers match'}", status=409,
+                    code="multiple_matches", body=result,
+                    candidates=[self._customer(c) for c in result.get("candidates") or [] if isinstance(c, dict)]))
             else:
                 errors = result.get("errors") or []
                 detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
@@ -409,9 +418,12 @@ class RestErpClient(RetryingClient):
     # --- translation -------------------------------------------------------------------------
 
     def _order_payload(self, order: ErpSalesOrderRequest) -> dict:
+        customer = {"customer_id": order.customer_id}
+        if not order.customer_id and order.new_customer:  # matched or created by the ERP as it books
+            customer = {"customer": dict(order.new_customer)}
         return {
             "external_reference": order.external_reference,
-            "customer_id": order.customer_id,
+            **customer,
             "currency": order.currency,
             "depot": order.depot,
             "order_date": order.order_date,
@@ -426,7 +438,8 @@ class RestErpClient(RetryingClient):
     def _order(data: dict) -> ErpSalesOrder:
         return ErpSalesOrder(id=data["id"], external_reference=data.get("external_reference", ""),
                              status=data.get("status", ""), total=data.get("total", ""),
-                             tax_total=data.get("tax_total", ""), gross_total=data.get("gross_total", ""))
+                             tax_total=data.get("tax_total", ""), gross_total=data.get("gross_total", ""),
+                             customer_id=str(data.get("customer_id") or ""))
 
     @staticmethod
     def _line(line: ErpSalesOrderLine) -> dict:

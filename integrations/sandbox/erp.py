@@ -29,10 +29,16 @@ for an existing account by each field in turn and answers 200 with it (plus `"ma
 account it created. Without `match_on` a duplicate external reference is 409 as before.
 `POST /sales-orders/batch` {"sales_orders": [...]} books up to 100 sales orders in one request, a
 result per document (201 booked, 200 with `"existing": true` when its external reference is already
-there, 422 with its errors), so one bad document fails only itself.
+there, 422 with its errors, 409 `multiple_matches`), so one bad document fails only itself. A
+document (single or in a batch) may carry `"customer": {..., "match_on": [...]}` instead of
+`customer_id`: a valid order's account is matched or opened as `POST /customers` with match_on would,
+the order booked under it, and the answer says how (`"customer": {"id", "matched_on", "created"}`);
+an invalid order opens no account, several matching accounts refuse that document alone.
 Stock is listed by page or by key (`GET /stock?depot=&after=<item code>`) and exported whole per
 depot in one request (`GET /stock/export?depot=`, NDJSON).
-`GET /erp/_sandbox/stats` counts the API requests served, by kind (`requests_by_kind`), for benchmarks.
+`GET /erp/_sandbox/stats` counts the API requests served, by kind (`requests_by_kind`), and the
+accounts matched or opened for documents that carried their customer (`customers_with_documents`),
+for benchmarks.
 """
 from __future__ import annotations
 
@@ -187,6 +193,8 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             self.locked_count = 0
             self.requests_count = 0
             self.requests_by_kind: dict[str, int] = {}
+            # Accounts matched or opened for documents that carried their customer, by outcome.
+            self.customers_with_documents = {"opened": 0, "matched": 0}
             self.requests_seen = []
             self._webhook_generation = getattr(self, "_webhook_generation", 0) + 1
             self.webhook_url = ""
@@ -464,54 +472,80 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             return _error(400, "invalid_json", "Request body is not valid JSON")
         if not isinstance(body, dict):
             return _error(400, "invalid_json", "Request body must be a JSON object")
+        errors = self._customer_errors(body)
+        if errors:
+            return _validation(errors)
+        with self.lock:
+            status, answer, field = self._customer_match_or_create(body, body.get("match_on"))
+        if status == 409:
+            if field:
+                return _error(409, "multiple_matches", f"{len(answer)} customers match {field} "
+                                                       f"{self._customer_wanted(body, field)}",
+                              candidates=answer, matched_on=field)
+            return _error(409, "duplicate_external_reference",
+                          f"Customer with external reference {body.get('external_reference')} already exists",
+                          existing_id=answer)
+        if status == 200:
+            return Response.json({**answer, "matched_on": field}, 200,
+                                 {"Location": f"/erp/api/v1/customers/{answer['id']}"})
+        return Response.json(answer, 201, {"Location": f"/erp/api/v1/customers/{answer['id']}"})
+
+    @staticmethod
+    def _customer_errors(body: dict, where: str = "") -> list[dict]:
+        """Field errors for a customer to open (or match): types, the account type, what it needs."""
         errors = []
         for field in ("name", "email", "phone", "external_reference", "country"):
             if body.get(field) is not None and not isinstance(body[field], str):
-                errors.append({"field": field, "message": f"{field} must be a string"})
+                errors.append({"field": f"{where}{field}", "message": f"{where}{field} must be a string"})
         account_type = body.get("account_type") or CUSTOMER
         if account_type not in ACCOUNT_TYPES:
-            errors.append({"field": "account_type",
+            errors.append({"field": f"{where}account_type",
                            "message": f"account_type must be one of {', '.join(ACCOUNT_TYPES)}"})
         if errors:
-            return _validation(errors)
+            return errors
         name, email, phone = ((body.get(f) or "").strip() for f in ("name", "email", "phone"))
         for missing in missing_for_account(name=name, email=email, phone=phone, guest=account_type == GUEST):
             if missing == "name":
-                errors.append({"field": "name", "message": "name is required"})
+                errors.append({"field": f"{where}name", "message": "name is required"})
             else:
-                errors.append({"field": "email", "message": "email or phone is required (a guest account, "
-                                                            "account_type guest, needs neither)"})
+                errors.append({"field": f"{where}email", "message": "email or phone is required (a guest "
+                                                                    "account, account_type guest, needs neither)"})
         match_on = body.get("match_on")
         if match_on is not None and (not isinstance(match_on, list) or not match_on
                                      or any(f not in CUSTOMER_MATCH_FIELDS for f in match_on)):
-            errors.append({"field": "match_on",
+            errors.append({"field": f"{where}match_on",
                            "message": f"match_on must be a non-empty list of {', '.join(CUSTOMER_MATCH_FIELDS)}"})
-        if errors:
-            return _validation(errors)
+        return errors
+
+    @staticmethod
+    def _customer_wanted(body: dict, field: str) -> str:
+        if field == "external_reference":
+            return str(body.get("external_reference") or "")
+        return (body.get(field) or "").strip()
+
+    def _customer_match_or_create(self, body: dict, match_on) -> tuple[int, object, str]:
+        """Under the lock, for a valid body: (200, the account, field) matched by the first field of
+        match_on that finds one; (409, candidates, field) when that field finds several; (409,
+        existing id, "") for a duplicate external reference; else (201, the new account, "")."""
         reference = str(body.get("external_reference") or "")
-        with self.lock:
-            for field in match_on or ():
-                wanted = {"external_reference": reference, "email": email, "phone": phone}[field]
-                if not wanted:
-                    continue
-                found = [dict(c) for c in self._customers.values() if self._customer_matches(c, field, wanted)]
-                if len(found) > 1:
-                    return _error(409, "multiple_matches",
-                                  f"{len(found)} customers match {field} {wanted}", candidates=found,
-                                  matched_on=field)
-                if found:
-                    return Response.json({**found[0], "matched_on": field}, 200,
-                                         {"Location": f"/erp/api/v1/customers/{found[0]['id']}"})
-            if reference:
-                for existing in self._customers.values():
-                    if existing["external_reference"] == reference:
-                        return _error(409, "duplicate_external_reference",
-                                      f"Customer with external reference {reference} already exists",
-                                      existing_id=existing["id"])
-            customer = self.customers_add(email=email, name=name, external_reference=reference,
-                                          country=str(body.get("country") or ""), phone=phone,
-                                          account_type=account_type)
-        return Response.json(customer, 201, {"Location": f"/erp/api/v1/customers/{customer['id']}"})
+        for field in match_on or ():
+            wanted = self._customer_wanted(body, field)
+            if not wanted:
+                continue
+            found = [dict(c) for c in self._customers.values() if self._customer_matches(c, field, wanted)]
+            if len(found) > 1:
+                return 409, found, field
+            if found:
+                return 200, found[0], field
+        if reference:
+            for existing in self._customers.values():
+                if existing["external_reference"] == reference:
+                    return 409, existing["id"], ""
+        name, email, phone = ((body.get(f) or "").strip() for f in ("name", "email", "phone"))
+        customer = self.customers_add(email=email, name=name, external_reference=reference,
+                                      country=str(body.get("country") or ""), phone=phone,
+                                      account_type=body.get("account_type") or CUSTOMER)
+        return 201, customer, ""
 
     @staticmethod
     def _customer_matches(customer: dict, field: str, wanted: str) -> bool:
@@ -555,7 +589,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             return None
         return amount
 
-    def _validate_order(self, body: dict) -> list[dict]:
+    def _validate_order(self, body: dict, *, customer_known: bool = False) -> list[dict]:
         """Field errors for a Sales Order draft; empty when it can be booked. Call under the lock."""
         errors: list[dict] = []
         for field in ("external_reference", "customer_id", "currency", "depot", "total"):
@@ -569,7 +603,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         currency = body["currency"]
         if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
             return [{"field": "currency", "message": f"Currency {currency} is not an ISO 4217 code"}]
-        if body["customer_id"] not in self._customers:
+        if not customer_known and body["customer_id"] not in self._customers:
             errors.append({"field": "customer_id", "message": f"Customer {body['customer_id']} does not exist"})
         if body["depot"] not in self.depots:
             errors.append({"field": "depot", "message": f"Depot {body['depot']} does not exist"})
@@ -659,26 +693,61 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                 order_id = self._idempotent[key][1]
                 return Response.json(copy.deepcopy(self._orders[order_id]), 201, {
                     "Location": f"/erp/api/v1/sales-orders/{order_id}", "Idempotent-Replayed": "true"})
-            status, answer = self._book_order(body)
+            status, answer, customer = self._book_order(body)
             if status == 422:
                 return _validation(answer)
+            if status == 409 and customer:
+                return _error(409, "multiple_matches", f"{len(answer)} customers match "
+                                                       f"{customer['multiple_matches']}",
+                              candidates=answer, matched_on=customer["multiple_matches"])
             if status == 409:
                 return _error(409, "duplicate_external_reference",
                               f"Sales order with external reference {body['external_reference']} already exists "
                               f"as {answer}", existing_id=answer)
             if key:
                 self._idempotent[key] = (fingerprint, answer["id"])
-            return Response.json(copy.deepcopy(answer), 201, {"Location": f"/erp/api/v1/sales-orders/{answer['id']}"})
+            return Response.json({**copy.deepcopy(answer), **({"customer": customer} if customer else {})}, 201,
+                                 {"Location": f"/erp/api/v1/sales-orders/{answer['id']}"})
 
     def _book_order(self, body: dict):
-        """Under the lock: (409, existing id) for a known external reference, (422, errors) for an
-        invalid document, else (201, the booked order)."""
+        """Under the lock: (409, existing id, None) for a known external reference, (422, errors, None)
+        for an invalid document, else (201, the booked order, customer). A document may carry its
+        customer ("customer": {..., "match_on": [...]}) instead of customer_id: once the rest of it is
+        valid, the account is matched or opened as POST /customers with match_on would, and the order
+        booked under it; customer is then {"id", "matched_on", "created"} (else None). Several accounts
+        for one field: (409, candidates, {"multiple_matches": field}), nothing booked or opened."""
         reference = body.get("external_reference")
         if isinstance(reference, str) and reference in self._orders_by_reference:
-            return 409, self._orders_by_reference[reference]
-        errors = self._validate_order(body)
+            return 409, self._orders_by_reference[reference], None
+        inline = body.get("customer")
+        if inline is None:
+            errors = self._validate_order(body)
+            if errors:
+                return 422, errors, None
+            return 201, self._book_valid_order(body), None
+        if not isinstance(inline, dict):
+            return 422, [{"field": "customer", "message": "customer must be a JSON object"}], None
+        errors = []
+        if body.get("customer_id"):
+            errors.append({"field": "customer_id", "message": "give customer_id or customer, not both"})
+        if not inline.get("match_on"):
+            errors.append({"field": "customer.match_on",
+                           "message": "a customer sent with its order needs match_on (matched, else opened)"})
+        errors += self._customer_errors(inline, "customer.")
+        errors += [e for e in self._validate_order({**body, "customer_id": "(sent with the order)"}, customer_known=True)]
         if errors:
-            return 422, errors
+            return 422, errors, None
+        status, answer, field = self._customer_match_or_create(inline, inline["match_on"])
+        if status == 409 and field:
+            return 409, answer, {"multiple_matches": field}
+        if status == 409:  # its external reference is taken, but not matched on: that account
+            answer, field = dict(self._customers[answer]), "external_reference"
+        customer = {"id": answer["id"], "matched_on": field or None, "created": status == 201}
+        self.customers_with_documents["opened" if status == 201 else "matched"] += 1
+        return 201, self._book_valid_order({**body, "customer_id": answer["id"]}), customer
+
+    def _book_valid_order(self, body: dict) -> dict:
+        reference = body.get("external_reference")
         order_id = f"SO-{self._next_order:06d}"
         self._next_order += 1
         inclusive = bool(body.get("prices_include_tax", False))
@@ -709,7 +778,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         }
         self.post_order(order)
         self._orders_by_reference[reference] = order["id"]
-        return 201, order
+        return order
 
     def create_sales_orders_batch(self, request: Request) -> Response:
         """Up to MAX_BATCH sales orders in one request, each booked (or refused) on its own: a result
@@ -733,8 +802,13 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                     results.append({"index": index, "status": 422, "external_reference": None, "errors": [
                         {"field": "sales_orders", "message": "each sales order must be a JSON object"}]})
                     continue
-                status, answer = self._book_order(document)
-                if status == 409:
+                status, answer, customer = self._book_order(document)
+                if status == 409 and customer:
+                    field = customer["multiple_matches"]
+                    results.append({"index": index, "status": 409, "external_reference": reference,
+                                    "error": "multiple_matches", "matched_on": field, "candidates": answer,
+                                    "message": f"{len(answer)} customers match {field}"})
+                elif status == 409:
                     results.append({"index": index, "status": 200, "external_reference": reference,
                                     "existing": True, "sales_order": copy.deepcopy(self._orders[answer])})
                 elif status == 422:
@@ -742,7 +816,8 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                                     "error": "validation_failed", "errors": answer})
                 else:
                     results.append({"index": index, "status": 201, "external_reference": reference,
-                                    "existing": False, "sales_order": copy.deepcopy(answer)})
+                                    "existing": False, "sales_order": copy.deepcopy(answer),
+                                    **({"customer": customer} if customer else {})})
         return Response.json({"results": results}, 200)
 
     def cancel_sales_order(self, request: Request) -> Response:
@@ -1211,6 +1286,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                 "record_locks": self.locked_count,
                 "requests": self.requests_count,
                 "requests_by_kind": dict(self.requests_by_kind),
+                "customers_with_documents": dict(self.customers_with_documents),
                 "config": self._config(),
             })
 

@@ -67,6 +67,8 @@ def batch_answers_record(entries, requests_, answers, erp) -> None:
 
     booked, alone = [], []
     for entry, request, answer in zip(entries, requests_, answers):
+        if request.new_customer and not isinstance(answer, Exception) and answer.customer_id:
+            entry.details["customer_id"] = answer.customer_id  # the account the ERP matched or opened
         if isinstance(answer, Exception) or answer.already_existed:
             alone.append((entry, request, answer))
         else:
@@ -82,8 +84,14 @@ def batch_answers_record(entries, requests_, answers, erp) -> None:
     for entry, request, answer in alone:
         try:
             if isinstance(answer, Exception):
-                order_create_failed(entry.order, answer, entry.write_id, erp)
+                order_create_failed(entry.order, answer, entry.write_id, erp, request)
             else:
+                if request.new_customer:  # booked by an earlier attempt: its account is remembered all the same
+                    using = router.db_for_write(OrderLink)
+                    told: list = []
+                    with transaction.atomic(using=using):
+                        _new_customers_record([(entry, request, answer)], told, using)
+                        insert_rows(told, using)
                 order_created(entry.order, answer, request, entry.details, write_id=entry.write_id)
         except Exception:  # one order's bookkeeping never stops the others; the sweep re-posts it
             log.exception("applying the batch answer for order %s failed", entry.order_id)
@@ -98,7 +106,7 @@ def record_batch_posted(booked: list) -> None:
 
     using = router.db_for_write(OrderLink)
     now = timezone.now()
-    writes, links, timeline = [], [], []
+    writes, links, timeline, new_customers = [], [], [], []
     for entry, request, created in booked:
         link, details = entry.order, entry.details
         rounding = Decimal(details["rounding"])
@@ -107,6 +115,8 @@ def record_batch_posted(booked: list) -> None:
         links.append((link.pk, OrderLink.State.POSTED, created.id, details["customer_id"] or "",
                       _request_as_dict(request), rounding, now, "", None, 0, summary,
                       _minor(request.gross_total, link.currency), _minor(created.gross_total, link.currency)))
+        if request.new_customer:
+            new_customers.append((entry, request, created))
         timeline.append(OrderEvent(
             order=link, kind=OrderEvent.Kind.POSTED,
             message=(f"Sales Order {created.id} created for {link.external_reference}, total "
@@ -115,10 +125,30 @@ def record_batch_posted(booked: list) -> None:
     with transaction.atomic(using=using):
         _update_rows(OutboundWrite, _WRITE_FIELDS, [w for w in writes if w[0]], using)
         _update_rows(OrderLink, _LINK_FIELDS, links, using)
-        insert_rows(timeline, using)
+        customer_entries = []
+        _new_customers_record(new_customers, customer_entries, using)
+        insert_rows(customer_entries + timeline, using)
     for entry, request, created in booked:
         link = entry.order
         link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, created.id, entry.details["summary"]
+
+
+def _new_customers_record(booked: list, timeline: list, using: str) -> None:
+    """The accounts the ERP matched or opened for documents that carried their new customer:
+    remembered under the buyers' keys (one INSERT, in the caller's transaction) and told on each
+    order's timeline as a one-request match-or-create would be (appended to `timeline`)."""
+    from .customers import customer_keys_remember
+
+    customer_keys_remember([(entry.order.connection_id, entry.details.get("customer_keys") or [], created.customer_id)
+                            for entry, _, created in booked], using)
+    for entry, request, created in booked:
+        email = request.new_customer.get("email", "")
+        if created.customer_created:
+            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_CREATED,
+                                       message=f"Created ERP customer {created.customer_id} for {email}"))
+        elif created.customer_matched_on == "email":
+            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_MATCHED,
+                                       message=f"Matched ERP customer {created.customer_id} by e-mail {email}"))
 
 
 def _after_posted(booked: list) -> None:

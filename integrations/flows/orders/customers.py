@@ -16,7 +16,7 @@ from .exception_types import CUSTOMER_CONFLICT
 from .statements import rows_where
 
 
-def _customer_keys(order: StorefrontOrder) -> list[str]:
+def customer_keys(order: StorefrontOrder) -> list[str]:
     """The storefront's ways to know a customer again, most specific first."""
     keys = []
     if order.customer_storefront_id:
@@ -36,24 +36,64 @@ def _remember_customer(link: OrderLink, keys: list[str], customer_id: str) -> No
                          for key in keys], using, ignore_conflicts=True)
 
 
+def _known_customer(link: OrderLink, keys: list[str]) -> str:
+    """The account remembered under the first of these keys that has one ("" for none); keys not
+    remembered yet are remembered with it. Asked for every order (a repeat buyer's is answered here):
+    a statement compiled once."""
+    known = dict(rows_where(CustomerLink, ("key", "erp_customer_id"),
+                            {"connection": link.connection_id, "key": list(keys)}, router.db_for_read(CustomerLink)))
+    for key in keys:
+        if key in known:
+            _remember_customer(link, [k for k in keys if k not in known], known[key])
+            return known[key]
+    return ""
+
+
+def _customer_reference(link: OrderLink, order: StorefrontOrder, email: str) -> str:
+    return f"{link.connection.code}:customer:{order.customer_storefront_id or email}"
+
+
+def customer_for_batch(link: OrderLink, order: StorefrontOrder, erp) -> tuple[str, dict | None]:
+    """For a document going in a batch to an ERP that takes new customers with it (CUSTOMERS_IN_BATCH):
+    (the account, None) for a buyer remembered (or a guest, resolved as ensure_customer does), else
+    ("", what the ERP needs to match or open the account as it books the order: the same reference,
+    fields and match_on as the one-request match-or-create). The batch's answer names the account
+    and batch_answers remembers it under the buyer's keys, so no request is spent on a new buyer."""
+    keys = customer_keys(order)
+    email = order.customer_email.strip().lower()
+    if not (email and keys):
+        return ensure_customer(link, order, erp), None
+    known = _known_customer(link, keys)
+    if known:
+        return known, None
+    return "", {"email": email, "name": order.customer_name or email,
+                "external_reference": _customer_reference(link, order, email), "country": order.country,
+                "phone": order.customer_phone, "account_type": "customer",
+                "match_on": ["external_reference", "email"]}
+
+
+def customer_keys_remember(rows: list[tuple[int, list[str], str]], using: str) -> None:
+    """(connection id, keys, account) for the new buyers of a batch: one INSERT, inside the caller's
+    transaction; a key a concurrent worker remembered first keeps its account."""
+    links = [CustomerLink(connection_id=connection_id, key=key[:300], erp_customer_id=customer_id)
+             for connection_id, keys, customer_id in rows if customer_id for key in keys]
+    if links:
+        insert_rows(links, using, ignore_conflicts=True)
+
+
 def ensure_customer(link: OrderLink, order: StorefrontOrder, erp) -> str:
     """The ERP account this order posts under. A customer seen before (same storefront customer or
     e-mail) is remembered and not searched for again; guests without an e-mail follow the
     connection's guest policy; several real candidates in the ERP are a conflict for a person."""
-    keys = _customer_keys(order)
+    keys = customer_keys(order)
     email = order.customer_email.strip().lower()
     if email and keys:
-        # Asked for every order (a repeat buyer's is answered here): a statement compiled once.
-        known = dict(rows_where(CustomerLink, ("key", "erp_customer_id"),
-                                {"connection": link.connection_id, "key": list(keys)},
-                                router.db_for_read(CustomerLink)))
-        for key in keys:
-            if key in known:
-                _remember_customer(link, [k for k in keys if k not in known], known[key])
-                return known[key]
+        known = _known_customer(link, keys)
+        if known:
+            return known
     if not email:
         return _guest_customer(link, order, erp)
-    reference = f"{link.connection.code}:customer:{order.customer_storefront_id or email}"
+    reference = _customer_reference(link, order, email)
     if supports(erp, CUSTOMER_MATCH_OR_CREATE):  # one request: matched by reference, else e-mail, else created
         customer_id, matched_on = _match_or_create(link, erp, email=email, name=order.customer_name or email,
                                                    reference=reference, country=order.country,

@@ -13,7 +13,9 @@ from django.utils import timezone
 from exceptions_queue.models import ExceptionRecord
 from exceptions_queue.services import exception_raise, exception_resolve, exceptions_resolve_for_order
 from integrations.connectors import get_erp
-from integrations.connectors.base import ErpSalesOrderRequest, PermanentError, TransientError
+from integrations.connectors.base import (
+    CUSTOMERS_IN_BATCH, AmbiguousCustomer, ErpSalesOrderRequest, PermanentError, TransientError, supports,
+)
 from integrations.domain import StorefrontOrder, format_amount, from_minor_units, to_minor_units
 from integrations.models import OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
 from integrations.writes import outbound_write, write_succeeded
@@ -32,7 +34,7 @@ from .exception_types import (
 )
 from .after_posting import REFUNDED_STATES, after_posting_changes, hold_refund, order_cancel_in_erp, sale_summary
 from .batches import batch_size, sales_order_queue, sales_orders_send_soon
-from .customers import ensure_customer
+from .customers import customer_for_batch, customer_keys, ensure_customer, raise_customer_conflict
 
 
 def _claim_order(order_id: int) -> bool:
@@ -146,7 +148,7 @@ def _post_claimed(link: OrderLink, erp, *, first_attempt: bool, order: Storefron
                     if not first_attempt and _create_was_started(link) else None)
         if existing is not None:
             ReadySalesOrder.objects.filter(order_id=link.pk).delete()  # an earlier attempt's, if its sender died
-            record_posted(link, existing.id, link.erp_customer_id, link.erp_payload, Decimal(0),
+            record_posted(link, existing.id, existing.customer_id or link.erp_customer_id, link.erp_payload, Decimal(0),
                            OrderEvent.Kind.LINKED_EXISTING,
                            f"The ERP already had Sales Order {existing.id} for {link.external_reference}",
                            summary=sale_summary(order))
@@ -154,12 +156,19 @@ def _post_claimed(link: OrderLink, erp, *, first_attempt: bool, order: Storefron
         document = sales_order_for(link, order, erp)
         if document.problems:
             raise OrderNotReady(document.problems)
-        customer_id = ensure_customer(link, order, erp)
+        size = batch_size(erp)
+        new_customer = None
+        if size and supports(erp, CUSTOMERS_IN_BATCH):  # a new buyer's account comes with the batch's answer
+            customer_id, new_customer = customer_for_batch(link, order, erp)
+        else:
+            customer_id = ensure_customer(link, order, erp)
         request = ErpSalesOrderRequest(**{**document.request.__dict__, "customer_id": customer_id,
+                                          "new_customer": new_customer,
                                           "order_date": document.request.order_date or timezone.now().date().isoformat()})
         details = {"customer_id": customer_id, "rounding": str(document.rounding), "breakdown": document.breakdown,
                    "summary": sale_summary(order), "payment_state": order.payment_state or ""}
-        size = batch_size(erp)
+        if new_customer:
+            details["customer_keys"] = customer_keys(order)
         if size:
             details["payload_digest"] = payload_digest(posted_payload)
             sales_order_queue(link=link, request=request, endpoint=erp_facts_key(erp),
@@ -223,10 +232,19 @@ def order_created(link: OrderLink, created, request: ErpSalesOrderRequest, detai
     return catch_up_after_posting(link.pk, posted) or "posted"
 
 
-def order_create_failed(link: OrderLink, exc: Exception, write_id: int, erp) -> None:
+def order_create_failed(link: OrderLink, exc: Exception, write_id: int, erp,
+                        request: ErpSalesOrderRequest | None = None) -> None:
     """A batch's answer for this order was a failure: the same outcome as a single create failing."""
     OutboundWrite.objects.filter(pk=write_id).update(status=OutboundWrite.Status.FAILED, error=str(exc)[:2000],
                                                      finished_at=timezone.now())
+    if isinstance(exc, AmbiguousCustomer):  # the new buyer it carried matches several accounts
+        customer = (request.new_customer if request is not None else None) or {}
+        try:
+            raise_customer_conflict(link, customer.get("email", ""), customer.get("external_reference", ""),
+                                    exc.candidates)
+        except OrderNotReady as conflict:
+            order_failed(link, conflict.problems, str(conflict))
+            return
     _own_failure(link, exc, erp)
 
 

@@ -349,6 +349,9 @@ class Command(BaseCommand):
             "by_kind": {kind: erp_after.get("requests_by_kind", {}).get(kind, 0)
                         - erp_before.get("requests_by_kind", {}).get(kind, 0)
                         for kind in set(erp_after.get("requests_by_kind", {})) | set(erp_before.get("requests_by_kind", {}))},
+            "customers_with_documents": {
+                outcome: erp_after.get("customers_with_documents", {}).get(outcome, 0)
+                - erp_before.get("customers_with_documents", {}).get(outcome, 0) for outcome in ("opened", "matched")},
             "cpu_seconds": {name: (cpu_after[name] - cpu_before[name])
                             if cpu_after.get(name) is not None and cpu_before.get(name) is not None else None
                             for name in cpu_before},
@@ -391,6 +394,10 @@ class Command(BaseCommand):
         lines.append(f"    a new buyer's order       ~{(per_order / orders) + customer / max(1, f['buyers']):.2f} "
                      f"(customer requests per new buyer {customer / max(1, f['buyers']):.2f})")
         lines.append(f"    a repeat buyer's order    ~{per_order / orders:.2f}")
+        with_documents = f.get("customers_with_documents") or {}
+        if any(with_documents.values()):
+            lines.append(f"    customers in batch documents {with_documents.get('opened', 0)} opened, "
+                         f"{with_documents.get('matched', 0)} matched (no request of their own)")
         if by_kind.get("batch"):
             lines.append(f"    orders per batch request  {(orders - by_kind.get('create', 0)) / by_kind['batch']:.1f} "
                          "on average (at most 100)")

@@ -482,3 +482,63 @@ def test_the_sandbox_refuses_a_batch_of_more_than_100_orders(sandbox, erp):
                              json={"sales_orders": [{"external_reference": f"x:{i}"} for i in range(101)]})
     assert response.status_code == 422 and "at most 100" in response.json()["errors"][0]["message"]
     assert erp.sales_orders == []
+
+
+def _new_customer(email="nia@example.com", reference="shopify:customer:42", name="Nia"):
+    return {"email": email, "name": name, "external_reference": reference, "country": "GB", "phone": "",
+            "account_type": "customer", "match_on": ["external_reference", "email"]}
+
+
+def test_a_batch_document_may_carry_its_new_customer_matched_or_opened_as_it_is_booked(client, erp):
+    known = _customer(client)  # zoe@example.com
+    batch = [replace(_order("", reference="shopify:11"), new_customer=_new_customer()),
+             replace(_order("", reference="shopify:12"), new_customer=_new_customer()),  # Nia again
+             replace(_order("", reference="shopify:13"), new_customer=_new_customer(
+                 email="Zoe@Example.com", reference="shopify:customer:99")),
+             replace(_order(known.id, reference="shopify:14"), new_customer=None)]
+    before = erp.requests_count
+    opened, again, matched, plain = client.create_sales_orders(batch)
+    assert erp.requests_count - before == 1
+    assert opened.customer_created and not opened.customer_matched_on and opened.customer_id != known.id
+    assert again.customer_id == opened.customer_id and again.customer_matched_on == "external_reference"
+    assert not again.customer_created
+    assert matched.customer_id == known.id and matched.customer_matched_on == "email"
+    assert plain.customer_id == known.id and not plain.customer_matched_on and not plain.customer_created
+    assert len(erp.customers) == 2
+    assert {o["external_reference"]: o["customer_id"] for o in erp.sales_orders}["shopify:13"] == known.id
+
+
+def test_a_batch_document_whose_new_customer_matches_several_accounts_is_refused_alone(client, erp):
+    for n in (1, 2):
+        client.create_customer(email="twin@example.com", name=f"Twin {n}", external_reference=f"crm:{n}")
+    refused, booked = client.create_sales_orders([
+        replace(_order("", reference="shopify:21"), new_customer=_new_customer(email="twin@example.com")),
+        replace(_order("", reference="shopify:22"), new_customer=_new_customer(reference="shopify:customer:43"))])
+    assert isinstance(refused, AmbiguousCustomer) and refused.code == "multiple_matches"
+    assert sorted(c.name for c in refused.candidates) == ["Twin 1", "Twin 2"]
+    assert booked.customer_created and [o["external_reference"] for o in erp.sales_orders] == ["shopify:22"]
+
+
+def test_an_invalid_document_opens_no_account_for_the_customer_it_carries(client, erp):
+    bad = replace(_order("", reference="shopify:31", lines=(
+        ErpSalesOrderLine("NOPE", "Unknown", 1, "9.00", "9.00", "T1", "1.50"),), total="9.00"),
+        new_customer=_new_customer())
+    nameless = replace(_order("", reference="shopify:32"), new_customer={**_new_customer(), "name": "", "email": ""})
+    [refused, unnamed] = client.create_sales_orders([bad, nameless])
+    assert isinstance(refused, PermanentError) and "NOPE" in str(refused)
+    assert isinstance(unnamed, PermanentError) and "customer.name" in str(unnamed)
+    assert erp.customers == [] and erp.sales_orders == []
+
+
+def test_the_sandbox_wants_customer_id_or_a_customer_with_match_on_not_both(sandbox, client, erp):
+    known = _customer(client)
+    payload = client._order_payload(_order(known.id, reference="shopify:41"))
+    url, auth = f"{sandbox.url}/erp/api/v1/sales-orders", {"Authorization": "Bearer sandbox-erp-key"}
+    both = requests.post(url, timeout=5, headers=auth, json={**payload, "customer": _new_customer()})
+    assert both.status_code == 422 and "not both" in str(both.json()["errors"])
+    no_match_on = {k: v for k, v in _new_customer().items() if k != "match_on"}
+    without = requests.post(url, timeout=5, headers=auth, json={**payload, "customer_id": "", "customer": no_match_on})
+    assert without.status_code == 422 and "customer.match_on" in str(without.json()["errors"])
+    single = requests.post(url, timeout=5, headers=auth, json={**payload, "customer_id": "", "customer": _new_customer()})
+    assert single.status_code == 201 and single.json()["customer"]["created"] is True
+    assert single.json()["customer_id"] == single.json()["customer"]["id"] != known.id

@@ -11,7 +11,7 @@ from integrations.connectors import get_erp
 from integrations.flows import orders as order_flow
 from integrations.flows.orders import batches
 from integrations.flows.orders.common import erp_facts_key
-from integrations.models import InboundEvent, OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
+from integrations.models import CustomerLink, InboundEvent, OrderEvent, OrderLink, OutboundWrite, ReadySalesOrder
 from tests.payloads import deliver_shopify_webhook, shopify_order
 
 pytestmark = pytest.mark.django_db
@@ -76,10 +76,12 @@ def test_ready_orders_go_to_the_erp_in_one_batch_request_each_posted_once(
 
 
 def test_one_document_the_erp_refuses_fails_only_its_own_order(
-    client, order_setup, batching, django_capture_on_commit_callbacks
+    client, order_setup, batching, shopify_connection, django_capture_on_commit_callbacks
 ):
     erp = order_setup.erp
-    _queue_orders(client, django_capture_on_commit_callbacks, [3011])
+    amy = erp.customers_add(email="amy@example.com", name="Amy", external_reference="crm:amy")
+    CustomerLink.objects.create(connection=shopify_connection, key="id:7001", erp_customer_id=amy["id"])
+    _queue_orders(client, django_capture_on_commit_callbacks, [3011])  # posts under her remembered account
     erp._customers.clear()  # the ERP lost the account the first order was checked against
     deliver_shopify_webhook(client, shopify_order(number=3012, customer_id=7002, email="ben@example.com"),
                             django_capture_on_commit_callbacks)
@@ -185,3 +187,63 @@ def test_a_worker_queues_its_order_and_the_background_sender_posts_the_batch_wit
     assert len(erp.sales_orders) == 3
     assert erp.requests_by_kind.get("batch", 0) >= 1 and not erp.requests_by_kind.get("create")
     assert not ReadySalesOrder.objects.exists()
+
+
+def test_new_buyers_go_with_their_documents_and_cost_no_request_of_their_own(
+    client, order_setup, batching, shopify_connection, django_capture_on_commit_callbacks
+):
+    erp, capture = order_setup.erp, django_capture_on_commit_callbacks
+    _queue_orders(client, capture, [3101, 3102])  # Amy twice, before the ERP knows her
+    _queue_orders(client, capture, [3103], customer_id=7002, email="ben@example.com")
+    assert _kinds_during(erp, batching) == {"batch": 1}  # no customer request at all
+    assert len(erp.customers) == 2  # Amy's second document matched the account her first opened
+    booked = {o["external_reference"]: o["customer_id"] for o in erp.sales_orders}
+    for link in OrderLink.objects.all():
+        assert link.state == OrderLink.State.POSTED and link.erp_customer_id == booked[link.external_reference]
+    amy = OrderLink.objects.get(order_number="#3101")
+    assert amy.erp_customer_id == OrderLink.objects.get(order_number="#3102").erp_customer_id
+    assert dict(CustomerLink.objects.values_list("key", "erp_customer_id")) == {
+        "id:7001": amy.erp_customer_id, "email:amy@example.com": amy.erp_customer_id,
+        "id:7002": booked[OrderLink.objects.get(order_number="#3103").external_reference],
+        "email:ben@example.com": booked[OrderLink.objects.get(order_number="#3103").external_reference]}
+    assert [e.kind for e in amy.timeline.order_by("id")][-2:] == [OrderEvent.Kind.CUSTOMER_CREATED,
+                                                                   OrderEvent.Kind.POSTED]
+    assert OrderEvent.objects.filter(kind=OrderEvent.Kind.CUSTOMER_CREATED).count() == 2
+
+    _queue_orders(client, capture, [3104])  # Amy again: her remembered account goes with the document
+    assert ReadySalesOrder.objects.get().request["customer_id"] == amy.erp_customer_id
+    assert ReadySalesOrder.objects.get().request["new_customer"] is None
+    assert _kinds_during(erp, batching) == {"batch": 1} and len(erp.customers) == 2
+
+
+def test_a_new_buyer_the_erp_knows_by_email_is_matched_in_the_batch(
+    client, order_setup, batching, django_capture_on_commit_callbacks
+):
+    erp = order_setup.erp
+    cara = erp.customers_add(email="cara@example.com", name="Cara", external_reference="crm:9")
+    _queue_orders(client, django_capture_on_commit_callbacks, [3111], customer_id=7004, email="Cara@Example.com")
+    assert _kinds_during(erp, batching) == {"batch": 1}
+    link = OrderLink.objects.get()
+    assert link.state == OrderLink.State.POSTED and link.erp_customer_id == cara["id"] and len(erp.customers) == 1
+    assert link.timeline.get(kind=OrderEvent.Kind.CUSTOMER_MATCHED).message == (
+        f"Matched ERP customer {cara['id']} by e-mail cara@example.com")
+
+
+def test_a_new_buyer_matching_several_accounts_fails_only_that_order_as_a_customer_conflict(
+    client, order_setup, batching, django_capture_on_commit_callbacks
+):
+    erp, capture = order_setup.erp, django_capture_on_commit_callbacks
+    twins = [erp.customers_add(email="dana@example.com", name=f"Dana {n}", external_reference=f"crm:{n}")
+             for n in (1, 2)]
+    _queue_orders(client, capture, [3121], customer_id=7005, email="dana@example.com")
+    _queue_orders(client, capture, [3122], customer_id=7002, email="ben@example.com")
+    batching()
+    dana, ben = OrderLink.objects.get(order_number="#3121"), OrderLink.objects.get(order_number="#3122")
+    assert ben.state == OrderLink.State.POSTED
+    assert dana.state == OrderLink.State.FAILED and not dana.erp_order_id
+    record = ExceptionRecord.objects.get(order=dana)
+    assert record.type_code == "customer_conflict"
+    assert all(twin["id"] in record.message for twin in twins)
+    assert len(erp.customers) == 3  # Ben's opened, none for Dana
+    assert OutboundWrite.objects.get(order=dana, action="create_sales_order").status == "failed"
+    assert not CustomerLink.objects.filter(key__contains="dana").exists()
