@@ -396,7 +396,7 @@ class Command(BaseCommand):
         lines.append(f"    a repeat buyer's order    ~{per_order / orders:.2f}")
         with_documents = f.get("customers_with_documents") or {}
         if any(with_documents.values()):
-            lines.append(f"    customers in batch documents {with_documents.get('opened', 0)} opened, "
+            lines.append(f"    new buyers in batches     {with_documents.get('opened', 0)} opened, "
                          f"{with_documents.get('matched', 0)} matched (no request of their own)")
         if by_kind.get("batch"):
             lines.append(f"    orders per batch request  {(orders - by_kind.get('create', 0)) / by_kind['batch']:.1f} "
