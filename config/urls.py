@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, login_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import ops_views, views
@@ -9,6 +11,8 @@ from . import ops_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    # Browsers ask for /favicon.ico on pages that name none (the layout names the SVG).
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
     path("operating-model/", ops_views.operating_model_page, name="ops-operating-model"),
     path("audit/", ops_views.audit_page, name="ops-audit"),
     path("metrics", ops_views.metrics, name="metrics"),

@@ -182,3 +182,18 @@ def test_the_exception_screens_fit_a_phone(transactional_db, live_server, browse
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_opening_a_row_in_the_drawer_logs_no_browser_error(transactional_db, live_server, page, sign_in):
+    ExceptionRecordFactory(team="ops", title="SKU TEE-RED-M has no ERP item")
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(UserFactory(username="olivia-ops", roles=["ops"]))
+    page.goto("/exceptions/")
+    expect(page.locator(".bulkbar button").first).to_be_attached()  # the bulk form's buttons are there
+    page.get_by_role("link", name="SKU TEE-RED-M has no ERP item").click()
+    expect(page.get_by_role("dialog", name="SKU TEE-RED-M has no ERP item")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#drawer [role=dialog]")).to_have_count(0)
+    assert errors == []
