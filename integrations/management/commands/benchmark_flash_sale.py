@@ -164,7 +164,8 @@ class Command(BaseCommand):
             self._wait_for(f"{sandbox_url}/erp/_sandbox/stats")
             trees = {"webhooks": children[1].pid}
             trees.update({("tasks" if len(clusters) == 1 else f"tasks {n + 1}"): c.pid for n, c in enumerate(clusters)})
-            figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts, cpu_trees=trees)
+            figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts, cpu_trees=trees,
+                                outside_trees={"sandbox systems": children[0].pid})
             figures.update(self._ledgerline_counts(manage, env))
             figures["setup"] = (f"{opts['database']} database, {opts['broker']} broker, {opts['clusters']} task "
                                 f"cluster(s) of {env['Q_WORKERS']} workers, ERP budget in {budget}")
@@ -229,7 +230,8 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         raise SystemExit(f"no answer from {url}")
 
-    def _run(self, base: str, erp_admin: str, shopify, opts, cpu_trees: dict | None = None) -> dict:
+    def _run(self, base: str, erp_admin: str, shopify, opts, cpu_trees: dict | None = None,
+             outside_trees: dict | None = None) -> dict:
         n = opts["orders"]
         secret = settings.SHOPIFY["webhook_secret"]
         url = f"{base}/webhooks/shopify/shopify/"
@@ -298,6 +300,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Sending {n} orders ({2 * n} webhooks) with {opts['concurrency']} senders ...")
         erp_before = requests.get(f"{erp_admin}/stats", timeout=10).json()
         cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
+        # What else this machine spends on the sale (not Ledgerline's): the sandboxes and this sender.
+        outside_before = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
+        outside_before["load generator"] = sum(os.times()[:2])
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
         send_seconds = time.perf_counter() - start
@@ -321,6 +326,8 @@ class Command(BaseCommand):
             time.sleep(0.5)
         total_seconds = time.perf_counter() - start
         cpu_after = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
+        outside_after = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
+        outside_after["load generator"] = sum(os.times()[:2])
         erp_after = requests.get(f"{erp_admin}/stats", timeout=10).json()
         booked = requests.get(f"{erp_admin}/references", timeout=60).json()
         references = booked["references"]
@@ -352,6 +359,9 @@ class Command(BaseCommand):
             "customers_with_documents": {
                 outcome: erp_after.get("customers_with_documents", {}).get(outcome, 0)
                 - erp_before.get("customers_with_documents", {}).get(outcome, 0) for outcome in ("opened", "matched")},
+            "outside_cpu_seconds": {name: (outside_after[name] - outside_before[name])
+                                    if outside_after.get(name) is not None and outside_before.get(name) is not None
+                                    else None for name in outside_before},
             "cpu_seconds": {name: (cpu_after[name] - cpu_before[name])
                             if cpu_after.get(name) is not None and cpu_before.get(name) is not None else None
                             for name in cpu_before},
@@ -410,6 +420,11 @@ class Command(BaseCommand):
             lines.append(f"  CPU per order               {1000 * total / sent:.1f} ms ({parts}; the processes' own "
                          "counters, from the first webhook to the last ERP order"
                          + (")" if f["erp_orders"] else "; per order sent: none posted)"))
+            outside = {name: v for name, v in (f.get("outside_cpu_seconds") or {}).items() if v is not None}
+            if outside:
+                lines.append("  the rest of this machine    " + ", ".join(
+                    f"{name} {1000 * seconds / sent:.1f}" for name, seconds in outside.items())
+                    + " ms per order (not Ledgerline's: the vendors' side and the sender)")
         else:
             lines.append("  CPU per order               n/a (no /proc here)")
         return lines
