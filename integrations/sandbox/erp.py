@@ -734,7 +734,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             errors.append({"field": "customer.match_on",
                            "message": "a customer sent with its order needs match_on (matched, else opened)"})
         errors += self._customer_errors(inline, "customer.")
-        errors += [e for e in self._validate_order({**body, "customer_id": "(sent with the order)"}, customer_known=True)]
+        errors += self._validate_order({**body, "customer_id": "(sent with the order)"}, customer_known=True)
         if errors:
             return 422, errors, None
         status, answer, field = self._customer_match_or_create(inline, inline["match_on"])

@@ -32,8 +32,7 @@ def _remember_customer(link: OrderLink, keys: list[str], customer_id: str) -> No
     if keys:
         using = router.db_for_write(CustomerLink)
         with transaction.atomic(using=using, savepoint=False):  # bulk_create(ignore_conflicts=True), compiled once
-            insert_rows([CustomerLink(connection_id=link.connection_id, key=key[:300], erp_customer_id=customer_id)
-                         for key in keys], using, ignore_conflicts=True)
+            customer_keys_remember([(link.connection_id, keys, customer_id)], using)
 
 
 def _known_customer(link: OrderLink, keys: list[str]) -> str:
@@ -73,8 +72,8 @@ def customer_for_batch(link: OrderLink, order: StorefrontOrder, erp) -> tuple[st
 
 
 def customer_keys_remember(rows: list[tuple[int, list[str], str]], using: str) -> None:
-    """(connection id, keys, account) for the new buyers of a batch: one INSERT, inside the caller's
-    transaction; a key a concurrent worker remembered first keeps its account."""
+    """(connection id, keys, account) for one buyer or the new buyers of a batch: one INSERT, inside
+    the caller's transaction; a key a concurrent worker remembered first keeps its account."""
     links = [CustomerLink(connection_id=connection_id, key=key[:300], erp_customer_id=customer_id)
              for connection_id, keys, customer_id in rows if customer_id for key in keys]
     if links:
