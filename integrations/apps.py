@@ -14,5 +14,9 @@ class IntegrationsConfig(AppConfig):
         from integrations.models import Connection
         from integrations.inbox.webhooks import connection_cache_clear
 
+        # The task cluster's in-process queues survive a killed worker (config/q_queues.py).
+        from config.q_queues import install as install_q_queues
+
+        install_q_queues()
         post_save.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache")
         post_delete.connect(connection_cache_clear, sender=Connection, dispatch_uid="connection-cache-del")

@@ -91,6 +91,62 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except OSError:
+        return []
+
+
+class _Chaos:
+    """--kill-workers: SIGKILL one process of a task cluster every `every` seconds while the sale is sent
+    (a child of a cluster's sentinel: a worker, the pusher or the monitor, never the sentinel itself,
+    which starts another), then run the orders sweep every 10 s while the benchmark waits, as the
+    "orders-sweep" schedule would (the benchmark turns the scheduler off)."""
+
+    def __init__(self, cluster_pids: list[int], every: float, manage: str, env: dict):
+        self.cluster_pids, self.every, self.manage, self.env = cluster_pids, every, manage, env
+        self.kills, self.sweeps = 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._kill_loop, daemon=True, name="kill-workers")
+        self._next_sweep = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _kill_loop(self) -> None:
+        import random
+        import signal
+
+        chooser = random.Random(17)
+        while not self._stop.wait(self.every):
+            victims = [grandchild for pid in self.cluster_pids for sentinel in _children(pid)
+                       for grandchild in _children(sentinel)]
+            if victims:
+                try:
+                    os.kill(chooser.choice(victims), signal.SIGKILL)
+                    self.kills += 1
+                except ProcessLookupError:
+                    pass
+
+    def stop_killing(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sweep_when_due(self) -> None:
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + 10
+        subprocess.run([sys.executable, self.manage, "shell", "-c",
+                        "from integrations.tasks import sweep_orders; sweep_orders()"],
+                       env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        self.sweeps += 1
+
+    def stop(self) -> None:
+        self.stop_killing()
+
 class Command(BaseCommand):
     help = "Benchmark a flash sale through the webhook endpoint into the sandbox ERP and print the figures."
 
@@ -116,6 +172,11 @@ class Command(BaseCommand):
                             help="where the ERP budget is kept (default: redis with the Redis broker, postgres "
                                  "with several clusters on PostgreSQL, else this host's slot file)")
         parser.add_argument("--redis-url", default="", help="default: a redis-server of its own on a free port")
+        parser.add_argument("--kill-workers", type=float, default=0,
+                            help="every this many seconds while the webhooks are sent, SIGKILL one process of a "
+                                 "task cluster (a worker, the pusher or the monitor; django-q2's sentinel starts "
+                                 "another); the cluster then hands a task out again after 15 s and the orders "
+                                 "sweep runs every 10 s, so what a killed process held is recovered by the product")
 
     def handle(self, *args, **opts):
         tmp = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
@@ -146,6 +207,8 @@ class Command(BaseCommand):
             "INVENTORY_PUSH_ON_ORDER": "0",  # this measures the order path alone
             "Q_SCHEDULER": "0",  # ... without the drift, stock and planner schedules running beside it
         }
+        if opts["kill_workers"]:  # a lost task comes back in seconds, not after the production minutes
+            env.update({"Q_TIMEOUT": "10", "Q_RETRY": "15"})
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         self.stdout.write(f"Preparing a fresh database in {tmp} ...")
         subprocess.run([sys.executable, manage, "demo_seed"], env=env, check=True, stdout=subprocess.DEVNULL)
@@ -165,7 +228,9 @@ class Command(BaseCommand):
             trees = {"webhooks": children[1].pid}
             trees.update({("tasks" if len(clusters) == 1 else f"tasks {n + 1}"): c.pid for n, c in enumerate(clusters)})
             figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts, cpu_trees=trees,
-                                outside_trees={"sandbox systems": children[0].pid})
+                                outside_trees={"sandbox systems": children[0].pid},
+                                chaos=_Chaos([c.pid for c in clusters], opts["kill_workers"], manage, env)
+                                if opts["kill_workers"] else None)
             figures.update(self._ledgerline_counts(manage, env))
             figures["setup"] = (f"{opts['database']} database, {opts['broker']} broker, {opts['clusters']} task "
                                 f"cluster(s) of {env['Q_WORKERS']} workers, ERP budget in {budget}")
@@ -180,6 +245,11 @@ class Command(BaseCommand):
                     child.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     child.kill()
+            for cluster in clusters:  # what a cluster left running (its sentinel and workers): gone too
+                try:
+                    os.killpg(cluster.pid, 9)
+                except (ProcessLookupError, PermissionError):
+                    pass
             logs.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -189,7 +259,8 @@ class Command(BaseCommand):
         shares nothing with the others but the database and the broker, as on another host."""
         workdir.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen([sys.executable, manage, "qcluster"], env={**env, "LEDGERLINE_VAR_DIR": str(workdir)},
-                                cwd=str(workdir), stdout=logs, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(5))
+                                cwd=str(workdir), stdout=logs, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(5),
+                                start_new_session=True)  # a process group of its own, ended whole
 
     @staticmethod
     def _fresh_postgres(url: str) -> None:
@@ -231,7 +302,7 @@ class Command(BaseCommand):
         raise SystemExit(f"no answer from {url}")
 
     def _run(self, base: str, erp_admin: str, shopify, opts, cpu_trees: dict | None = None,
-             outside_trees: dict | None = None) -> dict:
+             outside_trees: dict | None = None, chaos: "_Chaos | None" = None) -> dict:
         n = opts["orders"]
         secret = settings.SHOPIFY["webhook_secret"]
         url = f"{base}/webhooks/shopify/shopify/"
@@ -303,8 +374,12 @@ class Command(BaseCommand):
         # What else this machine spends on the sale (not Ledgerline's): the sandboxes and this sender.
         outside_before = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
         outside_before["load generator"] = sum(os.times()[:2])
+        if chaos is not None:
+            chaos.start()
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
+        if chaos is not None:
+            chaos.stop_killing()
         send_seconds = time.perf_counter() - start
         self.stdout.write(
             f"  accepted in {send_seconds:.1f}s ({statuses.get(200, 0) / send_seconds:.0f}/s; latency p50 "
@@ -323,7 +398,11 @@ class Command(BaseCommand):
                 self.stdout.flush()
             elif time.time() - last_change > 120:
                 break  # no progress for two minutes: report what we have
+            if chaos is not None:
+                chaos.sweep_when_due()
             time.sleep(0.5)
+        if chaos is not None:
+            chaos.stop()
         total_seconds = time.perf_counter() - start
         cpu_after = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
         outside_after = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
@@ -359,6 +438,8 @@ class Command(BaseCommand):
             "customers_with_documents": {
                 outcome: erp_after.get("customers_with_documents", {}).get(outcome, 0)
                 - erp_before.get("customers_with_documents", {}).get(outcome, 0) for outcome in ("opened", "matched")},
+            "kills": chaos.kills if chaos is not None else None,
+            "erp_customers": erp_after.get("customers", 0) - erp_before.get("customers", 0),
             "outside_cpu_seconds": {name: (outside_after[name] - outside_before[name])
                                     if outside_after.get(name) is not None and outside_before.get(name) is not None
                                     else None for name in outside_before},
@@ -370,9 +451,12 @@ class Command(BaseCommand):
     def _ledgerline_counts(self, manage: str, env: dict) -> dict:
         code = (
             "import json; from exceptions_queue.models import ExceptionRecord as E; "
-            "from integrations.models import OrderLink as O; from django.db.models import Count; "
+            "from integrations.models import OrderLink as O, InboundEvent as I; from django.db.models import Count; "
+            "from django_q.models import OrmQ as Q; "
             "print(json.dumps({'exceptions': {r['type_code']: r['n'] for r in E.objects.values('type_code').annotate(n=Count('id'))},"
-            " 'states': {r['state']: r['n'] for r in O.objects.values('state').annotate(n=Count('id'))}}))"
+            " 'states': {r['state']: r['n'] for r in O.objects.values('state').annotate(n=Count('id'))},"
+            " 'events': {r['status']: r['n'] for r in I.objects.values('status').annotate(n=Count('id'))},"
+            " 'queued_tasks': Q.objects.count()}))"
         )
         # The ERP holding every order is counted before the last batch's answers are recorded on
         # their links: give that bookkeeping a few seconds to finish before the states are read.
@@ -447,11 +531,16 @@ class Command(BaseCommand):
             f"{100 * f['orders_per_s'] / limit if limit else 0:.0f}% of it",
             f"  ERP 429s seen               {f['erp_429']} (all retried after Retry-After)",
             *self._per_order_lines(f),
+            *([f"  processes killed (SIGKILL)  {f['kills']} while the webhooks were sent (a worker, the pusher or "
+               "the monitor; the orders sweep ran every 10 s after)"] if f.get("kills") is not None else []),
             f"  duplicates in the ERP       {f['duplicates']}",
+            f"  ERP customers per buyer     {f['erp_customers'] / max(1, f['buyers']):.2f} ({f['erp_customers']} opened "
+            f"for {f['buyers']} distinct buyers; more than 1.00 is a duplicate account)",
             f"  lost orders                 {f['lost']}",
             f"  posted with a wrong total   {f['wrong_totals']} (ERP gross total differs from the storefront's; must be 0)",
             f"  exceptions raised           {sum(exceptions.values())}",
             *[f"    {code:<26}{count}" for code, count in sorted(exceptions.items())],
             f"  order links by state        {f.get('states')}",
+            f"  inbound events by status    {f.get('events')} ({f.get('queued_tasks')} tasks still queued)",
         ]
         self.stdout.write("\n".join(lines))

@@ -152,6 +152,9 @@ def test_a_sender_killed_after_the_erp_booked_its_batch_leaves_one_sales_order_e
         assert link.erp_order_id in {o["id"] for o in erp.sales_orders}
         assert link.timeline.filter(kind=OrderEvent.Kind.LINKED_EXISTING).exists()
     assert not ReadySalesOrder.objects.exists()
+    # The buyer they carried, new to the ERP, has one account, opened once, and every order is under it.
+    [account] = erp.customers
+    assert set(OrderLink.objects.values_list("erp_customer_id", flat=True)) == {account["id"]}
 
 
 def test_prima_takes_one_sales_order_per_request(order_setup, monkeypatch, settings):
