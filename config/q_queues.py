@@ -8,8 +8,9 @@ the OOM killer): the sentinel starts a new worker, but every worker then waits f
 and the cluster stops taking tasks, with nothing in the logs (the flash-sale benchmark's
 --kill-workers runs stopped at 327 and 213 of 600 orders that way). Here both locks are `flock` locks on a
 file, which the kernel drops with the process that held them; everything else is django-q2's own
-queue. django-q2 has no setting for the queue class, so `install()` (integrations.apps) names this
-one where its cluster creates them.
+queue. The same for each worker's timer (a shared value the worker holds while it hands in a result
+and the sentinel's guard takes to check on it). django-q2 has no setting for these classes, so
+`install()` (integrations.apps) names these where its cluster creates them.
 """
 from __future__ import annotations
 
@@ -83,6 +84,31 @@ class KernelLock:
         self.release()
 
 
+class KernelRLock(KernelLock):
+    """KernelLock that the thread holding it may take again (a shared value's lock is taken by
+    `with value.get_lock():` and again by each `value.value = …` inside it)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        if self._pid == os.getpid() and self._owner == threading.get_ident():
+            self._depth += 1
+            return True
+        if not super().acquire(block, timeout):
+            return False
+        self._owner, self._depth = threading.get_ident(), 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            super().release()
+
+
 def _lock_dir() -> str:
     from django.conf import settings
 
@@ -108,8 +134,19 @@ class KernelLockQueue(Queue):
         self._wlock = KernelLock(os.path.join(directory, f"{name}-write.lock"))
 
 
+def kernel_value(typecode, value):
+    """multiprocessing.Value with a KernelRLock: a worker's timer, which the worker holds while it
+    hands in a result and the sentinel's guard takes to look at it (a worker killed holding the stock
+    lock left the guard waiting for ever: no dead worker replaced again)."""
+    import multiprocessing
+
+    return multiprocessing.Value(typecode, value, lock=KernelRLock(
+        os.path.join(_lock_dir(), f"{os.getpid()}-{next(_numbers)}-value.lock")))
+
+
 def install() -> None:
-    """Where django-q2's cluster makes its task and result queues, make these."""
+    """Where django-q2's cluster makes its task and result queues and its workers' timers, make these."""
     import django_q.cluster
 
     django_q.cluster.Queue = KernelLockQueue
+    django_q.cluster.Value = kernel_value

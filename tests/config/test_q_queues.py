@@ -68,3 +68,34 @@ def test_the_cluster_makes_its_queues_of_this_class():
     import django_q.cluster
 
     assert django_q.cluster.Queue is KernelLockQueue
+
+
+def _hold_and_die(timer):
+    with timer.get_lock():
+        timer.value = 5  # taken again inside: the lock is recursive
+        time.sleep(30)
+
+
+def test_a_worker_killed_holding_its_timer_does_not_leave_the_guard_waiting():
+    from config.q_queues import kernel_value
+
+    timer = kernel_value("f", -1)
+    holder = fork.Process(target=_hold_and_die, args=(timer,))
+    holder.start()
+    time.sleep(0.5)
+    assert not timer.get_lock().acquire(timeout=0.1)  # held by the worker
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    assert timer.get_lock().acquire(timeout=5)  # the guard takes it once the worker is gone
+    try:
+        assert timer.value == 5
+    finally:
+        timer.get_lock().release()
+
+
+def test_the_cluster_makes_its_workers_timers_with_that_lock():
+    import django_q.cluster
+
+    from config.q_queues import kernel_value
+
+    assert django_q.cluster.Value is kernel_value
