@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -91,7 +92,6 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
-
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as listing:
@@ -108,7 +108,7 @@ class _Chaos:
 
     def __init__(self, cluster_pids: list[int], every: float, manage: str, env: dict):
         self.cluster_pids, self.every, self.manage, self.env = cluster_pids, every, manage, env
-        self.kills, self.sweeps = 0, 0
+        self.kills = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._kill_loop, daemon=True, name="kill-workers")
         self._next_sweep = 0.0
@@ -118,7 +118,6 @@ class _Chaos:
 
     def _kill_loop(self) -> None:
         import random
-        import signal
 
         chooser = random.Random(17)
         while not self._stop.wait(self.every):
@@ -142,10 +141,7 @@ class _Chaos:
         subprocess.run([sys.executable, self.manage, "shell", "-c",
                         "from integrations.tasks import sweep_orders; sweep_orders()"],
                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-        self.sweeps += 1
 
-    def stop(self) -> None:
-        self.stop_killing()
 
 class Command(BaseCommand):
     help = "Benchmark a flash sale through the webhook endpoint into the sandbox ERP and print the figures."
@@ -247,7 +243,7 @@ class Command(BaseCommand):
                     child.kill()
             for cluster in clusters:  # what a cluster left running (its sentinel and workers): gone too
                 try:
-                    os.killpg(cluster.pid, 9)
+                    os.killpg(cluster.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
             logs.close()
@@ -401,8 +397,6 @@ class Command(BaseCommand):
             if chaos is not None:
                 chaos.sweep_when_due()
             time.sleep(0.5)
-        if chaos is not None:
-            chaos.stop()
         total_seconds = time.perf_counter() - start
         cpu_after = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
         outside_after = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
