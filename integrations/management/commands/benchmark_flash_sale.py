@@ -223,11 +223,10 @@ class Command(BaseCommand):
             self._wait_for(f"{sandbox_url}/erp/_sandbox/stats")
             trees = {"webhooks": children[1].pid}
             trees.update({("tasks" if len(clusters) == 1 else f"tasks {n + 1}"): c.pid for n, c in enumerate(clusters)})
+            chaos = _Chaos([c.pid for c in clusters], opts["kill_workers"], manage, env) if opts["kill_workers"] else None
             figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts, cpu_trees=trees,
-                                outside_trees={"sandbox systems": children[0].pid},
-                                chaos=_Chaos([c.pid for c in clusters], opts["kill_workers"], manage, env)
-                                if opts["kill_workers"] else None)
-            figures.update(self._ledgerline_counts(manage, env))
+                                outside_trees={"sandbox systems": children[0].pid}, chaos=chaos)
+            figures.update(self._ledgerline_counts(manage, env, chaos))
             figures["setup"] = (f"{opts['database']} database, {opts['broker']} broker, {opts['clusters']} task "
                                 f"cluster(s) of {env['Q_WORKERS']} workers, ERP budget in {budget}")
             self._print(figures, opts)
@@ -442,7 +441,7 @@ class Command(BaseCommand):
                             for name in cpu_before},
         }
 
-    def _ledgerline_counts(self, manage: str, env: dict) -> dict:
+    def _ledgerline_counts(self, manage: str, env: dict, chaos: "_Chaos | None" = None) -> dict:
         code = (
             "import json; from exceptions_queue.models import ExceptionRecord as E; "
             "from integrations.models import OrderLink as O, InboundEvent as I; from django.db.models import Count; "
@@ -453,9 +452,13 @@ class Command(BaseCommand):
             " 'queued_tasks': Q.objects.count()}))"
         )
         # The ERP holding every order is counted before the last batch's answers are recorded on
-        # their links: give that bookkeeping a few seconds to finish before the states are read.
-        deadline = time.time() + 30
+        # their links: give that bookkeeping a few seconds to finish before the states are read. After
+        # kills, a batch booked by a worker that died before recording its answers is left POSTING until
+        # the orders sweep takes it past its lease, so the sweep goes on running meanwhile.
+        deadline = time.time() + (90 if chaos is not None else 30)
         while True:
+            if chaos is not None:
+                chaos.sweep_when_due()
             out = subprocess.run([sys.executable, manage, "shell", "-c", code], env=env, capture_output=True, text=True)
             try:
                 counts = json.loads(out.stdout.strip().splitlines()[-1])
