@@ -177,6 +177,8 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             self.depots: dict[str, dict] = {}
             self.stock: dict[tuple[str, str], dict] = {}
             self._customers: dict[str, dict] = {}
+            # The accounts by (field, value) for the fields matched exactly (accounts are never edited).
+            self._customers_by: dict[tuple[str, str], list[str]] = {}
             self._orders: dict[str, dict] = {}
             self._orders_by_reference: dict[str, str] = {}
             self._idempotent: dict[str, tuple[str, str]] = {}  # key -> (body fingerprint, order id)
@@ -241,6 +243,9 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                         "account_type": account_type}
             self._next_customer += 1
             self._customers[customer["id"]] = customer
+            for key in (("email", email.strip().lower()), ("external_reference", external_reference)):
+                if key[1]:
+                    self._customers_by.setdefault(key, []).append(customer["id"])
             return dict(customer)
 
     add_customer = customers_add
@@ -452,7 +457,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
         reference = request.arg("external_reference") or ""
         phone = request.arg("phone") or ""
         with self.lock:
-            rows = [dict(c) for c in self._customers.values()
+            rows = [dict(c) for c in self._customers_among(("email", email), ("external_reference", reference))
                     if (not email or c["email"].strip().lower() == email)
                     and (not reference or c["external_reference"] == reference)
                     and (not phone or same_phone(phone, c["phone"]))]
@@ -532,20 +537,28 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
             wanted = self._customer_wanted(body, field)
             if not wanted:
                 continue
-            found = [dict(c) for c in self._customers.values() if self._customer_matches(c, field, wanted)]
+            among = self._customers_among((field, wanted.lower() if field == "email" else wanted))
+            found = [dict(c) for c in among if self._customer_matches(c, field, wanted)]
             if len(found) > 1:
                 return 409, found, field
             if found:
                 return 200, found[0], field
-        if reference:
-            for existing in self._customers.values():
-                if existing["external_reference"] == reference:
-                    return 409, existing["id"], ""
+        existing = self._customers_among(("external_reference", reference)) if reference else []
+        if existing:
+            return 409, existing[0]["id"], ""
         name, email, phone = ((body.get(f) or "").strip() for f in ("name", "email", "phone"))
         customer = self.customers_add(email=email, name=name, external_reference=reference,
                                       country=str(body.get("country") or ""), phone=phone,
                                       account_type=body.get("account_type") or CUSTOMER)
         return 201, customer, ""
+
+    def _customers_among(self, *keys: tuple[str, str]):
+        """Under the lock: the accounts that may match every given (field, value), from the index of the
+        first field given a value; every account when none is (the caller still checks each)."""
+        for key in keys:
+            if key[1]:
+                return [self._customers[i] for i in self._customers_by.get(key, ()) if i in self._customers]
+        return self._customers.values()
 
     @staticmethod
     def _customer_matches(customer: dict, field: str, wanted: str) -> bool:

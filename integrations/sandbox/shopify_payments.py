@@ -84,6 +84,7 @@ class ShopifyPayments:
 
     def _reset_payments(self) -> None:
         self.balance_transactions: dict[int, dict] = {}
+        self._charged_orders: set = set()  # the orders with a CHARGE (a paid order is charged once)
         self.payouts: dict[int, dict] = {}
         self.payments_fee = (CHARGE_FEE_PERCENT, CHARGE_FEE_FIXED)
         self._payment_ids = {"ShopifyPaymentsBalanceTransaction": itertools.count(2_201_000_001),
@@ -118,6 +119,8 @@ class ShopifyPayments:
                "source_id": source_id, "order_transaction": order_transaction, "reason": reason, "test": test,
                "date": when or datetime.now(timezone.utc), "payout": None}
         self.balance_transactions[number] = row
+        if type_ == "CHARGE":
+            self._charged_orders.add(row["order"])
         return dict(row)
 
     def payments_charge(self, order_id, *, amount=None, test: bool | None = None, when: datetime | None = None) -> dict:
@@ -144,7 +147,7 @@ class ShopifyPayments:
         """The order was paid: its CHARGE, once (a repeated orders/paid charges nothing more)."""
         with self.lock:
             number = self._order(order_id)["id"]
-            if any(r["order"] == number and r["type"] == "CHARGE" for r in self.balance_transactions.values()):
+            if number in self._charged_orders:
                 return None
         return self.payments_charge(order_id)
 
