@@ -31,3 +31,4 @@ def test_a_sale_survives_its_task_processes_being_killed_with_nothing_lost_or_do
     assert _figure(out, "ERP customers per buyer") == "1.00"  # no buyer opened twice
     assert _figure(out, "posted with a wrong total") == "0"
     assert "{'posted': 600}" in out
+    assert "host speed during the sale" in out  # how busy the machine was, to read the run by

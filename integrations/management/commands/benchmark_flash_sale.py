@@ -54,6 +54,40 @@ def _host_check_ms() -> float:
     return (time.perf_counter() - start) * 1000
 
 
+class _HostProbe:
+    """The host's speed while the sale runs: every half second, a small fixed workload timed by this
+    thread's own CPU counter (not the clock, so waiting for a core does not count). The same work
+    costing more CPU means each core ran slower: virtual cores that share a physical one, a busy
+    neighbour, a lower clock. The processes' CPU per order is inflated by as much, and the host check
+    before the sale cannot see it. Costs about 4 ms of CPU a second."""
+
+    def __init__(self):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="host-probe")
+        self._blob = json.dumps({"lines": [{"sku": f"SKU-{i}", "quantity": i} for i in range(40)]})
+
+    def once(self) -> float:
+        start = time.thread_time()
+        for _ in range(40):
+            hashlib.sha256(json.dumps(json.loads(self._blob)).encode()).digest()
+        return (time.thread_time() - start) * 1e6
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append(self.once())
+
+    def start(self) -> "_HostProbe":
+        self._thread.start()
+        return self
+
+    def stop(self) -> float | None:
+        """The median CPU microseconds of the workload over the sale."""
+        self._stop.set()
+        self._thread.join()
+        return statistics.median(self.samples) if self.samples else None
+
+
 def _tree_cpu_seconds(root_pid: int) -> float | None:
     """CPU seconds (user + system) a process tree spent, from the processes' own counters in /proc:
     each live process's time plus what its finished children left in its cutime/cstime (a recycled
@@ -363,6 +397,8 @@ class Command(BaseCommand):
                     statuses[code] = statuses.get(code, 0) + 1
 
         host_ms = _host_check_ms()
+        probe = _HostProbe()
+        probe_quiet = statistics.median(probe.once() for _ in range(20))
         self.stdout.write(f"Sending {n} orders ({2 * n} webhooks) with {opts['concurrency']} senders ...")
         erp_before = requests.get(f"{erp_admin}/stats", timeout=10).json()
         cpu_before = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
@@ -371,6 +407,7 @@ class Command(BaseCommand):
         outside_before["load generator"] = sum(os.times()[:2])
         if chaos is not None:
             chaos.start()
+        probe.start()
         with ThreadPoolExecutor(opts["concurrency"]) as pool:
             list(pool.map(send, range(n)))
         if chaos is not None:
@@ -397,6 +434,7 @@ class Command(BaseCommand):
                 chaos.sweep_when_due()
             time.sleep(0.5)
         total_seconds = time.perf_counter() - start
+        probe_sale = probe.stop()
         cpu_after = {name: _tree_cpu_seconds(pid) for name, pid in (cpu_trees or {}).items()}
         outside_after = {name: _tree_cpu_seconds(pid) for name, pid in (outside_trees or {}).items()}
         outside_after["load generator"] = sum(os.times()[:2])
@@ -413,7 +451,8 @@ class Command(BaseCommand):
         rate_limited = erp_after["rate_limited"] - erp_before["rate_limited"]
         served = erp_requests - rate_limited
         return {
-            "orders": n, "webhooks": len(latencies), "host_check_ms": host_ms, "statuses": statuses,
+            "orders": n, "webhooks": len(latencies), "host_check_ms": host_ms,
+            "probe_us": (probe_quiet, probe_sale), "statuses": statuses,
             "accepted_per_s": statuses.get(200, 0) / send_seconds if send_seconds else 0,
             "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000,
             "max_ms": max(latencies) * 1000 if latencies else 0,
@@ -469,6 +508,15 @@ class Command(BaseCommand):
             time.sleep(2)
 
     @staticmethod
+    def _probe_lines(probe) -> list[str]:
+        if not probe or not probe[1]:
+            return []
+        quiet, sale = probe
+        return [f"  host speed during the sale  {sale:.0f} us of CPU for a small fixed workload ({quiet:.0f} us just "
+                f"before; x{sale / quiet:.2f}: what the same work costs with the cores busy, the sale's and any neighbour's; "
+                f"every CPU figure below is inflated by it)"]
+
+    @staticmethod
     def _per_order_lines(f: dict) -> list[str]:
         orders = f["erp_orders"] or 1
         by_kind = f.get("by_kind", {})
@@ -518,6 +566,7 @@ class Command(BaseCommand):
             "Flash sale benchmark",
             f"  set-up                      {f.get('setup', '')}",
             f"  host CPU check              {f['host_check_ms']:.0f} ms for a fixed workload (compare runs by it)",
+            *self._probe_lines(f.get("probe_us")),
             f"  orders sent                 {f['orders']} ({f['webhooks']} webhooks; HTTP statuses {f['statuses']})",
             f"  webhooks accepted/s         {f['accepted_per_s']:.0f}",
             f"  webhook latency p50 / p99   {f['p50_ms']:.1f} ms / {f['p99_ms']:.1f} ms (max {f['max_ms']:.0f} ms)",
