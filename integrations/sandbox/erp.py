@@ -79,6 +79,7 @@ DEFAULT_PAGE_SIZE = 50
 WEBHOOK_RETRY_DELAYS = (0.2, 1.0, 5.0)  # a failed dispatch webhook is sent again after these pauses
 MAX_PAGE_SIZE = 200
 CUSTOMER_MATCH_FIELDS = ("external_reference", "email", "phone")
+CUSTOMER_INDEXED = ("email", "external_reference")  # the fields matched exactly (an e-mail in lower case)
 MAX_BATCH = 100  # sales orders per POST /sales-orders/batch
 LINE_KINDS = ("item", "shipping", "discount", "duty", "tip", "gift_card", "rounding")
 
@@ -243,7 +244,7 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
                         "account_type": account_type}
             self._next_customer += 1
             self._customers[customer["id"]] = customer
-            for key in (("email", email.strip().lower()), ("external_reference", external_reference)):
+            for key in zip(CUSTOMER_INDEXED, (email.strip().lower(), external_reference)):
                 if key[1]:
                     self._customers_by.setdefault(key, []).append(customer["id"])
             return dict(customer)
@@ -554,9 +555,10 @@ class ErpSandbox(DemoCatalogue, ItemMasterBook, OrderBook, DepotStock, FaultInje
 
     def _customers_among(self, *keys: tuple[str, str]):
         """Under the lock: the accounts that may match every given (field, value), from the index of the
-        first field given a value; every account when none is (the caller still checks each)."""
+        first indexed field given a value; every account when none is (the caller still checks each: a
+        phone is compared by its digits, so it has no index)."""
         for key in keys:
-            if key[1]:
+            if key[1] and key[0] in CUSTOMER_INDEXED:
                 return [self._customers[i] for i in self._customers_by.get(key, ()) if i in self._customers]
         return self._customers.values()
 

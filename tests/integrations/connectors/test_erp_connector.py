@@ -453,6 +453,15 @@ def test_a_guest_account_needs_neither_email_nor_phone(client, erp):
     assert (stored["id"], stored["account_type"], stored["email"], stored["phone"]) == (guest.id, "guest", "", "")
 
 
+def test_match_or_create_on_phone_matches_the_same_number_written_another_way(client, erp):
+    created = client.create_customer(email="", name="Zoë Müller", external_reference="shopify:customer:8",
+                                     phone="+44 20 7946 0958")
+    matched, matched_on = client.match_or_create_customer(
+        email="", name="Zoë", external_reference="shopify:customer:80", phone="+44-20-7946-0958",
+        match_on=("phone",))
+    assert (matched.id, matched_on) == (created.id, "phone") and len(erp.customers) == 1
+
+
 def test_get_customer_returns_the_account_or_none_when_unknown(client, erp):
     created = _customer(client)
     assert client.get_customer(created.id) == created
