@@ -9,13 +9,9 @@ import sys
 import pytest
 from django.conf import settings
 
+from tests.benchmark_output import figure
 from tests.redis_server import redis_url  # noqa: F401  (fixture)
 
-
-def _figure(output: str, label: str) -> str:
-    match = re.search(rf"^  {re.escape(label)}\s+(\S+)", output, re.M)
-    assert match, f"{label!r} not in the benchmark's output:\n{output[-3000:]}"
-    return match.group(1)
 
 
 def test_two_task_clusters_post_a_flash_sale_once_each_within_the_erps_limit(redis_url):  # noqa: F811
@@ -38,11 +34,11 @@ def test_two_task_clusters_post_a_flash_sale_once_each_within_the_erps_limit(red
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     assert "redis broker, 2 task cluster(s)" in out and "ERP budget in redis" in out
-    assert _figure(out, "duplicates in the ERP") == "0"
-    assert _figure(out, "lost orders") == "0"
-    assert float(_figure(out, "ERP requests per order")) >= 1.0  # the budget was asked for every order
-    assert _figure(out, "ERP 429s seen") == "0"  # never above the ERP's limit
-    assert _figure(out, "posted with a wrong total") == "0"
+    assert figure(out, "duplicates in the ERP") == "0"
+    assert figure(out, "lost orders") == "0"
+    assert float(figure(out, "ERP requests per order")) >= 1.0  # the budget was asked for every order
+    assert figure(out, "ERP 429s seen") == "0"  # never above the ERP's limit
+    assert figure(out, "posted with a wrong total") == "0"
     # Both process trees did work: each spent CPU on the sale.
     cpu = re.search(r"tasks 1 ([\d.]+), tasks 2 ([\d.]+)", out)
     assert cpu and float(cpu.group(1)) > 0 and float(cpu.group(2)) > 0, out[-2000:]

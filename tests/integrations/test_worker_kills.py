@@ -2,17 +2,13 @@
 then handed out again and swept by the product itself: every order in the ERP exactly once, at the
 storefront's total, and every new buyer under one ERP account."""
 import os
-import re
 import subprocess
 import sys
 
 from django.conf import settings
 
+from tests.benchmark_output import figure
 
-def _figure(output: str, label: str) -> str:
-    match = re.search(rf"^  {re.escape(label)}\s+(\S+)", output, re.M)
-    assert match, f"{label!r} not in the benchmark's output:\n{output[-3000:]}"
-    return match.group(1)
 
 
 def test_a_sale_survives_its_task_processes_being_killed_with_nothing_lost_or_doubled():
@@ -24,11 +20,11 @@ def test_a_sale_survives_its_task_processes_being_killed_with_nothing_lost_or_do
         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=420)
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
-    assert int(_figure(out, "processes killed (SIGKILL)")) >= 5, out[-2000:]
-    assert _figure(out, "orders in the ERP") == "600"
-    assert _figure(out, "lost orders") == "0"
-    assert _figure(out, "duplicates in the ERP") == "0"
-    assert _figure(out, "ERP customers per buyer") == "1.00"  # no buyer opened twice
-    assert _figure(out, "posted with a wrong total") == "0"
+    assert int(figure(out, "processes killed (SIGKILL)")) >= 5, out[-2000:]
+    assert figure(out, "orders in the ERP") == "600"
+    assert figure(out, "lost orders") == "0"
+    assert figure(out, "duplicates in the ERP") == "0"
+    assert figure(out, "ERP customers per buyer") == "1.00"  # no buyer opened twice
+    assert figure(out, "posted with a wrong total") == "0"
     assert "{'posted': 600}" in out
     assert "host speed during the sale" in out  # how busy the machine was, to read the run by

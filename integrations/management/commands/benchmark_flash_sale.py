@@ -49,9 +49,13 @@ def _host_check_ms() -> float:
     runs are compared together with this figure (lower = the host had more CPU to give)."""
     blob = json.dumps({"lines": [{"sku": f"SKU-{i}", "quantity": i, "price": f"{i}.99"} for i in range(400)]})
     start = time.perf_counter()
-    for _ in range(200):
-        hashlib.sha256(json.dumps(json.loads(blob)).encode()).digest()
+    _fixed_work(blob, 200)
     return (time.perf_counter() - start) * 1000
+
+
+def _fixed_work(blob: str, rounds: int) -> None:
+    for _ in range(rounds):
+        hashlib.sha256(json.dumps(json.loads(blob)).encode()).digest()
 
 
 class _HostProbe:
@@ -69,8 +73,7 @@ class _HostProbe:
 
     def once(self) -> float:
         start = time.thread_time()
-        for _ in range(40):
-            hashlib.sha256(json.dumps(json.loads(self._blob)).encode()).digest()
+        _fixed_work(self._blob, 40)
         return (time.thread_time() - start) * 1e6
 
     def _loop(self) -> None:
