@@ -118,25 +118,26 @@ def record_batch_posted(booked: list) -> None:
         if request.new_customer:
             new_customers.append((entry, request, created))
         timeline.append(OrderEvent(
-            order=link, kind=OrderEvent.Kind.POSTED,
+            order=link, kind=OrderEvent.Kind.POSTED, at=now,
             message=(f"Sales Order {created.id} created for {link.external_reference}, total "
                      f"{request.gross_total} {link.currency}"
                      + (f"; rounding difference {rounding} {link.currency}" if rounding else ""))))
     with transaction.atomic(using=using):
         _update_rows(OutboundWrite, _WRITE_FIELDS, [w for w in writes if w[0]], using)
         _update_rows(OrderLink, _LINK_FIELDS, links, using)
-        customer_entries = []
-        _new_customers_record(new_customers, customer_entries, using)
+        customer_entries = []  # at the posting's time and inserted before it: the account came first
+        _new_customers_record(new_customers, customer_entries, using, at=now)
         insert_rows(customer_entries + timeline, using)
     for entry, request, created in booked:
         link = entry.order
         link.state, link.erp_order_id, link.posted_summary = OrderLink.State.POSTED, created.id, entry.details["summary"]
 
 
-def _new_customers_record(booked: list, timeline: list, using: str) -> None:
+def _new_customers_record(booked: list, timeline: list, using: str, at=None) -> None:
     """The accounts the ERP matched or opened for documents that carried their new customer:
     remembered under the buyers' keys (one INSERT, in the caller's transaction) and told on each
-    order's timeline as a one-request match-or-create would be (appended to `timeline`)."""
+    order's timeline as a one-request match-or-create would be (appended to `timeline`, at `at`)."""
+    at = at or timezone.now()
     from .customers import customer_keys_remember
 
     customer_keys_remember([(entry.order.connection_id, entry.details.get("customer_keys") or [], created.customer_id)
@@ -144,10 +145,10 @@ def _new_customers_record(booked: list, timeline: list, using: str) -> None:
     for entry, request, created in booked:
         email = request.new_customer.get("email", "")
         if created.customer_created:
-            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_CREATED,
+            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_CREATED, at=at,
                                        message=f"Created ERP customer {created.customer_id} for {email}"))
         elif created.customer_matched_on == "email":
-            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_MATCHED,
+            timeline.append(OrderEvent(order=entry.order, kind=OrderEvent.Kind.CUSTOMER_MATCHED, at=at,
                                        message=f"Matched ERP customer {created.customer_id} by e-mail {email}"))
 
 

@@ -209,8 +209,8 @@ def test_new_buyers_go_with_their_documents_and_cost_no_request_of_their_own(
         "id:7001": amy.erp_customer_id, "email:amy@example.com": amy.erp_customer_id,
         "id:7002": booked[OrderLink.objects.get(order_number="#3103").external_reference],
         "email:ben@example.com": booked[OrderLink.objects.get(order_number="#3103").external_reference]}
-    assert [e.kind for e in amy.timeline.order_by("id")][-2:] == [OrderEvent.Kind.CUSTOMER_CREATED,
-                                                                   OrderEvent.Kind.POSTED]
+    # As the order's page lists its timeline (by time, then entry): the account, then the posting.
+    assert [e.kind for e in amy.timeline.all()][-2:] == [OrderEvent.Kind.CUSTOMER_CREATED, OrderEvent.Kind.POSTED]
     assert OrderEvent.objects.filter(kind=OrderEvent.Kind.CUSTOMER_CREATED).count() == 2
 
     _queue_orders(client, capture, [3104])  # Amy again: her remembered account goes with the document
