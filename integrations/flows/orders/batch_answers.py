@@ -102,7 +102,8 @@ def batch_answers_record(entries, requests_, answers, erp) -> None:
 def record_batch_posted(booked: list) -> None:
     """The booked orders posted, their attempt rows succeeded and their timelines written: one
     transaction, as record_posted does for one order."""
-    from .posting import _minor, _request_as_dict
+    from .batches import request_as_dict
+    from .posting import _minor
 
     using = router.db_for_write(OrderLink)
     now = timezone.now()
@@ -113,7 +114,7 @@ def record_batch_posted(booked: list) -> None:
         summary = details["summary"] or []
         writes.append((entry.write_id, OutboundWrite.Status.SUCCEEDED, (created.id or "")[:100], now))
         links.append((link.pk, OrderLink.State.POSTED, created.id, details["customer_id"] or "",
-                      _request_as_dict(request), rounding, now, "", None, 0, summary,
+                      request_as_dict(request), rounding, now, "", None, 0, summary,
                       _minor(request.gross_total, link.currency), _minor(created.gross_total, link.currency)))
         if request.new_customer:
             new_customers.append((entry, request, created))

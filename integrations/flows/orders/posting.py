@@ -33,7 +33,7 @@ from .exception_types import (
     MALFORMED_PAYLOAD, MISSING_TAX_MAPPING, POSTING_ERROR, TOTAL_MISMATCH, UNKNOWN_SKU,
 )
 from .after_posting import REFUNDED_STATES, after_posting_changes, hold_refund, order_cancel_in_erp, sale_summary
-from .batches import batch_size, sales_order_queue, sales_orders_send_soon
+from .batches import batch_size, request_as_dict, sales_order_queue, sales_orders_send_soon
 from .customers import customer_for_batch, customer_keys, ensure_customer, raise_customer_conflict
 
 
@@ -212,13 +212,13 @@ def order_created(link: OrderLink, created, request: ErpSalesOrderRequest, detai
     summary = details["summary"]
     posted = posted_payload if posted_payload is not None else details.get("payload_digest", "")
     if created.already_existed:  # another attempt or worker created it: link it, book nothing new
-        record_posted(link, created.id, customer_id, _request_as_dict(request), Decimal(0),
+        record_posted(link, created.id, customer_id, request_as_dict(request), Decimal(0),
                        OrderEvent.Kind.LINKED_EXISTING,
                        f"The ERP already had Sales Order {created.id} for {link.external_reference}",
                        write_id=write_id, summary=summary)
         return catch_up_after_posting(link.pk, posted) or "posted"
     rounding = Decimal(details["rounding"])
-    record_posted(link, created.id, customer_id, _request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
+    record_posted(link, created.id, customer_id, request_as_dict(request), rounding, OrderEvent.Kind.POSTED,
                    f"Sales Order {created.id} created for {link.external_reference}, total "
                    f"{request.gross_total} {link.currency}"
                    + (f"; rounding difference {rounding} {link.currency}" if rounding else ""),
@@ -421,12 +421,6 @@ def order_failed(link: OrderLink, problems: list[Problem], error: str, *, transi
 # The exception types posting raises (and so may resolve when an attempt no longer finds them).
 POSTING_TYPES = [t.code for t in (UNKNOWN_SKU, DUPLICATE_SKU, MISSING_TAX_MAPPING, INVALID_DEPOT, CUSTOMER_CONFLICT,
                                    ERP_REJECTED, ERP_UNAVAILABLE, TOTAL_MISMATCH, MALFORMED_PAYLOAD, POSTING_ERROR)]
-
-
-def _request_as_dict(request: ErpSalesOrderRequest) -> dict:
-    data = dict(request.__dict__)
-    data["lines"] = [dict(line.__dict__) for line in request.lines]
-    return data
 
 
 def _create_was_started(link: OrderLink) -> bool:
