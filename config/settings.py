@@ -293,9 +293,11 @@ Q_CLUSTER = {
     "save_limit": -1,  # flows record their own outcome; failures are still kept
     "poll": 0.2,
     "queue_limit": 50,
-    # Tasks the pusher takes from the broker per round trip: five measured 37 → 55 orders/s in the
-    # flash-sale benchmark (each dequeue is a write transaction on the ORM broker).
-    "bulk": env.int("Q_BULK", default=5),
+    # Tasks the pusher takes from the broker per round trip (each dequeue is a write transaction on
+    # the ORM broker). In the flash-sale benchmark five measured 37 → 55 orders/s against one, and ten
+    # against five 218-220 against 190 orders/s (task CPU 4.0-4.1 against 4.7 ms per order) in runs of
+    # the same host speed; twenty was no better than ten.
+    "bulk": env.int("Q_BULK", default=10),
     # A worker is replaced after this many tasks, or sooner once it holds more than Q_MAX_RSS KB.
     # django-q2's 500 replaced each worker every few seconds of a sale, and a new one starts cold:
     # its ERP session, its cached item and depot facts (asked of the ERP again) and compiled statements.
