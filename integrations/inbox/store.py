@@ -307,15 +307,19 @@ def _as_is(field, db) -> tuple[type | None, Callable | None]:
     return kind, None
 
 
-def _prepared_insert(obj, using: str, on_conflict=None) -> tuple[str, tuple]:
+def _prepared_insert(obj, using: str, on_conflict=None, ready: dict | None = None) -> tuple[str, tuple]:
     """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it (with
-    on_conflict=OnConflict.IGNORE, as bulk_create(ignore_conflicts=True) compiles it, returning nothing)."""
+    on_conflict=OnConflict.IGNORE, as bulk_create(ignore_conflicts=True) compiles it, returning nothing).
+    `ready`: values already prepared for the database (prepared_value), by field attname."""
     cached = _inserts.get((type(obj), using, on_conflict))
     if cached is not None:
         statement, fields, as_is = cached
         db = connections[using]
         params = []
         for field, (kind, adapt) in zip(fields, as_is):
+            if ready and field.attname in ready:
+                params.append(ready[field.attname])
+                continue
             value = field.pre_save(obj, True)
             if type(value) is kind:
                 params.append(value if adapt is None else adapt(value))
@@ -347,11 +351,19 @@ def _execute_insert(cursor, using: str, statement: str, params: tuple, model=Inb
     return db.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
 
 
-def insert_row(obj, using: str) -> None:
+def prepared_value(model, name: str, value, using: str):
+    """A column's value as an INSERT sends it (what save() would make of it). Made before a write
+    transaction for a large value (a payload, a document), so that its JSON is not encoded while the
+    write lock is held (on SQLite one writer at a time, config/sqlite_queue); given to insert_row."""
+    return model._meta.get_field(name).get_db_prep_save(value, connection=connections[using])
+
+
+def insert_row(obj, using: str, *, ready: dict | None = None) -> None:
     """obj.save(force_insert=True) through the INSERT compiled once per model (no signals: the order
-    flow's rows have no receivers); obj gets its id and is marked saved."""
+    flow's rows have no receivers); obj gets its id and is marked saved. `ready`: prepared_value()s
+    by field name (not a relation), each of the value obj holds for that field."""
     obj._prepare_related_fields_for_save(operation_name="save")  # a related row saved after it was assigned
-    statement, params = _prepared_insert(obj, using)
+    statement, params = _prepared_insert(obj, using, ready=ready)
     with connections[using].cursor() as cursor:
         obj.pk = _execute_insert(cursor, using, statement, params, type(obj))
     obj._state.adding, obj._state.db = False, using

@@ -8,7 +8,7 @@ from django.db import router
 from django.db.models import sql
 from django.utils import timezone
 
-from integrations.inbox.store import _prepared_insert, insert_row
+from integrations.inbox.store import _prepared_insert, insert_row, prepared_value
 from integrations.models import InboundEvent, OrderEvent, OrderLink, OutboundWrite
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,21 @@ def test_a_row_inserted_the_quick_way_reads_back_as_saved(shopify_connection):
     assert list(OrderEvent.objects.filter(order_id=link.pk).order_by("pk").values_list("kind", "message")) == [
         ("updated", "é 12.30 GBP"), ("updated", "second")]
     assert Decimal("12.30") == Decimal(stored.payload["total_price"])
+
+
+def test_a_value_prepared_before_the_transaction_is_sent_as_the_insert_would_prepare_it(shopify_connection,
+                                                                                       monkeypatch):
+    at = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: at)  # auto_now columns: the same moment both ways
+    using = router.db_for_write(OrderLink)
+    payload = {"id": 5002, "total_price": "7.10", "lines": [{"sku": "MUG-001", "note": "é"}], "gift": None}
+    link = OrderLink(connection=shopify_connection, storefront_order_id="5002", order_number="#5002",
+                     state=OrderLink.State.RECEIVED, payload=payload)
+    _prepared_insert(link, using)  # compiled
+    ready = {"payload": prepared_value(OrderLink, "payload", payload, using)}
+    assert _comparable(_prepared_insert(link, using, ready=ready)[1]) == _comparable(_prepared_insert(link, using)[1])
+    insert_row(link, using, ready=ready)
+    assert OrderLink.objects.get(pk=link.pk).payload == payload
 
 
 def test_an_insert_that_ignores_conflicts_is_compiled_as_bulk_create_would(shopify_connection):

@@ -27,7 +27,7 @@ from django.utils import timezone
 from integrations.connectors.base import (
     BATCH_SALES_ORDERS, ErpSalesOrderLine, ErpSalesOrderRequest, PermanentError, TransientError, supports,
 )
-from integrations.inbox.store import insert_row
+from integrations.inbox.store import insert_row, prepared_value
 from integrations.models import OrderLink, OutboundWrite, ReadySalesOrder
 
 from .common import log
@@ -65,19 +65,23 @@ def sales_order_queue(*, link: OrderLink, request: ErpSalesOrderRequest, endpoin
     using = router.db_for_write(ReadySalesOrder)
     write = OutboundWrite(action="create_sales_order", external_reference=request.external_reference[:200],
                           system=system, order=link, subject_type="order", subject_id=str(link.pk))
+    document = request_as_dict(request)
+    # The document's JSON is encoded before the transaction, not while it holds the write lock.
+    ready = {"request": prepared_value(ReadySalesOrder, "request", document, using),
+             "details": prepared_value(ReadySalesOrder, "details", details, using)} if first_attempt else None
     with transaction.atomic(using=using):
         insert_row(write, using)  # compiled once per process (integrations.inbox.store)
         if first_attempt:  # no earlier attempt left a row
             insert_row(ReadySalesOrder(order_id=link.pk, write=write, endpoint=endpoint,
-                                       request=request_as_dict(request), details=details), using)
+                                       request=document, details=details), using, ready=ready)
             return
         # The row of an earlier attempt (its sender died) is replaced, unclaimed again.
         updated = ReadySalesOrder.objects.filter(order_id=link.pk).update(
-            write=write, endpoint=endpoint, request=request_as_dict(request), details=details,
+            write=write, endpoint=endpoint, request=document, details=details,
             ready_at=timezone.now(), batch="")
         if not updated:
             ReadySalesOrder.objects.create(order_id=link.pk, write=write, endpoint=endpoint,
-                                           request=request_as_dict(request), details=details)
+                                           request=document, details=details)
 
 
 def _unclaimed(endpoint: str):

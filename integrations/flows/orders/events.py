@@ -11,7 +11,7 @@ from integrations.connectors import get_storefront
 from integrations.connectors.base import PermanentError, TransientError
 from integrations.domain import StorefrontOrder, to_minor_units
 from integrations.inbox.ct_ordering import message_admit, message_applied
-from integrations.inbox.store import CARRIER_TOPICS, insert_row
+from integrations.inbox.store import CARRIER_TOPICS, insert_row, prepared_value
 from integrations.models import InboundEvent, OrderEvent, OrderLink
 
 from .common import CLAIM_LEASE, MAX_MINOR, PAYLOAD_ERRORS, log, timeline_add, timeline_together, translate_payload
@@ -376,6 +376,9 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
     cfg = connection_settings(event.connection)
     total_minor = _total_minor(order)
     found = None
+    using = router.db_for_write(OrderLink)
+    # A new link's payload is encoded now, not in the transaction (which holds the write lock).
+    ready = {"payload": prepared_value(OrderLink, "payload", raw_order, using)}
     with transaction.atomic(), timeline_together():
         if claim and not _claim_event(event.pk, done=True):
             return None
@@ -423,7 +426,7 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
             # more runs in this transaction; leaving the block rolls it back and _apply_order runs
             # it again on that row.
             try:
-                insert_row(link, router.db_for_write(OrderLink))
+                insert_row(link, using, ready=ready)
             except IntegrityError:
                 raise _InsertRaced from None
         else:

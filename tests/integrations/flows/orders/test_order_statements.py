@@ -62,3 +62,37 @@ def test_a_batch_of_fifty_paid_orders_costs_few_sql_statements_per_order(
     assert order_setup.erp.requests_by_kind.get("batch") == 1 and len(order_setup.erp.sales_orders) == 51
     per_order = len(statements) / len(payloads)
     assert per_order <= STATEMENTS_PER_ORDER_IN_A_BATCH, f"{per_order:.1f} statements per order"
+
+
+def test_a_batched_orders_payload_and_document_are_encoded_before_its_write_transactions(
+    client, order_setup, monkeypatch, django_capture_on_commit_callbacks
+):
+    """On SQLite a write transaction holds the one write lock of the database from BEGIN to COMMIT:
+    the order's payload and its ERP document (the two largest values an order writes) are turned
+    into JSON before the transaction that stores them, so the webhooks queued behind it wait less."""
+    from integrations.flows.orders import batches, posting
+    from integrations.models import ReadySalesOrder
+
+    monkeypatch.setattr(posting, "batch_size", lambda erp: 100)
+    monkeypatch.setattr(batches._sender, "wake", lambda *args, **kwargs: None)  # the batch stays queued
+    payload = shopify_order(number=4301, customer_id=9, email="eve@example.com")
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    encoded, adapt = [], connection.ops.adapt_json_value
+
+    def recording(value, encoder):
+        if isinstance(value, dict) and (value.get("id") == payload["id"] or "lines" in value):
+            encoded.append(("payload" if "lines" not in value else "document", len(connection.atomic_blocks)))
+        return adapt(value, encoder)
+
+    monkeypatch.setattr(connection.ops, "adapt_json_value", recording)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_shopify_webhook(client, payload, topic="orders/create").status_code == 200
+    monkeypatch.setattr(connection.ops, "adapt_json_value", adapt)
+    link = OrderLink.objects.get(order_number="#4301")
+    ready = ReadySalesOrder.objects.get(order=link)
+    assert link.state == OrderLink.State.POSTING and link.payload == payload  # stored as sent
+    assert ready.request["external_reference"] == link.external_reference and ready.request["lines"]
+    link_payload = [depth for kind, depth in encoded if kind == "payload"]
+    documents = [depth for kind, depth in encoded if kind == "document"]
+    # (The webhook's own event row is encoded outside any transaction too.)
+    assert link_payload and documents and set(link_payload + documents) == {outside}, encoded
