@@ -106,3 +106,34 @@ def test_a_forked_child_queues_behind_its_parent_instead_of_sharing_its_lock(tmp
         assert os.waitstatus_to_exitcode(status) == 0  # the child was kept out
     finally:
         parent.release()
+
+
+def test_with_lock_stats_on_each_process_keeps_how_long_it_held_the_write_lock(tmp_path, monkeypatch):
+    """What the flash-sale benchmark reads to say how busy the one write lock was (SQLITE_LOCK_STATS)."""
+    from config.sqlite_queue import base
+
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    monkeypatch.setattr(base, "STATS_DIR", str(stats))
+    queue = WriterQueue(str(tmp_path / "db.writers.lock"))
+    for hold in (0.05, 0.1):
+        assert queue.acquire()
+        time.sleep(hold)
+        queue.release()
+    late = WriterQueue(str(tmp_path / "db.writers.lock"))
+    assert queue.acquire() and late.acquire(wait=0.1) is False  # went ahead unqueued: held nothing
+    queue.release()
+    [own, other] = sorted(stats.iterdir(), key=lambda path: path.stat().st_size, reverse=True)
+    holds, seconds = own.read_text().split()
+    assert int(holds) == 3 and 0.15 <= float(seconds) < 1.0
+    assert other.read_text() == ""  # (the writer that never got the lock)
+
+
+def test_without_lock_stats_nothing_is_written(tmp_path):
+    from config.sqlite_queue import base
+
+    assert base.STATS_DIR == ""  # the product's own processes keep no figures
+    queue = WriterQueue(str(tmp_path / "db.writers.lock"))
+    assert queue.acquire()
+    queue.release()
+    assert queue.holds == 0 and sorted(path.name for path in tmp_path.iterdir()) == ["db.writers.lock"]

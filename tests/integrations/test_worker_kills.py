@@ -28,3 +28,8 @@ def test_a_sale_survives_its_task_processes_being_killed_with_nothing_lost_or_do
     assert figure(out, "posted with a wrong total") == "0"
     assert "{'posted': 600}" in out
     assert "host speed during the sale" in out  # how busy the machine was, to read the run by
+    # How much of the sale SQLite's one write lock was held, the webhooks' share and the tasks' (their
+    # processes killed and started again all along): both wrote, and the lock was never held twice over.
+    held = out.split("SQLite write lock held", 1)[1].splitlines()[0]
+    webhooks, tasks = (float(held.split(f"{role} ", 1)[1].split(",")[0].rstrip(")")) for role in ("webhooks", "tasks"))
+    assert webhooks > 0 and tasks > 0 and 0 < int(held.split("), ", 1)[1].split("%")[0]) <= 100, held

@@ -38,6 +38,18 @@ from integrations.inbox.webhooks import shopify_hmac
 SKUS = ["TEE-BLK-S", "TEE-BLK-M", "TEE-BLK-L", "TEE-WHT-M", "MUG-001", "HOODIE-GRY-L"]
 
 
+def _lock_held(folder: Path) -> float:
+    """Seconds the SQLite write lock was held so far by the processes that keep their figures in
+    `folder` (config/sqlite_queue: one file each, "holds seconds")."""
+    total = 0.0
+    for path in folder.iterdir():
+        try:
+            total += float(path.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass  # a file being written for the first time
+    return total
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,13 +257,18 @@ class Command(BaseCommand):
         self.stdout.write(f"Preparing a fresh database in {tmp} ...")
         subprocess.run([sys.executable, manage, "demo_seed"], env=env, check=True, stdout=subprocess.DEVNULL)
         logs = open(tmp / "servers.log", "wb")
+        lock_stats = {role: tmp / "sqlite-lock" / role for role in ("webhooks", "tasks")}
+        for folder in lock_stats.values():
+            folder.mkdir(parents=True)
         children = [
             subprocess.Popen([sys.executable, manage, "sandbox", "--port", str(sandbox_port), "--seed",
                               "--erp-rate-limit", str(opts["erp_rate_limit"])], env=env, stdout=logs,
                              stderr=subprocess.STDOUT),
-            web_server(port, env, stdout=logs, stderr=subprocess.STDOUT),
+            web_server(port, {**env, "SQLITE_LOCK_STATS": str(lock_stats["webhooks"])}, stdout=logs,
+                       stderr=subprocess.STDOUT),
         ]
-        clusters = [self._task_cluster(manage, env, tmp / f"cluster-{n + 1}", logs) for n in range(opts["clusters"])]
+        clusters = [self._task_cluster(manage, {**env, "SQLITE_LOCK_STATS": str(lock_stats["tasks"])},
+                                       tmp / f"cluster-{n + 1}", logs) for n in range(opts["clusters"])]
         children += clusters
         try:
             base = f"http://127.0.0.1:{port}"
@@ -260,8 +277,10 @@ class Command(BaseCommand):
             trees = {"webhooks": children[1].pid}
             trees.update({("tasks" if len(clusters) == 1 else f"tasks {n + 1}"): c.pid for n, c in enumerate(clusters)})
             chaos = _Chaos([c.pid for c in clusters], opts["kill_workers"], manage, env) if opts["kill_workers"] else None
+            lock_before = {role: _lock_held(folder) for role, folder in lock_stats.items()}
             figures = self._run(base, f"{sandbox_url}/erp/_sandbox", shopify, opts, cpu_trees=trees,
                                 outside_trees={"sandbox systems": children[0].pid}, chaos=chaos)
+            figures["lock_held"] = {role: _lock_held(folder) - lock_before[role] for role, folder in lock_stats.items()}
             figures.update(self._ledgerline_counts(manage, env, chaos))
             figures["setup"] = (f"{opts['database']} database, {opts['broker']} broker, {opts['clusters']} task "
                                 f"cluster(s) of {env['Q_WORKERS']} workers, ERP budget in {budget}")
@@ -558,6 +577,13 @@ class Command(BaseCommand):
                     + " ms per order (not Ledgerline's: the vendors' side and the sender)")
         else:
             lines.append("  CPU per order               n/a (no /proc here)")
+        held = f.get("lock_held") or {}
+        if any(held.values()):
+            sent = f["erp_orders"] or f["orders"] or 1
+            parts = ", ".join(f"{role} {1000 * seconds / sent:.1f}" for role, seconds in held.items())
+            busy = 100 * sum(held.values()) / f["seconds_total"] if f["seconds_total"] else 0
+            lines.append(f"  SQLite write lock held      {1000 * sum(held.values()) / sent:.1f} ms per order ({parts}), "
+                         f"{busy:.0f}% of the sale (one writer at a time: held near 100%, it is this set-up's ceiling)")
         return lines
 
     def _print(self, f: dict, opts) -> None:
