@@ -122,8 +122,14 @@ class WriterQueue:
         self._threads.release()
 
 def writer_queue(database: str) -> WriterQueue:
-    with _queues_lock:
-        return _queues.setdefault(database, WriterQueue(f"{database}.writers.lock"))
+    """The process's one queue for this database, made on first use (asked at every write transaction)."""
+    queue = _queues.get(database)
+    if queue is None:
+        with _queues_lock:
+            queue = _queues.get(database)
+            if queue is None:
+                queue = _queues[database] = WriterQueue(f"{database}.writers.lock")
+    return queue
 
 
 def _forget_queues_in_child() -> None:

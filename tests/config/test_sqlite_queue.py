@@ -137,3 +137,23 @@ def test_without_lock_stats_nothing_is_written(tmp_path):
     assert queue.acquire()
     queue.release()
     assert queue.holds == 0 and sorted(path.name for path in tmp_path.iterdir()) == ["db.writers.lock"]
+
+
+def test_every_write_transaction_of_a_process_queues_on_its_one_queue_and_its_figures_file(tmp_path, monkeypatch):
+    """A long sale makes hundreds of thousands of write transactions: none may leave an open file
+    (or a lock) behind. (Each one made a new queue before: with lock stats on, the web server ran out
+    of file descriptors in a 10,000-order sale.)"""
+    import os
+
+    from config.sqlite_queue import base
+
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    monkeypatch.setattr(base, "STATS_DIR", str(stats))
+    database = str(tmp_path / "db.sqlite3")
+    open_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    queues = {id(base.writer_queue(database)) for _ in range(500)}
+    assert len(queues) == 1 and len(list(stats.iterdir())) == 1
+    if open_before is not None:
+        assert len(os.listdir("/proc/self/fd")) <= open_before + 1
+    base._queues.pop(database, None)
