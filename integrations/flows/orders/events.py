@@ -377,7 +377,9 @@ def _apply_once(event: InboundEvent, order: StorefrontOrder, raw_order: dict, *,
     total_minor = _total_minor(order)
     found = None
     using = router.db_for_write(OrderLink)
-    # A new link's payload is encoded now, not in the transaction (which holds the write lock).
+    # A new link's payload is encoded now, not in the transaction (which holds the write lock). For
+    # an order already linked this is spent for nothing (its update goes through save()): one encoding
+    # outside the lock, against one inside it for every new order.
     ready = {"payload": prepared_value(OrderLink, "payload", raw_order, using)}
     with transaction.atomic(), timeline_together():
         if claim and not _claim_event(event.pk, done=True):
