@@ -45,12 +45,18 @@ class WriterQueue:
         self._stats_fd: int | None = None
         if STATS_DIR:
             name = f"{os.getpid()}-{id(self)}"  # (one queue per database and process)
-            self._stats_fd = os.open(os.path.join(STATS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                self._stats_fd = os.open(os.path.join(STATS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError:  # figures are never worth a write: none are kept
+                self._stats_fd = None
 
     def _held(self) -> None:
         self.holds += 1
         self.held_seconds += time.monotonic() - self._since
-        os.pwrite(self._stats_fd, f"{self.holds} {self.held_seconds:.6f}".ljust(40).encode(), 0)
+        try:
+            os.pwrite(self._stats_fd, f"{self.holds} {self.held_seconds:.6f}".ljust(40).encode(), 0)
+        except OSError:  # (a full disk…): the lock is let go all the same, and no more figures are kept
+            self._stats_fd = None
 
     def acquire(self, wait: float = WAIT) -> bool:
         if self._get(wait):

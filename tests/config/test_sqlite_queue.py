@@ -157,3 +157,25 @@ def test_every_write_transaction_of_a_process_queues_on_its_one_queue_and_its_fi
     if open_before is not None:
         assert len(os.listdir("/proc/self/fd")) <= open_before + 1
     base._queues.pop(database, None)
+
+
+def test_lock_stats_that_cannot_be_written_never_stop_a_writer(tmp_path, monkeypatch):
+    import os
+
+    from config.sqlite_queue import base
+
+    monkeypatch.setattr(base, "STATS_DIR", str(tmp_path / "missing"))  # no such folder: nothing kept
+    queue = WriterQueue(str(tmp_path / "db.writers.lock"))
+    assert queue.acquire()
+    queue.release()
+    stats = tmp_path / "stats"
+    stats.mkdir()
+    monkeypatch.setattr(base, "STATS_DIR", str(stats))
+    queue = WriterQueue(str(tmp_path / "db.writers.lock"))
+    os.close(queue._stats_fd)  # as if the disk refused the write: pwrite fails
+    queue._stats_fd = os.open(os.devnull, os.O_RDONLY)
+    assert queue.acquire()
+    queue.release()  # lets go of the lock all the same
+    other = WriterQueue(str(tmp_path / "db.writers.lock"))
+    assert other.acquire(wait=0.5) is True
+    other.release()
