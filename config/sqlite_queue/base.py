@@ -56,7 +56,11 @@ class WriterQueue:
         try:
             os.pwrite(self._stats_fd, f"{self.holds} {self.held_seconds:.6f}".ljust(40).encode(), 0)
         except OSError:  # (a full disk…): the lock is let go all the same, and no more figures are kept
-            self._stats_fd = None
+            fd, self._stats_fd = self._stats_fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def acquire(self, wait: float = WAIT) -> bool:
         if self._get(wait):

@@ -310,7 +310,7 @@ def _as_is(field, db) -> tuple[type | None, Callable | None]:
 def _prepared_insert(obj, using: str, on_conflict=None, ready: dict | None = None) -> tuple[str, tuple]:
     """INSERT … RETURNING <pk> for one unsaved row, compiled as Model.save() would compile it (with
     on_conflict=OnConflict.IGNORE, as bulk_create(ignore_conflicts=True) compiles it, returning nothing).
-    `ready`: values already prepared for the database (prepared_value), by field attname."""
+    `ready`: values already prepared for the database (prepared_value), by field name (not a relation)."""
     cached = _inserts.get((type(obj), using, on_conflict))
     if cached is not None:
         statement, fields, as_is = cached
